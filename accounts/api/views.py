@@ -1,0 +1,418 @@
+"""Auth, Users and Staff endpoints: thin views over accounts.services / selectors."""
+from django.db import transaction
+from django.shortcuts import get_object_or_404
+from django.utils.decorators import method_decorator
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.generics import ListAPIView
+from rest_framework.parsers import FormParser, JSONParser
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts import mfa, selectors, services, staff
+from accounts.api import serializers as s
+from accounts.models import User, UserSession
+from accounts.tokens import TokenPair
+from core import hooks
+from core.errors import ErrorCode
+from core.exceptions import ApplicationError
+
+ERRORS = {
+    400: OpenApiResponse(description="VALIDATION_ERROR (error envelope)"),
+    401: OpenApiResponse(description="AUTHENTICATION_FAILED / TOKEN_INVALID / TOKEN_EXPIRED"),
+    429: OpenApiResponse(description="RATE_LIMIT_EXCEEDED"),
+}
+# Views whose failures must persist (lockout counters, reuse revocation, audit of failures)
+# run outside the request transaction; their services open their own transactions.
+non_atomic = method_decorator(transaction.non_atomic_requests, name="dispatch")
+
+
+def session_id_of(request) -> str | None:
+    """The `sid` of the access token that authenticated this request."""
+    auth = getattr(request, "auth", None)
+    return auth.get("sid") if hasattr(auth, "get") else None
+
+
+def organization_id_of(request) -> str | None:
+    """The active organization claimed by the access token."""
+    auth = getattr(request, "auth", None)
+    return auth.get("org_id") if hasattr(auth, "get") else None
+
+
+def auth_body(pair: TokenPair, user: User, organization=None) -> dict:
+    """Token response with the user and their active organization."""
+    organization_summary = None
+    if pair.session.organization_id:
+        organization_summary = hooks.call(
+            hooks.ORGANIZATION_SUMMARY, None, user=user, organization_id=pair.session.organization_id
+        )
+    return {**pair.as_response(), "user": s.UserSerializer(user).data, "organization": organization_summary}
+
+
+class SetupStatusView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes = []
+
+    @extend_schema(responses=s.SetupStatusSerializer, tags=["auth"])
+    def get(self, request):
+        """Tell a fresh install whether its first account still has to be created."""
+        has_users = User.objects.exists()
+        return Response({"needs_setup": not has_users, "has_users": has_users})
+
+
+class RegisterView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes = []
+    throttle_scope = "login"
+
+    @extend_schema(request=s.RegisterSerializer, responses={201: s.RegisterResponseSerializer, 409: ERRORS[400], **ERRORS}, tags=["auth"])
+    def post(self, request):
+        """Create an account (and optionally its organization) and sign it in."""
+        serializer = s.RegisterSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        user, organization, pair = services.user_register(
+            email=data["email"],
+            password=data["password"],
+            full_name=data["full_name"],
+            organization_name=data.get("organization_name") or None,
+            organization_website=data.get("organization_website") or None,
+            request=request,
+        )
+        return Response(auth_body(pair, user), status=status.HTTP_201_CREATED)
+
+
+@non_atomic
+class LoginView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes = []
+    parser_classes = [JSONParser, FormParser]
+    throttle_scope = "login"
+
+    @extend_schema(
+        request={"application/json": s.LoginSerializer, "application/x-www-form-urlencoded": s.LoginSerializer},
+        responses={200: s.LoginResponseSerializer, **ERRORS},
+        tags=["auth"],
+    )
+    def post(self, request):
+        """Sign in with email and password (JSON, or the OAuth2 password form)."""
+        serializer = s.LoginSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        result = services.user_login(
+            request=request,
+            email=data["email"],
+            password=data["password"],
+            organization_id=data.get("organization_id"),
+        )
+        if isinstance(result, str):
+            return Response({"status": "mfa_required", "mfa_token": result})
+        return Response(auth_body(result, result.session.user))
+
+
+@non_atomic
+class MfaVerifyView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes = []
+    throttle_scope = "mfa"
+
+    @extend_schema(request=s.MfaVerifySerializer, responses={200: s.AuthResponseSerializer, **ERRORS}, tags=["auth"])
+    def post(self, request):
+        """Complete an MFA sign-in with a TOTP code or an unused backup code."""
+        serializer = s.MfaVerifySerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        pair = mfa.challenge_complete(
+            mfa_token=serializer.validated_data["mfa_token"], code=serializer.validated_data["code"], request=request
+        )
+        return Response(auth_body(pair, pair.session.user))
+
+
+@non_atomic
+class RefreshView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes = []
+
+    @extend_schema(request=s.RefreshSerializer, responses={200: s.TokenResponseSerializer, **ERRORS}, tags=["auth"])
+    def post(self, request):
+        """Exchange a refresh token for a new access + refresh pair (rotation with reuse detection)."""
+        serializer = s.RefreshSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        pair = services.token_refresh(refresh_token=serializer.validated_data["refresh_token"], request=request)
+        return Response(pair.as_response())
+
+
+class LogoutView(APIView):
+    @extend_schema(request=None, responses={204: None, **ERRORS}, tags=["auth"])
+    def post(self, request):
+        """Revoke the current session."""
+        session = get_object_or_404(request.user.sessions.all(), id=session_id_of(request))
+        services.session_revoke(session=session, reason="logout", actor=request.user, request=request)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class LogoutAllView(APIView):
+    @extend_schema(request=None, responses={204: None, **ERRORS}, tags=["auth"])
+    def post(self, request):
+        """Revoke every session of the current user."""
+        services.sessions_revoke_all(user=request.user, reason="logout_all", actor=request.user, request=request)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class SessionListView(ListAPIView):
+    serializer_class = s.SessionSerializer
+    queryset = UserSession.objects.none()
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return UserSession.objects.none()
+        return selectors.session_list(user=self.request.user)
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "current_session_id": session_id_of(self.request)}
+
+    @extend_schema(tags=["auth"])
+    def get(self, request, *args, **kwargs):
+        """List my live sessions (`current` marks this one)."""
+        return super().get(request, *args, **kwargs)
+
+
+class SessionDetailView(APIView):
+    @extend_schema(responses={204: None, 404: OpenApiResponse(description="NOT_FOUND")}, tags=["auth"])
+    def delete(self, request, session_id):
+        """Revoke one of my sessions."""
+        session = get_object_or_404(selectors.session_list(user=request.user), id=session_id)
+        services.session_revoke(session=session, reason="revoked_by_user", actor=request.user, request=request)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PasswordChangeView(APIView):
+    @extend_schema(request=s.PasswordChangeSerializer, responses={204: None, **ERRORS}, tags=["auth"])
+    def post(self, request):
+        """Change my password; my other sessions are revoked."""
+        serializer = s.PasswordChangeSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.password_change(
+            user=request.user,
+            current_password=serializer.validated_data["current_password"],
+            new_password=serializer.validated_data["new_password"],
+            session_id=session_id_of(request),
+            request=request,
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PasswordResetRequestView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes = []
+    throttle_scope = "password_reset"
+
+    @extend_schema(request=s.PasswordResetRequestSerializer, responses={202: s.DetailSerializer, **ERRORS}, tags=["auth"])
+    def post(self, request):
+        """Email a reset link if the account exists (the answer is the same either way)."""
+        serializer = s.PasswordResetRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.password_reset_request(email=serializer.validated_data["email"])
+        return Response(
+            {"detail": "If an account exists for this email, a reset link has been sent."},
+            status=status.HTTP_202_ACCEPTED,
+        )
+
+
+class PasswordResetView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes = []
+    throttle_scope = "password_reset"
+
+    @extend_schema(request=s.PasswordResetSerializer, responses={204: None, **ERRORS}, tags=["auth"])
+    def post(self, request):
+        """Set a new password with a reset token; every session is revoked."""
+        serializer = s.PasswordResetSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.password_reset(
+            token=serializer.validated_data["token"],
+            new_password=serializer.validated_data["new_password"],
+            request=request,
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class EmailVerifyView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes = []
+    throttle_scope = "password_reset"
+
+    def _verify(self, request, data):
+        serializer = s.TokenSerializer(data=data)
+        serializer.is_valid(raise_exception=True)
+        user = services.email_verify(token=serializer.validated_data["token"], request=request)
+        return Response({"detail": "Email verified.", "email": user.email, "email_verified": True})
+
+    @extend_schema(
+        operation_id="auth_email_verify_confirm",
+        request=s.TokenSerializer,
+        responses={200: s.DetailSerializer, **ERRORS},
+        tags=["auth"],
+    )
+    def post(self, request):
+        """Verify my email with the emailed token."""
+        return self._verify(request, request.data)
+
+    @extend_schema(
+        operation_id="auth_email_verify_link",
+        parameters=[OpenApiParameter("token", str, required=True)],
+        responses={200: s.DetailSerializer, **ERRORS},
+        tags=["auth"],
+    )
+    def get(self, request):
+        """Verify my email from the link's query string."""
+        return self._verify(request, {"token": request.query_params.get("token")})
+
+
+class EmailResendView(APIView):
+    @extend_schema(request=None, responses={202: s.DetailSerializer, **ERRORS}, tags=["auth"])
+    def post(self, request):
+        """Send a new verification email."""
+        if request.user.email_verified:
+            return Response({"detail": "Email is already verified."}, status=status.HTTP_200_OK)
+        services.email_verification_send(user=request.user)
+        return Response({"detail": "Verification email sent."}, status=status.HTTP_202_ACCEPTED)
+
+
+class MfaStatusView(APIView):
+    @extend_schema(responses=s.MfaStatusSerializer, tags=["mfa"])
+    def get(self, request):
+        """Whether MFA is on, its methods and how many backup codes remain."""
+        return Response(mfa.mfa_status(user=request.user))
+
+
+class MfaEnrollView(APIView):
+    throttle_scope = "mfa"
+
+    @extend_schema(request=None, responses={200: s.MfaEnrollSerializer, 409: ERRORS[400]}, tags=["mfa"])
+    def post(self, request):
+        """Start TOTP enrollment: secret, otpauth URL and QR code (inactive until confirmed)."""
+        return Response(mfa.totp_enroll(user=request.user))
+
+
+class MfaConfirmView(APIView):
+    throttle_scope = "mfa"
+
+    @extend_schema(request=s.MfaCodeSerializer, responses={200: s.BackupCodesSerializer, **ERRORS}, tags=["mfa"])
+    def post(self, request):
+        """Confirm TOTP with a first code; returns 10 single-use backup codes."""
+        serializer = s.MfaCodeSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        codes = mfa.totp_confirm(
+            user=request.user,
+            code=serializer.validated_data["code"],
+            request=request,
+            organization_id=organization_id_of(request),
+        )
+        return Response({"backup_codes": codes})
+
+
+class MfaRegenerateView(APIView):
+    throttle_scope = "mfa"
+
+    @extend_schema(request=s.MfaCodeSerializer, responses={200: s.BackupCodesSerializer, **ERRORS}, tags=["mfa"])
+    def post(self, request):
+        """Replace all backup codes (needs a current TOTP code)."""
+        serializer = s.MfaCodeSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        codes = mfa.backup_codes_regenerate(
+            user=request.user,
+            code=serializer.validated_data["code"],
+            request=request,
+            organization_id=organization_id_of(request),
+        )
+        return Response({"backup_codes": codes})
+
+
+class MfaDisableView(APIView):
+    throttle_scope = "mfa"
+
+    @extend_schema(request=s.MfaCodeSerializer, responses={204: None, **ERRORS}, tags=["mfa"])
+    def delete(self, request):
+        """Turn MFA off with a TOTP or backup code."""
+        serializer = s.MfaCodeSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        mfa.totp_disable(
+            user=request.user,
+            code=serializer.validated_data["code"],
+            request=request,
+            organization_id=organization_id_of(request),
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MeView(APIView):
+    def _me(self, request):
+        user = request.user
+        context = selectors.user_organization_context(user=user, organization_id=organization_id_of(request))
+        data = s.UserSerializer(user).data
+        return {**data, **context}
+
+    @extend_schema(responses=s.MeSerializer, tags=["users"])
+    def get(self, request):
+        """My profile, linked sign-in methods and organization context."""
+        return Response(self._me(request))
+
+    @extend_schema(request=s.MeUpdateSerializer, responses={200: s.MeSerializer, **ERRORS}, tags=["users"])
+    def patch(self, request):
+        """Update my profile."""
+        serializer = s.MeUpdateSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        services.user_update(
+            user=request.user, data=serializer.validated_data, request=request, organization_id=organization_id_of(request)
+        )
+        return Response(self._me(request))
+
+    @extend_schema(request=s.MeUpdateSerializer, responses={200: s.MeSerializer, **ERRORS}, tags=["users"])
+    def put(self, request):
+        """Update my profile (same fields as PATCH)."""
+        return self.patch(request)
+
+    @extend_schema(request=s.MeDeleteSerializer, responses={204: None, 409: ERRORS[400], **ERRORS}, tags=["users"])
+    def delete(self, request):
+        """Delete my account and everything held about me."""
+        serializer = s.MeDeleteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.user_delete(user=request.user, password=serializer.validated_data.get("password"), request=request)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MeExportView(APIView):
+    @extend_schema(responses={200: OpenApiResponse(description="JSON of everything held about the user")}, tags=["users"])
+    def get(self, request):
+        """Export everything held about me (GDPR)."""
+        return Response(selectors.user_export(user=request.user))
+
+
+class ImpersonateView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=s.ImpersonateSerializer, responses={200: s.ImpersonateResponseSerializer, **ERRORS}, tags=["staff"])
+    def post(self, request):
+        """Staff with MFA: act as a user for at most 30 minutes (access token with `act`, no refresh)."""
+        serializer = s.ImpersonateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        target = User.objects.filter(id=serializer.validated_data["user_id"], is_active=True).first()
+        if target is None:
+            raise ApplicationError(code=ErrorCode.NOT_FOUND, message="User not found.", status_code=404)
+        pair = staff.impersonation_start(
+            staff_user=request.user,
+            staff_token=request.auth,
+            target=target,
+            reason=serializer.validated_data["reason"],
+            request=request,
+        )
+        return Response({**pair.as_response(), "user": s.UserSerializer(target).data})
+
+
+class ImpersonateStopView(APIView):
+    @extend_schema(request=None, responses={204: None, **ERRORS}, tags=["staff"])
+    def post(self, request):
+        """End the impersonation session this token belongs to."""
+        staff.impersonation_stop(token=request.auth, request=request)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,79 @@
+"""Bearer-JWT authentication that also checks the token's session is still alive."""
+from django.core.cache import cache
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import exceptions
+from rest_framework_simplejwt import authentication as simplejwt_auth
+from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
+from rest_framework_simplejwt.tokens import AccessToken
+
+from accounts.models import UserSession
+from core.errors import ErrorCode
+
+SESSION_CACHE_SECONDS = 300
+_REVOKED = "revoked"
+_ACTIVE = "active"
+
+
+def _session_cache_key(session_id) -> str:
+    return f"accounts:session:{session_id}"
+
+
+def session_state_forget(session_id) -> None:
+    """Mark a session revoked in the cache so its access tokens die at once."""
+    cache.set(_session_cache_key(session_id), _REVOKED, timeout=SESSION_CACHE_SECONDS * 12 * 24 * 8)
+
+
+def session_is_active(session_id) -> bool:
+    """Tell whether the session behind a token is alive, from the cache when possible."""
+    key = _session_cache_key(session_id)
+    state = cache.get(key)
+    if state is None:
+        session = UserSession.objects.filter(id=session_id).only("revoked_at", "expires_at").first()
+        state = _ACTIVE if session is not None and session.is_active else _REVOKED
+        cache.set(key, state, timeout=SESSION_CACHE_SECONDS)
+    return state == _ACTIVE
+
+
+class TokenAuthError(exceptions.AuthenticationFailed):
+    """401 with a contract code (TOKEN_INVALID / TOKEN_EXPIRED)."""
+
+    def __init__(self, code: ErrorCode, message: str):
+        super().__init__(detail={"detail": message, "code": str(code)})
+
+
+class JWTAuthentication(simplejwt_auth.JWTAuthentication):
+    """`Authorization: Bearer <access>`; refuses tokens whose session was revoked."""
+
+    def get_validated_token(self, raw_token: bytes) -> AccessToken:
+        try:
+            token = AccessToken(raw_token)
+        except ExpiredTokenError:
+            raise TokenAuthError(ErrorCode.TOKEN_EXPIRED, "Token has expired.")
+        except TokenError:
+            raise TokenAuthError(ErrorCode.TOKEN_INVALID, "Token is invalid.")
+        sid = token.get("sid")
+        if not sid or not session_is_active(sid):
+            raise TokenAuthError(ErrorCode.TOKEN_INVALID, "Session has been revoked.")
+        return token
+
+    def get_user(self, validated_token):
+        try:
+            return super().get_user(validated_token)
+        except exceptions.AuthenticationFailed:
+            raise TokenAuthError(ErrorCode.TOKEN_INVALID, "User not found or inactive.")
+
+    def authenticate_header(self, request):
+        return 'Bearer realm="api"'
+
+
+class JWTAuthenticationScheme(OpenApiAuthenticationExtension):
+    target_class = "accounts.authentication.JWTAuthentication"
+    # Two ways to the same token: paste it, or let Swagger's Authorize button sign in with
+    # the OAuth2 password form that /auth/login also accepts.
+    name = ["bearerAuth", "passwordLogin"]
+
+    def get_security_definition(self, auto_schema):
+        return [
+            {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+            {"type": "oauth2", "flows": {"password": {"tokenUrl": "/api/v1/auth/login", "scopes": {}}}},
+        ]

@@ -1,0 +1,102 @@
+"""JWTs (simplejwt) and the one function that decides what an access token claims."""
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
+
+from accounts.models import User, UserSession
+from core import hooks
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str | None
+    expires_in: int
+    session: UserSession
+
+    def as_response(self) -> dict:
+        body = {
+            "access_token": self.access_token,
+            "token_type": "bearer",
+            "expires_in": self.expires_in,
+        }
+        if self.refresh_token is not None:
+            body["refresh_token"] = self.refresh_token
+        return body
+
+
+def new_jti() -> str:
+    """Return a fresh random token id."""
+    return uuid.uuid4().hex
+
+
+def hash_secret(secret: str) -> str:
+    """SHA-256 of a high-entropy random secret (one-time tokens): enough, since it cannot be guessed."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def random_secret() -> str:
+    """Return 256 random bits, URL-safe."""
+    return secrets.token_urlsafe(32)
+
+
+def token_claims(*, user: User, session: UserSession) -> dict:
+    """Return the contract's access-token claims for this user and session."""
+    org_claims = hooks.call(
+        hooks.TOKEN_CLAIMS,
+        {"org_id": None, "role": None, "plan": None, "features": {}},
+        user=user,
+        organization_id=session.organization_id,
+    )
+    claims = {
+        "sub": str(user.id),
+        "sid": str(session.id),
+        "mfa": bool(session.mfa_verified),
+        "org_id": str(org_claims["org_id"]) if org_claims.get("org_id") else None,
+        "role": org_claims.get("role"),
+        "plan": org_claims.get("plan"),
+        "features": org_claims.get("features") or {},
+        "act": None,
+    }
+    if session.impersonator_id:
+        claims["act"] = {"sub": str(session.impersonator_id), "email": session.impersonator.email}
+    return claims
+
+
+def access_lifetime(session: UserSession) -> timedelta:
+    """Access-token lifetime: configured, and never past the end of an impersonation session."""
+    lifetime = settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"]
+    if session.impersonator_id:
+        lifetime = min(lifetime, timedelta(minutes=settings.IMPERSONATION_MINUTES))
+    return lifetime
+
+
+def issue_access(*, user: User, session: UserSession) -> tuple[str, int]:
+    """Sign an access token for the session; return (token, seconds until expiry)."""
+    token = AccessToken()
+    lifetime = access_lifetime(session)
+    token.set_exp(lifetime=lifetime)
+    for claim, value in token_claims(user=user, session=session).items():
+        token[claim] = value
+    return str(token), int(lifetime.total_seconds())
+
+
+def issue_refresh(*, user: User, session: UserSession, jti: str) -> str:
+    """Sign a refresh token that carries only who, which session and which rotation step."""
+    token = RefreshToken()
+    token["jti"] = jti
+    token["sub"] = str(user.id)
+    token["sid"] = str(session.id)
+    return str(token)
+
+
+def issue_pair(*, user: User, session: UserSession, with_refresh: bool = True) -> TokenPair:
+    """Sign access (+ refresh for the session's current jti) tokens."""
+    access, expires_in = issue_access(user=user, session=session)
+    refresh = issue_refresh(user=user, session=session, jti=session.refresh_jti) if with_refresh else None
+    return TokenPair(access_token=access, refresh_token=refresh, expires_in=expires_in, session=session)

@@ -1,0 +1,40 @@
+"""Test settings: fast hashing, in-memory email, eager Celery; PostgreSQL/Redis when their URLs are set."""
+import os
+
+from .base import *  # noqa: F401,F403
+from .base import CACHES, REDIS_URL, REST_FRAMEWORK
+
+DEBUG = False
+# Argon2 stays the hasher (the code path is the production one) with cheap parameters.
+PASSWORD_HASHERS = ["core.testing.FastArgon2PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+CELERY_TASK_ALWAYS_EAGER = True
+CELERY_BROKER_URL = "memory://"
+
+if REDIS_URL:
+    # Each xdist worker gets its own Redis database so flushing one never touches another.
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    db_index = 1 + int(worker[2:] or 0) if worker.startswith("gw") else 1
+    base_url = REDIS_URL.rsplit("/", 1)[0] if REDIS_URL.count("/") > 2 else REDIS_URL
+    CACHES["default"]["LOCATION"] = f"{base_url}/{db_index}"
+
+# Throttling is exercised by its own tests with explicit rates; the rest run unthrottled.
+REST_FRAMEWORK = {
+    **REST_FRAMEWORK,
+    "DEFAULT_THROTTLE_RATES": {
+        **REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
+        "user": "10000/min",
+        "anon": "10000/min",
+        "login": "10000/min",
+        "password_reset": "10000/min",
+        "mfa": "10000/min",
+    },
+}
+FRONTEND_URL = "https://app.example.test"
+SOCIALACCOUNT_PROVIDERS = {
+    "google": {
+        **SOCIALACCOUNT_PROVIDERS["google"],  # noqa: F405
+        "APP": {"client_id": "test-google-client-id", "secret": "test-google-secret"},
+    }
+}
+LOGGING["root"]["level"] = "WARNING"  # noqa: F405

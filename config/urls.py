@@ -1,0 +1,33 @@
+"""URL map: the versioned API under /api/v1/, docs, health, metrics and the staff admin."""
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from accounts.api import urls as accounts_urls
+from core import views as core_views
+
+admin.site.site_header = "SaaS Platform staff"
+
+api_v1 = [
+    path("auth/", include((accounts_urls.auth_urlpatterns, "auth"))),
+    path("users/", include((accounts_urls.users_urlpatterns, "users"))),
+    path("staff/", include((accounts_urls.staff_urlpatterns, "staff"))),
+]
+
+urlpatterns = [
+    path("api/v1/", include(api_v1)),
+    path("api/schema", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/redoc", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("health", core_views.health, name="health"),
+    path("health/live", core_views.health_live, name="health-live"),
+    path("health/ready", core_views.health_ready, name="health-ready"),
+    path("", include("django_prometheus.urls")),
+    path("admin/", admin.site.urls),
+    path("accounts/", include("allauth.urls")),
+]
+
+handler400 = "core.exceptions.handler400"
+handler403 = "core.exceptions.handler403"
+handler404 = "core.exceptions.handler404"
+handler500 = "core.exceptions.handler500"

@@ -1,0 +1,42 @@
+"""Fixtures shared by every app's tests."""
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from accounts.tests.factories import UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache():
+    """Each test starts with an empty cache (throttle counters, session states)."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def user(db):
+    return UserFactory()
+
+
+def login_tokens(client: APIClient, email: str, password: str = "S3cure-passphrase!") -> dict:
+    """Sign in through the API and return the response body."""
+    response = client.post("/api/v1/auth/login", {"email": email, "password": password}, format="json")
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+@pytest.fixture
+def auth_client(db, user) -> APIClient:
+    """A client signed in as `user` through the real login endpoint."""
+    client = APIClient()
+    body = login_tokens(client, user.email)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {body['access_token']}")
+    client.tokens = body
+    client.user = user
+    return client

@@ -1,0 +1,180 @@
+"""The one error envelope: every error the API returns goes through `error_response`."""
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DatabaseError, OperationalError
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions as drf
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import set_rollback
+
+from core.errors import ErrorCode
+from core.middleware import current_request_id
+
+logger = logging.getLogger("core.errors")
+
+
+class ApplicationError(Exception):
+    """A domain error with a contract code, an HTTP status and optional field details."""
+
+    def __init__(
+        self,
+        *,
+        code: str,
+        message: str,
+        status_code: int = status.HTTP_400_BAD_REQUEST,
+        details: dict | None = None,
+        headers: dict | None = None,
+    ):
+        super().__init__(message)
+        self.code = str(code)
+        self.message = message
+        self.status_code = status_code
+        self.details = details or {}
+        self.headers = headers or {}
+
+
+def conflict(message: str, **details: Any) -> ApplicationError:
+    """Build a 409 CONFLICT error."""
+    return ApplicationError(code=ErrorCode.CONFLICT, message=message, status_code=409, details=details)
+
+
+def validation_error(field: str, message: str) -> ApplicationError:
+    """Build a 400 VALIDATION_ERROR naming one field."""
+    return ApplicationError(
+        code=ErrorCode.VALIDATION_ERROR, message=message, status_code=400, details={field: [message]}
+    )
+
+
+def envelope(*, code: str, message: str, details: dict | None = None) -> dict:
+    """Return the error body of the contract."""
+    return {
+        "error": {
+            "code": str(code),
+            "message": str(message),
+            "details": details or {},
+            "request_id": current_request_id(),
+        }
+    }
+
+
+def _stringify(detail: Any) -> Any:
+    if isinstance(detail, dict):
+        return {str(key): _stringify(value) for key, value in detail.items()}
+    if isinstance(detail, list):
+        return [_stringify(item) for item in detail]
+    return str(detail)
+
+
+def _first_message(details: Any) -> str | None:
+    if isinstance(details, dict):
+        for key, value in details.items():
+            message = _first_message(value)
+            if message:
+                return message if key == "non_field_errors" else f"{key}: {message}"
+    elif isinstance(details, list):
+        for item in details:
+            message = _first_message(item)
+            if message:
+                return message
+    elif details:
+        return str(details)
+    return None
+
+
+_AUTH_CODES = {
+    "token_expired": ErrorCode.TOKEN_EXPIRED,
+    "token_not_valid": ErrorCode.TOKEN_INVALID,
+    "token_invalid": ErrorCode.TOKEN_INVALID,
+}
+
+
+def _from_api_exception(exc: drf.APIException) -> tuple[int, str, str, dict]:
+    detail = exc.detail
+    if isinstance(exc, drf.ValidationError):
+        details = _stringify(detail if isinstance(detail, dict) else {"non_field_errors": detail})
+        message = _first_message(details) or "Invalid input."
+        return 400, ErrorCode.VALIDATION_ERROR, message, details
+    if isinstance(exc, drf.ParseError):
+        return 400, ErrorCode.VALIDATION_ERROR, str(detail), {}
+    if isinstance(exc, (drf.NotAuthenticated, drf.AuthenticationFailed)):
+        # simplejwt puts {"detail", "code"} in detail; our own auth classes set the contract code.
+        code_hint = None
+        message = detail
+        if isinstance(detail, dict):
+            code_hint = str(detail.get("code", "")) or None
+            message = detail.get("detail", "Authentication failed.")
+        else:
+            code_hint = getattr(detail, "code", None)
+        code = _AUTH_CODES.get(code_hint or "", None)
+        if code_hint in ErrorCode.__members__:
+            code = ErrorCode(code_hint)
+        return 401, code or ErrorCode.AUTHENTICATION_FAILED, str(message), {}
+    if isinstance(exc, drf.PermissionDenied):
+        code_hint = getattr(detail, "code", None)
+        code = ErrorCode(code_hint) if code_hint in ErrorCode.__members__ else ErrorCode.INSUFFICIENT_PERMISSIONS
+        return 403, code, str(detail), {}
+    if isinstance(exc, drf.NotFound):
+        return 404, ErrorCode.NOT_FOUND, str(detail), {}
+    if isinstance(exc, drf.MethodNotAllowed):
+        return 405, ErrorCode.METHOD_NOT_ALLOWED, str(detail), {}
+    if isinstance(exc, drf.NotAcceptable):
+        return 406, ErrorCode.NOT_ACCEPTABLE, str(detail), {}
+    if isinstance(exc, drf.UnsupportedMediaType):
+        return 415, ErrorCode.UNSUPPORTED_MEDIA_TYPE, str(detail), {}
+    if isinstance(exc, drf.Throttled):
+        return 429, ErrorCode.RATE_LIMIT_EXCEEDED, "Request was throttled.", {"retry_after": exc.wait}
+    return exc.status_code, ErrorCode.INTERNAL_ERROR if exc.status_code >= 500 else ErrorCode.VALIDATION_ERROR, str(detail), {}
+
+
+def exception_handler(exc: Exception, context: dict) -> Response:
+    """DRF exception handler: map every exception, expected or not, to the envelope."""
+    headers: dict[str, str] = {}
+    if isinstance(exc, ApplicationError):
+        status_code, code, message, details = exc.status_code, exc.code, exc.message, exc.details
+        headers.update(exc.headers)
+    elif isinstance(exc, Http404):
+        status_code, code, message, details = 404, ErrorCode.NOT_FOUND, "Not found.", {}
+    elif isinstance(exc, DjangoPermissionDenied):
+        status_code, code, message, details = 403, ErrorCode.INSUFFICIENT_PERMISSIONS, "Permission denied.", {}
+    elif isinstance(exc, DjangoValidationError):
+        details = _stringify(exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages})
+        status_code, code, message = 400, ErrorCode.VALIDATION_ERROR, _first_message(details) or "Invalid input."
+    elif isinstance(exc, drf.APIException):
+        status_code, code, message, details = _from_api_exception(exc)
+        if getattr(exc, "auth_header", None):
+            headers["WWW-Authenticate"] = exc.auth_header
+        if getattr(exc, "wait", None) is not None:
+            headers["Retry-After"] = str(int(exc.wait) + (0 if float(exc.wait).is_integer() else 1))
+    elif isinstance(exc, OperationalError) or (isinstance(exc, DatabaseError) and _database_down(exc)):
+        logger.error("database unavailable", exc_info=exc)
+        status_code, code, message, details = 503, ErrorCode.SERVICE_UNAVAILABLE, "Service temporarily unavailable.", {}
+        headers["Retry-After"] = "5"
+    else:
+        # Unexpected: log the stack trace server-side, never return it.
+        logger.exception("unhandled error", exc_info=exc)
+        status_code, code, message, details = 500, ErrorCode.INTERNAL_ERROR, "An internal error occurred.", {}
+    set_rollback()
+    return Response(envelope(code=code, message=message, details=details), status=status_code, headers=headers)
+
+
+def _database_down(exc: DatabaseError) -> bool:
+    return "connection" in str(exc).lower()
+
+
+def json_error_view(status_code: int, code: str, message: str):
+    """Build a Django view function that answers with the envelope (for handler404/500)."""
+
+    def view(request, exception=None):
+        return JsonResponse(envelope(code=code, message=message), status=status_code)
+
+    return view
+
+
+handler400 = json_error_view(400, ErrorCode.VALIDATION_ERROR, "Bad request.")
+handler403 = json_error_view(403, ErrorCode.INSUFFICIENT_PERMISSIONS, "Permission denied.")
+handler404 = json_error_view(404, ErrorCode.NOT_FOUND, "Not found.")
+handler500 = json_error_view(500, ErrorCode.INTERNAL_ERROR, "An internal error occurred.")

@@ -1,0 +1,61 @@
+"""Request-scoped plumbing: the request id and rate-limit headers."""
+import re
+import uuid
+from contextvars import ContextVar
+
+_request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+# Echo a caller's id only when it is a sane token; anything else is replaced.
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def current_request_id() -> str | None:
+    """Return the id of the request being served on this thread/task, if any."""
+    return _request_id.get()
+
+
+class RequestIDMiddleware:
+    """Give every request an id (echoing X-Request-ID when valid) and put it on the response and in logs."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        incoming = request.META.get("HTTP_X_REQUEST_ID", "")
+        request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request.request_id = request_id
+        token = _request_id.set(request_id)
+        try:
+            response = self.get_response(request)
+        finally:
+            _request_id.reset(token)
+        response["X-Request-ID"] = request_id
+        return response
+
+
+class RateLimitHeadersMiddleware:
+    """Copy the throttle state recorded on the request into X-RateLimit-* response headers."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        state = getattr(request, "rate_limit", None)
+        if state:
+            response["X-RateLimit-Limit"] = str(state["limit"])
+            response["X-RateLimit-Remaining"] = str(max(state["remaining"], 0))
+            response["X-RateLimit-Reset"] = str(state["reset"])
+        return response
+
+
+class OptionalTrailingSlashMiddleware:
+    """Serve every /api/ path with or without a trailing slash (routes are declared without)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        path = request.path_info
+        if path.startswith("/api/") and path.endswith("/") and len(path) > len("/api/"):
+            request.path_info = path.rstrip("/")
+        return self.get_response(request)
