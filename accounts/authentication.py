@@ -20,7 +20,8 @@ def _session_cache_key(session_id) -> str:
 
 def session_state_forget(session_id) -> None:
     """Mark a session revoked in the cache so its access tokens die at once."""
-    cache.set(_session_cache_key(session_id), _REVOKED, timeout=SESSION_CACHE_SECONDS * 12 * 24 * 8)
+    # Kept longer than any access token lives; after that the database answers anyway.
+    cache.set(_session_cache_key(session_id), _REVOKED, timeout=60 * 60 * 24)
 
 
 def session_is_active(session_id) -> bool:

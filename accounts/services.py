@@ -97,6 +97,9 @@ def session_revoke(*, session: UserSession, reason: str, actor: User | None = No
     updated = UserSession.objects.filter(id=session.id, revoked_at__isnull=True).update(
         revoked_at=clock.now(), revoked_reason=reason
     )
+    # Now, so this process refuses the tokens at once; again after commit, in case another
+    # request cached the session as active while this transaction was still open.
+    session_state_forget(session.id)
     transaction.on_commit(lambda: session_state_forget(session.id))
     if updated:
         event_record(
@@ -454,4 +457,5 @@ def user_delete(*, user: User, password: str | None, request=None) -> None:
         request=request,
     )
     user.delete()
-    transaction.on_commit(lambda: [session_state_forget(sid) for sid in session_ids])
+    for sid in session_ids:
+        session_state_forget(sid)

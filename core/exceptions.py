@@ -157,8 +157,16 @@ def exception_handler(exc: Exception, context: dict) -> Response:
         # Unexpected: log the stack trace server-side, never return it.
         logger.exception("unhandled error", exc_info=exc)
         status_code, code, message, details = 500, ErrorCode.INTERNAL_ERROR, "An internal error occurred.", {}
-    set_rollback()
+    if _view_is_atomic(context.get("view")):
+        set_rollback()
     return Response(envelope(code=code, message=message, details=details), status=status_code, headers=headers)
+
+
+def _view_is_atomic(view) -> bool:
+    # Views marked non_atomic_requests commit their own writes (lockout counters, audit of
+    # failures); marking the surrounding transaction for rollback would undo those.
+    dispatch = getattr(view, "dispatch", None)
+    return not getattr(dispatch, "_non_atomic_requests", None)
 
 
 def _database_down(exc: DatabaseError) -> bool:

@@ -50,7 +50,6 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "core.middleware.RateLimitHeadersMiddleware",
-    "axes.middleware.AxesMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -253,6 +252,8 @@ AXES_RESET_ON_SUCCESS = True
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_SENSITIVE_PARAMETERS = ["password", "mfa_token", "code"]
 AXES_VERBOSE = False
+# No AxesMiddleware: the API answers lockouts itself with the 429 envelope, and the admin
+# login simply keeps refusing credentials while locked.
 AXES_IPWARE_PROXY_COUNT = env.int("NUM_PROXIES", default=0)
 
 # django-allauth: used for Google sign-in only; our API issues the tokens.
