@@ -40,3 +40,33 @@ def auth_client(db, user) -> APIClient:
     client.tokens = body
     client.user = user
     return client
+
+
+def client_for(user, organization=None, password: str = "S3cure-passphrase!") -> APIClient:
+    """A client signed in as `user` through the real login endpoint, with `organization` active."""
+    client = APIClient()
+    body = {"email": user.email, "password": password}
+    if organization is not None:
+        body["organization_id"] = str(organization.id)
+    response = client.post("/api/v1/auth/login", body, format="json")
+    assert response.status_code == 200, response.content
+    tokens = response.json()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens['access_token']}")
+    client.tokens = tokens
+    client.user = user
+    return client
+
+
+@pytest.fixture
+def org_factory(db):
+    """Make an org with an owner and optional members: returns (org, {role: membership})."""
+    from organizations.tests.factories import MembershipFactory, OrganizationFactory
+
+    def make(roles=("owner",), **org_fields):
+        organization = OrganizationFactory(**org_fields)
+        members = {}
+        for role in roles:
+            members[role] = MembershipFactory(organization=organization, role=role)
+        return organization, members
+
+    return make

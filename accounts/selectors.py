@@ -86,5 +86,6 @@ def user_export(*, user: User) -> dict:
         ],
         "memberships": [],
     }
-    data.update(hooks.call(hooks.USER_EXPORT, {}, user=user))
+    for section in hooks.collect(hooks.USER_EXPORT, user=user):
+        data.update(section)
     return data

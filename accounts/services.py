@@ -290,6 +290,8 @@ def login_complete(
     *, user: User, request, organization_id=None, mfa_verified: bool, auth_method: str = "password"
 ) -> TokenPair:
     """Open the session of a successful sign-in and record it."""
+    # Verified-domain memberships are offered (or granted) before the session picks its org.
+    hooks.collect(hooks.DOMAIN_SIGN_IN, user=user, request=request)
     if organization_id is not None:
         organization_id = _organization_for_login(user=user, organization_id=organization_id)
     pair = session_create(
@@ -417,6 +419,7 @@ def email_verify(*, token: str, request=None) -> User:
             target=user,
             request=request,
         )
+        hooks.collect(hooks.DOMAIN_SIGN_IN, user=user, request=request)
     return user
 
 
@@ -456,6 +459,7 @@ def user_delete(*, user: User, password: str | None, request=None) -> None:
         target=user,
         request=request,
     )
+    hooks.collect(hooks.USER_DELETED, user=user)
     user.delete()
     for sid in session_ids:
         session_state_forget(sid)

@@ -5,11 +5,14 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from accounts.api import urls as accounts_urls
 from core import views as core_views
+from organizations.api import urls as organizations_urls
 
 admin.site.site_header = "SaaS Platform staff"
 
 api_v1 = [
-    path("auth/", include((accounts_urls.auth_urlpatterns, "auth"))),
+    path("auth/", include((accounts_urls.auth_urlpatterns + organizations_urls.auth_urlpatterns, "auth"))),
+    path("", include((organizations_urls.urlpatterns, "orgs"))),
+    path("invites/", include(("organizations.api.public_invite_urls", "invites"))),
     path("users/", include((accounts_urls.users_urlpatterns, "users"))),
     path("staff/", include((accounts_urls.staff_urlpatterns, "staff"))),
 ]

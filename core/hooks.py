@@ -6,25 +6,32 @@ each hook gives the answer that is true when that app is absent.
 from collections.abc import Callable
 from typing import Any
 
-_registry: dict[str, Callable[..., Any]] = {}
+_registry: dict[str, list[Callable[..., Any]]] = {}
 
 
 def register(name: str, func: Callable[..., Any]) -> None:
-    """Install the implementation of a hook."""
-    _registry[name] = func
+    """Install an implementation of a hook (registering the same function twice is a no-op)."""
+    providers = _registry.setdefault(name, [])
+    if func not in providers:
+        providers.append(func)
 
 
 def is_registered(name: str) -> bool:
     """Tell whether a higher app provides this hook."""
-    return name in _registry
+    return bool(_registry.get(name))
 
 
 def call(name: str, default: Any, /, **kwargs: Any) -> Any:
-    """Call the hook `name` with keyword arguments, or return `default` when none is registered."""
-    func = _registry.get(name)
-    if func is None:
+    """Call the (last registered) provider of `name`, or return `default` when there is none."""
+    providers = _registry.get(name)
+    if not providers:
         return default
-    return func(**kwargs)
+    return providers[-1](**kwargs)
+
+
+def collect(name: str, /, **kwargs: Any) -> list[Any]:
+    """Call every provider of `name` and return their answers (for hooks several apps contribute to)."""
+    return [func(**kwargs) for func in _registry.get(name, [])]
 
 
 # Names of the hooks, so callers and providers never type them twice.
@@ -35,3 +42,10 @@ ORGANIZATION_SUMMARY = "organization_summary"  # (user, organization_id) -> dict
 USER_DELETION_BLOCKER = "user_deletion_blocker"  # (user) -> reason str or None
 USER_EXPORT = "user_export"  # (user) -> dict of extra sections
 AUDIT_RECORD = "audit_record"  # (**event fields) -> event
+ROLE_EXISTS = "role_exists"  # (organization, slug) -> bool; the permissions app knows custom roles
+MEMBER_CLEANUP = "member_cleanup"  # (organization, user) -> None; drops a leaving member's extra roles
+NOTIFY = "notify"  # (event, user, organization, context) -> None; the notifications app delivers
+DOMAIN_SIGN_IN = "domain_sign_in"  # (user, request) -> None; verified-domain membership offers/joins
+PLAN_CLAIMS = "plan_claims"  # (organization) -> {"plan": code, "features": {flag: bool}}; billing fills it
+USER_DELETED = "user_deleted"  # (user) -> None; every app removes what only that user owned
+ORGANIZATION_STATS = "organization_stats"  # (organization) -> {counter: n}; several apps contribute

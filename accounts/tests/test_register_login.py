@@ -117,12 +117,6 @@ def test_register_malformed_json(api_client):
     assert error_of(response)["code"] == "VALIDATION_ERROR"
 
 
-def test_register_with_organization_is_refused_while_organizations_are_absent(api_client):
-    response = register(api_client, organization_name="Acme")
-    assert response.status_code == 400
-    assert "organization_name" in error_of(response)["details"]
-    assert not User.objects.exists()
-
 
 def test_login_json_returns_tokens_user_and_records_event(api_client, user):
     response = api_client.post(LOGIN, {"email": user.email.upper(), "password": DEFAULT_PASSWORD}, format="json")

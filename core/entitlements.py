@@ -1,0 +1,58 @@
+"""Plan entitlements as seen by lower apps: a hook the billing app fills.
+
+With billing absent every limit is unlimited and every feature on, so apps run and test alone.
+"""
+from dataclasses import dataclass
+
+from core import hooks
+from core.errors import ErrorCode
+from core.exceptions import ApplicationError
+
+ENTITLEMENT_LIMIT = "entitlement_limit"  # (organization, name) -> int | None (None = unlimited)
+ENTITLEMENT_FEATURE = "entitlement_feature"  # (organization, name) -> bool
+
+
+@dataclass(frozen=True)
+class LimitCheck:
+    allowed: bool
+    used: int
+    limit: int | None
+
+
+def limit_of(organization, name: str) -> int | None:
+    """The plan's limit for `name` (None when unlimited)."""
+    return hooks.call(ENTITLEMENT_LIMIT, None, organization=organization, name=name)
+
+
+def check(organization, name: str, *, used: int, adding: int = 1) -> LimitCheck:
+    """Tell whether `adding` more of `name` fits under the plan's limit."""
+    limit = limit_of(organization, name)
+    return LimitCheck(allowed=limit is None or used + adding <= limit, used=used, limit=limit)
+
+
+def require(organization, name: str, *, used: int, adding: int = 1) -> None:
+    """Raise 402 PLAN_LIMIT_REACHED when `adding` more of `name` would exceed the plan."""
+    result = check(organization, name, used=used, adding=adding)
+    if not result.allowed:
+        raise ApplicationError(
+            code=ErrorCode.PLAN_LIMIT_REACHED,
+            message=f"Your plan allows {result.limit} {name.removeprefix('max_').replace('_', ' ')}.",
+            status_code=402,
+            details={"limit": result.limit, "used": result.used, "entitlement": name},
+        )
+
+
+def has_feature(organization, name: str) -> bool:
+    """Whether the plan includes a feature flag."""
+    return bool(hooks.call(ENTITLEMENT_FEATURE, True, organization=organization, name=name))
+
+
+def require_feature(organization, name: str) -> None:
+    """Raise 402 PLAN_UPGRADE_REQUIRED when the plan lacks a feature."""
+    if not has_feature(organization, name):
+        raise ApplicationError(
+            code=ErrorCode.PLAN_UPGRADE_REQUIRED,
+            message=f"Your plan does not include {name.replace('_', ' ')}.",
+            status_code=402,
+            details={"feature": name},
+        )

@@ -1,0 +1,283 @@
+"""Organizations, members, ownership, per-org profile; setup-organization and switch-org."""
+from django.db import transaction
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.generics import ListAPIView
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.api.serializers import AuthResponseSerializer
+from accounts.api.views import auth_body, session_id_of
+from accounts.models import UserSession
+from accounts.services import session_switch_organization
+from core.errors import ErrorCode
+from core.exceptions import ApplicationError
+from organizations import permissions as perms
+from organizations import selectors, services
+from organizations.api import serializers as s
+from organizations.models import Membership
+from permissions.drf import OrgScopedMixin, require_grantable
+from permissions.engine import MEMBERSHIP, role_permissions
+
+ERRORS = {
+    400: OpenApiResponse(description="VALIDATION_ERROR"),
+    403: OpenApiResponse(description="INSUFFICIENT_PERMISSIONS / INVALID_ORG_CONTEXT"),
+    404: OpenApiResponse(description="ORG_NOT_FOUND / NOT_FOUND"),
+}
+ORG_PATH = [OpenApiParameter("org_id", str, OpenApiParameter.PATH, description="Organization id (UUID)")]
+
+
+class OrganizationListCreateView(ListAPIView):
+    """Organizations I belong to (with my role); create one (I become its owner)."""
+
+    permission_classes = [IsAuthenticated]
+    serializer_class = s.OrganizationSerializer
+    queryset = Membership.objects.none()
+
+    def get_queryset(self):
+        return selectors.organization_list_for_user(user=self.request.user)
+
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.get_queryset())
+        organizations = []
+        for membership in page:
+            membership.organization.my_role = membership.role
+            organizations.append(membership.organization)
+        return self.get_paginated_response(s.OrganizationSerializer(organizations, many=True).data)
+
+    @extend_schema(tags=["organizations"])
+    def get(self, request, *args, **kwargs):
+        """List the organizations I am an active member of."""
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(request=s.OrganizationCreateSerializer, responses={201: s.OrganizationSerializer, 409: ERRORS[400], **ERRORS}, tags=["organizations"])
+    def post(self, request):
+        """Create an organization; I become its owner."""
+        serializer = s.OrganizationCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        organization = services.organization_create(
+            user=request.user,
+            name=data["name"],
+            slug=data.get("slug") or None,
+            website=data.get("website", ""),
+            company_size=data.get("company_size", ""),
+            request=request,
+        )
+        organization.my_role = services.OWNER
+        return Response(s.OrganizationSerializer(organization).data, status=status.HTTP_201_CREATED)
+
+
+class OrganizationDetailView(OrgScopedMixin, APIView):
+    required_permissions = {"GET": perms.ORG_READ, "PATCH": perms.ORG_UPDATE, "DELETE": perms.ORG_DELETE}
+
+    def _body(self):
+        organization = self.organization
+        organization.my_role = self.org_context.membership.role if self.org_context.membership else None
+        return s.OrganizationSerializer(organization).data
+
+    @extend_schema(parameters=ORG_PATH, responses={200: s.OrganizationSerializer, **ERRORS}, tags=["organizations"])
+    def get(self, request, org_id):
+        """Get an organization."""
+        return Response(self._body())
+
+    @extend_schema(parameters=ORG_PATH, request=s.OrganizationUpdateSerializer, responses={200: s.OrganizationSerializer, 402: OpenApiResponse(description="PLAN_UPGRADE_REQUIRED (slug change)"), 409: ERRORS[400], **ERRORS}, tags=["organizations"])
+    def patch(self, request, org_id):
+        """Change name, website or slug (a slug change needs the `custom_slug` plan feature)."""
+        serializer = s.OrganizationUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.organization_update(organization=self.organization, actor=request.user, data=serializer.validated_data, request=request)
+        return Response(self._body())
+
+    @extend_schema(parameters=ORG_PATH, request=s.OrganizationDeleteSerializer, responses={204: None, **ERRORS}, tags=["organizations"])
+    def delete(self, request, org_id):
+        """Delete the organization (owner only; `confirm` must be its slug)."""
+        serializer = s.OrganizationDeleteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.organization_delete(organization=self.organization, actor=request.user, confirm=serializer.validated_data["confirm"], request=request)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class OrganizationSettingsView(OrgScopedMixin, APIView):
+    required_permissions = {"GET": perms.ORG_READ, "PATCH": perms.ORG_UPDATE}
+
+    @extend_schema(parameters=ORG_PATH, responses={200: s.SettingsSerializer, **ERRORS}, tags=["organizations"])
+    def get(self, request, org_id):
+        """The organization's settings."""
+        return Response({"settings": self.organization.settings})
+
+    @extend_schema(parameters=ORG_PATH, request=s.SettingsSerializer, responses={200: s.SettingsSerializer, **ERRORS}, tags=["organizations"])
+    def patch(self, request, org_id):
+        """Merge settings (known keys only; null removes a key)."""
+        serializer = s.SettingsSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        settings = services.organization_settings_update(
+            organization=self.organization, actor=request.user, settings=serializer.validated_data["settings"], request=request
+        )
+        return Response({"settings": settings})
+
+
+class OrganizationStatsView(OrgScopedMixin, APIView):
+    required_permissions = {"GET": perms.ORG_READ}
+
+    @extend_schema(parameters=ORG_PATH, responses={200: s.StatsSerializer, **ERRORS}, tags=["organizations"])
+    def get(self, request, org_id):
+        """Members, teams, pending invites, API keys, integrations, storage used."""
+        return Response(selectors.organization_stats(organization=self.organization))
+
+
+class MemberListView(OrgScopedMixin, ListAPIView):
+    required_permissions = {"GET": perms.MEMBERS_READ}
+    serializer_class = s.MemberSerializer
+    queryset = Membership.objects.none()
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Membership.objects.none()
+        params = self.request.query_params
+        status_filter = params.get("status")
+        if status_filter and status_filter not in Membership.Status.values:
+            raise ApplicationError(code=ErrorCode.VALIDATION_ERROR, message="Unknown status.", details={"status": ["Use active or suspended."]})
+        return selectors.member_list(
+            organization=self.organization,
+            search=(params.get("search") or "")[:100] or None,
+            role=params.get("role") or None,
+            status=status_filter or None,
+        )
+
+    @extend_schema(
+        parameters=ORG_PATH
+        + [
+            OpenApiParameter("search", str, description="Matches email, name or display name"),
+            OpenApiParameter("role", str),
+            OpenApiParameter("status", str, enum=["active", "suspended"]),
+        ],
+        tags=["members"],
+    )
+    def get(self, request, *args, **kwargs):
+        """Members with role, status and joined_at."""
+        return super().get(request, *args, **kwargs)
+
+
+class MemberDetailView(OrgScopedMixin, APIView):
+    required_permissions = {"GET": perms.MEMBERS_READ, "PATCH": perms.MEMBERS_UPDATE, "DELETE": perms.MEMBERS_REMOVE}
+
+    def _member(self, user_id):
+        return selectors.member_get(organization=self.organization, user_id=user_id)
+
+    @extend_schema(parameters=ORG_PATH, responses={200: s.MemberSerializer, **ERRORS}, tags=["members"])
+    def get(self, request, org_id, user_id):
+        """One member."""
+        return Response(s.MemberSerializer(self._member(user_id)).data)
+
+    @extend_schema(parameters=ORG_PATH, request=s.MemberUpdateSerializer, responses={200: s.MemberSerializer, **ERRORS}, tags=["members"])
+    def patch(self, request, org_id, user_id):
+        """Change a member's role and/or suspend or reactivate them."""
+        serializer = s.MemberUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        membership = self._member(user_id)
+        role = serializer.validated_data.get("role")
+        if role and role != services.OWNER:
+            # Nobody hands out more than they hold themselves.
+            require_grantable(request, self.org_context, role_permissions(organization=self.organization, slug=role))
+        membership = services.member_update(
+            membership=membership,
+            actor=request.user,
+            actor_membership=self.org_context.membership,
+            data=serializer.validated_data,
+            request=request,
+        )
+        return Response(s.MemberSerializer(membership).data)
+
+    @extend_schema(parameters=ORG_PATH, responses={204: None, **ERRORS}, tags=["members"])
+    def delete(self, request, org_id, user_id):
+        """Remove a member (never the owner)."""
+        services.member_remove(membership=self._member(user_id), actor=request.user, request=request)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class TransferOwnershipView(OrgScopedMixin, APIView):
+    required_permissions = {"POST": perms.ORG_TRANSFER}
+
+    @extend_schema(parameters=ORG_PATH, request=s.TransferOwnershipSerializer, responses={200: s.MemberSerializer, **ERRORS}, tags=["members"])
+    def post(self, request, org_id):
+        """Make another member the owner; I become admin."""
+        serializer = s.TransferOwnershipSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        membership = services.ownership_transfer(
+            organization=self.organization, actor=request.user, new_owner_id=serializer.validated_data["user_id"], request=request
+        )
+        return Response(s.MemberSerializer(membership).data)
+
+
+class LeaveView(OrgScopedMixin, APIView):
+    required_permissions = {"POST": MEMBERSHIP}
+
+    @extend_schema(parameters=ORG_PATH, request=None, responses={204: None, 409: ERRORS[400], **ERRORS}, tags=["members"])
+    def post(self, request, org_id):
+        """Leave the organization (the owner must transfer ownership first)."""
+        services.member_leave(membership=self.org_context.membership, request=request)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ProfileView(OrgScopedMixin, APIView):
+    required_permissions = {"GET": MEMBERSHIP, "PATCH": MEMBERSHIP}
+
+    @extend_schema(parameters=ORG_PATH, responses={200: s.ProfileSerializer, **ERRORS}, tags=["members"])
+    def get(self, request, org_id):
+        """My per-org profile."""
+        return Response(s.ProfileSerializer(self.org_context.membership).data)
+
+    @extend_schema(parameters=ORG_PATH, request=s.ProfileSerializer, responses={200: s.ProfileSerializer, **ERRORS}, tags=["members"])
+    def patch(self, request, org_id):
+        """Change my display name and title in this organization."""
+        serializer = s.ProfileSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        membership = services.member_profile_update(membership=self.org_context.membership, data=serializer.validated_data, request=request)
+        return Response(s.ProfileSerializer(membership).data)
+
+
+def _current_session(request) -> UserSession:
+    session = UserSession.objects.select_related("user", "impersonator").filter(id=session_id_of(request), user=request.user).first()
+    if session is None:
+        raise ApplicationError(code=ErrorCode.TOKEN_INVALID, message="Session not found.", status_code=401)
+    return session
+
+
+class SetupOrganizationView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=s.SetupOrganizationSerializer, responses={201: AuthResponseSerializer, 409: ERRORS[400], **ERRORS}, tags=["auth"])
+    def post(self, request):
+        """First organization of a user who has none: create it and get tokens with it active."""
+        serializer = s.SetupOrganizationSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        if selectors.organization_list_for_user(user=request.user).exists():
+            raise ApplicationError(code=ErrorCode.CONFLICT, message="You already belong to an organization.", status_code=409)
+        data = serializer.validated_data
+        with transaction.atomic():
+            organization = services.organization_create(
+                user=request.user,
+                name=data["organization_name"],
+                website=data.get("organization_website", ""),
+                company_size=data.get("company_size", ""),
+                request=request,
+            )
+            pair = session_switch_organization(session=_current_session(request), organization_id=organization.id)
+        return Response(auth_body(pair, request.user), status=status.HTTP_201_CREATED)
+
+
+class SwitchOrgView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=s.SwitchOrgSerializer, responses={200: AuthResponseSerializer, **ERRORS}, tags=["auth"])
+    def post(self, request):
+        """New tokens with another organization (of which I am an active member) active."""
+        serializer = s.SwitchOrgSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        organization_id = serializer.validated_data["organization_id"]
+        if selectors.membership_active(user=request.user, organization_id=organization_id) is None:
+            raise ApplicationError(code=ErrorCode.INVALID_ORG_CONTEXT, message="You are not an active member of this organization.", status_code=403)
+        pair = session_switch_organization(session=_current_session(request), organization_id=organization_id)
+        return Response(auth_body(pair, request.user))

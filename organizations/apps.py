@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+
+
+class OrganizationsConfig(AppConfig):
+    name = "organizations"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from organizations import hooks, permissions  # noqa: F401  (declares the app's permissions)
+
+        hooks.register()

@@ -1,0 +1,109 @@
+"""Organization context: which org a request acts on, resolved once per request."""
+import uuid
+from dataclasses import dataclass
+
+from core.errors import ErrorCode
+from core.exceptions import ApplicationError
+from organizations.models import Membership, Organization
+
+ORG_HEADER = "HTTP_X_ORG_ID"
+
+
+@dataclass(frozen=True)
+class OrgContext:
+    """The organization of a request and how the caller belongs to it."""
+
+    organization: Organization
+    membership: Membership | None  # None when an API key acts
+    api_key: object | None = None
+
+    @property
+    def user_id(self):
+        return self.membership.user_id if self.membership else None
+
+
+def _org_not_found() -> ApplicationError:
+    return ApplicationError(code=ErrorCode.ORG_NOT_FOUND, message="Organization not found.", status_code=404)
+
+
+def _invalid_context(message: str) -> ApplicationError:
+    return ApplicationError(code=ErrorCode.INVALID_ORG_CONTEXT, message=message, status_code=403)
+
+
+def _parse(value) -> uuid.UUID | None:
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+def _api_key_context(api_key, requested_id) -> OrgContext:
+    # A key only ever acts on its own org; naming another one reveals nothing (404).
+    if requested_id is not None and requested_id != api_key.organization_id:
+        raise _org_not_found()
+    return OrgContext(organization=api_key.organization, membership=None, api_key=api_key)
+
+
+def _membership(user, organization_id) -> Membership | None:
+    return Membership.objects.select_related("organization").filter(user=user, organization_id=organization_id).first()
+
+
+def resolve(request, *, path_org_id=None) -> OrgContext:
+    """Resolve and cache the request's org: the path's org, else X-Org-ID, else the token's `org_id`.
+
+    A path org the caller is not a member of is 404 (existence is never revealed); a
+    header/token org is 404 ORG_NOT_FOUND when it does not exist and 403
+    INVALID_ORG_CONTEXT when the caller is not an active member; a suspended member
+    gets 403 INVALID_ORG_CONTEXT everywhere.
+    """
+    cached = getattr(request, "_org_context", None)
+    if cached is not None:
+        return cached
+    api_key = getattr(request, "auth", None)
+    is_api_key = hasattr(api_key, "scopes") and hasattr(api_key, "organization_id")
+    if path_org_id is not None:
+        requested = _parse(path_org_id)
+        if requested is None:
+            raise _org_not_found()
+        context = _api_key_context(api_key, requested) if is_api_key else _from_path(request.user, requested)
+    else:
+        header = request.META.get(ORG_HEADER)
+        if is_api_key:
+            context = _api_key_context(api_key, _parse(header) if header else None)
+        else:
+            context = _from_header_or_token(request, header)
+    request._org_context = context
+    return context
+
+
+def _from_path(user, organization_id) -> OrgContext:
+    membership = _membership(user, organization_id)
+    if membership is None:
+        raise _org_not_found()
+    if membership.status != Membership.Status.ACTIVE:
+        raise _invalid_context("Your membership of this organization is suspended.")
+    return OrgContext(organization=membership.organization, membership=membership)
+
+
+def _from_header_or_token(request, header) -> OrgContext:
+    if header:
+        organization_id = _parse(header)
+        if organization_id is None:
+            raise ApplicationError(
+                code=ErrorCode.VALIDATION_ERROR,
+                message="X-Org-ID must be a UUID.",
+                details={"X-Org-ID": ["Must be a valid UUID."]},
+            )
+    else:
+        claims = getattr(request, "auth", None)
+        organization_id = _parse(claims.get("org_id")) if hasattr(claims, "get") and claims.get("org_id") else None
+    if organization_id is None:
+        raise _invalid_context("No organization selected: send X-Org-ID or switch organization.")
+    membership = _membership(request.user, organization_id)
+    if membership is None:
+        if not Organization.objects.filter(id=organization_id).exists():
+            raise _org_not_found()
+        raise _invalid_context("You are not a member of this organization.")
+    if membership.status != Membership.Status.ACTIVE:
+        raise _invalid_context("Your membership of this organization is suspended.")
+    return OrgContext(organization=membership.organization, membership=membership)

@@ -1,0 +1,283 @@
+"""Organization writes: orgs, memberships and ownership. Every change is audited in its transaction."""
+import re
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils.text import slugify
+
+from accounts.models import UserSession
+from audit.services import event_record
+from core import clock, entitlements, hooks
+from core.errors import ErrorCode
+from core.exceptions import ApplicationError, conflict, validation_error
+from core.services import model_update
+from organizations.models import Membership, Organization, TeamMembership
+
+OWNER = "owner"
+ADMIN = "admin"
+MEMBER = "member"
+_SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,58}[a-z0-9]$")
+RESERVED_SLUGS = frozenset({"api", "admin", "www", "app", "new", "settings", "billing", "static", "media"})
+SETTINGS_SCHEMA = {
+    "timezone": str,
+    "locale": str,
+    "logo_url": str,
+    "primary_color": str,
+    "require_mfa": bool,
+    "default_role": str,
+    "allowed_email_domains": list,
+    "notifications": dict,
+}
+
+
+def authz_revision_bump(*, organization: Organization) -> int:
+    """Invalidate every cached authorization decision of the org (role/assignment/membership/policy change)."""
+    Organization.objects.filter(id=organization.id).update(authz_revision=F("authz_revision") + 1)
+    organization.refresh_from_db(fields=["authz_revision"])
+    return organization.authz_revision
+
+
+# --- organizations ----------------------------------------------------------------------------
+
+
+def _slug_validate(slug: str) -> str:
+    slug = slug.strip().lower()
+    if not _SLUG_RE.match(slug) or slug in RESERVED_SLUGS:
+        raise validation_error("slug", "Use 3-60 lowercase letters, digits and hyphens (not a reserved word).")
+    return slug
+
+
+def _slug_generate(name: str) -> str:
+    base = (slugify(name)[:50].strip("-") or "org").lower()
+    if len(base) < 3 or base in RESERVED_SLUGS:
+        base = f"{base}-org".strip("-")
+    candidate, n = base, 1
+    while Organization.objects.filter(slug=candidate).exists():
+        n += 1
+        candidate = f"{base}-{n}"
+    return candidate
+
+
+@transaction.atomic
+def organization_create(*, user, name: str, slug: str | None = None, website: str = "", company_size: str = "", request=None) -> Organization:
+    """Create an org with `user` as its owner; the slug is generated when absent (409 when taken)."""
+    name = name.strip()
+    if not name:
+        raise validation_error("name", "This field may not be blank.")
+    slug = _slug_validate(slug) if slug else _slug_generate(name)
+    if Organization.objects.filter(slug=slug).exists():
+        raise conflict("This slug is already taken.", slug=["This slug is already taken."])
+    try:
+        with transaction.atomic():
+            organization = Organization.objects.create(name=name, slug=slug, website=website or "", company_size=company_size or "")
+    except IntegrityError:
+        raise conflict("This slug is already taken.", slug=["This slug is already taken."])
+    Membership.objects.create(organization=organization, user=user, role=OWNER)
+    event_record(
+        action="org.created",
+        actor=user,
+        organization_id=organization.id,
+        target=organization,
+        changes={"name": [None, name], "slug": [None, slug]},
+        request=request,
+    )
+    return organization
+
+
+@transaction.atomic
+def organization_update(*, organization: Organization, actor, data: dict, request=None) -> Organization:
+    """Change name, slug (plan feature `custom_slug`) or website."""
+    if "slug" in data and data["slug"] != organization.slug:
+        data = {**data, "slug": _slug_validate(data["slug"])}
+        entitlements.require_feature(organization, "custom_slug")
+        if Organization.objects.filter(slug=data["slug"]).exclude(id=organization.id).exists():
+            raise conflict("This slug is already taken.", slug=["This slug is already taken."])
+    organization, changes = model_update(instance=organization, fields=["name", "slug", "website"], data=data)
+    if changes:
+        event_record(action="org.updated", actor=actor, organization_id=organization.id, target=organization, changes=changes, request=request)
+    return organization
+
+
+def settings_validate(settings: dict) -> dict:
+    """Accept only known keys with the right types."""
+    errors = {}
+    for key, value in settings.items():
+        expected = SETTINGS_SCHEMA.get(key)
+        if expected is None:
+            errors[key] = ["Unknown setting."]
+        elif not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            errors[key] = [f"Must be of type {expected.__name__}."]
+        elif expected is str and len(value) > 200:
+            errors[key] = ["Ensure this value has at most 200 characters."]
+    if errors:
+        raise ApplicationError(code=ErrorCode.VALIDATION_ERROR, message="Invalid settings.", details=errors)
+    return settings
+
+
+@transaction.atomic
+def organization_settings_update(*, organization: Organization, actor, settings: dict, request=None) -> dict:
+    """Merge validated keys into the org's settings (a null value removes a key)."""
+    removals = {k for k, v in settings.items() if v is None}
+    settings_validate({k: v for k, v in settings.items() if v is not None})
+    organization = Organization.objects.select_for_update().get(id=organization.id)
+    old = dict(organization.settings)
+    new = {**old, **{k: v for k, v in settings.items() if v is not None}}
+    for key in removals:
+        new.pop(key, None)
+    if new != old:
+        organization.settings = new
+        organization.save(update_fields=["settings", "updated_at"])
+        changes = {k: [old.get(k), new.get(k)] for k in set(old) | set(new) if old.get(k) != new.get(k)}
+        event_record(action="org.settings_updated", actor=actor, organization_id=organization.id, target=organization, changes=changes, request=request)
+    return new
+
+
+@transaction.atomic
+def organization_delete(*, organization: Organization, actor, confirm: str, request=None) -> None:
+    """Delete an org (owner only; `confirm` must equal its slug)."""
+    if confirm != organization.slug:
+        raise validation_error("confirm", "Type the organization's slug to confirm.")
+    event_record(action="org.deleted", actor=actor, organization_id=organization.id, target=organization, changes={"name": [organization.name, None]}, request=request)
+    UserSession.objects.filter(organization_id=organization.id).update(organization_id=None)
+    organization.delete()
+
+
+# --- members --------------------------------------------------------------------------------
+
+
+def _role_exists(*, organization: Organization, role: str) -> bool:
+    builtin = role in (OWNER, ADMIN, MEMBER, "viewer")
+    return bool(hooks.call(hooks.ROLE_EXISTS, builtin, organization=organization, slug=role))
+
+
+def role_validate(*, organization: Organization, role: str, field: str = "role") -> str:
+    """A role slug the org knows (built-in or custom); owner is never granted this way."""
+    if role == OWNER:
+        raise ApplicationError(
+            code=ErrorCode.INSUFFICIENT_PERMISSIONS,
+            message="Ownership changes only through transfer-ownership.",
+            status_code=403,
+        )
+    if not _role_exists(organization=organization, role=role):
+        raise validation_error(field, f"Unknown role '{role}'.")
+    return role
+
+
+@transaction.atomic
+def member_update(*, membership: Membership, actor, actor_membership: Membership | None, data: dict, request=None) -> Membership:
+    """Change a member's role and/or status; the owner can be neither demoted nor suspended."""
+    membership = Membership.objects.select_for_update().select_related("organization", "user").get(id=membership.id)
+    organization = membership.organization
+    if membership.role == OWNER and (("role" in data and data["role"] != OWNER) or data.get("status") == Membership.Status.SUSPENDED):
+        raise ApplicationError(
+            code=ErrorCode.INSUFFICIENT_PERMISSIONS,
+            message="The owner cannot be demoted or suspended; transfer ownership first.",
+            status_code=403,
+        )
+    if "role" in data and data["role"] != membership.role:
+        role_validate(organization=organization, role=data["role"])
+    if actor_membership is not None and membership.user_id == actor_membership.user_id and "status" in data:
+        raise validation_error("status", "You cannot change your own status.")
+    old_role = membership.role
+    membership, changes = model_update(instance=membership, fields=["role", "status"], data=data)
+    if changes:
+        authz_revision_bump(organization=organization)
+        if "role" in changes:
+            event_record(action="member.role_changed", actor=actor, organization_id=organization.id, target=membership.user, changes={"role": [old_role, membership.role]}, request=request)
+            _notify(event="role_changed", user=membership.user, organization=organization, context={"role": membership.role})
+        if "status" in changes:
+            verb = "suspended" if membership.status == Membership.Status.SUSPENDED else "reactivated"
+            event_record(action=f"member.{verb}", actor=actor, organization_id=organization.id, target=membership.user, changes={"status": changes["status"]}, request=request)
+            if verb == "suspended":
+                _sessions_leave_org(user_id=membership.user_id, organization_id=organization.id)
+    return membership
+
+
+def _sessions_leave_org(*, user_id, organization_id) -> None:
+    UserSession.objects.filter(user_id=user_id, organization_id=organization_id).update(organization_id=None)
+
+
+def _notify(*, event: str, user, organization, context: dict) -> None:
+    hooks.call(hooks.NOTIFY, None, event=event, user=user, organization=organization, context=context)
+
+
+@transaction.atomic
+def member_remove(*, membership: Membership, actor, request=None) -> None:
+    """Remove a member (never the owner); their team places and extra roles go with them."""
+    membership = Membership.objects.select_for_update().select_related("organization", "user").get(id=membership.id)
+    if membership.role == OWNER:
+        raise ApplicationError(
+            code=ErrorCode.INSUFFICIENT_PERMISSIONS, message="The owner cannot be removed; transfer ownership first.", status_code=403
+        )
+    _membership_delete(membership=membership)
+    event_record(action="member.removed", actor=actor, organization_id=membership.organization_id, target=membership.user, changes={"role": [membership.role, None]}, request=request)
+    _notify(event="member_removed", user=membership.user, organization=membership.organization, context={})
+
+
+def _membership_delete(*, membership: Membership) -> None:
+    TeamMembership.objects.filter(team__organization=membership.organization, user=membership.user).delete()
+    hooks.call(hooks.MEMBER_CLEANUP, None, organization=membership.organization, user=membership.user)
+    membership.delete()
+    authz_revision_bump(organization=membership.organization)
+    _sessions_leave_org(user_id=membership.user_id, organization_id=membership.organization_id)
+
+
+@transaction.atomic
+def member_leave(*, membership: Membership, request=None) -> None:
+    """Leave an org; the owner must transfer ownership first (409)."""
+    membership = Membership.objects.select_for_update().select_related("organization", "user").get(id=membership.id)
+    if membership.role == OWNER:
+        raise conflict("The owner cannot leave; transfer ownership first.")
+    _membership_delete(membership=membership)
+    event_record(action="member.left", actor=membership.user, organization_id=membership.organization_id, target=membership.user, request=request)
+
+
+@transaction.atomic
+def ownership_transfer(*, organization: Organization, actor, new_owner_id, request=None) -> Membership:
+    """Make another active member the owner; the old owner becomes admin. Exactly one owner, always."""
+    # Lock the org row: concurrent transfers and role changes serialize here.
+    organization = Organization.objects.select_for_update().get(id=organization.id)
+    current = Membership.objects.select_for_update().get(organization=organization, role=OWNER)
+    if current.user_id != actor.id:
+        raise ApplicationError(code=ErrorCode.INSUFFICIENT_PERMISSIONS, message="Only the owner can transfer ownership.", status_code=403)
+    target = Membership.objects.select_for_update().select_related("user").filter(organization=organization, user_id=new_owner_id).first()
+    if target is None:
+        raise validation_error("user_id", "This user is not a member of the organization.")
+    if target.id == current.id:
+        raise validation_error("user_id", "You already own this organization.")
+    if target.status != Membership.Status.ACTIVE:
+        raise validation_error("user_id", "Ownership can only go to an active member.")
+    previous_role = target.role
+    current.role = ADMIN
+    current.save(update_fields=["role", "updated_at"])
+    target.role = OWNER
+    target.save(update_fields=["role", "updated_at"])
+    authz_revision_bump(organization=organization)
+    event_record(
+        action="org.ownership_transferred",
+        actor=actor,
+        organization_id=organization.id,
+        target=target.user,
+        changes={"owner": [str(current.user_id), str(target.user_id)], "role": [previous_role, OWNER]},
+        request=request,
+    )
+    return target
+
+
+@transaction.atomic
+def member_profile_update(*, membership: Membership, data: dict, request=None) -> Membership:
+    """Update my per-org display name and title."""
+    membership, changes = model_update(instance=membership, fields=["display_name", "title"], data=data)
+    if changes:
+        event_record(action="member.profile_updated", actor=membership.user, organization_id=membership.organization_id, target=membership.user, changes=changes, request=request)
+    return membership
+
+
+@transaction.atomic
+def membership_add(*, organization: Organization, user, role: str, actor=None, request=None, source: str = "invite") -> Membership:
+    """Add an active member (idempotent: an existing membership is returned unchanged)."""
+    membership, created = Membership.objects.get_or_create(organization=organization, user=user, defaults={"role": role, "joined_at": clock.now()})
+    if created:
+        authz_revision_bump(organization=organization)
+        event_record(action="member.joined", actor=actor or user, organization_id=organization.id, target=user, changes={"role": [None, role]}, metadata={"source": source}, request=request)
+    return membership

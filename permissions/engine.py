@@ -1,0 +1,250 @@
+"""Authorization decisions: one function answers every permission question, for views and `check` alike."""
+import ipaddress
+from dataclasses import dataclass, field
+from datetime import datetime, time
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.core.cache import cache
+from django.db.models import Q
+
+from core import authz, clock
+from core.errors import ErrorCode
+from organizations.models import Membership, Organization, TeamMembership
+from permissions.models import Policy, Role
+
+BUILTIN_ROLES = ("owner", "admin", "member", "viewer")
+_VIEWER = ("org:read", "members:read", "teams:read", "documents:read", "integrations:read")
+_ADMIN_EXCLUDED = frozenset({"org:delete", "org:transfer", "billing:manage"})
+# Any active member (or key of the org) may call such a route: it still declares this.
+MEMBERSHIP = "membership"
+_CACHE_SECONDS = 600
+
+
+def builtin_permissions(slug: str) -> frozenset[str]:
+    """Permissions of a built-in role, computed from the live catalog so new apps' permissions flow in."""
+    every = authz.codes()
+    if slug == "owner":
+        return every
+    if slug == "admin":
+        return every - _ADMIN_EXCLUDED
+    viewer = frozenset(_VIEWER) & every
+    if slug == "viewer":
+        return viewer
+    if slug == "member":
+        return viewer | (frozenset({"documents:write"}) & every)
+    return frozenset()
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the request tells about the caller, for policy conditions."""
+
+    mfa: bool = False
+    ip: str | None = None
+    now: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Subject:
+    """Who is asking: a member (with roles and teams) or an API key (with scopes)."""
+
+    user_id: str | None
+    roles: frozenset[str] = frozenset()
+    teams: frozenset[str] = frozenset()
+    permissions: frozenset[str] = frozenset()
+    is_api_key: bool = False
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    reason: str
+    code: str = ErrorCode.INSUFFICIENT_PERMISSIONS
+
+
+@dataclass
+class _PolicyRule:
+    name: str
+    effect: str
+    permissions: frozenset[str]
+    roles: frozenset[str] = field(default_factory=frozenset)
+    users: frozenset[str] = field(default_factory=frozenset)
+    teams: frozenset[str] = field(default_factory=frozenset)
+    conditions: dict = field(default_factory=dict)
+
+    @property
+    def has_subjects(self) -> bool:
+        return bool(self.roles or self.users or self.teams)
+
+    def applies_to(self, subject: Subject) -> bool:
+        if not self.has_subjects:
+            return True
+        if subject.is_api_key:
+            return False
+        return bool(
+            (subject.user_id and subject.user_id in self.users)
+            or (self.roles & subject.roles)
+            or (self.teams & subject.teams)
+        )
+
+    def covers(self, permission: str) -> bool:
+        return "*" in self.permissions or permission in self.permissions
+
+
+# --- cached inputs ------------------------------------------------------------------------
+
+
+def _policies_key(organization: Organization) -> str:
+    return f"authz:policies:{organization.id}:{organization.authz_revision}"
+
+
+def organization_policies(organization: Organization, *, fresh: bool = False) -> list[_PolicyRule]:
+    """The org's policies, cached per authorization revision."""
+    key = _policies_key(organization)
+    rules = None if fresh else cache.get(key)
+    if rules is None:
+        rules = [
+            _PolicyRule(
+                name=p.name,
+                effect=p.effect,
+                permissions=frozenset(p.permissions),
+                roles=frozenset(p.subjects.get("roles") or []),
+                users=frozenset(str(u) for u in p.subjects.get("users") or []),
+                teams=frozenset(str(t) for t in p.subjects.get("teams") or []),
+                conditions=p.conditions or {},
+            )
+            for p in Policy.objects.filter(organization=organization)
+        ]
+        cache.set(key, rules, _CACHE_SECONDS)
+    return rules
+
+
+def _subject_key(organization: Organization, user_id) -> str:
+    return f"authz:member:{organization.id}:{user_id}:{organization.authz_revision}"
+
+
+def member_subject(*, organization: Organization, membership: Membership, fresh: bool = False) -> Subject:
+    """A member's roles and effective role permissions, cached per (org, user, revision)."""
+    key = _subject_key(organization, membership.user_id)
+    subject = None if fresh else cache.get(key)
+    if subject is None:
+        rows = (
+            Role.objects.filter(organization=organization)
+            .filter(Q(slug=membership.role) | Q(assignments__user_id=membership.user_id))
+            .values_list("slug", "permissions", "is_builtin")
+            .distinct()
+        )
+        roles = {membership.role}
+        granted: set[str] = set(builtin_permissions(membership.role)) if membership.role in BUILTIN_ROLES else set()
+        for slug, permissions, is_builtin in rows:
+            roles.add(slug)
+            granted |= builtin_permissions(slug) if is_builtin else set(permissions or [])
+        teams: frozenset[str] = frozenset()
+        if any(rule.teams for rule in organization_policies(organization, fresh=fresh)):
+            teams = frozenset(
+                str(t)
+                for t in TeamMembership.objects.filter(
+                    team__organization=organization, user_id=membership.user_id
+                ).values_list("team_id", flat=True)
+            )
+        subject = Subject(
+            user_id=str(membership.user_id),
+            roles=frozenset(roles),
+            teams=teams,
+            permissions=frozenset(granted) & authz.codes(),
+        )
+        cache.set(key, subject, _CACHE_SECONDS)
+    return subject
+
+
+def role_permissions(*, organization: Organization, slug: str) -> frozenset[str]:
+    """Permissions a role slug carries in this org (built-in from code, custom from its row)."""
+    if slug in BUILTIN_ROLES:
+        return builtin_permissions(slug)
+    row = Role.objects.filter(organization=organization, slug=slug).values_list("permissions", flat=True).first()
+    return frozenset(row or []) & authz.codes()
+
+
+def api_key_subject(*, api_key) -> Subject:
+    """An API key acts with exactly its scopes."""
+    return Subject(user_id=None, permissions=frozenset(api_key.scopes) & authz.codes(), is_api_key=True)
+
+
+# --- conditions ---------------------------------------------------------------------------
+
+
+def _ip_in_ranges(ip: str | None, ranges: list[str]) -> bool:
+    if not ip:
+        return False
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    for cidr in ranges:
+        try:
+            if address in ipaddress.ip_network(cidr, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def _in_time_window(now: datetime, window: dict) -> bool:
+    try:
+        zone = ZoneInfo(window.get("timezone") or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
+    local = now.astimezone(zone)
+    days = window.get("days")
+    if days is not None and local.weekday() not in days:
+        return False
+    start = time.fromisoformat(window.get("start", "00:00"))
+    end = time.fromisoformat(window.get("end", "23:59:59"))
+    current = local.time()
+    if start <= end:
+        return start <= current <= end
+    return current >= start or current <= end  # window across midnight
+
+
+def unmet_condition(conditions: dict, facts: Facts) -> str | None:
+    """Name the first requirement the request does not meet, or None when all hold."""
+    if conditions.get("mfa_required") and not facts.mfa:
+        return "mfa_required"
+    if conditions.get("ip_ranges") and not _ip_in_ranges(facts.ip, conditions["ip_ranges"]):
+        return "ip_ranges"
+    if conditions.get("time_window") and not _in_time_window(facts.now or clock.now(), conditions["time_window"]):
+        return "time_window"
+    return None
+
+
+# --- the decision ---------------------------------------------------------------------------
+
+
+def decide(*, subject: Subject, policies: list[_PolicyRule], permission: str, facts: Facts) -> Decision:
+    """Roles grant, allow policies add, deny policies win over both."""
+    if permission == MEMBERSHIP:
+        if subject.is_api_key:
+            return Decision(False, "this action needs a member, not an API key")
+        return Decision(True, "member of the organization")
+    if not authz.is_declared(permission):
+        return Decision(False, f"unknown permission {permission}")
+    applicable = [rule for rule in policies if rule.covers(permission) and rule.applies_to(subject)]
+    for rule in applicable:
+        if rule.effect != Policy.Effect.DENY:
+            continue
+        unmet = unmet_condition(rule.conditions, facts) if rule.conditions else "always"
+        if unmet:
+            code = ErrorCode.MFA_REQUIRED if unmet == "mfa_required" else ErrorCode.INSUFFICIENT_PERMISSIONS
+            return Decision(False, f"denied by policy '{rule.name}' ({unmet})", code)
+    if permission in subject.permissions:
+        return Decision(True, "granted by role" if not subject.is_api_key else "granted by API key scope")
+    for rule in applicable:
+        if rule.effect == Policy.Effect.ALLOW and unmet_condition(rule.conditions, facts) is None:
+            return Decision(True, f"allowed by policy '{rule.name}'")
+    return Decision(False, f"missing permission {permission}")
+
+
+def effective_permissions(*, subject: Subject, policies: list[_PolicyRule], facts: Facts) -> list[str]:
+    """Every catalog permission the subject holds right now."""
+    return sorted(code for code in authz.codes() if decide(subject=subject, policies=policies, permission=code, facts=facts).allowed)
+

@@ -1,0 +1,24 @@
+"""Implementations of hooks the permissions app provides to lower apps."""
+from core import hooks
+from permissions import engine
+from permissions.models import ApiKey, Role, RoleAssignment
+
+
+def role_exists(*, organization, slug: str) -> bool:
+    """A built-in role or a custom role of this org."""
+    return slug in engine.BUILTIN_ROLES or Role.objects.filter(organization=organization, slug=slug).exists()
+
+
+def member_cleanup(*, organization, user) -> None:
+    """A leaving member loses their extra role assignments."""
+    RoleAssignment.objects.filter(organization=organization, user=user).delete()
+
+
+def organization_stats(*, organization) -> dict:
+    return {"api_keys": ApiKey.objects.for_organization(organization).filter(revoked_at__isnull=True).count()}
+
+
+def register() -> None:
+    hooks.register(hooks.ROLE_EXISTS, role_exists)
+    hooks.register(hooks.MEMBER_CLEANUP, member_cleanup)
+    hooks.register(hooks.ORGANIZATION_STATS, organization_stats)
