@@ -35,6 +35,14 @@ def session_is_active(session_id) -> bool:
     return state == _ACTIVE
 
 
+def axes_username(request, credentials=None) -> str | None:
+    """The login name django-axes locks on: `email` (API) or `username` (admin form), lower-cased."""
+    credentials = credentials or {}
+    data = getattr(request, "data", None) or getattr(request, "POST", {}) or {}
+    name = credentials.get("email") or credentials.get("username") or data.get("email") or data.get("username")
+    return (str(name) if name else "").strip().lower() or None
+
+
 class TokenAuthError(exceptions.AuthenticationFailed):
     """401 with a contract code (TOKEN_INVALID / TOKEN_EXPIRED)."""
 

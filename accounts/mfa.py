@@ -2,13 +2,16 @@
 import hashlib
 import hmac
 import io
+import math
 import secrets
+from base64 import b32encode
 from datetime import timedelta
 
 import qrcode
 import qrcode.image.svg
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import BackupCode, BackupCodeDevice, OneTimeToken, User
@@ -22,7 +25,12 @@ BACKUP_CODE_COUNT = 10
 # No 0/O/1/I/L: codes are typed by hand from paper.
 _BACKUP_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 _MAX_CHALLENGE_ATTEMPTS = 5
+_MAX_CODE_LENGTH = 32
 TOTP_DEVICE_NAME = "default"
+BACKUP_DEVICE_NAME = "backup codes"
+
+
+# --- codes ---------------------------------------------------------------------------------
 
 
 def _code_hash(code: str) -> str:
@@ -38,8 +46,62 @@ def _new_backup_code() -> str:
     return f"{raw[:5]}-{raw[5:]}"
 
 
+def _invalid_code() -> ApplicationError:
+    return ApplicationError(
+        code=ErrorCode.VALIDATION_ERROR,
+        message="Invalid verification code.",
+        details={"code": ["Invalid verification code."]},
+    )
+
+
+def _not_enabled() -> ApplicationError:
+    return ApplicationError(
+        code=ErrorCode.VALIDATION_ERROR, message="MFA is not enabled.", details={"code": ["MFA is not enabled."]}
+    )
+
+
+def _already_enabled() -> ApplicationError:
+    return ApplicationError(code=ErrorCode.CONFLICT, message="MFA is already enabled.", status_code=409)
+
+
+# --- TOTP devices ----------------------------------------------------------------------------
+
+
 def _confirmed_totp(user: User) -> TOTPDevice | None:
     return TOTPDevice.objects.filter(user=user, confirmed=True).first()
+
+
+def _totp_shaped(device: TOTPDevice, code: str) -> bool:
+    return code.isdigit() and len(code) == device.digits
+
+
+def _totp_throttle_check(device: TOTPDevice) -> None:
+    """Raise 429 while django-otp's back-off (after wrong codes) still blocks the device."""
+    allowed, info = device.verify_is_allowed()
+    if allowed:
+        return
+    locked_until = (info or {}).get("locked_until")
+    wait = math.ceil((locked_until - clock.now()).total_seconds()) if locked_until else 1
+    wait = max(wait, 1)
+    raise ApplicationError(
+        code=ErrorCode.RATE_LIMIT_EXCEEDED,
+        message=f"Too many wrong codes. Try again in {wait} seconds.",
+        status_code=429,
+        headers={"Retry-After": str(wait)},
+    )
+
+
+def _totp_check(device: TOTPDevice, code: str) -> bool:
+    """Verify a TOTP code; the device row is locked so a code is accepted once even under concurrency."""
+    code = code.replace(" ", "")
+    if not _totp_shaped(device, code):
+        return False
+    _totp_throttle_check(device)
+    # Own (short) transaction: the failure counter and `last_t` (replay guard) must persist even
+    # when the caller answers with an error, so callers run outside the request transaction.
+    with transaction.atomic():
+        locked = TOTPDevice.objects.select_for_update().get(pk=device.pk)
+        return locked.verify_token(code)
 
 
 def mfa_enabled(*, user: User) -> bool:
@@ -50,9 +112,10 @@ def mfa_enabled(*, user: User) -> bool:
 def mfa_status(*, user: User) -> dict:
     """Return {enabled, methods, backup_codes_remaining}."""
     enabled = mfa_enabled(user=user)
+    if not enabled:
+        return {"enabled": False, "methods": [], "backup_codes_remaining": 0}
     remaining = BackupCode.objects.filter(device__user=user, device__confirmed=True, used_at__isnull=True).count()
-    methods = ["totp", "backup_codes"] if enabled else []
-    return {"enabled": enabled, "methods": methods, "backup_codes_remaining": remaining if enabled else 0}
+    return {"enabled": True, "methods": ["totp", "backup_codes"], "backup_codes_remaining": remaining}
 
 
 def _qr_svg(data: str) -> str:
@@ -66,65 +129,74 @@ def _qr_svg(data: str) -> str:
 def totp_enroll(*, user: User) -> dict:
     """Start TOTP enrollment: a new unconfirmed device; returns {secret, otpauth_url, qr_svg}."""
     if mfa_enabled(user=user):
-        raise ApplicationError(code=ErrorCode.CONFLICT, message="MFA is already enabled.", status_code=409)
+        raise _already_enabled()
     TOTPDevice.objects.filter(user=user, confirmed=False).delete()
     device = TOTPDevice.objects.create(user=user, name=TOTP_DEVICE_NAME, confirmed=False)
-    from base64 import b32encode
-
-    secret = b32encode(device.bin_key).decode().rstrip("=")
     url = device.config_url
-    return {"secret": secret, "otpauth_url": url, "qr_svg": _qr_svg(url)}
+    return {"secret": b32encode(device.bin_key).decode().rstrip("="), "otpauth_url": url, "qr_svg": _qr_svg(url)}
 
 
 def _backup_codes_replace(*, user: User) -> list[str]:
-    device, _ = BackupCodeDevice.objects.get_or_create(user=user, defaults={"name": "backup codes", "confirmed": True})
+    device, _ = BackupCodeDevice.objects.get_or_create(
+        user=user, defaults={"name": BACKUP_DEVICE_NAME, "confirmed": True}
+    )
     device.codes.all().delete()
     codes = [_new_backup_code() for _ in range(BACKUP_CODE_COUNT)]
     BackupCode.objects.bulk_create([BackupCode(device=device, code_hash=_code_hash(code)) for code in codes])
     return codes
 
 
-def _invalid_code() -> ApplicationError:
-    return ApplicationError(
-        code=ErrorCode.VALIDATION_ERROR, message="Invalid verification code.", details={"code": ["Invalid verification code."]}
-    )
-
-
-@transaction.atomic
 def totp_confirm(*, user: User, code: str, request=None, organization_id=None) -> list[str]:
     """Confirm enrollment with a first code; MFA is on from now; returns 10 fresh backup codes."""
-    device = TOTPDevice.objects.select_for_update().filter(user=user, confirmed=False).first()
+    device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
     if device is None:
         if mfa_enabled(user=user):
-            raise ApplicationError(code=ErrorCode.CONFLICT, message="MFA is already enabled.", status_code=409)
+            raise _already_enabled()
         raise ApplicationError(
             code=ErrorCode.VALIDATION_ERROR,
             message="Start enrollment first.",
             details={"code": ["No pending TOTP enrollment."]},
         )
-    if not device.verify_token(code):
+    if not _totp_check(device, code):
         raise _invalid_code()
-    device.confirmed = True
-    device.save(update_fields=["confirmed"])
+    return _totp_activate(device=device, user=user, request=request, organization_id=organization_id)
+
+
+@transaction.atomic
+def _totp_activate(*, device: TOTPDevice, user: User, request, organization_id) -> list[str]:
+    # Conditional UPDATE: of two concurrent confirmations only one activates and mints codes.
+    if TOTPDevice.objects.filter(id=device.id, confirmed=False).update(confirmed=True) != 1:
+        raise _already_enabled()
     codes = _backup_codes_replace(user=user)
     event_record(action="mfa.enabled", actor=user, organization_id=organization_id, target=user, request=request)
     return codes
 
 
 def mfa_code_verify(*, user: User, code: str) -> str | None:
-    """Check a TOTP code or an unused backup code; return which method matched, or None."""
+    """Check a TOTP code or an unused backup code; return which method matched, or None.
+
+    A TOTP-shaped code (all digits, the device's length) is only tried as TOTP, anything else
+    only as a backup code, so backup codes neither feed nor suffer TOTP throttling.
+    """
     code = (code or "").strip()
-    if not code or len(code) > 32:
+    if not code or len(code) > _MAX_CODE_LENGTH:
         return None
     device = _confirmed_totp(user)
     if device is None:
         return None
-    if code.isdigit() and device.verify_token(code):
-        return "totp"
+    if _totp_shaped(device, code.replace(" ", "")):
+        return "totp" if _totp_check(device, code) else None
     backup = BackupCodeDevice.objects.filter(user=user, confirmed=True).first()
     if backup is not None and backup.verify_token(code):
         return "backup_code"
     return None
+
+
+def mfa_throttle_check(*, user: User, code: str) -> None:
+    """Raise 429 when `code` is a TOTP code and the user's device is in django-otp's back-off."""
+    device = _confirmed_totp(user)
+    if device is not None and _totp_shaped(device, (code or "").strip().replace(" ", "")):
+        _totp_throttle_check(device)
 
 
 def backup_code_consume(*, device: BackupCodeDevice, code: str) -> bool:
@@ -137,14 +209,18 @@ def backup_code_consume(*, device: BackupCodeDevice, code: str) -> bool:
     )
 
 
-@transaction.atomic
 def backup_codes_regenerate(*, user: User, code: str, request=None, organization_id=None) -> list[str]:
     """Replace every backup code after a valid TOTP code."""
     device = _confirmed_totp(user)
     if device is None:
-        raise ApplicationError(code=ErrorCode.VALIDATION_ERROR, message="MFA is not enabled.", details={"code": ["MFA is not enabled."]})
-    if not device.verify_token(code):
+        raise _not_enabled()
+    if not _totp_check(device, code or ""):
         raise _invalid_code()
+    return _backup_codes_renew(user=user, request=request, organization_id=organization_id)
+
+
+@transaction.atomic
+def _backup_codes_renew(*, user: User, request, organization_id) -> list[str]:
     codes = _backup_codes_replace(user=user)
     event_record(
         action="mfa.backup_codes_regenerated", actor=user, organization_id=organization_id, target=user, request=request
@@ -152,16 +228,37 @@ def backup_codes_regenerate(*, user: User, code: str, request=None, organization
     return codes
 
 
-@transaction.atomic
 def totp_disable(*, user: User, code: str, request=None, organization_id=None) -> None:
     """Turn MFA off after a valid TOTP or backup code; every device and code is removed."""
     if not mfa_enabled(user=user):
-        raise ApplicationError(code=ErrorCode.VALIDATION_ERROR, message="MFA is not enabled.", details={"code": ["MFA is not enabled."]})
+        raise _not_enabled()
     if mfa_code_verify(user=user, code=code) is None:
         raise _invalid_code()
-    TOTPDevice.objects.filter(user=user).delete()
+    _mfa_remove(user=user, actor=user, organization_id=organization_id, request=request, metadata={})
+
+
+def mfa_reset(*, user: User, actor: User, request=None) -> None:
+    """Remove a user's second factor for them (staff, e.g. a lost phone); recorded as `mfa.disabled`."""
+    organization_id = hooks.call(hooks.DEFAULT_ORGANIZATION, None, user=user)
+    _mfa_remove(user=user, actor=actor, organization_id=organization_id, request=request, metadata={"by_staff": True})
+
+
+@transaction.atomic
+def _mfa_remove(*, user: User, actor: User, organization_id, request, metadata: dict) -> None:
+    removed, _ = TOTPDevice.objects.filter(user=user).delete()
     BackupCodeDevice.objects.filter(user=user).delete()
-    event_record(action="mfa.disabled", actor=user, organization_id=organization_id, target=user, request=request)
+    if removed:
+        event_record(
+            action="mfa.disabled",
+            actor=actor,
+            organization_id=organization_id,
+            target=user,
+            metadata=metadata,
+            request=request,
+        )
+
+
+# --- sign-in challenges ------------------------------------------------------------------------
 
 
 def challenge_issue(*, user: User, organization_id=None, auth_method: str = "password") -> str:
@@ -177,32 +274,37 @@ def challenge_issue(*, user: User, organization_id=None, auth_method: str = "pas
     return secret
 
 
+def _challenge_invalid() -> ApplicationError:
+    return ApplicationError(
+        code=ErrorCode.TOKEN_INVALID, message="The MFA token is invalid, used or expired.", status_code=401
+    )
+
+
+def _live_challenges(mfa_token: str):
+    return OneTimeToken.objects.filter(
+        token_hash=hash_secret(mfa_token or ""),
+        purpose=OneTimeToken.Purpose.MFA_CHALLENGE,
+        used_at__isnull=True,
+        expires_at__gt=clock.now(),
+        attempts__lt=_MAX_CHALLENGE_ATTEMPTS,
+    )
+
+
 def challenge_complete(*, mfa_token: str, code: str, request) -> TokenPair:
     """Finish a sign-in: a valid code spends the challenge and opens an MFA-verified session.
 
     Runs outside the request transaction so failed attempts are counted durably.
     """
-    from accounts.services import login_complete
-
-    now = clock.now()
-    challenge = (
-        OneTimeToken.objects.select_related("user")
-        .filter(
-            token_hash=hash_secret(mfa_token or ""),
-            purpose=OneTimeToken.Purpose.MFA_CHALLENGE,
-            used_at__isnull=True,
-            expires_at__gt=now,
-        )
-        .first()
-    )
-    if challenge is None or challenge.attempts >= _MAX_CHALLENGE_ATTEMPTS or not challenge.user.is_active:
-        raise ApplicationError(
-            code=ErrorCode.TOKEN_INVALID, message="The MFA token is invalid, used or expired.", status_code=401
-        )
+    challenge = _live_challenges(mfa_token).select_related("user").first()
+    if challenge is None or not challenge.user.is_active:
+        raise _challenge_invalid()
     user = challenge.user
+    mfa_throttle_check(user=user, code=code)
+    # Count the attempt before checking the code: concurrent guesses cannot exceed the limit.
+    if _live_challenges(mfa_token).update(attempts=F("attempts") + 1) != 1:
+        raise _challenge_invalid()
     method = mfa_code_verify(user=user, code=code)
     if method is None:
-        OneTimeToken.objects.filter(id=challenge.id).update(attempts=challenge.attempts + 1)
         event_record(
             action="mfa.verification_failed",
             actor=user,
@@ -211,16 +313,30 @@ def challenge_complete(*, mfa_token: str, code: str, request) -> TokenPair:
             request=request,
         )
         raise _invalid_code()
-    with transaction.atomic():
-        spent = OneTimeToken.objects.filter(id=challenge.id, used_at__isnull=True).update(used_at=now)
-        if spent != 1:
-            raise ApplicationError(
-                code=ErrorCode.TOKEN_INVALID, message="The MFA token is invalid, used or expired.", status_code=401
-            )
-        return login_complete(
-            user=user,
+    return _challenge_finish(challenge=challenge, method=method, request=request)
+
+
+@transaction.atomic
+def _challenge_finish(*, challenge: OneTimeToken, method: str, request) -> TokenPair:
+    from accounts.services import login_complete
+
+    # Conditional UPDATE: one challenge opens at most one session, even under concurrent use.
+    if OneTimeToken.objects.filter(id=challenge.id, used_at__isnull=True).update(used_at=clock.now()) != 1:
+        raise _challenge_invalid()
+    pair = login_complete(
+        user=challenge.user,
+        request=request,
+        organization_id=challenge.data.get("organization_id"),
+        mfa_verified=True,
+        auth_method=challenge.data.get("auth_method") or "password",
+    )
+    if method == "backup_code":
+        # The user is told (audit/export) whenever one of their paper codes is spent.
+        event_record(
+            action="mfa.backup_code_used",
+            actor=challenge.user,
+            organization_id=pair.session.organization_id,
+            target=challenge.user,
             request=request,
-            organization_id=challenge.data.get("organization_id"),
-            mfa_verified=True,
-            auth_method=challenge.data.get("auth_method") or "password",
         )
+    return pair

@@ -1,11 +1,354 @@
-"""django-allauth adapters (Google sign-in for API clients)."""
+"""Google sign-in through django-allauth for API clients.
+
+allauth runs the OAuth round trip (state, PKCE, code exchange, id_token/userinfo); the adapters
+here turn its outcome into a redirect to the front end carrying the API's own tokens, an MFA
+challenge, a "linked" notice or an error code. No Django session outlives the round trip.
+"""
+import logging
+from datetime import timedelta
+from enum import StrEnum
+from urllib.parse import urlencode
+
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.account.adapter import get_adapter as get_account_adapter
+from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
+from allauth.socialaccount.adapter import get_adapter as get_social_adapter
+from allauth.socialaccount.models import SocialAccount, SocialLogin
+from allauth.socialaccount.providers.base.constants import AuthError, AuthProcess
+from allauth.socialaccount.providers.google import views as google_views
+from allauth.socialaccount.providers.google.provider import GoogleProvider
+from allauth.socialaccount.providers.oauth2.views import OAuth2CallbackView
+from allauth.utils import build_absolute_uri
+from django.conf import settings
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+
+from accounts import mfa, selectors, services
+from accounts.models import OneTimeToken, User
+from audit.services import event_record
+from core import clock, hooks
+from core.errors import ErrorCode
+from core.exceptions import ApplicationError, validation_error
+
+logger = logging.getLogger(__name__)
+
+GOOGLE = GoogleProvider.id
+LINK_TOKEN_LIFETIME = timedelta(minutes=10)
+CALLBACK_URL_NAME = "auth:google-callback"
+START_URL_NAME = "auth:google"
+
+
+class OAuthError(StrEnum):
+    """Codes the front end receives as `#error=<code>`."""
+
+    ACCESS_DENIED = "access_denied"
+    INVALID_STATE = "invalid_state"
+    PROVIDER_ERROR = "provider_error"
+    EXCHANGE_FAILED = "exchange_failed"
+    SIGN_IN_FAILED = "sign_in_failed"
+    EMAIL_MISSING = "email_missing"
+    ACCOUNT_EXISTS = "account_exists"
+    ACCOUNT_INACTIVE = "account_inactive"
+    ACCOUNT_LINKED_ELSEWHERE = "account_linked_elsewhere"
+    LINK_INVALID = "link_invalid"
+
+
+# --- redirects to the front end ------------------------------------------------------------
+
+
+def frontend_redirect(**fragment) -> HttpResponseRedirect:
+    """Send the browser to the front end's OAuth landing page with `fragment` after the `#`."""
+    # Why a fragment: browsers never send it to any server (nor in Referer), so tokens stay client-side.
+    return HttpResponseRedirect(f"{frontend_callback_url()}#{urlencode(fragment)}")
+
+
+def frontend_callback_url() -> str:
+    """The front end's OAuth landing page."""
+    return f"{settings.FRONTEND_URL}/auth/callback"
+
+
+def error_redirect(code: OAuthError) -> HttpResponseRedirect:
+    """Send the browser to the front end with `#error=<code>`."""
+    return frontend_redirect(error=str(code))
+
+
+def _lands_on_frontend(response: HttpResponse) -> bool:
+    return response.status_code == 302 and response["Location"].startswith(f"{frontend_callback_url()}#")
+
+
+# --- allauth's Google provider, pointed at this API ----------------------------------------
+
+
+def _google_setting(name: str, default: str) -> str:
+    return settings.SOCIALACCOUNT_PROVIDERS.get(GOOGLE, {}).get(name, default)
+
+
+class GoogleApiOAuth2Adapter(google_views.GoogleOAuth2Adapter):
+    """allauth's Google adapter, calling back to the API and reading Google's endpoints at call time."""
+
+    @property
+    def authorize_url(self) -> str:
+        return _google_setting("AUTHORIZE_URL", google_views.AUTHORIZE_URL)
+
+    @property
+    def access_token_url(self) -> str:
+        return _google_setting("ACCESS_TOKEN_URL", google_views.ACCESS_TOKEN_URL)
+
+    @property
+    def identity_url(self) -> str:
+        return _google_setting("IDENTITY_URL", google_views.IDENTITY_URL)
+
+    def get_callback_url(self, request: HttpRequest, app) -> str:
+        return build_absolute_uri(request, reverse(CALLBACK_URL_NAME), self.redirect_uri_protocol)
+
+
+class GoogleApiProvider(GoogleProvider):
+    """allauth's Google provider, redirecting through the API's adapter."""
+
+    oauth2_adapter_class = GoogleApiOAuth2Adapter
+
+
+def _google_provider(request: HttpRequest) -> GoogleApiProvider:
+    app = get_social_adapter(request).get_app(request, provider=GOOGLE)
+    return GoogleApiProvider(request, app=app)
+
+
+_allauth_google_callback = OAuth2CallbackView.adapter_view(GoogleApiOAuth2Adapter)
+
+
+# --- the round trip ------------------------------------------------------------------------
+
+
+def google_login_start(*, request: HttpRequest) -> HttpResponse:
+    """Redirect to Google's consent page to sign in (allauth stashes state and the PKCE verifier)."""
+    # Scope and auth params come from settings only, never from the query string.
+    return _google_provider(request).redirect(request, process=AuthProcess.LOGIN)
+
+
+def google_link_start(*, request: HttpRequest, token: str) -> HttpResponse:
+    """Redirect to Google's consent page to link Google to the account that asked for `token`."""
+    try:
+        spent = services.one_time_token_consume(secret=token, purpose=OneTimeToken.Purpose.OAUTH_LINK)
+    except ApplicationError:
+        return error_redirect(OAuthError.LINK_INVALID)
+    user = spent.user
+    if not user.is_active:
+        return error_redirect(OAuthError.ACCOUNT_INACTIVE)
+    # allauth's connect flow links to the user of the Django session; the browser carries no JWT.
+    get_account_adapter(request).login(request, user)
+    # Why: this session only carries the user through Google's consent and must not linger if abandoned.
+    request.session.set_expiry(LINK_TOKEN_LIFETIME)
+    data = {"organization_id": spent.data.get("organization_id")}
+    return _google_provider(request).redirect(request, process=AuthProcess.CONNECT, data=data)
+
+
+def google_callback(*, request: HttpRequest) -> HttpResponse:
+    """Finish the round trip through allauth; always land on the front end with no Django session left."""
+    try:
+        response = _allauth_google_callback(request)
+    except ApplicationError as exc:
+        logger.warning("Google sign-in refused: %s", exc.code)
+        response = error_redirect(OAuthError.SIGN_IN_FAILED)
+    if not _lands_on_frontend(response):
+        # A path of allauth's we do not expect (a signup form, an HTML page): never show it to API clients.
+        logger.warning("Google sign-in ended outside the front end (HTTP %s)", response.status_code)
+        response = error_redirect(OAuthError.SIGN_IN_FAILED)
+    # Why: the API is token-based; a signed-in session cookie would be a second, unmanaged credential.
+    get_account_adapter(request).logout(request)
+    return response
+
+
+def _token_redirect(*, request: HttpRequest, user: User) -> HttpResponse:
+    pair = services.login_complete(
+        user=user, request=request, organization_id=None, mfa_verified=False, auth_method=GOOGLE
+    )
+    context = selectors.user_organization_context(user=user, organization_id=pair.session.organization_id)
+    return frontend_redirect(
+        access_token=pair.access_token,
+        refresh_token=pair.refresh_token,
+        token_type="bearer",
+        expires_in=pair.expires_in,
+        needs_org_setup=str(context["needs_org_setup"]).lower(),
+    )
+
+
+# --- linking and unlinking -----------------------------------------------------------------
+
+
+def google_link_url_issue(*, user: User, request: HttpRequest, organization_id=None) -> str:
+    """Return the URL a browser opens to link Google to `user` (it carries a short-lived single-use token)."""
+    secret = services.one_time_token_issue(
+        user=user,
+        purpose=OneTimeToken.Purpose.OAUTH_LINK,
+        lifetime=LINK_TOKEN_LIFETIME,
+        data={"organization_id": str(organization_id) if organization_id else None},
+    )
+    return request.build_absolute_uri(f"{reverse(START_URL_NAME)}?{urlencode({'token': secret})}")
+
+
+def social_account_connect(*, request: HttpRequest, sociallogin: SocialLogin, user: User, organization_id=None) -> None:
+    """Attach the provider account of `sociallogin` to `user` and record it."""
+    sociallogin.connect(request, user)
+    event_record(
+        action="user.provider_linked",
+        actor=user,
+        target=user,
+        organization_id=organization_id or hooks.call(hooks.DEFAULT_ORGANIZATION, None, user=user),
+        metadata={"provider": sociallogin.account.provider},
+        request=request,
+    )
+
+
+@transaction.atomic
+def social_account_unlink(*, user: User, provider: str, request=None, organization_id=None) -> None:
+    """Unlink a sign-in provider; refuse when it is the account's last way to sign in."""
+    accounts = SocialAccount.objects.filter(user=user)
+    linked = accounts.filter(provider=provider)
+    if not linked.exists():
+        raise ApplicationError(
+            code=ErrorCode.NOT_FOUND, message="This sign-in method is not linked to your account.", status_code=404
+        )
+    if not user.has_usable_password() and not accounts.exclude(provider=provider).exists():
+        raise validation_error(
+            "provider", "This is your only way to sign in: set a password or link another provider first."
+        )
+    linked.delete()
+    event_record(
+        action="user.provider_unlinked",
+        actor=user,
+        target=user,
+        organization_id=organization_id,
+        metadata={"provider": provider},
+        request=request,
+    )
+
+
+# --- allauth adapters ----------------------------------------------------------------------
+
+
+def _is_social_login(hook_kwargs: dict) -> bool:
+    return (hook_kwargs.get("signal_kwargs") or {}).get("sociallogin") is not None
 
 
 class AccountAdapter(DefaultAccountAdapter):
-    """Account adapter for allauth."""
+    """Account adapter: allauth only signs people in through Google; the API then issues its tokens."""
+
+    def add_message(self, *args, **kwargs) -> None:
+        """Drop allauth's flash messages: the API has no pages to show them on."""
+
+    def pre_login(self, request: HttpRequest, user: User, **kwargs) -> HttpResponse | None:
+        """Stop a Google sign-in of a disabled account, or of one that needs its second factor."""
+        if not _is_social_login(kwargs):
+            return super().pre_login(request, user, **kwargs)
+        if not user.is_active:
+            return error_redirect(OAuthError.ACCOUNT_INACTIVE)
+        if mfa.mfa_enabled(user=user):
+            # Why: Google proves the first factor only; tokens wait for the code at `auth/mfa/verify`.
+            challenge = mfa.challenge_issue(user=user, auth_method=GOOGLE)
+            return frontend_redirect(status="mfa_required", mfa_token=challenge)
+        return None
+
+    def post_login(self, request: HttpRequest, user: User, **kwargs) -> HttpResponse:
+        """Answer a completed Google sign-in with the API's token pair instead of a page."""
+        response = super().post_login(request, user, **kwargs)
+        if not _is_social_login(kwargs):
+            return response
+        return _token_redirect(request=request, user=user)
+
+
+def _email_of(sociallogin: SocialLogin) -> str | None:
+    email = sociallogin.user.email if sociallogin.user else None
+    return User.objects.normalize_email(email) or None
+
+
+def _google_verified(sociallogin: SocialLogin, email: str) -> bool:
+    return any(a.verified and a.email.lower() == email for a in sociallogin.email_addresses)
+
+
+def _abort(code: OAuthError):
+    raise ImmediateHttpResponse(error_redirect(code))
+
+
+def _error_code(error, exception, extra_context: dict) -> OAuthError:
+    if error == AuthError.CANCELLED:
+        return OAuthError.ACCESS_DENIED
+    if exception is not None:
+        return OAuthError.EXCHANGE_FAILED
+    if extra_context.get("state") is None:
+        return OAuthError.INVALID_STATE
+    return OAuthError.PROVIDER_ERROR
 
 
 class SocialAccountAdapter(DefaultSocialAccountAdapter):
-    """Social account adapter for allauth."""
+    """Social account adapter: maps Google identities to local accounts and answers with redirects."""
+
+    def on_authentication_error(self, request, provider, error=None, exception=None, extra_context=None) -> None:
+        """Turn any failure of the round trip into `#error=<code>` on the front end."""
+        if exception is not None:
+            logger.warning("Google sign-in failed: %s: %s", type(exception).__name__, exception)
+        _abort(_error_code(error, exception, extra_context or {}))
+
+    def authenticate_by_email(self, sociallogin: SocialLogin):
+        """Leave email matching to `pre_social_login`, which trusts our own `email_verified_at`."""
+        # allauth's version trusts its EmailAddress table (not kept here) and wipes passwords.
+        return None
+
+    def pre_social_login(self, request: HttpRequest, sociallogin: SocialLogin) -> None:
+        """Map the Google identity to a local account before allauth signs in, signs up or links."""
+        if sociallogin.state.get("process") == AuthProcess.CONNECT:
+            self._link_to_session_user(request, sociallogin)
+        elif not sociallogin.is_existing:
+            self._match_by_email(request, sociallogin)
+
+    def _link_to_session_user(self, request: HttpRequest, sociallogin: SocialLogin) -> None:
+        user = request.user
+        if not user.is_authenticated:
+            _abort(OAuthError.LINK_INVALID)
+        if sociallogin.is_existing:
+            if sociallogin.user.pk != user.pk:
+                # Moving it could leave the other account with no way to sign in.
+                _abort(OAuthError.ACCOUNT_LINKED_ELSEWHERE)
+            return
+        # allauth has no hook after it connects; connecting here keeps the audit event beside the change
+        # (allauth then finds an existing link and only refreshes it).
+        organization_id = (sociallogin.state.get("data") or {}).get("organization_id")
+        social_account_connect(request=request, sociallogin=sociallogin, user=user, organization_id=organization_id)
+
+    def _match_by_email(self, request: HttpRequest, sociallogin: SocialLogin) -> None:
+        email = _email_of(sociallogin)
+        if email is None:
+            _abort(OAuthError.EMAIL_MISSING)
+        user = User.objects.filter(email=email).first()
+        if user is None:
+            return
+        if not user.is_active:
+            _abort(OAuthError.ACCOUNT_INACTIVE)
+        if not (_google_verified(sociallogin, email) and user.email_verified):
+            # Why: linking on an email one side has not proven would hand the account to whoever
+            # registered it (or whoever controls the Google account); such users link explicitly.
+            _abort(OAuthError.ACCOUNT_EXISTS)
+        social_account_connect(request=request, sociallogin=sociallogin, user=user)
+
+    def populate_user(self, request: HttpRequest, sociallogin: SocialLogin, data: dict) -> User:
+        """Fill a would-be user from Google's profile; the email counts as verified only if Google says so."""
+        user = super().populate_user(request, sociallogin, data)
+        extra = sociallogin.account.extra_data or {}
+        name = extra.get("name") or " ".join(filter(None, [data.get("first_name"), data.get("last_name")]))
+        user.email = User.objects.normalize_email(user.email)
+        user.full_name = name.strip()[: User._meta.get_field("full_name").max_length]
+        picture = extra.get("picture") or ""
+        user.avatar_url = picture if len(picture) <= User._meta.get_field("avatar_url").max_length else ""
+        user.email_verified_at = clock.now() if user.email and _google_verified(sociallogin, user.email) else None
+        return user
+
+    def save_user(self, request: HttpRequest, sociallogin: SocialLogin, form=None) -> User:
+        """Create the account of a first Google sign-in (no usable password) and record it."""
+        user = super().save_user(request, sociallogin, form=form)
+        event_record(action="user.registered", actor=user, target=user, metadata={"method": GOOGLE}, request=request)
+        return user
+
+    def get_connect_redirect_url(self, request: HttpRequest, socialaccount) -> str:
+        """Send the browser back to the front end once the provider is linked."""
+        return f"{frontend_callback_url()}#{urlencode({'linked': socialaccount.provider})}"

@@ -281,6 +281,9 @@ def user_login(*, request, email: str, password: str, organization_id=None) -> T
     from accounts import mfa
 
     user = credentials_check(request=request, email=email, password=password)
+    if organization_id is not None:
+        # Checked before an MFA challenge is spent on a login that would fail anyway.
+        organization_id = _organization_for_login(user=user, organization_id=organization_id)
     if mfa.mfa_enabled(user=user):
         return mfa.challenge_issue(user=user, organization_id=organization_id)
     return login_complete(user=user, request=request, organization_id=organization_id, mfa_verified=False)

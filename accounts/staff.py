@@ -3,6 +3,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from rest_framework.permissions import BasePermission
 
 from accounts.models import User, UserSession
 from accounts.tokens import TokenPair, issue_pair
@@ -10,27 +11,66 @@ from audit.services import event_record
 from core import clock, hooks
 from core.errors import ErrorCode
 from core.exceptions import ApplicationError
+from core.http import client_ip, user_agent
+
+
+def _claim(token, name: str):
+    return token.get(name) if hasattr(token, "get") else None
+
+
+def is_impersonating(token) -> bool:
+    """Tell whether an access token was issued by an impersonation (it carries `act`)."""
+    return bool(_claim(token, "act"))
+
+
+def _forbidden(message: str, code: ErrorCode = ErrorCode.INSUFFICIENT_PERMISSIONS) -> ApplicationError:
+    return ApplicationError(code=code, message=message, status_code=403)
+
+
+def impersonation_check(*, staff_user: User, staff_token) -> None:
+    """Refuse anyone but an MFA-verified staff member who is not already impersonating."""
+    # An impersonation token must never mint another one (no chains, no escalation).
+    if is_impersonating(staff_token):
+        raise _forbidden("Cannot impersonate while impersonating.")
+    if not staff_user.is_staff:
+        raise _forbidden("Staff only.")
+    # The claim mirrors the session's MFA state, which only a TOTP/backup-code sign-in sets.
+    if not _claim(staff_token, "mfa"):
+        raise _forbidden("Sign in with MFA to impersonate users.", ErrorCode.MFA_REQUIRED)
+
+
+class CanImpersonate(BasePermission):
+    """DRF permission: checked before the body is read, so non-staff learn nothing about users."""
+
+    def has_permission(self, request, view) -> bool:
+        impersonation_check(staff_user=request.user, staff_token=request.auth)
+        return True
+
+
+class NotImpersonating(BasePermission):
+    """DRF permission: account-security changes are never made through an impersonation token."""
+
+    message = "Not allowed while impersonating."
+
+    def has_permission(self, request, view) -> bool:
+        return not is_impersonating(request.auth)
+
+
+def _impersonation_target(user_id) -> User:
+    target = User.objects.filter(id=user_id, is_active=True).first()
+    if target is None:
+        raise ApplicationError(code=ErrorCode.NOT_FOUND, message="User not found.", status_code=404)
+    # Acting as another staff member (or a superuser) would be a privilege escalation.
+    if target.is_staff or target.is_superuser:
+        raise _forbidden("Staff accounts cannot be impersonated.")
+    return target
 
 
 @transaction.atomic
-def impersonation_start(*, staff_user: User, staff_token, target: User, reason: str, request=None) -> TokenPair:
-    """Open an impersonation session (30 minutes at most) for an MFA-verified staff member."""
-    if not staff_user.is_staff:
-        raise ApplicationError(code=ErrorCode.INSUFFICIENT_PERMISSIONS, message="Staff only.", status_code=403)
-    if staff_token.get("act"):
-        raise ApplicationError(
-            code=ErrorCode.INSUFFICIENT_PERMISSIONS, message="Cannot impersonate while impersonating.", status_code=403
-        )
-    if not staff_token.get("mfa"):
-        raise ApplicationError(
-            code=ErrorCode.MFA_REQUIRED, message="Sign in with MFA to impersonate users.", status_code=403
-        )
-    if target.id == staff_user.id:
-        raise ApplicationError(
-            code=ErrorCode.VALIDATION_ERROR,
-            message="You cannot impersonate yourself.",
-            details={"user_id": ["You cannot impersonate yourself."]},
-        )
+def impersonation_start(*, staff_user: User, staff_token, user_id, reason: str, request=None) -> tuple[User, TokenPair]:
+    """Open an impersonation session (30 minutes at most); return the target and its access token."""
+    impersonation_check(staff_user=staff_user, staff_token=staff_token)
+    target = _impersonation_target(user_id)
     now = clock.now()
     organization_id = hooks.call(hooks.DEFAULT_ORGANIZATION, None, user=target)
     session = UserSession.objects.create(
@@ -38,10 +78,13 @@ def impersonation_start(*, staff_user: User, staff_token, target: User, reason: 
         created_at=now,
         last_used_at=now,
         expires_at=now + timedelta(minutes=settings.IMPERSONATION_MINUTES),
+        ip=client_ip(request) if request is not None else None,
+        user_agent=user_agent(request) if request is not None else "",
         impersonator=staff_user,
         impersonation_reason=reason,
         organization_id=organization_id,
         auth_method="impersonation",
+        # The target's second factor was not presented: policies needing MFA stay closed.
         mfa_verified=False,
     )
     event_record(
@@ -52,7 +95,8 @@ def impersonation_start(*, staff_user: User, staff_token, target: User, reason: 
         metadata={"reason": reason, "session_id": str(session.id)},
         request=request,
     )
-    return issue_pair(user=target, session=session, with_refresh=False)
+    # No refresh token: the session cannot outlive its first access token's window.
+    return target, issue_pair(user=target, session=session, with_refresh=False)
 
 
 @transaction.atomic
@@ -60,12 +104,21 @@ def impersonation_stop(*, token, request=None) -> None:
     """End the impersonation session that `token` belongs to."""
     from accounts.services import session_revoke
 
-    act = token.get("act") if token is not None else None
-    if not act:
-        raise ApplicationError(
-            code=ErrorCode.VALIDATION_ERROR, message="This token is not an impersonation token.", details={}
-        )
-    session = UserSession.objects.select_related("user").filter(id=token.get("sid")).first()
+    if not is_impersonating(token):
+        raise ApplicationError(code=ErrorCode.VALIDATION_ERROR, message="This token is not an impersonation token.")
+    session = (
+        UserSession.objects.select_related("user", "impersonator")
+        .filter(id=_claim(token, "sid"), impersonator__isnull=False)
+        .first()
+    )
     if session is None:
         raise ApplicationError(code=ErrorCode.NOT_FOUND, message="Session not found.", status_code=404)
+    event_record(
+        action="user.impersonation_stopped",
+        actor=session.impersonator,
+        organization_id=session.organization_id,
+        target=session.user,
+        metadata={"session_id": str(session.id)},
+        request=request,
+    )
     session_revoke(session=session, reason="impersonation_stopped", actor=session.impersonator, request=request)

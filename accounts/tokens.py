@@ -9,7 +9,7 @@ from django.conf import settings
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from accounts.models import User, UserSession
-from core import hooks
+from core import clock, hooks
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,9 @@ def access_lifetime(session: UserSession) -> timedelta:
     """Access-token lifetime: configured, and never past the end of an impersonation session."""
     lifetime = settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"]
     if session.impersonator_id:
-        lifetime = min(lifetime, timedelta(minutes=settings.IMPERSONATION_MINUTES))
+        # Re-issued tokens (switch-org) must not outlive the impersonation session itself.
+        remaining = max(session.expires_at - clock.now(), timedelta(seconds=1))
+        lifetime = min(lifetime, timedelta(minutes=settings.IMPERSONATION_MINUTES), remaining)
     return lifetime
 
 

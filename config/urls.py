@@ -27,7 +27,6 @@ urlpatterns = [
     path("health/ready", core_views.health_ready, name="health-ready"),
     path("", include("django_prometheus.urls")),
     path("admin/", admin.site.urls),
-    path("accounts/", include("allauth.urls")),
 ]
 
 handler400 = "core.exceptions.handler400"

@@ -187,6 +187,8 @@ class SessionDetailView(APIView):
 
 
 class PasswordChangeView(APIView):
+    permission_classes = [IsAuthenticated, staff.NotImpersonating]
+
     @extend_schema(request=s.PasswordChangeSerializer, responses={204: None, **ERRORS}, tags=["auth"])
     def post(self, request):
         """Change my password; my other sessions are revoked."""
@@ -287,18 +289,38 @@ class MfaStatusView(APIView):
 
 
 class MfaEnrollView(APIView):
+    permission_classes = [IsAuthenticated, staff.NotImpersonating]
     throttle_scope = "mfa"
 
-    @extend_schema(request=None, responses={200: s.MfaEnrollSerializer, 409: ERRORS[400]}, tags=["mfa"])
+    @extend_schema(
+        request=None,
+        responses={
+            200: s.MfaEnrollSerializer,
+            403: OpenApiResponse(description="INSUFFICIENT_PERMISSIONS (impersonation token)"),
+            409: OpenApiResponse(description="CONFLICT (MFA already enabled)"),
+        },
+        tags=["mfa"],
+    )
     def post(self, request):
         """Start TOTP enrollment: secret, otpauth URL and QR code (inactive until confirmed)."""
         return Response(mfa.totp_enroll(user=request.user))
 
 
+@non_atomic
 class MfaConfirmView(APIView):
+    # Outside the request transaction: django-otp's failure counter must survive the 400.
+    permission_classes = [IsAuthenticated, staff.NotImpersonating]
     throttle_scope = "mfa"
 
-    @extend_schema(request=s.MfaCodeSerializer, responses={200: s.BackupCodesSerializer, **ERRORS}, tags=["mfa"])
+    @extend_schema(
+        request=s.MfaCodeSerializer,
+        responses={
+            200: s.BackupCodesSerializer,
+            403: OpenApiResponse(description="INSUFFICIENT_PERMISSIONS (impersonation token)"),
+            **ERRORS,
+        },
+        tags=["mfa"],
+    )
     def post(self, request):
         """Confirm TOTP with a first code; returns 10 single-use backup codes."""
         serializer = s.MfaCodeSerializer(data=request.data)
@@ -312,10 +334,21 @@ class MfaConfirmView(APIView):
         return Response({"backup_codes": codes})
 
 
+@non_atomic
 class MfaRegenerateView(APIView):
+    # Outside the request transaction: django-otp's failure counter must survive the 400.
+    permission_classes = [IsAuthenticated, staff.NotImpersonating]
     throttle_scope = "mfa"
 
-    @extend_schema(request=s.MfaCodeSerializer, responses={200: s.BackupCodesSerializer, **ERRORS}, tags=["mfa"])
+    @extend_schema(
+        request=s.MfaCodeSerializer,
+        responses={
+            200: s.BackupCodesSerializer,
+            403: OpenApiResponse(description="INSUFFICIENT_PERMISSIONS (impersonation token)"),
+            **ERRORS,
+        },
+        tags=["mfa"],
+    )
     def post(self, request):
         """Replace all backup codes (needs a current TOTP code)."""
         serializer = s.MfaCodeSerializer(data=request.data)
@@ -329,10 +362,17 @@ class MfaRegenerateView(APIView):
         return Response({"backup_codes": codes})
 
 
+@non_atomic
 class MfaDisableView(APIView):
+    # Outside the request transaction: django-otp's failure counter must survive the 400.
+    permission_classes = [IsAuthenticated, staff.NotImpersonating]
     throttle_scope = "mfa"
 
-    @extend_schema(request=s.MfaCodeSerializer, responses={204: None, **ERRORS}, tags=["mfa"])
+    @extend_schema(
+        request=s.MfaCodeSerializer,
+        responses={204: None, 403: OpenApiResponse(description="INSUFFICIENT_PERMISSIONS (impersonation token)"), **ERRORS},
+        tags=["mfa"],
+    )
     def delete(self, request):
         """Turn MFA off with a TOTP or backup code."""
         serializer = s.MfaCodeSerializer(data=request.data)
@@ -376,6 +416,8 @@ class MeView(APIView):
     @extend_schema(request=s.MeDeleteSerializer, responses={204: None, 409: ERRORS[400], **ERRORS}, tags=["users"])
     def delete(self, request):
         """Delete my account and everything held about me."""
+        if staff.is_impersonating(request.auth):
+            raise ApplicationError(code=ErrorCode.INSUFFICIENT_PERMISSIONS, message="Not allowed while impersonating.", status_code=403)
         serializer = s.MeDeleteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         services.user_delete(user=request.user, password=serializer.validated_data.get("password"), request=request)
@@ -390,20 +432,29 @@ class MeExportView(APIView):
 
 
 class ImpersonateView(APIView):
-    permission_classes = [IsAuthenticated]
+    # Checked before the body is read: non-staff cannot probe which user ids exist.
+    permission_classes = [IsAuthenticated, staff.CanImpersonate]
 
-    @extend_schema(request=s.ImpersonateSerializer, responses={200: s.ImpersonateResponseSerializer, **ERRORS}, tags=["staff"])
+    @extend_schema(
+        request=s.ImpersonateSerializer,
+        responses={
+            200: s.ImpersonateResponseSerializer,
+            403: OpenApiResponse(
+                description="INSUFFICIENT_PERMISSIONS (not staff, already impersonating, staff target) / MFA_REQUIRED"
+            ),
+            404: OpenApiResponse(description="NOT_FOUND (no such active user)"),
+            **ERRORS,
+        },
+        tags=["staff"],
+    )
     def post(self, request):
         """Staff with MFA: act as a user for at most 30 minutes (access token with `act`, no refresh)."""
         serializer = s.ImpersonateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        target = User.objects.filter(id=serializer.validated_data["user_id"], is_active=True).first()
-        if target is None:
-            raise ApplicationError(code=ErrorCode.NOT_FOUND, message="User not found.", status_code=404)
-        pair = staff.impersonation_start(
+        target, pair = staff.impersonation_start(
             staff_user=request.user,
             staff_token=request.auth,
-            target=target,
+            user_id=serializer.validated_data["user_id"],
             reason=serializer.validated_data["reason"],
             request=request,
         )

@@ -1,0 +1,89 @@
+"""Google sign-in endpoints: thin views over accounts.oauth (allauth does the OAuth round trip)."""
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts import oauth
+from accounts.api.views import ERRORS, organization_id_of
+
+TO_GOOGLE = "Redirect to Google's consent page (or to the front end with `#error=<code>`)."
+TO_FRONTEND = (
+    "Redirect to `{FRONTEND_URL}/auth/callback#...`: `access_token`, `refresh_token`, `token_type`, "
+    "`expires_in`, `needs_org_setup`; or `status=mfa_required&mfa_token=...`; or `linked=google`; "
+    "or `error=<code>`."
+)
+
+
+class GoogleStartView(APIView):
+    permission_classes = [AllowAny]
+    # A browser navigation: no JWT; linking is authorized by the single-use `token` instead.
+    authentication_classes = []
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "token", str, required=False, description="Single-use link token from `GET auth/link/google`."
+            )
+        ],
+        responses={302: OpenApiResponse(description=TO_GOOGLE)},
+        tags=["auth"],
+    )
+    def get(self, request):
+        """Start Google sign-in, or, with a link token, linking Google to that account."""
+        token = request.query_params.get("token")
+        if token:
+            return oauth.google_link_start(request=request._request, token=token)
+        return oauth.google_login_start(request=request._request)
+
+
+class GoogleCallbackView(APIView):
+    permission_classes = [AllowAny]
+    # Reads (never trusts for anything else) the short Django session a link start opened: left to
+    # DRF's default, the anonymous user would overwrite the session user allauth's connect flow needs.
+    authentication_classes = [SessionAuthentication]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("code", str, required=False),
+            OpenApiParameter("state", str, required=False),
+            OpenApiParameter("error", str, required=False),
+        ],
+        responses={302: OpenApiResponse(description=TO_FRONTEND)},
+        auth=[{}],  # public: the session cookie is internal to the link flow, not a way to call the API
+        tags=["auth"],
+    )
+    def get(self, request):
+        """Google's redirect target: exchange the code and send the browser on to the front end."""
+        return oauth.google_callback(request=request._request)
+
+
+class GoogleLinkView(APIView):
+    @extend_schema(
+        responses={
+            200: inline_serializer("OAuthLinkResponse", fields={"redirect_url": serializers.URLField()}),
+            **ERRORS,
+        },
+        tags=["auth"],
+    )
+    def get(self, request):
+        """Return the URL a browser opens to link Google to my account (valid 10 minutes, single use)."""
+        url = oauth.google_link_url_issue(
+            user=request.user, request=request, organization_id=organization_id_of(request)
+        )
+        return Response({"redirect_url": url})
+
+
+class UnlinkView(APIView):
+    @extend_schema(
+        responses={204: None, 404: OpenApiResponse(description="NOT_FOUND (error envelope)"), **ERRORS},
+        tags=["auth"],
+    )
+    def delete(self, request, provider: str):
+        """Unlink a sign-in provider; refused while it is my only way to sign in."""
+        oauth.social_account_unlink(
+            user=request.user, provider=provider, request=request, organization_id=organization_id_of(request)
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)

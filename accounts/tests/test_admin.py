@@ -1,0 +1,240 @@
+"""Staff admin: reachable only after an OTP-verified login; secrets never rendered."""
+import time
+from base64 import b32encode
+
+import pytest
+from django.test import Client
+from django_otp.oath import TOTP
+from django_otp.plugins.otp_totp.models import TOTPDevice
+from rest_framework.test import APIClient
+
+from accounts import mfa
+from accounts.models import BackupCode, OneTimeToken, UserSession
+from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
+from audit.models import AuditEvent
+from conftest import login_tokens
+
+ADMIN = "/admin/"
+LOGIN = "/admin/login/"
+USERS = "/admin/accounts/user/"
+
+
+def totp_now(device: TOTPDevice) -> str:
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    totp.time = time.time()
+    return f"{totp.token():0{device.digits}d}"
+
+
+@pytest.fixture
+def staff_user(db):
+    return UserFactory(is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def staff_device(staff_user) -> TOTPDevice:
+    return TOTPDevice.objects.create(user=staff_user, name="default", confirmed=True)
+
+
+def admin_login(client: Client, user, **otp) -> object:
+    return client.post(LOGIN, {"username": user.email, "password": DEFAULT_PASSWORD, "next": ADMIN, **otp})
+
+
+@pytest.fixture
+def admin_client_otp(staff_user, staff_device) -> Client:
+    """A staff member signed in through the admin form with password + TOTP."""
+    client = Client()
+    response = admin_login(client, staff_user, otp_device=staff_device.persistent_id, otp_token=totp_now(staff_device))
+    assert response.status_code == 302, response.content
+    assert response["Location"] == ADMIN
+    return client
+
+
+def test_anonymous_is_sent_to_login(db):
+    response = Client().get(ADMIN)
+
+    assert response.status_code == 302
+    assert response["Location"].startswith(LOGIN)
+
+
+def test_a_password_alone_does_not_open_the_admin(staff_user, staff_device):
+    # given: a staff session without OTP verification
+    client = Client()
+    client.force_login(staff_user)
+    # when
+    response = client.get(ADMIN)
+    # then
+    assert response.status_code == 302
+    assert response["Location"].startswith(LOGIN)
+
+
+def test_the_login_form_demands_an_otp_token(staff_user, staff_device):
+    client = Client()
+
+    response = admin_login(client, staff_user)
+
+    assert response.status_code == 200  # the form again, with an error
+    assert b"otp_token" in response.content
+    assert client.get(ADMIN).status_code == 302
+
+
+def test_a_wrong_otp_token_is_refused(staff_user, staff_device):
+    client = Client()
+    right = totp_now(staff_device)
+
+    response = admin_login(
+        client, staff_user, otp_device=staff_device.persistent_id, otp_token=f"{(int(right) + 1) % 1_000_000:06d}"
+    )
+
+    assert response.status_code == 200
+    assert client.get(ADMIN).status_code == 302
+
+
+def test_another_users_device_cannot_verify(staff_user, staff_device):
+    other = TOTPDevice.objects.create(user=UserFactory(), name="default", confirmed=True)
+    client = Client()
+
+    admin_login(client, staff_user, otp_device=other.persistent_id, otp_token=totp_now(other))
+
+    assert client.get(ADMIN).status_code == 302
+
+
+def test_non_staff_with_otp_cannot_enter(db):
+    user = UserFactory()
+    device = TOTPDevice.objects.create(user=user, name="default", confirmed=True)
+    client = Client()
+
+    admin_login(client, user, otp_device=device.persistent_id, otp_token=totp_now(device))
+
+    assert client.get(ADMIN).status_code == 302
+
+
+def test_otp_verified_staff_reach_the_index_and_the_user_list(admin_client_otp, staff_user):
+    index = admin_client_otp.get(ADMIN)
+    users = admin_client_otp.get(USERS)
+
+    assert index.status_code == 200
+    assert users.status_code == 200
+    assert staff_user.email in users.content.decode()
+
+
+def test_users_can_be_searched_and_filtered(admin_client_otp):
+    UserFactory(email="needle@example.com")
+    UserFactory(email="hay@example.com")
+
+    found = admin_client_otp.get(USERS, {"q": "needle"}).content.decode()
+    inactive = admin_client_otp.get(USERS, {"is_active__exact": "0"}).content.decode()
+
+    assert "needle@example.com" in found and "hay@example.com" not in found
+    assert "needle@example.com" not in inactive
+
+
+def test_no_password_hash_appears(admin_client_otp, staff_user):
+    user = UserFactory()
+    pages = [admin_client_otp.get(USERS), admin_client_otp.get(f"{USERS}{user.pk}/change/")]
+
+    for page in pages:
+        assert page.status_code == 200
+        html = page.content.decode()
+        assert user.password not in html
+        assert staff_user.password not in html
+        assert "argon2" not in html
+
+
+def test_no_totp_key_appears(admin_client_otp, staff_device):
+    base = "/admin/otp_totp/totpdevice/"
+    pages = [admin_client_otp.get(base), admin_client_otp.get(f"{base}{staff_device.pk}/change/")]
+    b32_key = b32encode(staff_device.bin_key).decode().rstrip("=")
+
+    for page in pages:
+        assert page.status_code == 200
+        html = page.content.decode()
+        assert staff_device.key not in html
+        assert b32_key not in html
+    # django-otp's own config/QR views (which show the key) are gone with its admin.
+    assert admin_client_otp.get(f"{base}{staff_device.pk}/config/").status_code in (302, 404)
+
+
+def test_no_backup_code_hash_or_token_hash_appears(admin_client_otp, db):
+    user = UserFactory()
+    TOTPDevice.objects.create(user=user, name="default", confirmed=True)
+    mfa._backup_codes_replace(user=user)
+    challenge = mfa.challenge_issue(user=user)
+    token = OneTimeToken.objects.get(user=user)
+    pages = [
+        admin_client_otp.get("/admin/accounts/backupcodedevice/"),
+        admin_client_otp.get("/admin/accounts/onetimetoken/"),
+        admin_client_otp.get(f"/admin/accounts/onetimetoken/{token.pk}/change/"),
+    ]
+
+    for page in pages:
+        assert page.status_code == 200
+        html = page.content.decode()
+        assert token.token_hash not in html
+        assert challenge not in html
+        for code in BackupCode.objects.filter(device__user=user):
+            assert code.code_hash not in html
+
+
+def test_sessions_are_read_only_and_hide_the_refresh_id(admin_client_otp):
+    user = UserFactory()
+    login_tokens(APIClient(), user.email)
+    session = UserSession.objects.get(user=user)
+
+    listing = admin_client_otp.get("/admin/accounts/usersession/")
+    detail = admin_client_otp.get(f"/admin/accounts/usersession/{session.pk}/change/")
+
+    assert listing.status_code == 200 and user.email in listing.content.decode()
+    assert detail.status_code == 200
+    assert session.refresh_jti not in detail.content.decode()
+    assert admin_client_otp.get("/admin/accounts/usersession/add/").status_code == 403
+    assert admin_client_otp.get(f"/admin/accounts/usersession/{session.pk}/delete/").status_code == 403
+
+
+def test_revoke_all_sessions_action(admin_client_otp, staff_user, django_capture_on_commit_callbacks):
+    # given: a user signed in twice through the API
+    user = UserFactory()
+    login_tokens(APIClient(), user.email)
+    login_tokens(APIClient(), user.email)
+    # when
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client_otp.post(USERS, {"action": "revoke_sessions", "_selected_action": [str(user.pk)]})
+    # then
+    assert response.status_code == 302
+    assert not UserSession.objects.filter(user=user, revoked_at__isnull=True).exists()
+    events = AuditEvent.objects.filter(action="session.revoked", actor_id=staff_user.id)
+    assert events.count() == 2
+
+
+def test_reset_mfa_action(admin_client_otp, staff_user):
+    user = UserFactory()
+    TOTPDevice.objects.create(user=user, name="default", confirmed=True)
+
+    response = admin_client_otp.post(USERS, {"action": "reset_mfa", "_selected_action": [str(user.pk)]})
+
+    assert response.status_code == 302
+    assert not mfa.mfa_enabled(user=user)
+    event = AuditEvent.objects.get(action="mfa.disabled")
+    assert event.actor_id == staff_user.id and event.target_id == str(user.pk)
+
+
+def test_editing_a_user_is_audited(admin_client_otp, staff_user):
+    user = UserFactory(full_name="Old Name")
+
+    response = admin_client_otp.post(
+        f"{USERS}{user.pk}/change/",
+        {"full_name": "New Name", "phone": "", "avatar_url": "", "is_active": "on"},
+    )
+
+    assert response.status_code == 302, response.content
+    user.refresh_from_db()
+    assert user.full_name == "New Name"
+    event = AuditEvent.objects.get(action="user.updated", target_id=str(user.pk))
+    assert event.actor_id == staff_user.id
+    assert event.changes["full_name"] == ["Old Name", "New Name"]
+
+
+def test_users_cannot_be_added_or_deleted_from_the_admin(admin_client_otp):
+    user = UserFactory()
+
+    assert admin_client_otp.get(f"{USERS}add/").status_code == 403
+    assert admin_client_otp.get(f"{USERS}{user.pk}/delete/").status_code == 403
