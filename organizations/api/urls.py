@@ -14,6 +14,7 @@ org_children = [
     path("", include("organizations.api.invite_urls")),
     path("", include("permissions.api.urls")),
     path("", include("permissions.api.apikey_urls")),
+    path("", include("audit.api.urls")),
 ]
 
 urlpatterns = [
