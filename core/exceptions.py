@@ -1,5 +1,6 @@
 """The one error envelope: every error the API returns goes through `error_response`."""
 import logging
+import math
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -9,7 +10,6 @@ from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf
 from rest_framework import status
 from rest_framework.response import Response
-from rest_framework.views import set_rollback
 
 from core.errors import ErrorCode
 from core.middleware import current_request_id
@@ -126,8 +126,30 @@ def _from_api_exception(exc: drf.APIException) -> tuple[int, str, str, dict]:
     if isinstance(exc, drf.UnsupportedMediaType):
         return 415, ErrorCode.UNSUPPORTED_MEDIA_TYPE, str(detail), {}
     if isinstance(exc, drf.Throttled):
-        return 429, ErrorCode.RATE_LIMIT_EXCEEDED, "Request was throttled.", {"retry_after": exc.wait}
-    return exc.status_code, ErrorCode.INTERNAL_ERROR if exc.status_code >= 500 else ErrorCode.VALIDATION_ERROR, str(detail), {}
+        details = {} if exc.wait is None else {"retry_after": math.ceil(exc.wait)}
+        return 429, ErrorCode.RATE_LIMIT_EXCEEDED, "Request was throttled.", details
+    return exc.status_code, _code_for_other(exc), str(detail), {}
+
+
+# Codes for APIExceptions outside the cases above, by HTTP status.
+_STATUS_CODES = {
+    401: ErrorCode.AUTHENTICATION_FAILED,
+    403: ErrorCode.INSUFFICIENT_PERMISSIONS,
+    404: ErrorCode.NOT_FOUND,
+    409: ErrorCode.CONFLICT,
+    429: ErrorCode.RATE_LIMIT_EXCEEDED,
+    503: ErrorCode.SERVICE_UNAVAILABLE,
+}
+
+
+def _code_for_other(exc: drf.APIException) -> str:
+    """Pick the contract code of any other APIException: its own when it names one, else by status."""
+    code_hint = getattr(exc.detail, "code", None)
+    if code_hint in ErrorCode.__members__:
+        return ErrorCode(code_hint)
+    if exc.status_code in _STATUS_CODES:
+        return _STATUS_CODES[exc.status_code]
+    return ErrorCode.INTERNAL_ERROR if exc.status_code >= 500 else ErrorCode.VALIDATION_ERROR
 
 
 def exception_handler(exc: Exception, context: dict) -> Response:
@@ -148,7 +170,7 @@ def exception_handler(exc: Exception, context: dict) -> Response:
         if getattr(exc, "auth_header", None):
             headers["WWW-Authenticate"] = exc.auth_header
         if getattr(exc, "wait", None) is not None:
-            headers["Retry-After"] = str(int(exc.wait) + (0 if float(exc.wait).is_integer() else 1))
+            headers["Retry-After"] = str(math.ceil(exc.wait))
     elif isinstance(exc, OperationalError) or (isinstance(exc, DatabaseError) and _database_down(exc)):
         logger.error("database unavailable", exc_info=exc)
         status_code, code, message, details = 503, ErrorCode.SERVICE_UNAVAILABLE, "Service temporarily unavailable.", {}
@@ -158,6 +180,10 @@ def exception_handler(exc: Exception, context: dict) -> Response:
         logger.exception("unhandled error", exc_info=exc)
         status_code, code, message, details = 500, ErrorCode.INTERNAL_ERROR, "An internal error occurred.", {}
     if _view_is_atomic(context.get("view")):
+        # Imported here: rest_framework.views resolves DEFAULT_AUTHENTICATION_CLASSES on import,
+        # and those modules import this one, so a module-level import can be circular.
+        from rest_framework.views import set_rollback
+
         set_rollback()
     return Response(envelope(code=code, message=message, details=details), status=status_code, headers=headers)
 

@@ -4,6 +4,19 @@ import math
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 
+from core.exceptions import validation_error
+
+
+def positive_int_param(request, name: str, default: int) -> int:
+    """Read an integer ≥ 1 from the query string (absent or empty → default); 400 naming it otherwise."""
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    # isascii + isdigit: int() would also take "+3", " 3" or non-ASCII digits.
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
+        raise validation_error(name, f"`{name}` must be a positive integer.")
+    return int(raw)
+
 
 class PageLimitPagination(PageNumberPagination):
     """`?page=&limit=` (limit ≤ 100) → {data, total, page, limit, total_pages}."""
@@ -12,6 +25,18 @@ class PageLimitPagination(PageNumberPagination):
     page_query_param = "page"
     page_size_query_param = "limit"
     max_page_size = 100
+    # Only integers are page numbers: "last" would be one more thing to document and test.
+    last_page_strings = ()
+    page_query_description = "Page number, from 1."
+    page_size_query_description = "Items per page, 1 to 100 (larger values are capped at 100); default 20."
+
+    def get_page_size(self, request):
+        """Return `limit`, capped at `max_page_size`; 400 when it is not a positive integer."""
+        return min(positive_int_param(request, self.page_size_query_param, self.page_size), self.max_page_size)
+
+    def get_page_number(self, request, paginator):
+        """Return `page`; 400 when it is not a positive integer (past the last page stays a 404)."""
+        return positive_int_param(request, self.page_query_param, 1)
 
     def get_paginated_response(self, data):
         total = self.page.paginator.count

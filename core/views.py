@@ -4,7 +4,7 @@ import uuid
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection
+from django.db import connection, transaction
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.decorators import api_view, authentication_classes, permission_classes, throttle_classes
@@ -28,6 +28,10 @@ def _no_auth(view):
     return authentication_classes([])(permission_classes([AllowAny])(throttle_classes([])(view)))
 
 
+# Probes run outside ATOMIC_REQUESTS (@transaction.non_atomic_requests): opening the request
+# transaction connects to the database, so an outage would turn /health and /health/live into
+# 500s and /health/ready's 503 naming "database" into an anonymous 500.
+@transaction.non_atomic_requests
 @extend_schema(responses={200: _status_schema}, tags=["health"])
 @api_view(["GET"])
 @_no_auth
@@ -36,6 +40,7 @@ def health(request):
     return Response({"status": "healthy"})
 
 
+@transaction.non_atomic_requests
 @extend_schema(responses={200: _status_schema}, tags=["health"])
 @api_view(["GET"])
 @_no_auth
@@ -60,31 +65,51 @@ def _check_cache() -> str:
     return "ok"
 
 
+# A probe must answer well before the orchestrator's own timeout.
+BROKER_TIMEOUT_SECONDS = 2
+
+
 def _check_broker() -> str:
     if settings.CELERY_TASK_ALWAYS_EAGER:
         return "skipped"
     from config.celery import app
 
-    with app.connection_for_write() as conn:
-        conn.ensure_connection(max_retries=1, timeout=2)
+    # The URL is read from settings now (not the app's cached conf) so the probe checks
+    # the broker the settings name; one attempt, no retry sleeps, bounded connect time.
+    broker = app.connection_for_write(
+        settings.CELERY_BROKER_URL,
+        connect_timeout=BROKER_TIMEOUT_SECONDS,
+        transport_options={"socket_connect_timeout": BROKER_TIMEOUT_SECONDS},
+    )
+    with broker as conn:
+        conn.ensure_connection(max_retries=0, timeout=BROKER_TIMEOUT_SECONDS)
     return "ok"
 
 
-_CHECKS = {"database": _check_database, "cache": _check_cache, "broker": _check_broker}
+CHECKS = {"database": _check_database, "cache": _check_cache, "broker": _check_broker}
 
 
-@extend_schema(responses={200: _ready_schema, 503: _ready_schema}, tags=["health"])
-@api_view(["GET"])
-@_no_auth
-def health_ready(request):
-    """Readiness: database, cache and (when not eager) the Celery broker; 503 naming what failed."""
+def readiness(names: list[str] | None = None) -> dict[str, str]:
+    """Run the named dependency checks (all by default): {name: "ok" | "skipped" | "error"}."""
     checks: dict[str, str] = {}
-    for name, check in _CHECKS.items():
+    for name, check in CHECKS.items():
+        if names is not None and name not in names:
+            continue
         try:
             checks[name] = check()
         except Exception as exc:  # any failure of a dependency means "not ready"
             logger.warning("readiness check %s failed: %s", name, exc.__class__.__name__)
             checks[name] = "error"
+    return checks
+
+
+@transaction.non_atomic_requests
+@extend_schema(responses={200: _ready_schema, 503: _ready_schema}, tags=["health"])
+@api_view(["GET"])
+@_no_auth
+def health_ready(request):
+    """Readiness: database, cache and (when not eager) the Celery broker; 503 naming what failed."""
+    checks = readiness()
     failing = [name for name, result in checks.items() if result == "error"]
     body = {"status": "unavailable" if failing else "ready", "checks": checks}
     if failing:

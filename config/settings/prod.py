@@ -1,11 +1,16 @@
 """Production: hardening only. Refuses to start without a secret key, hosts and a database."""
 from .base import *  # noqa: F401,F403
-from .base import LOGGING, env
+from .base import LOGGING, SIMPLE_JWT, env
 
 DEBUG = False
 SECRET_KEY = env("DJANGO_SECRET_KEY")
+# base.py derived the JWT key from its development default; sign with the real secret instead.
+# `or`: an empty JWT_SIGNING_KEY (as compose passes when unset) must never become the key.
+SIMPLE_JWT["SIGNING_KEY"] = env("JWT_SIGNING_KEY", default="") or SECRET_KEY
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
 _database_url = env("DATABASE_URL")  # no default: production never falls back to SQLite
+# No default either: throttles and session revocation need one cache shared by every process.
+_redis_url = env("REDIS_URL")
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)

@@ -38,3 +38,8 @@ SOCIALACCOUNT_PROVIDERS = {
     }
 }
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405
+# No collectstatic in tests: the manifest storage would refuse unknown files.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}

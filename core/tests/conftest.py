@@ -1,0 +1,27 @@
+"""Fixtures for the core plumbing tests."""
+import pytest
+from rest_framework.test import APIClient
+
+from accounts import services
+
+
+@pytest.fixture
+def make_session(db):
+    """Open a server-side session for a user and return its token pair."""
+
+    def make(user):
+        return services.session_create(user=user)
+
+    return make
+
+
+@pytest.fixture
+def bearer_client(make_session):
+    """Build a client authenticated with a fresh session's access token."""
+
+    def build(user) -> APIClient:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {make_session(user).access_token}")
+        return client
+
+    return build

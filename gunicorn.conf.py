@@ -1,0 +1,56 @@
+"""Gunicorn settings for the web container; every knob comes from the environment."""
+import glob
+import multiprocessing
+import os
+
+
+def _int_env(name: str, default: int) -> int:
+    """Read an integer from the environment."""
+    return int(os.environ.get(name) or default)
+
+
+bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
+# WEB_CONCURRENCY is the de-facto name platforms set; without it, the classic 2 × CPUs + 1.
+workers = _int_env("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1)
+threads = _int_env("GUNICORN_THREADS", 1)
+timeout = _int_env("GUNICORN_TIMEOUT", 30)
+graceful_timeout = _int_env("GUNICORN_GRACEFUL_TIMEOUT", 30)
+keepalive = 5
+# Recycle workers now and then so a slow leak cannot grow without bound; jitter avoids all at once.
+max_requests = _int_env("GUNICORN_MAX_REQUESTS", 1000)
+max_requests_jitter = max_requests // 10
+# Heartbeat files on tmpfs: a container's overlay disk can stall and get workers killed.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+# No gunicornc control socket: nobody manages workers from inside the container, and the
+# app user's home is read-only (gunicorn would only warn that it cannot create it).
+control_socket_disable = True
+# Only the reverse proxy may claim the scheme/client address through X-Forwarded-* headers.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+errorlog = "-"
+accesslog = "-"
+# The X-Request-ID the app put on the response ties each access line to the app's own log lines.
+access_log_format = (
+    '%(h)s "%(r)s" %(s)s %(b)s %(M)sms request_id=%({x-request-id}o)s "%(f)s" "%(a)s"'
+)
+
+# Prometheus: each worker is its own process, so /metrics would report whichever worker answered.
+# prometheus_client's multiprocess mode shares the numbers through files in one directory.
+_METRICS_DIR_DEFAULT = "/tmp/prometheus-multiproc"
+
+
+def on_starting(server):
+    """Give the workers one shared metrics directory, emptied of a previous run's files."""
+    # Set here, in the master only, so importing this file (tests, --check-config) changes nothing.
+    path = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", _METRICS_DIR_DEFAULT)
+    os.makedirs(path, exist_ok=True)
+    for stale in glob.glob(os.path.join(path, "*.db")):
+        os.remove(stale)
+
+
+def child_exit(server, worker):
+    """Drop a dead worker's live gauges from the shared metrics."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
