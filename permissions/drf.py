@@ -35,9 +35,17 @@ def authorize(request, context: OrgContext, permission: str) -> engine.Decision:
 
 
 def require_grantable(request, context: OrgContext, permissions: frozenset[str] | set[str]) -> None:
-    """Refuse to hand out permissions the caller does not hold themselves (no escalation)."""
-    held = subject_of(context).permissions
-    missing = sorted(set(permissions) - set(held))
+    """Refuse to hand out permissions the caller could not use right now themselves (no escalation)."""
+    subject = subject_of(context)
+    policies = engine.organization_policies(context.organization)
+    facts = request_facts(request)
+    # Effective permissions, not just role ones: a deny policy on the caller (MFA, IP range,
+    # time window) also stops them handing that permission to someone else or lifting it.
+    missing = sorted(
+        permission
+        for permission in set(permissions)
+        if not engine.decide(subject=subject, policies=policies, permission=permission, facts=facts).allowed
+    )
     if missing:
         raise PermissionDeniedWithCode(
             engine.Decision(False, f"You cannot grant permissions you do not hold: {', '.join(missing)}")

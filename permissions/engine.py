@@ -18,6 +18,7 @@ _ADMIN_EXCLUDED = frozenset({"org:delete", "org:transfer", "billing:manage"})
 # Any active member (or key of the org) may call such a route: it still declares this.
 MEMBERSHIP = "membership"
 _CACHE_SECONDS = 600
+_CONDITIONS = ("mfa_required", "ip_ranges", "time_window")
 
 
 def builtin_permissions(slug: str) -> frozenset[str]:
@@ -194,16 +195,30 @@ def _in_time_window(now: datetime, window: dict) -> bool:
         zone = ZoneInfo(window.get("timezone") or "UTC")
     except (ZoneInfoNotFoundError, ValueError):
         zone = ZoneInfo("UTC")
+    try:
+        start = time.fromisoformat(window.get("start", "00:00"))
+        end = time.fromisoformat(window.get("end", "23:59:59"))
+    except (TypeError, ValueError):
+        return False  # a malformed window is never met: fail closed
     local = now.astimezone(zone)
-    days = window.get("days")
-    if days is not None and local.weekday() not in days:
-        return False
-    start = time.fromisoformat(window.get("start", "00:00"))
-    end = time.fromisoformat(window.get("end", "23:59:59"))
     current = local.time()
+    day = local.weekday()
     if start <= end:
-        return start <= current <= end
-    return current >= start or current <= end  # window across midnight
+        inside = start <= current <= end
+    elif current >= start:
+        inside = True  # evening part of a window across midnight
+    elif current <= end:
+        # Morning part of a window across midnight: it belongs to the day the window started.
+        inside, day = True, (day - 1) % 7
+    else:
+        inside = False
+    days = window.get("days")
+    return inside and (days is None or day in days)
+
+
+def has_conditions(conditions: dict) -> bool:
+    """Tell whether any condition actually requires something (`{"mfa_required": false}` does not)."""
+    return any(value for value in (conditions or {}).values())
 
 
 def unmet_condition(conditions: dict, facts: Facts) -> str | None:
@@ -214,6 +229,10 @@ def unmet_condition(conditions: dict, facts: Facts) -> str | None:
         return "ip_ranges"
     if conditions.get("time_window") and not _in_time_window(facts.now or clock.now(), conditions["time_window"]):
         return "time_window"
+    for key, value in conditions.items():
+        # A condition this engine does not know is never met: fail closed for allow and deny alike.
+        if value and key not in _CONDITIONS:
+            return key
     return None
 
 
@@ -232,7 +251,8 @@ def decide(*, subject: Subject, policies: list[_PolicyRule], permission: str, fa
     for rule in applicable:
         if rule.effect != Policy.Effect.DENY:
             continue
-        unmet = unmet_condition(rule.conditions, facts) if rule.conditions else "always"
+        # A deny without any real condition always refuses.
+        unmet = unmet_condition(rule.conditions, facts) if has_conditions(rule.conditions) else "always"
         if unmet:
             code = ErrorCode.MFA_REQUIRED if unmet == "mfa_required" else ErrorCode.INSUFFICIENT_PERMISSIONS
             return Decision(False, f"denied by policy '{rule.name}' ({unmet})", code)

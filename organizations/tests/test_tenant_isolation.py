@@ -98,6 +98,7 @@ def objects_of(organization, member) -> dict:
     """One object of each org-scoped kind, keyed by the path parameter that names it."""
     from datetime import timedelta
 
+    from audit.services import event_record
     from core import clock
 
     tag = str(organization.id)[:8]
@@ -110,6 +111,7 @@ def objects_of(organization, member) -> dict:
     Policy = apps.get_model("permissions", "Policy")
     ApiKey = apps.get_model("permissions", "ApiKey")
     role = Role.objects.create(organization=organization, slug="auditor", name="Auditor", permissions=["org:read"])
+    domain = Domain.objects.create(organization=organization, domain=f"{tag}.example", verification_token="t")
     return {
         "user_id": member.user_id,
         "team_id": team.id,
@@ -120,7 +122,9 @@ def objects_of(organization, member) -> dict:
             code_hash=tag * 8,
             expires_at=clock.now() + timedelta(days=7),
         ).id,
-        "id": Domain.objects.create(organization=organization, domain=f"{tag}.example", verification_token="t").id,
+        "domain_id": domain.id,
+        "id": domain.id,
+        "event_id": event_record(action="test.seeded", organization_id=organization.id, target=organization).id,
         "role_id": role.id,
         "assignment_id": RoleAssignment.objects.create(organization=organization, user=member.user, role=role).id,
         "policy_id": Policy.objects.create(organization=organization, name="p", effect="allow", permissions=["org:read"], subjects={"users": ["00000000-0000-4000-8000-000000000000"]}).id,

@@ -1,0 +1,139 @@
+"""`Authorization: Api-Key <secret>`: a request made as an organization, with the key's scopes."""
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.permissions import AllowAny
+
+from accounts.authentication import TokenAuthError
+from audit.models import AuditEvent
+from core.errors import ErrorCode
+from core.http import client_ip
+from permissions.models import ApiKey
+
+# DRF imports every DEFAULT_AUTHENTICATION_CLASSES entry while `rest_framework.views` itself is
+# loading, so this module must not import at load time anything that imports DRF views
+# (core.exceptions, permissions.drf, permissions.apikeys): those are imported where used.
+
+KEYWORD = b"api-key"
+
+
+class ApiKeyPrincipal:
+    """The `request.user` of a key's request: authenticated, yet no user (the key is `request.auth`)."""
+
+    is_authenticated = True
+    is_anonymous = False
+    is_active = True
+    is_staff = False
+    is_superuser = False
+    is_api_key = True
+    email = ""
+    full_name = ""
+    # Lets audit.services.event_record tell a key's change from a user's when a view passes
+    # `request.user` as the actor (read by duck typing: audit does not import this app).
+    audit_actor_type = AuditEvent.ActorType.API_KEY
+
+    def __init__(self, api_key: ApiKey):
+        self.api_key = api_key
+        # The key's own id, never a user's: per-user throttles then count each key apart, and
+        # anything that records `request.user.pk` names the key. No user row has this id.
+        self.pk = self.id = api_key.id
+
+    def get_username(self) -> str:
+        return ""
+
+    def __str__(self) -> str:
+        return f"api-key:{self.api_key.prefix}"
+
+
+def request_api_key(request) -> ApiKey | None:
+    """The API key a request was authenticated with, or None for a user's request."""
+    auth = getattr(request, "auth", None)
+    return auth if isinstance(auth, ApiKey) else None
+
+
+def audit_actor(request) -> dict:
+    """`actor`/`actor_type` for event_record: the key for a key's request, else the user."""
+    api_key = request_api_key(request)
+    if api_key is not None:
+        return {"actor": api_key, "actor_type": AuditEvent.ActorType.API_KEY}
+    return {"actor": request.user, "actor_type": AuditEvent.ActorType.USER}
+
+
+def acting_user(request):
+    """The user behind a request, or None when an API key acts (for `created_by`-style fields)."""
+    return None if request_api_key(request) is not None else request.user
+
+
+def _is_public(view) -> bool:
+    try:
+        return all(isinstance(permission, AllowAny) for permission in view.get_permissions())
+    except Exception:  # a view that cannot even list its permissions is not public
+        return False
+
+
+class ApiKeyAuthentication(BaseAuthentication):
+    """Authenticate `Api-Key <secret>`; the key works only on org-scoped routes (OrgScopedMixin views).
+
+    401 TOKEN_INVALID for an unknown, garbled, revoked or rotated-out secret and for a client IP
+    outside a non-empty allowlist (indistinguishable on purpose); 401 TOKEN_EXPIRED once expired;
+    403 INSUFFICIENT_PERMISSIONS on a route that needs a user (e.g. /users/me).
+    """
+
+    def authenticate(self, request):
+        from permissions import apikeys
+        from permissions.drf import OrgScopedMixin
+
+        parts = get_authorization_header(request).split()
+        if not parts or parts[0].lower() != KEYWORD:
+            return None
+        if len(parts) != 2:
+            raise exceptions.AuthenticationFailed("Authorization header must be `Api-Key <secret>`.")
+        try:
+            secret = parts[1].decode("ascii")
+        except UnicodeDecodeError:
+            raise TokenAuthError(ErrorCode.TOKEN_INVALID, "API key is invalid.")
+        ip = client_ip(request)
+        try:
+            api_key = apikeys.api_key_authenticate(secret=secret, ip=ip)
+        except apikeys.ApiKeyRejected as exc:
+            raise TokenAuthError(exc.code, exc.message)
+        view = (getattr(request, "parser_context", None) or {}).get("view")
+        if not isinstance(view, OrgScopedMixin):
+            if view is not None and _is_public(view):
+                return None  # a public route: the key is not needed, so the call is anonymous
+            # User-only routes (profile, sessions, MFA, orgs of a user...) would treat the key as a
+            # person; refuse them here, in one place, instead of in every such view.
+            raise exceptions.PermissionDenied(
+                exceptions.ErrorDetail("API keys can only call organization routes.", code=ErrorCode.INSUFFICIENT_PERMISSIONS)
+            )
+        apikeys.api_key_touch(api_key=api_key, ip=ip)
+        return ApiKeyPrincipal(api_key), api_key
+
+    def authenticate_header(self, request):
+        return 'Api-Key realm="api"'
+
+
+class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
+    target_class = "permissions.authentication.ApiKeyAuthentication"
+    name = "apiKeyAuth"
+
+    def get_security_requirement(self, auto_schema):
+        from permissions.drf import OrgScopedMixin
+
+        # Only org-scoped operations accept a key; the others must not advertise it.
+        if isinstance(auto_schema.view, OrgScopedMixin):
+            return {self.name: []}
+        return None
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": (
+                "Organization API key: `Api-Key sk_live_<prefix>_<secret>`. Acts on its own organization "
+                "with its scopes, on org-scoped routes only (403 elsewhere). 401 TOKEN_INVALID for an "
+                "unknown, revoked or rotated-out key or a client IP outside its allowlist; 401 "
+                "TOKEN_EXPIRED once expired."
+            ),
+        }

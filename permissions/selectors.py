@@ -1,0 +1,130 @@
+"""Permission reads: roles, assignments, policies, and authorization answers for `check` and effective permissions."""
+from dataclasses import dataclass, replace
+
+from django.db.models import Case, IntegerField, QuerySet, Value, When
+from django.shortcuts import get_object_or_404
+
+from core import authz
+from organizations.context import OrgContext
+from organizations.models import Membership, Organization
+from permissions import engine
+from permissions.drf import subject_of
+from permissions.models import Policy, Role, RoleAssignment
+
+# --- catalog, roles, assignments, policies -------------------------------------------------------
+
+
+def permission_catalog() -> list[dict]:
+    """Every declared permission as {code, resource, action, description}, sorted by code."""
+    return [{"code": p.code, "resource": p.resource, "action": p.action, "description": p.description} for p in authz.catalog()]
+
+
+def role_list(*, organization: Organization) -> QuerySet[Role]:
+    """The org's roles: built-in ones first (owner → viewer), then custom ones by name."""
+    rank = Case(
+        *[When(slug=slug, is_builtin=True, then=Value(i)) for i, slug in enumerate(engine.BUILTIN_ROLES)],
+        default=Value(len(engine.BUILTIN_ROLES)),
+        output_field=IntegerField(),
+    )
+    return Role.objects.filter(organization=organization).order_by(rank, "name", "id")
+
+
+def role_get(*, organization: Organization, role_id) -> Role:
+    """One role of the org (404 otherwise, whoever owns it)."""
+    return get_object_or_404(Role, organization=organization, id=role_id)
+
+
+def role_assignment_list(*, organization: Organization, user_id=None) -> QuerySet[RoleAssignment]:
+    """Extra role assignments of the org, optionally of one user, with role and user loaded."""
+    qs = RoleAssignment.objects.select_related("role", "user").filter(organization=organization)
+    if user_id is not None:
+        qs = qs.filter(user_id=user_id)
+    return qs.order_by("created_at", "id")
+
+
+def role_assignment_get(*, organization: Organization, assignment_id) -> RoleAssignment:
+    """One assignment of the org (404 otherwise)."""
+    return get_object_or_404(RoleAssignment, organization=organization, id=assignment_id)
+
+
+def role_assignment_find(*, organization: Organization, user_id, role_id) -> RoleAssignment:
+    """The assignment of `role_id` to `user_id` in the org (404 otherwise)."""
+    return get_object_or_404(RoleAssignment, organization=organization, user_id=user_id, role_id=role_id)
+
+
+def policy_list(*, organization: Organization) -> QuerySet[Policy]:
+    """The org's policies, oldest first."""
+    return Policy.objects.filter(organization=organization).order_by("created_at", "id")
+
+
+def policy_get(*, organization: Organization, policy_id) -> Policy:
+    """One policy of the org (404 otherwise)."""
+    return get_object_or_404(Policy, organization=organization, id=policy_id)
+
+
+# --- authorization answers --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Everything `engine.decide` needs about one subject in one org, and the revision it reflects."""
+
+    subject: engine.Subject | None  # None: a suspended member, who may do nothing
+    policies: list
+    facts: engine.Facts
+    revision: int
+    base_role: str | None = None
+
+
+def evaluation_prepare(*, context: OrgContext, facts: engine.Facts, user_id=None, at_least_revision: int | None = None) -> Evaluation:
+    """Gather the inputs of a decision for the caller, or for another member of the org (404 if none).
+
+    Another member is judged with their own roles and this request's facts, except MFA,
+    which is treated as not met (we cannot know their session). A client naming a newer
+    revision than this request's is answered fresh: revision re-read, caches bypassed.
+    """
+    organization = context.organization
+    fresh = at_least_revision is not None and at_least_revision > organization.authz_revision
+    if fresh:
+        organization.refresh_from_db(fields=["authz_revision"])
+    policies_stale = fresh
+    if user_id is None or (context.user_id is not None and str(user_id) == str(context.user_id)):
+        subject = subject_of(context, fresh=fresh)
+        base_role = context.membership.role if context.membership else None
+        policies_stale = fresh and context.membership is None
+    else:
+        membership = get_object_or_404(Membership, organization=organization, user_id=user_id)
+        base_role = membership.role
+        facts = replace(facts, mfa=False)
+        subject = None
+        if membership.status == Membership.Status.ACTIVE:
+            subject = engine.member_subject(organization=organization, membership=membership, fresh=fresh)
+            policies_stale = False
+    # member_subject(fresh=True) has just re-read and re-cached the policies: no need to twice.
+    policies = engine.organization_policies(organization, fresh=policies_stale)
+    return Evaluation(subject=subject, policies=policies, facts=facts, revision=organization.authz_revision, base_role=base_role)
+
+
+def decision(*, evaluation: Evaluation, permission: str) -> engine.Decision:
+    """The engine's answer for one permission (the same `engine.decide` views are judged by)."""
+    if permission == engine.MEMBERSHIP or not authz.is_declared(permission):
+        return engine.Decision(False, f"unknown permission {permission}")
+    if evaluation.subject is None:
+        return engine.Decision(False, "the membership is suspended")
+    return engine.decide(subject=evaluation.subject, policies=evaluation.policies, permission=permission, facts=evaluation.facts)
+
+
+def decisions(*, evaluation: Evaluation, permissions) -> dict[str, bool]:
+    """Allowed or not, per permission."""
+    return {permission: decision(evaluation=evaluation, permission=permission).allowed for permission in permissions}
+
+
+def effective_permissions(*, evaluation: Evaluation) -> dict:
+    """Permissions the subject holds right now (roles ∪ assignments ∪ policy allows, minus denies), its roles and the revision."""
+    if evaluation.subject is None:
+        codes: list[str] = []
+        roles = [evaluation.base_role] if evaluation.base_role else []
+    else:
+        codes = engine.effective_permissions(subject=evaluation.subject, policies=evaluation.policies, facts=evaluation.facts)
+        roles = sorted(evaluation.subject.roles)
+    return {"data": codes, "roles": roles, "revision": evaluation.revision}
