@@ -1,6 +1,6 @@
 """Implementations of the hooks through which accounts asks about organizations."""
 from core import hooks
-from organizations import selectors, services
+from organizations import domains, selectors, services
 from organizations.models import Membership, Organization
 
 
@@ -76,3 +76,4 @@ def register() -> None:
     hooks.register(hooks.USER_DELETION_BLOCKER, user_deletion_blocker)
     hooks.register(hooks.USER_EXPORT, user_export)
     hooks.register(hooks.USER_DELETED, user_deleted_cleanup)
+    hooks.register(hooks.DOMAIN_SIGN_IN, domains.domain_sign_in)

@@ -554,9 +554,6 @@ def test_org_settings_changed_with_a_key_record_actor_type_api_key(team):
     assert AuditEvent.objects.get(action="org.settings_updated").actor_type == "api_key"
 
 
-# Expected to fail until organizations/api/invite_views.py `actor_of` returns None for a key's
-# principal (it is authenticated but is no User, so `invited_by=` refuses it: a 500 today).
-@pytest.mark.xfail(reason="invite_views.actor_of hands the key's principal to invited_by")
 def test_a_key_can_invite_members(team):
     organization, _ = team
     _, secret = issue(organization, scopes=sorted(engine.builtin_permissions("viewer") | {"members:invite"}))
