@@ -46,3 +46,8 @@ STORAGES = {
 # dj-stripe's own migrations take ~100 s of CPU to plan (state rendering), every test
 # database: its tables are created straight from its models instead. Our migrations still run.
 MIGRATION_MODULES = {"djstripe": None}
+
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
+    # Plain backend in tests: an in-memory database per xdist worker (pytest-django only
+    # recognises Django's own SQLite engine for that).
+    DATABASES["default"]["ENGINE"] = "django.db.backends.sqlite3"  # noqa: F405
