@@ -40,6 +40,12 @@ beat: install
 schema: install
 	$(PY) manage.py spectacular --validate --fail-on-warn --file schema.yaml
 
+## Benchmarks (never part of `make test`): each script under bench/ prints its figures.
+## They need PostgreSQL: DATABASE_URL=postgres://postgres@127.0.0.1:5432/saas_bench make bench
+bench: install
+	$(PY) manage.py migrate --noinput -v 0
+	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
 check: install
 	$(PY) manage.py check
 

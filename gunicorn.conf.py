@@ -12,7 +12,8 @@ def _int_env(name: str, default: int) -> int:
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 # WEB_CONCURRENCY is the de-facto name platforms set; without it, the classic 2 × CPUs + 1.
 workers = _int_env("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1)
-threads = _int_env("GUNICORN_THREADS", 1)
+# Threaded workers (gthread): a long streamed export does not starve the heartbeat and get killed.
+threads = _int_env("GUNICORN_THREADS", 4)
 timeout = _int_env("GUNICORN_TIMEOUT", 30)
 graceful_timeout = _int_env("GUNICORN_GRACEFUL_TIMEOUT", 30)
 keepalive = 5

@@ -80,8 +80,15 @@ class OrgScopedMixin:
     permission_classes = [HasOrgPermission]
 
     def required_permission(self) -> str:
-        key = getattr(self, "action", None) or self.request.method
-        permission = self.required_permissions.get(key) or self.required_permissions.get(self.request.method)
+        method = self.request.method
+        if method == "OPTIONS":
+            return engine.MEMBERSHIP
+        if method == "HEAD":
+            method = "GET"
+        if getattr(self, "action", None) is None and not hasattr(self, method.lower()):
+            raise exceptions.MethodNotAllowed(self.request.method)
+        key = getattr(self, "action", None) or method
+        permission = self.required_permissions.get(key) or self.required_permissions.get(method)
         if permission is None:
             raise ImproperlyConfigured(f"{type(self).__name__} declares no permission for {key!r}")
         return permission

@@ -102,6 +102,8 @@ class ApiKey(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     objects = ApiKeyQuerySet.as_manager()
+    # Read by audit.services.event_record when a key is the actor of an event.
+    audit_actor_type = "api_key"
 
     class Meta:
         ordering = ["-created_at"]

@@ -541,10 +541,6 @@ def test_org_settings_changed_with_a_key_record_the_keys_id(team):
     assert event.actor_id == api_key.id and event.actor_email == ""
 
 
-# Expected to fail until audit.services.event_record infers the actor type from the actor
-# (`getattr(actor, "audit_actor_type", None)`): organizations views pass `request.user`, the
-# key's principal, and event_record calls every non-None actor a user. Drop the mark then.
-@pytest.mark.xfail(reason="event_record does not yet read the actor's audit_actor_type")
 def test_org_settings_changed_with_a_key_record_actor_type_api_key(team):
     organization, _ = team
     _, secret = issue(organization, scopes=["org:update"])

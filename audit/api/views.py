@@ -1,0 +1,226 @@
+"""Audit log API: read-only lists (page/limit or keyset), one event, stats, export and verification."""
+import csv
+import json
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+
+from django.db import transaction
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
+from rest_framework.exceptions import MethodNotAllowed, NotFound
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from audit import chain, selectors
+from audit.api import serializers as s
+from audit.permissions import AUDIT_READ
+from core import clock
+from core.pagination import PageLimitPagination, positive_int_param
+from permissions.drf import OrgScopedMixin
+
+TAGS = ["audit"]
+ERRORS = {
+    400: OpenApiResponse(description="VALIDATION_ERROR (names the bad parameter)"),
+    401: OpenApiResponse(description="AUTHENTICATION_FAILED / TOKEN_INVALID / TOKEN_EXPIRED"),
+    403: OpenApiResponse(description="INSUFFICIENT_PERMISSIONS (needs audit:read) / INVALID_ORG_CONTEXT"),
+    404: OpenApiResponse(description="ORG_NOT_FOUND / NOT_FOUND"),
+}
+ORG_PATH = [OpenApiParameter("org_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="Organization id")]
+EVENT_PATH = ORG_PATH + [OpenApiParameter("event_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="Event id")]
+
+# CSV columns of an export, in order (the header row): the model's field names.
+CSV_COLUMNS = (
+    "id", "created_at", "action", "actor_type", "actor_id", "actor_email", "impersonator_id",
+    "organization_id", "target_type", "target_id", "changes", "metadata", "ip", "user_agent",
+    "request_id", "sequence", "prev_hash", "hash",
+)  # fmt: skip
+EXPORT_DESCRIPTION = (
+    "`format=csv`: text/csv with a header row (columns: " + ", ".join(CSV_COLUMNS) + "). "
+    "`format=jsonl`: application/x-ndjson, one event per line in the API shape plus metadata, "
+    "sequence, prev_hash and hash (enough to re-check the chain offline)."
+)
+STREAM_CHUNK_CHARS = 64 * 1024
+# A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _given(request) -> dict[str, str]:
+    # An empty parameter (`?action=` from a form) means "no filter", not a validation error.
+    return {name: value for name, value in request.query_params.items() if value != ""}
+
+
+def _filters(request) -> selectors.EventFilters:
+    serializer = s.EventFilterSerializer(data=_given(request))
+    serializer.is_valid(raise_exception=True)
+    return serializer.filters()
+
+
+class AuditView(OrgScopedMixin, APIView):
+    """Base of the audit views: GET only, behind `audit:read`."""
+
+    required_permissions = {"GET": AUDIT_READ}
+
+    def initial(self, request, *args, **kwargs):
+        # Events are append-only: any writing method is 405 here, before the permission lookup
+        # (which fails closed on an undeclared method).
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            raise MethodNotAllowed(request.method)
+        super().initial(request, *args, **kwargs)
+
+    def required_permission(self) -> str:
+        # HEAD and OPTIONS read what GET reads.
+        if self.request.method in ("HEAD", "OPTIONS"):
+            return self.required_permissions["GET"]
+        return super().required_permission()
+
+
+class AuditLogListView(AuditView):
+    @extend_schema(
+        parameters=ORG_PATH + [s.ListQuerySerializer],
+        responses={
+            200: PolymorphicProxySerializer(
+                component_name="AuditEventList",
+                serializers=[s.AuditEventPageSerializer, s.AuditEventCursorPageSerializer],
+                resource_type_field_name=None,
+            ),
+            **ERRORS,
+        },
+        tags=TAGS,
+        operation_id="orgs_audit_logs_list",
+    )
+    def get(self, request, org_id):
+        """The organization's audit events, newest first: `?page=&limit=`, or keyset with `?cursor=`.
+
+        Any request carrying `cursor` (empty for the first page) is keyset-paginated and answers
+        `{data, next_cursor}`; keyset pages stay as fast deep into the log as on its first page.
+        """
+        events = selectors.event_list(organization=self.organization, filters=_filters(request))
+        if "cursor" in request.query_params:
+            limit = min(positive_int_param(request, "limit", PageLimitPagination.page_size), PageLimitPagination.max_page_size)
+            rows, next_cursor = selectors.keyset_page(events=events, cursor=request.query_params["cursor"], limit=limit)
+            return Response({"data": [s.event_item(event) for event in rows], "next_cursor": next_cursor})
+        paginator = PageLimitPagination()
+        page = paginator.paginate_queryset(events, request, view=self)
+        return paginator.get_paginated_response([s.event_item(event) for event in page])
+
+
+class AuditLogDetailView(AuditView):
+    @extend_schema(parameters=EVENT_PATH, responses={200: s.AuditEventSerializer, **ERRORS}, tags=TAGS)
+    def get(self, request, org_id, event_id):
+        """One audit event of the organization."""
+        event = selectors.event_get(organization=self.organization, event_id=event_id)
+        if event is None:
+            raise NotFound("Audit event not found.")
+        return Response(s.event_item(event))
+
+
+class AuditLogStatsView(AuditView):
+    @extend_schema(parameters=ORG_PATH + [s.EventFilterSerializer], responses={200: s.AuditStatsSerializer, **ERRORS}, tags=TAGS)
+    def get(self, request, org_id):
+        """Counts of the (filtered) events per action and per UTC day."""
+        return Response(selectors.event_stats(organization=self.organization, filters=_filters(request)))
+
+
+class AuditLogVerifyView(AuditView):
+    @extend_schema(parameters=ORG_PATH, responses={200: s.AuditVerifySerializer, **ERRORS}, tags=TAGS)
+    def get(self, request, org_id):
+        """Recompute the organization's hash chain and name the first event that breaks it."""
+        report = selectors.chain_verify(organization_id=self.organization.id)
+        return Response(
+            {
+                "valid": report.valid,
+                "checked": report.checked,
+                "first_broken_id": str(report.first_broken_id) if report.first_broken_id else None,
+            }
+        )
+
+
+class FirstRendererNegotiation(BaseContentNegotiation):
+    """Ignore Accept: the export picks its media type from `?format=`, errors are JSON."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+class _Echo:
+    """A write-only file for csv.writer that hands back each line instead of storing it."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def _csv_cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True, ensure_ascii=False)
+    if isinstance(value, datetime):
+        return chain.timestamp(value)
+    text = str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def _csv_lines(events: Iterable) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    yield writer.writerow(CSV_COLUMNS)
+    for event in events:
+        # The columns are the model's field names.
+        yield writer.writerow([_csv_cell(getattr(event, column)) for column in CSV_COLUMNS])
+
+
+def _jsonl_lines(events: Iterable) -> Iterator[str]:
+    for event in events:
+        yield json.dumps(s.export_item(event), ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
+def _streamed(make_events, render) -> Iterator[str]:
+    # The body is produced after the view returned (and its request transaction ended): a
+    # transaction of its own lets PostgreSQL stream from a server-side cursor instead of
+    # materializing the whole result for a WITH HOLD cursor.
+    with transaction.atomic():
+        buffer: list[str] = []
+        size = 0
+        for line in render(make_events()):
+            buffer.append(line)
+            size += len(line)
+            # ~64 KB per write instead of one tiny write per row.
+            if size >= STREAM_CHUNK_CHARS:
+                yield "".join(buffer)
+                buffer, size = [], 0
+        if buffer:
+            yield "".join(buffer)
+
+
+class AuditLogExportView(AuditView):
+    content_negotiation_class = FirstRendererNegotiation
+
+    @extend_schema(
+        parameters=ORG_PATH + [s.ExportQuerySerializer],
+        responses={
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description=EXPORT_DESCRIPTION),
+            (200, "application/x-ndjson"): OpenApiResponse(OpenApiTypes.STR, description=EXPORT_DESCRIPTION),
+            **ERRORS,
+        },
+        tags=TAGS,
+    )
+    def get(self, request, org_id):
+        """Stream the (filtered) events, newest first, as CSV or JSON lines."""
+        query = s.ExportQuerySerializer(data=_given(request))
+        query.is_valid(raise_exception=True)
+        filters = query.filters()
+        organization = self.organization
+        fmt = query.validated_data["format"]
+        render, content_type = (_csv_lines, "text/csv; charset=utf-8") if fmt == "csv" else (_jsonl_lines, "application/x-ndjson")
+        response = StreamingHttpResponse(
+            _streamed(lambda: selectors.event_iter(organization=organization, filters=filters), render),
+            content_type=content_type,
+        )
+        filename = f"audit-{organization.slug}-{clock.now():%Y%m%d}.{fmt}"
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        response["Cache-Control"] = "no-store"
+        return response

@@ -1,0 +1,55 @@
+"""The staff admin shows audit events but can neither change nor delete them."""
+import pytest
+from django.test import Client
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts.tests.factories import UserFactory
+from audit.models import AuditEvent
+from audit.services import event_record
+
+pytestmark = pytest.mark.django_db
+
+CHANGELIST = "/admin/audit/auditevent/"
+
+
+@pytest.fixture
+def admin_client_otp(db) -> Client:
+    """A superuser whose admin session passed OTP verification."""
+    staff = UserFactory(is_staff=True, is_superuser=True)
+    device = TOTPDevice.objects.create(user=staff, name="default", confirmed=True)
+    client = Client()
+    client.force_login(staff)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return client
+
+
+@pytest.fixture
+def event():
+    return event_record(action="org.updated", changes={"name": ["a", "b"]})
+
+
+def test_staff_can_read_events(admin_client_otp, event):
+    listing = admin_client_otp.get(CHANGELIST)
+    detail = admin_client_otp.get(f"{CHANGELIST}{event.id}/change/")
+
+    assert listing.status_code == 200 and b"org.updated" in listing.content
+    assert detail.status_code == 200
+    assert b'name="_save"' not in detail.content  # read-only page: no save button
+
+
+def test_admin_refuses_change_and_delete(admin_client_otp, event):
+    change = admin_client_otp.post(f"{CHANGELIST}{event.id}/change/", {"action": "rewritten"})
+    delete_page = admin_client_otp.get(f"{CHANGELIST}{event.id}/delete/")
+    delete = admin_client_otp.post(f"{CHANGELIST}{event.id}/delete/", {"post": "yes"})
+    bulk = admin_client_otp.post(CHANGELIST, {"action": "delete_selected", "_selected_action": [str(event.id)], "post": "yes"})
+    add = admin_client_otp.get(f"{CHANGELIST}add/")
+
+    assert change.status_code == 403
+    assert delete_page.status_code == 403 and delete.status_code == 403
+    assert add.status_code == 403
+    assert bulk.status_code in (200, 302)  # no such action: Django just shows the list again
+    stored = AuditEvent.objects.get(id=event.id)
+    assert stored.action == "org.updated"
