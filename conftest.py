@@ -70,3 +70,12 @@ def org_factory(db):
         return organization, members
 
     return make
+
+
+@pytest.fixture
+def unlimited_plan(monkeypatch):
+    """Lift every plan limit and switch every feature on, for tests about something other than billing."""
+    from core import entitlements, hooks
+
+    monkeypatch.setitem(hooks._registry, entitlements.ENTITLEMENT_LIMIT, [lambda organization, name: None])
+    monkeypatch.setitem(hooks._registry, entitlements.ENTITLEMENT_FEATURE, [lambda organization, name: True])

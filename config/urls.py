@@ -15,6 +15,8 @@ api_v1 = [
     path("invites/", include(("organizations.api.public_invite_urls", "invites"))),
     path("users/", include((accounts_urls.users_urlpatterns, "users"))),
     path("staff/", include((accounts_urls.staff_urlpatterns, "staff"))),
+    path("billing/", include(("billing.api.urls", "billing"))),
+    path("", include(("notifications.api.urls", "notifications"))),
 ]
 
 urlpatterns = [

@@ -49,3 +49,5 @@ DOMAIN_SIGN_IN = "domain_sign_in"  # (user, request) -> None; verified-domain me
 PLAN_CLAIMS = "plan_claims"  # (organization) -> {"plan": code, "features": {flag: bool}}; billing fills it
 USER_DELETED = "user_deleted"  # (user) -> None; every app removes what only that user owned
 ORGANIZATION_STATS = "organization_stats"  # (organization) -> {counter: n}; several apps contribute
+USAGE_COUNTS = "usage_counts"  # (organization) -> {"integrations": n} / {"storage_mb": n}; billing sums them
+MEMBERSHIP_CHANGED = "membership_changed"  # (organization) -> None; billing re-syncs seats after commit

@@ -219,6 +219,7 @@ def _membership_delete(*, membership: Membership) -> None:
     hooks.call(hooks.MEMBER_CLEANUP, None, organization=membership.organization, user=membership.user)
     membership.delete()
     authz_revision_bump(organization=membership.organization)
+    hooks.collect(hooks.MEMBERSHIP_CHANGED, organization=membership.organization)
     _sessions_leave_org(user_id=membership.user_id, organization_id=membership.organization_id)
 
 
@@ -279,5 +280,6 @@ def membership_add(*, organization: Organization, user, role: str, actor=None, r
     membership, created = Membership.objects.get_or_create(organization=organization, user=user, defaults={"role": role, "joined_at": clock.now()})
     if created:
         authz_revision_bump(organization=organization)
+        hooks.collect(hooks.MEMBERSHIP_CHANGED, organization=organization)
         event_record(action="member.joined", actor=actor or user, organization_id=organization.id, target=user, changes={"role": [None, role]}, metadata={"source": source}, request=request)
     return membership

@@ -279,7 +279,7 @@ def api_key_rotate(*, api_key: ApiKey, actor=None, actor_type: str | None = None
 
     Rotating again within the grace period ends the grace of the secret before.
     """
-    api_key = ApiKey.objects.select_for_update().select_related("created_by").get(id=api_key.id)
+    api_key = ApiKey.objects.select_for_update(of=("self",)).select_related("created_by").get(id=api_key.id)
     if api_key.status != "active":
         raise conflict(f"Only an active key can be rotated; this one is {api_key.status}.")
     prefix, secret = _new_secret()
@@ -307,7 +307,7 @@ def api_key_rotate(*, api_key: ApiKey, actor=None, actor_type: str | None = None
 @transaction.atomic
 def api_key_revoke(*, api_key: ApiKey, actor=None, actor_type: str | None = None, request=None) -> ApiKey:
     """Revoke a key at once (its rotation grace too); the row stays for the record. Revoking twice is a no-op."""
-    api_key = ApiKey.objects.select_for_update().select_related("created_by").get(id=api_key.id)
+    api_key = ApiKey.objects.select_for_update(of=("self",)).select_related("created_by").get(id=api_key.id)
     if api_key.revoked_at is not None:
         return api_key
     api_key.revoked_at = clock.now()

@@ -61,6 +61,9 @@ class HasOrgPermission(BasePermission):
     """Resolve the org context, then require the view's declared permission for this action."""
 
     def has_permission(self, request, view) -> bool:
+        if not (request.user and request.user.is_authenticated):
+            # Who is asking comes before which org: anonymous callers get 401, never an org error.
+            raise exceptions.NotAuthenticated()
         permission = view.required_permission()
         context = resolve(request, path_org_id=view.kwargs.get("org_id"))
         decision = authorize(request, context, permission)

@@ -29,10 +29,15 @@ INSTALLED_APPS = [
     "allauth.account",
     "allauth.socialaccount",
     "allauth.socialaccount.providers.google",
+    "djstripe",
     # ours
     "core",
     "accounts",
     "audit",
+    "notifications",
+    "organizations",
+    "permissions",
+    "billing",
 ]
 
 MIDDLEWARE = [
@@ -40,6 +45,8 @@ MIDDLEWARE = [
     "core.middleware.OptionalTrailingSlashMiddleware",
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Serves collected static files (admin, Swagger UI, ReDoc) from the app server itself.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -83,6 +90,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # django_prometheus wraps the backend so /metrics counts queries per database.
     DATABASES["default"]["ENGINE"] = "django_prometheus.db.backends.postgresql"
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # Seconds: an unreachable server fails requests and /health/ready fast instead of hanging.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["ENGINE"] = "django_prometheus.db.backends.sqlite3"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -138,11 +147,16 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 MEDIA_URL = "/media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(BASE_DIR / "media"))
 
 # Front end: links in emails and OAuth redirects point here.
 FRONTEND_URL = env("FRONTEND_URL", default="http://localhost:3000").rstrip("/")
+INVITE_EXPIRY_DAYS = env.int("INVITE_EXPIRY_DAYS", default=7)
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
 CORS_EXPOSE_HEADERS = [
     "X-Request-ID",
@@ -172,10 +186,26 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
+# Workers log through LOGGING below (JSON lines in prod) instead of Celery's own format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Days audit events are kept when the plan sets no `audit_retention_days` (billing absent).
+AUDIT_RETENTION_DAYS_DEFAULT = 90
 CELERY_BEAT_SCHEDULE = {
     "accounts-prune-expired": {
         "task": "accounts.tasks.prune_expired_credentials",
         "schedule": 60 * 60,
+    },
+    "audit-prune-expired": {
+        "task": "audit.tasks.prune_expired_events",
+        "schedule": 60 * 60 * 24,
+    },
+    "billing-expire-manual-subscriptions": {
+        "task": "billing.tasks.expire_manual_subscriptions",
+        "schedule": 60 * 60,
+    },
+    "billing-retry-stripe-events": {
+        "task": "billing.tasks.retry_stripe_events",
+        "schedule": 60 * 15,
     },
 }
 
@@ -185,6 +215,7 @@ THROTTLE_ANON = env("THROTTLE_ANON", default="10/min")
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "accounts.authentication.JWTAuthentication",
+        "permissions.authentication.ApiKeyAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -224,6 +255,8 @@ SIMPLE_JWT = {
     "UPDATE_LAST_LOGIN": False,
 }
 IMPERSONATION_MINUTES = 30
+OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", default="SaaS Platform")
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 MFA_CHALLENGE_SECONDS = 300
 EMAIL_VERIFY_TOKEN_HOURS = 48
 PASSWORD_RESET_TOKEN_MINUTES = 60
@@ -248,12 +281,15 @@ AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_USERNAME_FORM_FIELD = "email"
+# The API posts `email`, the admin login form `username`: lock on whichever was given.
+AXES_USERNAME_CALLABLE = "accounts.authentication.axes_username"
 AXES_RESET_ON_SUCCESS = True
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_SENSITIVE_PARAMETERS = ["password", "mfa_token", "code"]
 AXES_VERBOSE = False
 # No AxesMiddleware: the API answers lockouts itself with the 429 envelope, and the admin
 # login simply keeps refusing credentials while locked.
+SILENCED_SYSTEM_CHECKS = ["axes.W002"]  # "AxesMiddleware missing": deliberate, see above
 AXES_IPWARE_PROXY_COUNT = env.int("NUM_PROXIES", default=0)
 
 # django-allauth: used for Google sign-in only; our API issues the tokens.
@@ -265,8 +301,9 @@ ACCOUNT_ADAPTER = "accounts.oauth.AccountAdapter"
 SOCIALACCOUNT_ADAPTER = "accounts.oauth.SocialAccountAdapter"
 SOCIALACCOUNT_LOGIN_ON_GET = True
 SOCIALACCOUNT_STORE_TOKENS = False
-SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
-SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
+# Matching a Google sign-in to an existing account by email is done by our adapter
+# (accounts/oauth.py): only when both Google and we have verified that email.
+# SESSION_COOKIE_SAMESITE must stay "Lax": the OAuth state lives in the session cookie.
 SOCIALACCOUNT_PROVIDERS = {
     "google": {
         "APP": {
@@ -283,7 +320,20 @@ SOCIALACCOUNT_PROVIDERS = {
 # Stripe and integrations are configured here so deployers have one list of names.
 STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
+# --- Billing (billing app + dj-stripe) ----------------------------------------------------
+# Live mode follows the key, so the mode and the key can never disagree (False without a key).
+STRIPE_LIVE_MODE = STRIPE_SECRET_KEY.startswith(("sk_live_", "rk_live_"))
+# Our endpoint (/api/v1/billing/webhooks/stripe) verifies with STRIPE_WEBHOOK_SECRET; dj-stripe's
+# own webhook view is not mounted, this only keeps its system check informed.
+DJSTRIPE_WEBHOOK_SECRET = STRIPE_WEBHOOK_SECRET
+DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
+DJSTRIPE_USE_NATIVE_JSONFIELD = True
+# Organizations, not users, are billed (billing.Subscription maps org <-> Stripe customer): never
+# attach a Stripe customer to a user because of its metadata.
+DJSTRIPE_SUBSCRIBER_CUSTOMER_KEY = ""
+# --- end Billing ----------------------------------------------------------------------------
 INTEGRATIONS_MASTER_KEYS = env.list("INTEGRATIONS_MASTER_KEYS", default=[])
+API_KEY_ROTATION_GRACE_HOURS = env.int("API_KEY_ROTATION_GRACE_HOURS", default=24)
 
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False

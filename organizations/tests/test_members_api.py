@@ -45,7 +45,7 @@ def test_update_org_audits_changes(team):
     assert event.actor_id == members["admin"].user_id
 
 
-def test_update_org_slug_conflict_and_validation(team, org_factory):
+def test_update_org_slug_conflict_and_validation(team, org_factory, unlimited_plan):
     organization, _, clients = team
     other, _ = org_factory()
     assert clients["owner"].patch(url(organization), {"slug": other.slug}, format="json").status_code == 409

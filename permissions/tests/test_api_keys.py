@@ -484,7 +484,7 @@ def test_a_member_of_another_org_cannot_touch_these_keys(team, org_factory):
     assert api_key.status == "active" and api_key.prefix == secret.split("_")[2]
 
 
-def test_list_runs_a_constant_number_of_queries(team, admin):
+def test_list_runs_a_constant_number_of_queries(team, admin, unlimited_plan):
     organization, members = team
     creators = [m.user for m in members.values()]
 

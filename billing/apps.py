@@ -1,0 +1,26 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def _seed_missing_plans(sender, using="default", **kwargs) -> None:
+    """After every migrate (and test-database flush), create catalog plans that are missing."""
+    from django.db import transaction
+
+    from billing.models import Plan
+    from billing.services import plans_seed
+
+    if not Plan.objects.using(using).exists():
+        with transaction.atomic(using=using):
+            plans_seed()
+
+
+class BillingConfig(AppConfig):
+    name = "billing"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from billing import hooks, permissions  # noqa: F401  (declares the app's permissions)
+
+        hooks.register()
+        # Plans are data every request needs; a flushed or brand-new database gets them back.
+        post_migrate.connect(_seed_missing_plans, sender=self, dispatch_uid="billing-seed-plans")

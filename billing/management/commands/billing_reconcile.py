@@ -1,0 +1,32 @@
+"""Compare each organization's local subscription with Stripe and repair drift."""
+from django.core.management.base import BaseCommand
+
+from billing import services
+from billing.models import Subscription
+from core.exceptions import ApplicationError
+
+
+class Command(BaseCommand):
+    help = "Repair drift between local subscriptions and Stripe (and expire ended manual subscriptions)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--dry-run", action="store_true", help="Report the drift without repairing it.")
+        parser.add_argument("--organization", help="Only this organization id.")
+
+    def handle(self, *args, dry_run=False, organization=None, **options):
+        accounts = Subscription.objects.select_related("organization").exclude(provider="").order_by("created_at")
+        if organization:
+            accounts = accounts.filter(organization_id=organization)
+        drifted = failed = 0
+        for account in accounts:
+            try:
+                repairs = services.subscription_reconcile(organization=account.organization, dry_run=dry_run)
+            except ApplicationError as exc:
+                failed += 1
+                self.stderr.write(f"{account.organization_id}: {exc.message}")
+                continue
+            if repairs:
+                drifted += 1
+                verb = "would repair" if dry_run else "repaired"
+                self.stdout.write(f"{account.organization_id}: {verb}: {'; '.join(repairs)}")
+        self.stdout.write(f"{accounts.count()} checked, {drifted} drifted, {failed} failed")

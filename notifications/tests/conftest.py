@@ -1,0 +1,13 @@
+import pytest
+
+from core import entitlements, hooks
+
+
+@pytest.fixture(autouse=True)
+def _unlimited_plan(monkeypatch):
+    """Plan limits are the billing app's business: here every org has room for invitations."""
+    monkeypatch.setitem(hooks._registry, entitlements.ENTITLEMENT_LIMIT, [lambda organization, name: None])
+
+
+def code_of(response) -> str:
+    return response.json()["error"]["code"]
