@@ -20,7 +20,7 @@ from djstripe import models as dj
 from audit.services import event_record
 from billing import catalog, gateway, selectors
 from billing.models import Plan, Subscription, UsageCounter
-from core import clock
+from core import clock, hooks
 from core.errors import ErrorCode
 from core.exceptions import ApplicationError, conflict, validation_error
 from organizations.models import Membership, Organization
@@ -384,6 +384,28 @@ def _record_change(*, account: Subscription, old: dict, action: str = "subscript
             metadata=metadata or {},
             request=request,
         )
+    if {"plan", "status", "cancel_at_period_end"} & set(changes):
+        _notify_subscription_changed(account=account, old=old, new=new)
+
+
+def _notify_subscription_changed(*, account: Subscription, old: dict, new: dict) -> None:
+    """Tell the owner their plan changed, after commit (a rolled-back attempt must not notify)."""
+    organization = account.organization
+    owner = organization_owner(organization)
+    if owner is None:
+        return
+    context = {
+        "plan": new["plan"],
+        "previous_plan": old["plan"],
+        "interval": new["interval"],
+        "status": new["status"],
+        "cancel_at_period_end": new["cancel_at_period_end"],
+        "current_period_end": new["current_period_end"].isoformat() if new["current_period_end"] else None,
+    }
+    transaction.on_commit(
+        lambda: hooks.call(hooks.NOTIFY, None, event="subscription_changed", user=owner, organization=organization, context=context),
+        robust=True,
+    )
 
 
 def _now_version() -> datetime:

@@ -8,6 +8,7 @@ from datetime import date, datetime
 from functools import lru_cache
 
 from django.apps import apps
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.template import Context, Engine, Template
 
@@ -62,7 +63,7 @@ def message_render(*, event: EventType, organization, context: dict | None) -> t
 def _user_of(user):
     if user is None or hasattr(user, "_meta"):
         return user
-    return apps.get_model("accounts", "User").objects.filter(pk=user).first()
+    return get_user_model().objects.filter(pk=user).first()
 
 
 def _deliver(*, event: EventType, user, organization, context: dict | None) -> Notification | None:
@@ -75,16 +76,14 @@ def _deliver(*, event: EventType, user, organization, context: dict | None) -> N
         notification = Notification.objects.create(
             user=user, organization=organization, event=event.name, title=title, body=body, data=data, created_at=clock.now()
         )
-    if channels.email and user.email:
-        if notification is not None:
-            notification_id = str(notification.id)
-            enqueue = lambda: tasks.send_notification_email.delay(notification_id)  # noqa: E731
-        else:
-            user_id = str(user.pk)
-            enqueue = lambda: tasks.send_event_email.delay(user_id, title, body)  # noqa: E731
-        # After commit: no email about a change that rolled back. robust: a broker outage is
-        # logged, never turned into an error of the request that already committed.
-        transaction.on_commit(enqueue, robust=True)
+    # After commit: no email about a change that rolled back. robust: a broker outage is
+    # logged, never turned into an error of the request that already committed.
+    if channels.email and user.email and notification is not None:
+        notification_id = str(notification.id)
+        transaction.on_commit(lambda: tasks.send_notification_email.delay(notification_id), robust=True)
+    elif channels.email and user.email:
+        user_id = str(user.pk)
+        transaction.on_commit(lambda: tasks.send_event_email.delay(user_id, title, body), robust=True)
     return notification
 
 

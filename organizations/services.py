@@ -184,7 +184,7 @@ def member_update(*, membership: Membership, actor, actor_membership: Membership
         authz_revision_bump(organization=organization)
         if "role" in changes:
             event_record(action="member.role_changed", actor=actor, organization_id=organization.id, target=membership.user, changes={"role": [old_role, membership.role]}, request=request)
-            _notify(event="role_changed", user=membership.user, organization=organization, context={"role": membership.role})
+            _notify(event="role_changed", user=membership.user, organization=organization, context={"role": membership.role, "previous_role": old_role})
         if "status" in changes:
             verb = "suspended" if membership.status == Membership.Status.SUSPENDED else "reactivated"
             event_record(action=f"member.{verb}", actor=actor, organization_id=organization.id, target=membership.user, changes={"status": changes["status"]}, request=request)

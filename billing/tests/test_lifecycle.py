@@ -75,10 +75,11 @@ def test_free_to_pro_to_team_to_past_due_to_cancelled_back_to_free(team, synced_
     )
 
     # then the owner is notified and it is audited; the plan holds while Stripe retries
-    assert [(n["event"], n["user"], n["organization"]) for n in notified] == [
-        ("payment_failed", members["owner"].user, organization)
-    ]
-    assert notified[0]["context"]["invoice_id"] == failed_invoice["id"]
+    failures = [n for n in notified if n["event"] == "payment_failed"]
+    assert [(n["user"], n["organization"]) for n in failures] == [(members["owner"].user, organization)]
+    assert failures[0]["context"]["invoice_id"] == failed_invoice["id"]
+    # Every plan move so far (free → pro → team) was announced to the owner too.
+    assert [n["context"]["plan"] for n in notified if n["event"] == "subscription_changed"] == ["pro", "team"]
     assert AuditEvent.objects.filter(action="invoice.payment_failed", organization_id=organization.id).count() == 1
     state = owner.get(SUBSCRIPTION).json()
     assert state["plan"] == "team" and state["status"] == "past_due"
@@ -103,3 +104,24 @@ def test_free_to_pro_to_team_to_past_due_to_cancelled_back_to_free(team, synced_
     fresh = client_for(members["owner"].user, organization)
     assert claims(fresh)["plan"] == "free"
     assert AuditEvent.objects.filter(action="subscription.changed", organization_id=organization.id, actor_id=None).exists()
+
+
+def test_plan_changes_notify_the_owner(monkeypatch, org_factory, django_capture_on_commit_callbacks):
+    from billing.models import Subscription
+    from billing.services import _record_change, _snapshot, plans_seed
+    from core import hooks
+
+    plans_seed()
+    organization, members = org_factory(roles=("owner", "member"))
+    calls = []
+    monkeypatch.setitem(hooks._registry, hooks.NOTIFY, [lambda **kwargs: calls.append(kwargs)])
+    account, _ = Subscription.objects.get_or_create(organization=organization, defaults={"plan": __import__("billing.models", fromlist=["Plan"]).Plan.objects.get(code="free")})
+    old = _snapshot(account)
+    account.plan = type(account.plan).objects.get(code="pro")
+    account.status = "active"
+    with django_capture_on_commit_callbacks(execute=True):
+        _record_change(account=account, old=old)
+    assert len(calls) == 1
+    call = calls[0]
+    assert call["event"] == "subscription_changed" and call["user"] == members["owner"].user
+    assert call["context"]["plan"] == "pro" and call["context"]["previous_plan"] == "free"

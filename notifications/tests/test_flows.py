@@ -21,6 +21,10 @@ def members_url(organization, user_id=None) -> str:
     return f"/api/v1/orgs/{organization.id}/members" + (f"/{user_id}" if user_id else "")
 
 
+def invites_url(organization) -> str:
+    return f"/api/v1/orgs/{organization.id}/invites"
+
+
 def test_role_change_notifies_the_member(org, mailoutbox, django_capture_on_commit_callbacks):
     # given
     organization, members = org
@@ -79,7 +83,7 @@ def test_inviting_an_existing_user_notifies_them_without_the_code(org, mailoutbo
     admin = client_for(admin_user, organization)
     # when they are invited
     with django_capture_on_commit_callbacks(execute=True):
-        response = admin.post(members_url(organization).replace("members", "invites"), {"email": known.email, "role": "member"}, format="json")
+        response = admin.post(invites_url(organization), {"email": known.email, "role": "member"}, format="json")
     # then an in-app notification names the org and the inviter, but never the code
     assert response.status_code == 201, response.content
     code = response.json()["code"]
@@ -98,7 +102,7 @@ def test_inviting_a_stranger_creates_no_notification(org, mailoutbox, django_cap
     organization, members = org
     admin = client_for(members["admin"].user, organization)
     with django_capture_on_commit_callbacks(execute=True):
-        response = admin.post(f"/api/v1/orgs/{organization.id}/invites", {"email": "new@corp.example", "role": "member"}, format="json")
+        response = admin.post(invites_url(organization), {"email": "new@corp.example", "role": "member"}, format="json")
     assert response.status_code == 201
     assert not Notification.objects.exists() and len(mailoutbox) == 1
 
@@ -123,7 +127,10 @@ def test_subscription_changed_through_the_hook(org, mailoutbox, django_capture_o
     organization, members = org
     owner = members["owner"].user
     with django_capture_on_commit_callbacks(execute=True):
-        hooks.call(hooks.NOTIFY, None, event="subscription_changed", user=owner, organization=organization, context={"plan": "team", "previous_plan": "pro"})
+        hooks.call(
+            hooks.NOTIFY, None, event="subscription_changed", user=owner, organization=organization,
+            context={"plan": "team", "previous_plan": "pro"},
+        )
     [item] = client_for(owner).get(URL).json()["data"]
     assert item["event"] == "subscription_changed" and item["data"] == {"plan": "team", "previous_plan": "pro"}
     assert len(mailoutbox) == 1
