@@ -154,3 +154,14 @@ def test_dockerignore_keeps_secrets_and_local_state_out():
     ignored = set((ROOT / ".dockerignore").read_text().splitlines())
 
     assert {".env", ".venv", ".git", "db.sqlite3"} <= ignored
+
+
+def test_readme_documents_every_variable_of_env_example():
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    names = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", (root / ".env.example").read_text(), re.MULTILINE))
+    readme = (root / "README.md").read_text()
+    missing = sorted(name for name in names if f"`{name}`" not in readme)
+    assert names and missing == [], f"README.md does not document: {missing}"
