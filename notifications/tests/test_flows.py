@@ -39,7 +39,7 @@ def test_role_change_notifies_the_member(org, mailoutbox, django_capture_on_comm
     assert listed["total"] == 1
     [item] = listed["data"]
     assert item["event"] == "role_changed" and item["organization_id"] == str(organization.id)
-    assert item["title"] == f"Your role in {organization.name} changed" and item["data"] == {"role": "viewer"}
+    assert item["title"] == f"Your role in {organization.name} changed" and item["data"] == {"role": "viewer", "previous_role": "member"}
     assert [m.to for m in mailoutbox] == [[member.email]] and mailoutbox[0].subject == item["title"]
     assert not Notification.objects.exclude(user=member).exists()
 
