@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "accounts",
     "audit",
     "notifications",
+    "documents",
     "organizations",
     "permissions",
     "billing",
@@ -153,6 +154,9 @@ STORAGES = {
 }
 MEDIA_URL = "/media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(BASE_DIR / "media"))
+# Uploaded documents: hard cap per file, whatever the plan's storage allows. Files go to
+# STORAGES["default"]; point it at storages.backends.s3.S3Storage (django-storages) for S3.
+DOCUMENT_MAX_UPLOAD_MB = env.int("DOCUMENT_MAX_UPLOAD_MB", default=25)
 
 # Front end: links in emails and OAuth redirects point here.
 FRONTEND_URL = env("FRONTEND_URL", default="http://localhost:3000").rstrip("/")

@@ -15,6 +15,7 @@ org_children = [
     path("", include("permissions.api.urls")),
     path("", include("permissions.api.apikey_urls")),
     path("", include("audit.api.urls")),
+    path("", include("documents.api.urls")),
 ]
 
 urlpatterns = [

@@ -1,0 +1,132 @@
+"""Documents API: upload, list, get, download (streamed) and delete an organization's files."""
+from urllib.parse import quote
+
+from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import NotFound
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.pagination import PageLimitPagination
+from documents import selectors, services
+from documents.api import serializers as s
+from documents.permissions import DOCUMENTS_READ, DOCUMENTS_WRITE
+from permissions.drf import OrgScopedMixin
+
+TAGS = ["documents"]
+ERRORS = {
+    400: OpenApiResponse(description="VALIDATION_ERROR"),
+    401: OpenApiResponse(description="AUTHENTICATION_FAILED / TOKEN_INVALID / TOKEN_EXPIRED"),
+    403: OpenApiResponse(description="INSUFFICIENT_PERMISSIONS / INVALID_ORG_CONTEXT"),
+    404: OpenApiResponse(description="ORG_NOT_FOUND / NOT_FOUND"),
+}
+ORG_PATH = [OpenApiParameter("org_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="Organization id")]
+DOCUMENT_PATH = ORG_PATH + [OpenApiParameter("document_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="Document id")]
+
+
+class DocumentView(OrgScopedMixin, APIView):
+    """Base of the documents views: reads need documents:read, writes documents:write."""
+
+    required_permissions = {"GET": DOCUMENTS_READ, "POST": DOCUMENTS_WRITE, "DELETE": DOCUMENTS_WRITE}
+
+    def get_document(self, document_id):
+        document = selectors.document_get(organization=self.organization, document_id=document_id)
+        if document is None:
+            raise NotFound("Document not found.")
+        return document
+
+
+class DocumentListView(DocumentView):
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(parameters=ORG_PATH + [
+        OpenApiParameter("page", OpenApiTypes.INT, OpenApiParameter.QUERY, description=PageLimitPagination.page_query_description),
+        OpenApiParameter("limit", OpenApiTypes.INT, OpenApiParameter.QUERY, description=PageLimitPagination.page_size_query_description),
+    ], responses={200: s.DocumentPageSerializer, **ERRORS}, tags=TAGS, operation_id="orgs_documents_list")
+    def get(self, request, org_id):
+        """The organization's documents, newest first (`?page=&limit=`)."""
+        paginator = PageLimitPagination()
+        page = paginator.paginate_queryset(selectors.document_list(organization=self.organization), request, view=self)
+        return paginator.get_paginated_response(s.DocumentSerializer(page, many=True).data)
+
+    @extend_schema(
+        parameters=ORG_PATH,
+        request={"multipart/form-data": s.DocumentUploadSerializer},
+        responses={
+            201: s.DocumentSerializer,
+            402: OpenApiResponse(description="PLAN_LIMIT_REACHED (the plan's storage_mb would be exceeded)"),
+            413: OpenApiResponse(description="VALIDATION_ERROR (file over DOCUMENT_MAX_UPLOAD_MB)"),
+            **ERRORS,
+        },
+        tags=TAGS,
+    )
+    def post(self, request, org_id):
+        """Upload a file (multipart `file`, optional `title` and `description`); its type is read from its bytes."""
+        serializer = s.DocumentUploadSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        document = services.document_upload(
+            organization=self.organization,
+            uploaded_file=data["file"],
+            title=data["title"],
+            description=data["description"],
+            actor=request.user,
+            request=request,
+        )
+        return Response(s.DocumentSerializer(document).data, status=status.HTTP_201_CREATED)
+
+
+class DocumentDetailView(DocumentView):
+    @extend_schema(parameters=DOCUMENT_PATH, responses={200: s.DocumentSerializer, **ERRORS}, tags=TAGS)
+    def get(self, request, org_id, document_id):
+        """One document's metadata."""
+        return Response(s.DocumentSerializer(self.get_document(document_id)).data)
+
+    @extend_schema(parameters=DOCUMENT_PATH, responses={204: None, **ERRORS}, tags=TAGS)
+    def delete(self, request, org_id, document_id):
+        """Delete a document and its stored file."""
+        services.document_delete(document=self.get_document(document_id), actor=request.user, request=request)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class IgnoreAcceptNegotiation(BaseContentNegotiation):
+    """The download's media type is the document's; errors are JSON whatever Accept says."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+def content_disposition(filename: str) -> str:
+    """An attachment header with the name percent-encoded (RFC 6266 / 5987)."""
+    return f"attachment; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+class DocumentDownloadView(DocumentView):
+    content_negotiation_class = IgnoreAcceptNegotiation
+
+    @extend_schema(
+        parameters=DOCUMENT_PATH,
+        responses={(200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY, description="The file, as an attachment"), **ERRORS},
+        tags=TAGS,
+    )
+    def get(self, request, org_id, document_id):
+        """Stream the document's file as an attachment."""
+        document = self.get_document(document_id)
+        try:
+            handle = document.file.open("rb")
+        except FileNotFoundError:
+            raise NotFound("The document's file is missing from storage.") from None
+        response = FileResponse(handle, content_type=document.content_type)
+        response["Content-Length"] = str(document.size)
+        response["Content-Disposition"] = content_disposition(document.filename)
+        # The stored type was sniffed by us; the browser must not second-guess it into HTML.
+        response["X-Content-Type-Options"] = "nosniff"
+        response["Cache-Control"] = "private, no-store"
+        return response

@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+
+
+class DocumentsConfig(AppConfig):
+    name = "documents"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from core import hooks
+        from documents import permissions  # noqa: F401  (declares the app's permissions)
+        from documents.selectors import organization_stats, usage_counts
+
+        hooks.register(hooks.USAGE_COUNTS, usage_counts)
+        hooks.register(hooks.ORGANIZATION_STATS, organization_stats)

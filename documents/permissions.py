@@ -1,0 +1,5 @@
+"""Permissions declared by the documents app."""
+from core.authz import declare
+
+DOCUMENTS_READ = declare("documents:read", "List, view and download the organization's documents.")
+DOCUMENTS_WRITE = declare("documents:write", "Upload and delete the organization's documents.")

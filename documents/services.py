@@ -1,0 +1,121 @@
+"""Writes of documents: upload (with plan and size limits) and delete."""
+import logging
+from pathlib import PurePosixPath
+
+from django.conf import settings
+from django.core.exceptions import SuspiciousFileOperation
+from django.db import transaction
+from django.utils.text import get_valid_filename
+
+from audit.services import event_record
+from core import entitlements
+from core.errors import ErrorCode
+from core.exceptions import ApplicationError
+from documents.models import Document
+from documents.selectors import BYTES_PER_MB, storage_used_bytes
+from documents.sniffing import sniff_content_type
+from organizations.models import Organization
+
+logger = logging.getLogger(__name__)
+
+STORAGE_ENTITLEMENT = "storage_mb"
+FALLBACK_FILENAME = "file"
+MAX_FILENAME_CHARS = 255
+
+
+def filename_sanitize(name: str | None) -> str:
+    """A safe display name: no directories, no traversal, only word characters, dots and dashes."""
+    # Both separators: a Windows client sends C:\\Users\\x\\report.pdf.
+    base = PurePosixPath((name or "").replace("\\", "/")).name
+    try:
+        cleaned = get_valid_filename(base)
+    except SuspiciousFileOperation:  # "", "." or ".."
+        return FALLBACK_FILENAME
+    cleaned = cleaned.lstrip(".") or FALLBACK_FILENAME
+    if len(cleaned) > MAX_FILENAME_CHARS:
+        stem, dot, extension = cleaned.rpartition(".")
+        if dot and 0 < len(extension) < 16:
+            cleaned = stem[: MAX_FILENAME_CHARS - len(extension) - 1] + "." + extension
+        else:
+            cleaned = cleaned[:MAX_FILENAME_CHARS]
+    return cleaned
+
+
+def _max_upload_bytes() -> int:
+    return int(settings.DOCUMENT_MAX_UPLOAD_MB) * BYTES_PER_MB
+
+
+def _actor_user(actor):
+    from accounts.models import User
+
+    # An API key's principal is not a User: the document then has no uploader.
+    return actor if isinstance(actor, User) else None
+
+
+def document_upload(*, organization, uploaded_file, title: str = "", description: str = "", actor=None, request=None) -> Document:
+    """Store an uploaded file for the organization; 413 over the per-file cap, 402 over the plan's storage."""
+    size = uploaded_file.size
+    if size > _max_upload_bytes():
+        raise ApplicationError(
+            code=ErrorCode.VALIDATION_ERROR,
+            message=f"The file is larger than the {settings.DOCUMENT_MAX_UPLOAD_MB} MB upload limit.",
+            status_code=413,
+            details={"file": [f"Files may be at most {settings.DOCUMENT_MAX_UPLOAD_MB} MB."]},
+        )
+    filename = filename_sanitize(uploaded_file.name)
+    content_type = sniff_content_type(uploaded_file)
+    with transaction.atomic():
+        # Lock the org row so two concurrent uploads cannot both squeeze under the limit.
+        Organization.objects.select_for_update().filter(pk=organization.pk).first()
+        used = storage_used_bytes(organization=organization)
+        entitlements.require(organization, STORAGE_ENTITLEMENT, used=used / BYTES_PER_MB, adding=size / BYTES_PER_MB)
+        document = Document(
+            organization=organization,
+            title=(title or "").strip() or filename,
+            description=description or "",
+            filename=filename,
+            content_type=content_type,
+            size=size,
+            uploaded_by=_actor_user(actor),
+        )
+        # The storage name comes from upload_to (org id + uuid), never from the client.
+        document.file.save(filename, uploaded_file, save=False)
+        stored_name = document.file.name
+        try:
+            document.save()
+            event_record(
+                action="document.uploaded",
+                actor=actor,
+                organization_id=organization.id,
+                target=document,
+                metadata={"title": document.title, "filename": filename, "content_type": content_type, "size": size},
+                request=request,
+            )
+        except BaseException:
+            document.file.storage.delete(stored_name)
+            raise
+    return document
+
+
+def _delete_stored_file(storage, name: str) -> None:
+    try:
+        storage.delete(name)
+    except Exception:  # the row is gone either way; an orphan file is only wasted space
+        logger.exception("could not delete stored document file %s", name)
+
+
+def document_delete(*, document: Document, actor=None, request=None) -> None:
+    """Delete a document and, once the deletion is committed, its stored file."""
+    storage, name = document.file.storage, document.file.name
+    with transaction.atomic():
+        event_record(
+            action="document.deleted",
+            actor=actor,
+            organization_id=document.organization_id,
+            target=document,
+            metadata={"title": document.title, "filename": document.filename, "size": document.size},
+            request=request,
+        )
+        document.delete()
+        # After commit: a rolled-back delete must not lose the file.
+        transaction.on_commit(lambda: _delete_stored_file(storage, name))
