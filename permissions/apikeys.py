@@ -11,7 +11,6 @@ import string
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils.crypto import get_random_string, salted_hmac
@@ -155,16 +154,24 @@ def api_key_authenticate(*, secret: str, ip: str | None) -> ApiKey:
 
 def api_key_touch(*, api_key: ApiKey, ip: str | None) -> bool:
     """Record the key's last use (time and IP), at most once a minute per key; tell whether it wrote."""
-    # Why the cache guard: a busy key would otherwise write its row on every request.
-    if not cache.add(f"permissions:apikey:used:{api_key.id}", 1, timeout=USAGE_WRITE_SECONDS):
-        return False
+    # A busy key would otherwise write its row on every request: the row authentication just
+    # loaded says when it was last written, and the conditional UPDATE keeps concurrent
+    # requests from writing more than once per window.
     now = clock.now()
+    window_start = now - timedelta(seconds=USAGE_WRITE_SECONDS)
+    if api_key.last_used_at is not None and api_key.last_used_at > window_start:
+        return False
     address = _parse_ip(ip)
     # A bad address (a forged X-Forwarded-For) is stored as unknown, never written to an inet column.
     last_ip = str(address) if address is not None else None
-    ApiKey.objects.filter(id=api_key.id).update(last_used_at=now, last_used_ip=last_ip)
-    api_key.last_used_at, api_key.last_used_ip = now, last_ip
-    return True
+    written = (
+        ApiKey.objects.filter(id=api_key.id)
+        .filter(Q(last_used_at__isnull=True) | Q(last_used_at__lte=window_start))
+        .update(last_used_at=now, last_used_ip=last_ip)
+    )
+    if written:
+        api_key.last_used_at, api_key.last_used_ip = now, last_ip
+    return bool(written)
 
 
 # --- reads ------------------------------------------------------------------------------------
