@@ -307,82 +307,58 @@ class MfaEnrollView(APIView):
 
 
 @non_atomic
-class MfaConfirmView(APIView):
+class _MfaCodeView(APIView):
+    """Base of the views that act with a TOTP/backup code on my own MFA settings."""
+
     # Outside the request transaction: django-otp's failure counter must survive the 400.
     permission_classes = [IsAuthenticated, staff.NotImpersonating]
     throttle_scope = "mfa"
 
+    def run(self, request, service):
+        serializer = s.MfaCodeSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return service(
+            user=request.user,
+            code=serializer.validated_data["code"],
+            request=request,
+            organization_id=organization_id_of(request),
+        )
+
+
+_IMPERSONATION_403 = OpenApiResponse(description="INSUFFICIENT_PERMISSIONS (impersonation token)")
+
+
+class MfaConfirmView(_MfaCodeView):
     @extend_schema(
         request=s.MfaCodeSerializer,
-        responses={
-            200: s.BackupCodesSerializer,
-            403: OpenApiResponse(description="INSUFFICIENT_PERMISSIONS (impersonation token)"),
-            **ERRORS,
-        },
+        responses={200: s.BackupCodesSerializer, 403: _IMPERSONATION_403, **ERRORS},
         tags=["mfa"],
     )
     def post(self, request):
         """Confirm TOTP with a first code; returns 10 single-use backup codes."""
-        serializer = s.MfaCodeSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        codes = mfa.totp_confirm(
-            user=request.user,
-            code=serializer.validated_data["code"],
-            request=request,
-            organization_id=organization_id_of(request),
-        )
-        return Response({"backup_codes": codes})
+        return Response({"backup_codes": self.run(request, mfa.totp_confirm)})
 
 
-@non_atomic
-class MfaRegenerateView(APIView):
-    # Outside the request transaction: django-otp's failure counter must survive the 400.
-    permission_classes = [IsAuthenticated, staff.NotImpersonating]
-    throttle_scope = "mfa"
-
+class MfaRegenerateView(_MfaCodeView):
     @extend_schema(
         request=s.MfaCodeSerializer,
-        responses={
-            200: s.BackupCodesSerializer,
-            403: OpenApiResponse(description="INSUFFICIENT_PERMISSIONS (impersonation token)"),
-            **ERRORS,
-        },
+        responses={200: s.BackupCodesSerializer, 403: _IMPERSONATION_403, **ERRORS},
         tags=["mfa"],
     )
     def post(self, request):
         """Replace all backup codes (needs a current TOTP code)."""
-        serializer = s.MfaCodeSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        codes = mfa.backup_codes_regenerate(
-            user=request.user,
-            code=serializer.validated_data["code"],
-            request=request,
-            organization_id=organization_id_of(request),
-        )
-        return Response({"backup_codes": codes})
+        return Response({"backup_codes": self.run(request, mfa.backup_codes_regenerate)})
 
 
-@non_atomic
-class MfaDisableView(APIView):
-    # Outside the request transaction: django-otp's failure counter must survive the 400.
-    permission_classes = [IsAuthenticated, staff.NotImpersonating]
-    throttle_scope = "mfa"
-
+class MfaDisableView(_MfaCodeView):
     @extend_schema(
         request=s.MfaCodeSerializer,
-        responses={204: None, 403: OpenApiResponse(description="INSUFFICIENT_PERMISSIONS (impersonation token)"), **ERRORS},
+        responses={204: None, 403: _IMPERSONATION_403, **ERRORS},
         tags=["mfa"],
     )
     def delete(self, request):
         """Turn MFA off with a TOTP or backup code."""
-        serializer = s.MfaCodeSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        mfa.totp_disable(
-            user=request.user,
-            code=serializer.validated_data["code"],
-            request=request,
-            organization_id=organization_id_of(request),
-        )
+        self.run(request, mfa.totp_disable)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
