@@ -318,29 +318,32 @@ def role_assignment_delete(*, assignment: RoleAssignment, actor, ensure_grantabl
 
 def _subjects_validate(*, organization: Organization, subjects: dict) -> dict:
     """Roles the org knows, users who are its members, teams that are its teams (400 naming the rest)."""
+    known_of = {
+        "roles": (
+            lambda slugs: set(engine.BUILTIN_ROLES)
+            | set(Role.objects.filter(organization=organization, slug__in=slugs).values_list("slug", flat=True)),
+            "Unknown role(s)",
+        ),
+        "users": (
+            lambda ids: {str(u) for u in Membership.objects.filter(organization=organization, user_id__in=ids).values_list("user_id", flat=True)},
+            "Not member(s) of the organization",
+        ),
+        "teams": (
+            lambda ids: {str(t) for t in Team.objects.filter(organization=organization, id__in=ids).values_list("id", flat=True)},
+            "Unknown team(s)",
+        ),
+    }
     clean: dict = {}
     errors: dict = {}
-    if "roles" in subjects:
-        roles = sorted(set(subjects["roles"]))
-        custom = set(Role.objects.filter(organization=organization, slug__in=roles).values_list("slug", flat=True))
-        unknown = [slug for slug in roles if slug not in engine.BUILTIN_ROLES and slug not in custom]
+    for key, (known, message) in known_of.items():
+        if key not in subjects:
+            continue
+        values = sorted({str(value) for value in subjects[key]})
+        present = known(values)
+        unknown = [value for value in values if value not in present]
         if unknown:
-            errors["roles"] = [f"Unknown role(s): {', '.join(unknown)}."]
-        clean["roles"] = roles
-    if "users" in subjects:
-        users = sorted({str(u) for u in subjects["users"]})
-        members = {str(u) for u in Membership.objects.filter(organization=organization, user_id__in=users).values_list("user_id", flat=True)}
-        unknown = [u for u in users if u not in members]
-        if unknown:
-            errors["users"] = [f"Not member(s) of the organization: {', '.join(unknown)}."]
-        clean["users"] = users
-    if "teams" in subjects:
-        teams = sorted({str(t) for t in subjects["teams"]})
-        known = {str(t) for t in Team.objects.filter(organization=organization, id__in=teams).values_list("id", flat=True)}
-        unknown = [t for t in teams if t not in known]
-        if unknown:
-            errors["teams"] = [f"Unknown team(s): {', '.join(unknown)}."]
-        clean["teams"] = teams
+            errors[key] = [f"{message}: {', '.join(unknown)}."]
+        clean[key] = values
     if errors:
         raise ApplicationError(code=ErrorCode.VALIDATION_ERROR, message="Invalid policy subjects.", details={"subjects": errors})
     return clean
