@@ -13,17 +13,6 @@ def code_of(response) -> str:
     return response.json()["error"]["code"]
 
 
-@pytest.fixture
-def org(org_factory):
-    return org_factory(roles=("owner", "admin", "member", "viewer"))
-
-
-@pytest.fixture
-def admin_client(org):
-    organization, members = org
-    return client_for(members["admin"].user, organization)
-
-
 def teams_url(organization, suffix: str = "") -> str:
     return f"/api/v1/orgs/{organization.id}/teams{suffix}"
 
