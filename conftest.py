@@ -79,3 +79,20 @@ def unlimited_plan(monkeypatch):
 
     monkeypatch.setitem(hooks._registry, entitlements.ENTITLEMENT_LIMIT, [lambda organization, name: None])
     monkeypatch.setitem(hooks._registry, entitlements.ENTITLEMENT_FEATURE, [lambda organization, name: True])
+
+
+@pytest.fixture
+def admin_client_otp(db):
+    """A Django test client for a superuser whose admin session passed OTP verification."""
+    from django.test import Client
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    staff = UserFactory(is_staff=True, is_superuser=True)
+    device = TOTPDevice.objects.create(user=staff, name="default", confirmed=True)
+    client = Client()
+    client.force_login(staff)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return client

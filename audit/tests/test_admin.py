@@ -1,29 +1,12 @@
 """The staff admin shows audit events but can neither change nor delete them."""
 import pytest
-from django.test import Client
-from django_otp import DEVICE_ID_SESSION_KEY
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.tests.factories import UserFactory
 from audit.models import AuditEvent
 from audit.services import event_record
 
 pytestmark = pytest.mark.django_db
 
 CHANGELIST = "/admin/audit/auditevent/"
-
-
-@pytest.fixture
-def admin_client_otp(db) -> Client:
-    """A superuser whose admin session passed OTP verification."""
-    staff = UserFactory(is_staff=True, is_superuser=True)
-    device = TOTPDevice.objects.create(user=staff, name="default", confirmed=True)
-    client = Client()
-    client.force_login(staff)
-    session = client.session
-    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
-    session.save()
-    return client
 
 
 @pytest.fixture

@@ -1,27 +1,10 @@
 """Staff admin: plans are editable; subscriptions and webhook events are read-only."""
 import pytest
-from django.test import Client
-from django_otp import DEVICE_ID_SESSION_KEY
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.tests.factories import UserFactory
 from billing.models import Plan, Subscription
 from core import entitlements
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def admin_client_otp(db) -> Client:
-    """A superuser whose admin session passed OTP verification."""
-    staff = UserFactory(is_staff=True, is_superuser=True)
-    device = TOTPDevice.objects.create(user=staff, name="default", confirmed=True)
-    client = Client()
-    client.force_login(staff)
-    session = client.session
-    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
-    session.save()
-    return client
 
 
 def plan_form(plan: Plan, **changes) -> dict:

@@ -1,27 +1,11 @@
 """The staff admin shows notifications and preferences read-only."""
 import pytest
-from django.test import Client
-from django_otp import DEVICE_ID_SESSION_KEY
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.tests.factories import UserFactory
 from notifications.models import NotificationPreference
 from notifications.tests.factories import NotificationFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def admin_client_otp(db) -> Client:
-    """A superuser whose admin session passed OTP verification."""
-    staff = UserFactory(is_staff=True, is_superuser=True)
-    device = TOTPDevice.objects.create(user=staff, name="default", confirmed=True)
-    client = Client()
-    client.force_login(staff)
-    session = client.session
-    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
-    session.save()
-    return client
 
 
 def test_staff_can_read_notifications_but_not_change_them(admin_client_otp):
