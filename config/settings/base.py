@@ -39,6 +39,9 @@ INSTALLED_APPS = [
     "organizations",
     "permissions",
     "billing",
+    "integrations",
+    "messaging",
+    "ai",
 ]
 
 MIDDLEWARE = [
