@@ -6,7 +6,7 @@ PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 PORT ?= 8000
 
-.PHONY: run test install migrate seed worker beat schema check bench clean
+.PHONY: run test install migrate seed worker beat schema check bench fuzz clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,9 +22,10 @@ migrate: install
 seed: migrate
 	@if $(PY) manage.py help billing_seed_plans >/dev/null 2>&1; then $(PY) manage.py billing_seed_plans; fi
 
-## Serve on http://localhost:8000 with SQLite, local-memory cache and eager Celery.
+## Serve on http://localhost:8000 (HTTP + WebSockets, ASGI) with SQLite, local-memory cache and
+## channel layer, eager Celery; reloads on code changes.
 run: seed
-	$(PY) manage.py runserver 0.0.0.0:$(PORT)
+	$(BIN)/uvicorn config.asgi:application --reload --host 0.0.0.0 --port $(PORT)
 
 ## The whole suite (SQLite unless DATABASE_URL is set; Redis cache when REDIS_URL is set).
 test: install
@@ -40,11 +41,20 @@ beat: install
 schema: install
 	$(PY) manage.py spectacular --validate --fail-on-warn --file schema.yaml
 
-## Benchmarks (never part of `make test`): each script under bench/ prints its figures.
-## They need PostgreSQL: DATABASE_URL=postgres://postgres@127.0.0.1:5432/saas_bench make bench
+## Benchmarks (never part of `make test`): bench/run.py serves the app with gunicorn on PostgreSQL
+## + Redis, loads every scenario and the ceiling with wrk and prints one table, then runs the other
+## scripts under bench/. Self-contained (creates, migrates, seeds and empties its own database);
+## needs wrk, PostgreSQL (BENCH_DATABASE_URL, default .../saas_bench) and Redis (BENCH_REDIS_URL, db 10).
 bench: install
-	$(PY) manage.py migrate --noinput -v 0
-	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+	$(PY) bench/run.py $(BENCH_ARGS)
+
+## Longer schemathesis run than `make test`'s: FUZZ_MAX_EXAMPLES examples per operation
+## (default 50; `make test` uses 4). Narrow it with FUZZ_K (a pytest -k expression), e.g.
+## `make fuzz FUZZ_MAX_EXAMPLES=200 FUZZ_K=orgs`.
+FUZZ_MAX_EXAMPLES ?= 50
+FUZZ_K ?=
+fuzz: install
+	FUZZ_MAX_EXAMPLES=$(FUZZ_MAX_EXAMPLES) $(BIN)/pytest core/tests/test_fuzz_api.py -p no:randomly $(if $(FUZZ_K),-k "$(FUZZ_K)")
 
 check: install
 	$(PY) manage.py check

@@ -14,6 +14,29 @@ def _clean_cache():
     cache.clear()
 
 
+@pytest.fixture(scope="session")
+def _response_leak_guard():
+    """One guard for the run: every test-client response is scanned (core/testing.py)."""
+    from core.testing import ResponseLeakGuard, leak_guard_install
+
+    guard = ResponseLeakGuard()
+    uninstall = leak_guard_install(guard)
+    yield guard
+    uninstall()
+
+
+@pytest.fixture(autouse=True)
+def leak_guard(_response_leak_guard):
+    """No response may hold a password hash, a stored secret, or a secret already shown once.
+
+    Tests may forbid more values (e.g. an integration credential they sent):
+    `leak_guard.forbid(value, "why")`.
+    """
+    _response_leak_guard.forbidden.clear()
+    yield _response_leak_guard
+    _response_leak_guard.forbidden.clear()
+
+
 @pytest.fixture
 def api_client() -> APIClient:
     return APIClient()

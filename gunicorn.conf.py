@@ -12,7 +12,10 @@ def _int_env(name: str, default: int) -> int:
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 # WEB_CONCURRENCY is the de-facto name platforms set; without it, the classic 2 × CPUs + 1.
 workers = _int_env("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1)
-# Threaded workers (gthread): a long streamed export does not starve the heartbeat and get killed.
+# ASGI (config.asgi): uvicorn workers serve HTTP and WebSockets; gunicorn still manages them
+# (recycling, timeouts, shared metrics). Sync views run on a thread pool inside each worker.
+worker_class = "uvicorn_worker.UvicornWorker"
+# Used only by a threaded (gthread) worker, e.g. `gunicorn config.wsgi:application -k gthread`.
 threads = _int_env("GUNICORN_THREADS", 4)
 timeout = _int_env("GUNICORN_TIMEOUT", 30)
 graceful_timeout = _int_env("GUNICORN_GRACEFUL_TIMEOUT", 30)

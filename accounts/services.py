@@ -19,6 +19,7 @@ from core import clock, hooks
 from core.errors import ErrorCode
 from core.exceptions import ApplicationError, conflict
 from core.http import client_ip, user_agent
+from core.tasks import enqueue
 from core.services import model_update
 
 logger = logging.getLogger(__name__)
@@ -364,7 +365,7 @@ def password_reset_request(*, email: str) -> None:
         purpose=OneTimeToken.Purpose.PASSWORD_RESET,
         lifetime=timedelta(minutes=settings.PASSWORD_RESET_TOKEN_MINUTES),
     )
-    transaction.on_commit(lambda: tasks.send_password_reset_email.delay(str(user.id), secret))
+    enqueue(tasks.send_password_reset_email, str(user.id), secret)
 
 
 @transaction.atomic
@@ -401,7 +402,7 @@ def email_verification_send(*, user: User) -> None:
         lifetime=timedelta(hours=settings.EMAIL_VERIFY_TOKEN_HOURS),
         data={"email": user.email},
     )
-    transaction.on_commit(lambda: tasks.send_verification_email.delay(str(user.id), secret))
+    enqueue(tasks.send_verification_email, str(user.id), secret)
 
 
 @transaction.atomic

@@ -1,60 +1,47 @@
-"""Benchmark: audit-log pages deep in a large log, and export throughput (PostgreSQL only).
+"""Benchmark: GET /api/v1/orgs/{id}/audit-logs?cursor= at 1,000,000 events; goal: a deep page within 2× page 1.
 
-Seeds COUNT hash-chained events for one new organization with COPY, then times, through the real
-views (Django's test client, in process, no network):
-  - keyset page 1 vs a keyset page ~90 % deep (`?cursor=`), the index keeps them alike;
-  - page/limit page 1 vs the same depth with OFFSET (`?page=`), for contrast;
-  - the streamed export (CSV and JSON lines), in rows/s;
-  - verification of the whole chain, in events/s.
+Seeds COUNT hash-chained events for one organization with COPY (the append-only trigger only
+refuses UPDATE and DELETE; the hashes are computed exactly as audit.chain does, so the chain
+verifies), then loads keyset page 1 and a keyset page ~90 % deep (`?cursor=`) through gunicorn.
 
-Not part of `make test`. Run against a PostgreSQL database you can fill (migrated first):
+`--audit-details` adds, in process (Django's test client, no network): the same depth with
+OFFSET (`?page=`) for contrast, the database-only execution times and the deep query's plan,
+the streamed export (CSV and JSON lines) in rows/s and verification of the whole chain.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/audit_bench .venv/bin/python manage.py migrate
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/audit_bench .venv/bin/python bench/audit_pagination.py --count 1000000
+    .venv/bin/python bench/audit_pagination.py [--audit-events 1000000] [--audit-details]
 """
-import argparse
 import hashlib
 import json
-import os
 import random
 import resource
 import statistics
-import sys
 import time
 import uuid
 from datetime import timedelta
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
-# Measure the code as served: no query log, no throttling of the benchmark's own requests.
-os.environ.setdefault("DJANGO_DEBUG", "false")
-os.environ.setdefault("THROTTLE_USER", "1000000/min")
-os.environ.setdefault("THROTTLE_ANON", "1000000/min")
-os.environ.setdefault("THROTTLE_LOGIN", "1000000/min")
+import harness
+from django.db import connection, transaction
+from django.test import Client
 
-import django  # noqa: E402
+from audit import chain, selectors
+from audit.models import AuditEvent
+from core import clock
 
-django.setup()
-
-from django.db import connection, transaction  # noqa: E402
-from django.test import Client  # noqa: E402
-
-from accounts.models import User  # noqa: E402
-from audit import chain, selectors  # noqa: E402
-from audit.models import AuditEvent  # noqa: E402
-from core import clock  # noqa: E402
-from organizations import services as org_services  # noqa: E402
-
-PASSWORD = "Bench-passphrase-123!"
 ACTIONS = ["doc.edited", "doc.created", "member.role_changed", "user.logged_in", "api_key.created", "team.updated"]
 COLUMNS = (
     "id", "created_at", "action", "actor_type", "actor_id", "actor_email", "impersonator_id", "organization_id",
     "target_type", "target_id", "changes", "metadata", "ip", "user_agent", "request_id", "sequence", "prev_hash", "hash",
 )  # fmt: skip
+LIMIT = 50
+DEPTH = 0.9
+GOAL_RATIO = 2.0
 
 
-def seed(*, organization_id: uuid.UUID, count: int, span_days: int) -> float:
+def add_arguments(parser) -> None:
+    parser.add_argument("--audit-details", action="store_true", help="also time OFFSET pages, export and verify in process")
+
+
+def events_copy(*, organization_id: uuid.UUID, count: int, span_days: int) -> float:
     """COPY `count` events continuing the org's chain, spread over `span_days` up to now; return seconds."""
     head = AuditEvent.objects.chain_head(organization_id)
     sequence, prev_hash = head if head else (0, chain.GENESIS)
@@ -135,85 +122,97 @@ def database_only(*, organization, deep_cursor: str, deep_offset: int, limit: in
     return {name: statistics.median(execution_ms(run()) for _ in range(repeat)) for name, run in queries.items()}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("count", nargs="?", type=int, default=1_000_000, help="events to seed (default 1,000,000)")
-    parser.add_argument("--limit", type=int, default=50, help="page size (default 50)")
-    parser.add_argument("--depth", type=float, default=0.9, help="how deep the deep page is, 0..1 (default 0.9)")
-    parser.add_argument("--repeat", type=int, default=9, help="timed runs per page, median reported (default 9)")
-    parser.add_argument("--no-export", action="store_true", help="skip the export runs")
-    parser.add_argument("--no-verify", action="store_true", help="skip the chain verification run")
-    args = parser.parse_args()
-    if connection.vendor != "postgresql":
-        sys.exit("This benchmark needs PostgreSQL: set DATABASE_URL=postgres://...")
-
-    tag = uuid.uuid4().hex[:8]
-    owner = User.objects.create_user(email=f"bench-{tag}@bench.example", password=PASSWORD)
-    organization = org_services.organization_create(user=owner, name=f"Bench {tag}", slug=f"bench-{tag}", website="", company_size="", request=None)
-    client = Client()
-    login = client.post("/api/v1/auth/login", {"email": owner.email, "password": PASSWORD, "organization_id": str(organization.id)}, content_type="application/json")
-    assert login.status_code == 200, login.content
-    client.defaults["HTTP_AUTHORIZATION"] = f"Bearer {login.json()['access_token']}"
-    base = f"/api/v1/orgs/{organization.id}/audit-logs"
-
-    print(f"database {connection.settings_dict['NAME']} on PostgreSQL {connection.pg_version}; organization {organization.id}")
-    print(f"seeding {args.count:,} events ...", flush=True)
-    seconds = seed(organization_id=organization.id, count=args.count, span_days=80)
+def seed(bench: harness.Bench) -> dict:
+    organization, owner = harness.organization_with_members("audit", 1)
+    count = bench.args.audit_events
+    print(f"    seeding {count:,} audit events ...", flush=True)
+    seconds = events_copy(organization_id=organization.id, count=count, span_days=80)
     total = AuditEvent.objects.filter(organization_id=organization.id).count()
-    print(f"seeded {args.count:,} events in {seconds:.1f} s ({args.count / seconds:,.0f} events/s); the org has {total:,}")
-
-    limit = args.limit
-    depth_rows = int(total * args.depth) // limit * limit  # a page boundary, so both modes show the same rows
+    print(f"    seeded {count:,} events in {seconds:.1f} s ({count / max(seconds, 1e-9):,.0f} events/s); the org has {total:,}")
+    depth_rows = max(LIMIT, int(total * DEPTH) // LIMIT * LIMIT)  # a page boundary
     # The cursor of the row just before the deep page, found once (slowly) with OFFSET.
     anchor = selectors.event_list(organization=organization)[depth_rows - 1 : depth_rows].get()
-    deep_cursor = selectors.cursor_encode(anchor)
+    return {
+        "organization": organization,
+        "owner": owner,
+        "token": harness.access_token(owner, organization),
+        "base": f"/api/v1/orgs/{organization.id}/audit-logs",
+        "total": total,
+        "depth_rows": depth_rows,
+        "deep_cursor": selectors.cursor_encode(anchor),
+    }
+
+
+def measure(bench: harness.Bench, seeded: dict) -> harness.Measured:
+    base, token, total = seeded["base"], seeded["token"], seeded["total"]
+    first_path = f"{base}?cursor=&limit={LIMIT}"
+    deep_path = f"{base}?cursor={seeded['deep_cursor']}&limit={LIMIT}"
+    first = bench.expect("GET", first_path, token=token)
+    deep = bench.expect("GET", deep_path, token=token)
+    assert len(first["data"]) == LIMIT and len(deep["data"]) == LIMIT and deep["next_cursor"], (first, deep)
+    depth = f"row {seeded['depth_rows']:,}"
+    rows = [
+        bench.wrk("audit_first", f"GET audit-logs?cursor= page 1 ({total:,} events)", path=first_path, token=token),
+        bench.wrk("audit_deep", f"GET audit-logs?cursor= deep page ({depth})", path=deep_path, token=token),
+    ]
+    if bench.args.audit_details:
+        details(seeded)
+
+    def check(rows):
+        ratio = rows["audit_deep"].p50 / rows["audit_first"].p50
+        return ratio <= GOAL_RATIO, f"p50 {ratio:.2f}× page 1"
+
+    return harness.Measured(rows=rows, goals=[harness.Goal(f"audit deep page ≤ {GOAL_RATIO:g}× page 1 ({total:,} events)", check)])
+
+
+def details(seeded: dict) -> None:
+    """In-process extras: OFFSET contrast, database-only times, plan, export and verification."""
+    organization, base, limit = seeded["organization"], seeded["base"], LIMIT
+    client = Client()
+    client.defaults["HTTP_AUTHORIZATION"] = f"Bearer {seeded['token']}"
+    repeat = 9
+    depth_rows, deep_cursor = seeded["depth_rows"], seeded["deep_cursor"]
     deep_page = depth_rows // limit + 1
-
-    keyset_first, first_body = timed(client, base, {"cursor": "", "limit": limit}, args.repeat)
-    keyset_deep, deep_body = timed(client, base, {"cursor": deep_cursor, "limit": limit}, args.repeat)
-    offset_first, _ = timed(client, base, {"page": 1, "limit": limit}, args.repeat)
-    offset_deep, offset_body = timed(client, base, {"page": deep_page, "limit": limit}, args.repeat)
+    keyset_first, _ = timed(client, base, {"cursor": "", "limit": limit}, repeat)
+    keyset_deep, deep_body = timed(client, base, {"cursor": deep_cursor, "limit": limit}, repeat)
+    offset_first, _ = timed(client, base, {"page": 1, "limit": limit}, repeat)
+    offset_deep, offset_body = timed(client, base, {"page": deep_page, "limit": limit}, repeat)
     assert [item["id"] for item in deep_body["data"]] == [item["id"] for item in offset_body["data"]]
-    assert len(first_body["data"]) == limit and deep_body["next_cursor"]
-
-    print(f"\npage size {limit}; deep = row {depth_rows:,} of {total:,} (page {deep_page:,}); median of {args.repeat} requests")
+    print(f"\naudit details: page size {limit}; deep = row {depth_rows:,} (page {deep_page:,}); median of {repeat}, in process")
     print(f"  keyset  page 1     {keyset_first:8.1f} ms")
     print(f"  keyset  deep page  {keyset_deep:8.1f} ms   ({keyset_deep / keyset_first:.2f}x page 1)")
     print(f"  offset  page 1     {offset_first:8.1f} ms   (includes COUNT(*) for `total`)")
     print(f"  offset  deep page  {offset_deep:8.1f} ms   ({offset_deep / offset_first:.2f}x page 1)")
-    stats_ms, _ = timed(client, f"{base}/stats", {}, max(1, args.repeat // 2))
+    stats_ms, _ = timed(client, f"{base}/stats", {}, max(1, repeat // 2))
     print(f"  stats (whole log)  {stats_ms:8.1f} ms")
     print("  database execution time only (EXPLAIN ANALYZE, median):")
-    for name, ms in database_only(organization=organization, deep_cursor=deep_cursor, deep_offset=depth_rows, limit=limit, repeat=args.repeat).items():
+    for name, ms in database_only(organization=organization, deep_cursor=deep_cursor, deep_offset=depth_rows, limit=limit, repeat=repeat).items():
         print(f"    {name:17} {ms:8.2f} ms")
-    plan = explain_keyset(organization=organization, cursor=deep_cursor, limit=limit)
     print("  deep keyset query plan (EXPLAIN ANALYZE):")
-    for line in plan.splitlines():
+    for line in explain_keyset(organization=organization, cursor=deep_cursor, limit=limit).splitlines():
         print("    " + line)
-
-    if not args.no_export:
-        for fmt in ("csv", "jsonl"):
-            rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-            started = time.perf_counter()
-            response = client.get(f"{base}/export", {"format": fmt})
-            lines = nbytes = 0
-            for chunk in response.streaming_content:
-                lines += chunk.count(b"\n")
-                nbytes += len(chunk)
-            elapsed = time.perf_counter() - started
-            rows = lines - (1 if fmt == "csv" else 0)
-            rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-            print(
-                f"  export {fmt:5}  {rows:,} rows, {nbytes / 1e6:,.0f} MB in {elapsed:.1f} s = {rows / elapsed:,.0f} rows/s"
-                f"  (peak RSS {rss_before / 1024:.0f} -> {rss_after / 1024:.0f} MB)"
-            )
-    if not args.no_verify:
+    for fmt in ("csv", "jsonl"):
+        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         started = time.perf_counter()
-        response = client.get(f"{base}/verify")
+        response = client.get(f"{base}/export", {"format": fmt})
+        lines = nbytes = 0
+        for chunk in response.streaming_content:
+            lines += chunk.count(b"\n")
+            nbytes += len(chunk)
         elapsed = time.perf_counter() - started
-        report = response.json()
-        print(f"  verify        {report} in {elapsed:.1f} s = {report['checked'] / elapsed:,.0f} events/s")
+        rows = lines - (1 if fmt == "csv" else 0)
+        rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        print(
+            f"  export {fmt:5}  {rows:,} rows, {nbytes / 1e6:,.0f} MB in {elapsed:.1f} s = {rows / elapsed:,.0f} rows/s"
+            f"  (peak RSS {rss_before / 1024:.0f} -> {rss_after / 1024:.0f} MB)"
+        )
+    started = time.perf_counter()
+    report = client.get(f"{base}/verify").json()
+    elapsed = time.perf_counter() - started
+    print(f"  verify        {report} in {elapsed:.1f} s = {report['checked'] / elapsed:,.0f} events/s")
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    harness.standalone(sys.modules[__name__])

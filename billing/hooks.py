@@ -4,8 +4,14 @@ Other apps report usage billing cannot count itself by registering `catalog.USAG
 ("usage_counts"): `(organization) -> {"integrations": n}` (the integrations app) or
 `{"storage_mb": n}` (documents); every provider's counts are added up.
 """
+from django.core.cache import cache
+
 from billing import selectors
 from core import entitlements, hooks
+
+# Seconds the plan claims of an org stay cached. A subscription change clears them at once;
+# an edit of a plan's feature flags reaches new tokens within this time.
+PLAN_CLAIMS_SECONDS = 60
 
 
 def entitlement_limit(*, organization, name: str) -> int | None:
@@ -16,23 +22,64 @@ def entitlement_feature(*, organization, name: str) -> bool:
     return selectors.feature_of(organization=organization, name=name)
 
 
+def _plan_claims_key(organization_id) -> str:
+    return f"billing:plan-claims:{organization_id}"
+
+
 def plan_claims(*, organization) -> dict:
-    """{"plan": code, "features": {flag: bool}} for the access token."""
-    plan = selectors.plan_of(organization=organization)
-    return {"plan": plan.code, "features": plan.features}
+    """{"plan": code, "features": {flag: bool}} for the access token, cached per org."""
+    # Every sign-in and token refresh asks: cached, it costs one cache read instead of two queries
+    # (subscription, then the free plan); bench/profile_path.py refresh shows the difference.
+    # The claims only inform the client (entitlements are checked fresh where they are enforced).
+    key = _plan_claims_key(organization.pk)
+    claims = cache.get(key)
+    if claims is None:
+        plan = selectors.plan_of(organization=organization)
+        claims = {"plan": plan.code, "features": plan.features}
+        cache.set(key, claims, PLAN_CLAIMS_SECONDS)
+    return claims
+
+
+def plan_claims_forget(sender, instance, **kwargs) -> None:
+    """Drop an org's cached plan claims when its subscription row changes (post_save/post_delete)."""
+    from django.db import transaction
+
+    key = _plan_claims_key(instance.organization_id)
+    cache.delete(key)
+    # Again after commit: a refresh running meanwhile may have cached the old plan from the old row.
+    transaction.on_commit(lambda: cache.delete(key))
 
 
 def membership_changed(*, organization) -> None:
     """Per-seat plans follow the member count: re-sync after the change commits."""
-    from django.db import transaction
-
     from billing import tasks
+    from core.tasks import enqueue
 
     organization_id = str(organization.id)
-    transaction.on_commit(lambda: tasks.sync_seats.delay(organization_id))
+    enqueue(tasks.sync_seats, organization_id)
+
+
+def usage_consume(*, organization, name: str, quantity: int) -> None:
+    """Meter `name` (a catalog.Metric) against this month's allowance; 402 when used up."""
+    from billing import services
+
+    services.usage_consume(organization=organization, metric=name, quantity=quantity)
+
+
+def usage_release(*, organization, name: str, quantity: int) -> None:
+    from billing import services
+
+    services.usage_release(organization=organization, metric=name, quantity=quantity)
+
+
+def usage_used(*, organization, name: str) -> int:
+    return selectors.usage_count(organization=organization, metric=name)
 
 
 def register() -> None:
+    hooks.register(entitlements.USAGE_CONSUME, usage_consume)
+    hooks.register(entitlements.USAGE_RELEASE, usage_release)
+    hooks.register(entitlements.USAGE_USED, usage_used)
     hooks.register(hooks.MEMBERSHIP_CHANGED, membership_changed)
     hooks.register(entitlements.ENTITLEMENT_LIMIT, entitlement_limit)
     hooks.register(entitlements.ENTITLEMENT_FEATURE, entitlement_feature)

@@ -845,3 +845,17 @@ def usage_consume(*, organization, metric: str, quantity: int = 1) -> int:
                 raise limit_error(key, used=used, limit=limit)
         return usage_record(organization=organization, metric=metric, quantity=quantity)
 
+
+def usage_release(*, organization, metric: str, quantity: int = 1) -> int:
+    """Give back metered use counted this month (a call that delivered nothing); never below zero."""
+    if metric not in catalog.Metric.__members__.values():
+        raise ValueError(f"unknown metric {metric!r}")
+    if quantity < 0:
+        raise ValueError("quantity must not be negative")
+    period = selectors.month_start()
+    # One conditional UPDATE: concurrent releases cannot take the counter below zero.
+    UsageCounter.objects.filter(organization=organization, metric=metric, period=period, count__gte=quantity).update(
+        count=F("count") - quantity
+    )
+    return selectors.usage_count(organization=organization, metric=metric, period=period)
+

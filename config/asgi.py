@@ -1,6 +1,58 @@
+"""ASGI entry point: HTTP goes to Django, WebSockets (`/ws`) to the messaging consumer.
+
+Served by uvicorn: gunicorn with uvicorn workers in production (gunicorn.conf.py, compose's
+`web`), `uvicorn --reload` in `make run`.
+"""
 import os
 
-from django.core.asgi import get_asgi_application
+from asgiref.sync import sync_to_async
+from django.core.handlers.asgi import ASGIHandler
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
-application = get_asgi_application()
+
+_END = object()
+
+
+async def _pulled_one_by_one(parts):
+    """Iterate a sync iterator from async code, one part per hop to the request's thread."""
+    # thread_sensitive: the part is produced on the thread (and database connection) the view ran on.
+    pull = sync_to_async(next, thread_sensitive=True)
+    while (part := await pull(parts, _END)) is not _END:
+        yield part
+
+
+class StreamingASGIHandler(ASGIHandler):
+    """Django's ASGI handler, but a sync streaming response is sent as it is produced.
+
+    Django's own handler reads a sync iterator (a FileResponse, a CSV export, an SSE generator)
+    to its end before sending the first byte, so nothing streams and large bodies sit in memory.
+    """
+
+    async def send_response(self, response, send):
+        if response.streaming and not response.is_async:
+            response.streaming_content = _pulled_one_by_one(iter(response.streaming_content))
+        return await super().send_response(response, send)
+
+
+def _django_http_application() -> StreamingASGIHandler:
+    import django
+
+    django.setup(set_prefix=False)
+    return StreamingASGIHandler()
+
+
+# Set up Django (app registry, settings) before anything imports models.
+django_asgi_app = _django_http_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+
+from messaging.routing import websocket_urlpatterns  # noqa: E402
+
+# No origin check: sockets authenticate with a bearer token, never with cookies, so a foreign
+# page cannot borrow a visitor's credentials (the cross-site WebSocket hijacking case).
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": URLRouter(websocket_urlpatterns),
+    }
+)

@@ -56,3 +56,24 @@ def require_feature(organization, name: str) -> None:
             status_code=402,
             details={"feature": name},
         )
+
+
+# Metered use (counted per calendar month by billing; `name` is a usage key such as "ai_requests").
+USAGE_CONSUME = "usage_consume"  # (organization, name, quantity) -> None; raises 402 PLAN_LIMIT_REACHED when used up
+USAGE_RELEASE = "usage_release"  # (organization, name, quantity) -> None; gives back units consumed this month
+USAGE_USED = "usage_used"  # (organization, name) -> int; this month's count
+
+
+def consume(organization, name: str, *, quantity: int = 1) -> None:
+    """Count `quantity` of metered `name` against this month's allowance (402 when used up; no-op without billing)."""
+    hooks.call(USAGE_CONSUME, None, organization=organization, name=name, quantity=quantity)
+
+
+def release(organization, name: str, *, quantity: int = 1) -> None:
+    """Give back `quantity` of metered `name` consumed this month (e.g. a call that delivered nothing)."""
+    hooks.call(USAGE_RELEASE, None, organization=organization, name=name, quantity=quantity)
+
+
+def used(organization, name: str) -> int | None:
+    """This month's count of metered `name`, or None when no app meters it (billing absent)."""
+    return hooks.call(USAGE_USED, None, organization=organization, name=name)

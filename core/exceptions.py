@@ -179,7 +179,7 @@ def exception_handler(exc: Exception, context: dict) -> Response:
         # Unexpected: log the stack trace server-side, never return it.
         logger.exception("unhandled error", exc_info=exc)
         status_code, code, message, details = 500, ErrorCode.INTERNAL_ERROR, "An internal error occurred.", {}
-    if _view_is_atomic(context.get("view")):
+    if _view_is_atomic(context.get("view"), context.get("request")):
         # Imported here: rest_framework.views resolves DEFAULT_AUTHENTICATION_CLASSES on import,
         # and those modules import this one, so a module-level import can be circular.
         from rest_framework.views import set_rollback
@@ -188,11 +188,16 @@ def exception_handler(exc: Exception, context: dict) -> Response:
     return Response(envelope(code=code, message=message, details=details), status=status_code, headers=headers)
 
 
-def _view_is_atomic(view) -> bool:
+def _view_is_atomic(view, request=None) -> bool:
     # Views marked non_atomic_requests commit their own writes (lockout counters, audit of
     # failures); marking the surrounding transaction for rollback would undo those.
     dispatch = getattr(view, "dispatch", None)
-    return not getattr(dispatch, "_non_atomic_requests", None)
+    if getattr(dispatch, "_non_atomic_requests", None):
+        return False
+    # A function view marks the function the URL resolves to (outside @api_view), which
+    # is what Django itself checks before opening the request transaction.
+    match = getattr(getattr(request, "_request", request), "resolver_match", None)
+    return not getattr(getattr(match, "func", None), "_non_atomic_requests", None)
 
 
 def _database_down(exc: DatabaseError) -> bool:
@@ -211,4 +216,27 @@ def json_error_view(status_code: int, code: str, message: str):
 handler400 = json_error_view(400, ErrorCode.VALIDATION_ERROR, "Bad request.")
 handler403 = json_error_view(403, ErrorCode.INSUFFICIENT_PERMISSIONS, "Permission denied.")
 handler404 = json_error_view(404, ErrorCode.NOT_FOUND, "Not found.")
-handler500 = json_error_view(500, ErrorCode.INTERNAL_ERROR, "An internal error occurred.")
+_handler500 = json_error_view(500, ErrorCode.INTERNAL_ERROR, "An internal error occurred.")
+
+
+def database_unavailable_response() -> JsonResponse:
+    """503 in the envelope, for an outage of the database (not a bug: the caller may retry)."""
+    response = JsonResponse(
+        envelope(code=ErrorCode.SERVICE_UNAVAILABLE, message="Service temporarily unavailable."), status=503
+    )
+    response["Retry-After"] = "5"
+    return response
+
+
+def is_database_outage(exc: BaseException | None) -> bool:
+    """Tell whether an exception means the database cannot be reached."""
+    return isinstance(exc, OperationalError) or (isinstance(exc, DatabaseError) and _database_down(exc))
+
+
+def handler500(request, exception=None):
+    """The envelope for an uncaught error; a database outage outside any view is still a 503."""
+    import sys
+
+    if is_database_outage(sys.exc_info()[1]):
+        return database_unavailable_response()
+    return _handler500(request)

@@ -1,4 +1,5 @@
-"""Request-scoped plumbing: the request id and rate-limit headers."""
+"""Request-scoped plumbing: the request id, rate-limit headers, database-outage answers."""
+import logging
 import re
 import uuid
 from contextvars import ContextVar
@@ -60,3 +61,22 @@ class OptionalTrailingSlashMiddleware:
         if path.startswith("/api/") and path.endswith("/") and len(path) > len("/api/"):
             request.path_info = path.rstrip("/")
         return self.get_response(request)
+
+
+class DatabaseUnavailableMiddleware:
+    """Answer 503 in the envelope when the database is down before DRF runs (the request transaction)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        # Imported here: core.exceptions imports this module.
+        from core.exceptions import database_unavailable_response, is_database_outage
+
+        if not is_database_outage(exception):
+            return None
+        logging.getLogger("core.errors").error("database unavailable", exc_info=exception)
+        return database_unavailable_response()

@@ -13,3 +13,21 @@ class TimestampedModel(models.Model):
 
     class Meta:
         abstract = True
+
+
+class OutboxTask(models.Model):
+    """A Celery task that could not reach the broker; `core.tasks.outbox_flush` sends it later."""
+
+    task_name = models.CharField(max_length=200)
+    # Encrypted (the arguments may hold a one-time secret such as an invite code).
+    payload = models.TextField()
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(db_index=True)
+    next_attempt_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["next_attempt_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.task_name} (attempts: {self.attempts})"

@@ -4,3 +4,13 @@ from django.apps import AppConfig
 class MessagingConfig(AppConfig):
     name = "messaging"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from core import hooks
+        from messaging import permissions  # noqa: F401  (declares the app's permissions)
+        from messaging.notifications import notification_publish
+        from messaging.services import member_departed
+
+        # The notifications app calls this hook after a notification is committed; it never imports us.
+        hooks.register(hooks.NOTIFICATION_CREATED, notification_publish)
+        hooks.register(hooks.MEMBER_CLEANUP, member_departed)

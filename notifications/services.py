@@ -12,8 +12,9 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.template import Context, Engine, Template
 
-from core import clock
+from core import clock, hooks
 from core.exceptions import validation_error
+from core.tasks import enqueue
 from notifications import selectors, tasks
 from notifications.catalog import EVENTS, EventType
 from notifications.models import Notification, NotificationPreference
@@ -76,14 +77,17 @@ def _deliver(*, event: EventType, user, organization, context: dict | None) -> N
         notification = Notification.objects.create(
             user=user, organization=organization, event=event.name, title=title, body=body, data=data, created_at=clock.now()
         )
-    # After commit: no email about a change that rolled back. robust: a broker outage is
-    # logged, never turned into an error of the request that already committed.
+        if hooks.is_registered(hooks.NOTIFICATION_CREATED):
+            # Live delivery (the messaging app's WebSocket) once committed; robust: never fails the change.
+            transaction.on_commit(lambda: hooks.collect(hooks.NOTIFICATION_CREATED, notification=notification), robust=True)
+    # After commit: no email about a change that rolled back. A broker outage is logged and
+    # the task kept in the outbox, never turned into an error of the committed request.
     if channels.email and user.email and notification is not None:
         notification_id = str(notification.id)
-        transaction.on_commit(lambda: tasks.send_notification_email.delay(notification_id), robust=True)
+        enqueue(tasks.send_notification_email, notification_id)
     elif channels.email and user.email:
         user_id = str(user.pk)
-        transaction.on_commit(lambda: tasks.send_event_email.delay(user_id, title, body), robust=True)
+        enqueue(tasks.send_event_email, user_id, title, body)
     return notification
 
 

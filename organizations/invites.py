@@ -16,6 +16,7 @@ from audit.services import event_record
 from core import clock, entitlements, hooks
 from core.errors import ErrorCode
 from core.exceptions import ApplicationError, conflict, validation_error
+from core.tasks import enqueue
 from organizations import tasks
 from organizations.models import Invite, Membership, Organization, Team, TeamMembership
 from organizations.services import MEMBER, membership_add, role_validate
@@ -74,7 +75,7 @@ def _email_normalize(email: str) -> str:
 
 
 def _email_queue(invite: Invite, code: str) -> None:
-    transaction.on_commit(lambda: tasks.send_invite_email.delay(str(invite.id), code))
+    enqueue(tasks.send_invite_email, str(invite.id), code)
 
 
 # --- reads ------------------------------------------------------------------------------------

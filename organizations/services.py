@@ -163,10 +163,20 @@ def role_validate(*, organization: Organization, role: str, field: str = "role")
     return role
 
 
+def _membership_lock(membership: Membership) -> Membership:
+    """Lock the org row, then the membership row: the order ownership_transfer takes them in.
+
+    Locking both in one joined `FOR UPDATE` (which also locked the user row) let a role change
+    and a concurrent ownership transfer deadlock.
+    """
+    Organization.objects.select_for_update().only("id").get(id=membership.organization_id)
+    return Membership.objects.select_for_update(of=("self",)).select_related("organization", "user").get(id=membership.id)
+
+
 @transaction.atomic
 def member_update(*, membership: Membership, actor, actor_membership: Membership | None, data: dict, request=None) -> Membership:
     """Change a member's role and/or status; the owner can be neither demoted nor suspended."""
-    membership = Membership.objects.select_for_update().select_related("organization", "user").get(id=membership.id)
+    membership = _membership_lock(membership)
     organization = membership.organization
     if membership.role == OWNER and (("role" in data and data["role"] != OWNER) or data.get("status") == Membership.Status.SUSPENDED):
         raise ApplicationError(
@@ -204,7 +214,7 @@ def _notify(*, event: str, user, organization, context: dict) -> None:
 @transaction.atomic
 def member_remove(*, membership: Membership, actor, request=None) -> None:
     """Remove a member (never the owner); their team places and extra roles go with them."""
-    membership = Membership.objects.select_for_update().select_related("organization", "user").get(id=membership.id)
+    membership = _membership_lock(membership)
     if membership.role == OWNER:
         raise ApplicationError(
             code=ErrorCode.INSUFFICIENT_PERMISSIONS, message="The owner cannot be removed; transfer ownership first.", status_code=403
@@ -216,7 +226,7 @@ def member_remove(*, membership: Membership, actor, request=None) -> None:
 
 def _membership_delete(*, membership: Membership) -> None:
     TeamMembership.objects.filter(team__organization=membership.organization, user=membership.user).delete()
-    hooks.call(hooks.MEMBER_CLEANUP, None, organization=membership.organization, user=membership.user)
+    hooks.collect(hooks.MEMBER_CLEANUP, organization=membership.organization, user=membership.user)
     membership.delete()
     authz_revision_bump(organization=membership.organization)
     hooks.collect(hooks.MEMBERSHIP_CHANGED, organization=membership.organization)
@@ -226,7 +236,7 @@ def _membership_delete(*, membership: Membership) -> None:
 @transaction.atomic
 def member_leave(*, membership: Membership, request=None) -> None:
     """Leave an org; the owner must transfer ownership first (409)."""
-    membership = Membership.objects.select_for_update().select_related("organization", "user").get(id=membership.id)
+    membership = _membership_lock(membership)
     if membership.role == OWNER:
         raise conflict("The owner cannot leave; transfer ownership first.")
     _membership_delete(membership=membership)

@@ -52,6 +52,39 @@ def require_grantable(request, context: OrgContext, permissions: frozenset[str] 
         )
 
 
+def authorize_member(request, *, organization_id, user_id, permission: str, mfa: bool, caller=None):
+    """Check a member's permission where the org and user come from a signed token, not the request's auth.
+
+    Used by flows a third party completes (an OAuth callback): the membership must still be
+    active and the permission still granted. Returns the membership.
+    """
+    from core import clock
+    from core.errors import ErrorCode
+    from core.exceptions import ApplicationError
+    from organizations.models import Membership
+
+    if caller is not None and str(caller.pk) != str(user_id):
+        raise ApplicationError(code=ErrorCode.INVALID_ORG_CONTEXT, message="This flow was started by another user.", status_code=403)
+    membership = (
+        Membership.objects.select_related("organization", "user")
+        .filter(organization_id=organization_id, user_id=user_id, status=Membership.Status.ACTIVE)
+        .first()
+    )
+    if membership is None:
+        raise ApplicationError(
+            code=ErrorCode.INVALID_ORG_CONTEXT, message="You are no longer an active member of that organization.", status_code=403
+        )
+    decision = engine.decide(
+        subject=engine.member_subject(organization=membership.organization, membership=membership),
+        policies=engine.organization_policies(membership.organization),
+        permission=permission,
+        facts=engine.Facts(mfa=mfa, ip=client_ip(request), now=clock.now()),
+    )
+    if not decision.allowed:
+        raise PermissionDeniedWithCode(decision)
+    return membership
+
+
 class PermissionDeniedWithCode(exceptions.PermissionDenied):
     def __init__(self, decision: engine.Decision):
         super().__init__(detail=exceptions.ErrorDetail(decision.reason, code=str(decision.code)))

@@ -13,7 +13,9 @@ from organizations.models import Membership, Organization, TeamMembership
 from permissions.models import Policy, Role
 
 BUILTIN_ROLES = ("owner", "admin", "member", "viewer")
-_VIEWER = ("org:read", "members:read", "teams:read", "documents:read", "integrations:read")
+_VIEWER = ("org:read", "members:read", "teams:read", "documents:read", "integrations:read", "messaging:read")
+# What `member` has on top of viewer.
+_MEMBER_EXTRA = ("documents:write", "messaging:write", "ai:use")
 _ADMIN_EXCLUDED = frozenset({"org:delete", "org:transfer", "billing:manage"})
 # Any active member (or key of the org) may call such a route: it still declares this.
 MEMBERSHIP = "membership"
@@ -32,7 +34,7 @@ def builtin_permissions(slug: str) -> frozenset[str]:
     if slug == "viewer":
         return viewer
     if slug == "member":
-        return viewer | (frozenset({"documents:write"}) & every)
+        return viewer | (frozenset(_MEMBER_EXTRA) & every)
     return frozenset()
 
 

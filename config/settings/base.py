@@ -49,6 +49,8 @@ MIDDLEWARE = [
     "core.middleware.OptionalTrailingSlashMiddleware",
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Content-Security-Policy on every response (admin and API docs are the HTML ones).
+    "csp.middleware.CSPMiddleware",
     # Serves collected static files (admin, Swagger UI, ReDoc) from the app server itself.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -61,6 +63,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "core.middleware.RateLimitHeadersMiddleware",
+    # Database down while opening the request transaction: 503 in the envelope, not a 500.
+    "core.middleware.DatabaseUnavailableMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -89,11 +93,22 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = True
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+# 0 by default: under ASGI (how the app is served) each request runs on a thread of its own, so a
+# connection kept open after it is never reused and PostgreSQL runs out of connections.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
+# Connections per process kept by psycopg's pool (PostgreSQL only; 0 = no pool, a new connection
+# per request). Keep workers × this under PostgreSQL's max_connections.
+DATABASE_POOL_MAX_SIZE = env.int("DATABASE_POOL_MAX_SIZE", default=0)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # django_prometheus wraps the backend so /metrics counts queries per database.
     DATABASES["default"]["ENGINE"] = "django_prometheus.db.backends.postgresql"
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    if DATABASE_POOL_MAX_SIZE:
+        # The pool replaces persistent connections (Django refuses both at once).
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 1, "max_size": DATABASE_POOL_MAX_SIZE, "timeout": 10,
+        }
     # Seconds: an unreachable server fails requests and /health/ready fast instead of hanging.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -111,10 +126,16 @@ if REDIS_URL:
                 "CLIENT_CLASS": "django_redis.client.DefaultClient",
                 "SOCKET_CONNECT_TIMEOUT": 2,
                 "SOCKET_TIMEOUT": 2,
+                # Redis down: reads miss and writes are dropped instead of raising, so requests
+                # keep being served. Session checks then read the database (revocations hold),
+                # throttles fail open, /health/ready reports the cache as failing.
+                "IGNORE_EXCEPTIONS": True,
             },
             "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="saas"),
         }
     }
+    # ... and every ignored error is still logged.
+    DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 else:
     CACHES = {
         "default": {
@@ -122,6 +143,23 @@ else:
             "LOCATION": "saas-default",
         }
     }
+
+# --- Messaging (messaging app): WebSockets through Django Channels ---------------------------
+# The channel layer carries live events between processes: Redis when CHANNELS_REDIS_URL (default:
+# REDIS_URL) is set, so every server process shares the groups; in-process memory otherwise
+# (one process: `make run`). Served by uvicorn (ASGI), see config/asgi.py.
+# `or`: an empty CHANNELS_REDIS_URL (as compose passes when unset) falls back to REDIS_URL too.
+CHANNELS_REDIS_URL = env("CHANNELS_REDIS_URL", default="") or REDIS_URL
+if CHANNELS_REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [CHANNELS_REDIS_URL], "prefix": env("CACHE_KEY_PREFIX", default="saas") + ":asgi"},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# --- end Messaging ------------------------------------------------------------------------------
 
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
@@ -171,6 +209,7 @@ CORS_EXPOSE_HEADERS = [
     "X-RateLimit-Remaining",
     "X-RateLimit-Reset",
     "Retry-After",
+    "X-Conversation-ID",
 ]
 
 # Email: Django's mail API; EMAIL_URL (smtp://user:pass@host:587) wins over EMAIL_BACKEND.
@@ -198,6 +237,11 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Days audit events are kept when the plan sets no `audit_retention_days` (billing absent).
 AUDIT_RETENTION_DAYS_DEFAULT = 90
 CELERY_BEAT_SCHEDULE = {
+    # Tasks kept in the outbox while the broker was down (core/tasks.py) are sent again.
+    "core-outbox-flush": {
+        "task": "core.tasks.outbox_flush",
+        "schedule": 60,
+    },
     "accounts-prune-expired": {
         "task": "accounts.tasks.prune_expired_credentials",
         "schedule": 60 * 60,
@@ -209,6 +253,10 @@ CELERY_BEAT_SCHEDULE = {
     "billing-expire-manual-subscriptions": {
         "task": "billing.tasks.expire_manual_subscriptions",
         "schedule": 60 * 60,
+    },
+    "integrations-refresh-due": {
+        "task": "integrations.tasks.refresh_due_integrations",
+        "schedule": 60 * 30,
     },
     "billing-retry-stripe-events": {
         "task": "billing.tasks.retry_stripe_events",
@@ -250,6 +298,8 @@ REST_FRAMEWORK = {
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
 }
+# Mounts /api/v1/bench/ceiling (core/bench.py), the reference of `make bench`. prod.py forces it off.
+BENCH_CEILING = env.bool("BENCH_CEILING", default=False)
 
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=15)),
@@ -279,7 +329,17 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SWAGGER_UI_SETTINGS": {"persistAuthorization": True},
-    "ENUM_NAME_OVERRIDES": {},
+    "ENUM_NAME_OVERRIDES": {
+        "IntegrationTypeEnum": "integrations.models.Integration.Type",
+        "IntegrationStatusEnum": "integrations.models.Integration.Status",
+        "MembershipStatusEnum": "organizations.models.Membership.Status",
+    },
+    # The error envelope and the statuses any operation can answer (401, 429, 400, 404) are
+    # documented once, for every operation (the fuzz test checks responses against them).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "core.schema.postprocess_error_responses",
+    ],
 }
 
 # Brute-force protection (django-axes): the account and the IP are each locked after
@@ -339,7 +399,32 @@ DJSTRIPE_USE_NATIVE_JSONFIELD = True
 # attach a Stripe customer to a user because of its metadata.
 DJSTRIPE_SUBSCRIBER_CUSTOMER_KEY = ""
 # --- end Billing ----------------------------------------------------------------------------
+# --- Integrations (integrations app) -----------------------------------------------------------
+# Fernet keys, newest first: the first wraps new data keys, the others still unwrap old ones.
 INTEGRATIONS_MASTER_KEYS = env.list("INTEGRATIONS_MASTER_KEYS", default=[])
+INTEGRATIONS_GOOGLE_CLIENT_ID = env("INTEGRATIONS_GOOGLE_CLIENT_ID", default="")
+INTEGRATIONS_GOOGLE_CLIENT_SECRET = env("INTEGRATIONS_GOOGLE_CLIENT_SECRET", default="")
+INTEGRATIONS_SLACK_CLIENT_ID = env("INTEGRATIONS_SLACK_CLIENT_ID", default="")
+INTEGRATIONS_SLACK_CLIENT_SECRET = env("INTEGRATIONS_SLACK_CLIENT_SECRET", default="")
+INTEGRATIONS_GITHUB_CLIENT_ID = env("INTEGRATIONS_GITHUB_CLIENT_ID", default="")
+INTEGRATIONS_GITHUB_CLIENT_SECRET = env("INTEGRATIONS_GITHUB_CLIENT_SECRET", default="")
+# Where providers send the browser back; "{key}" is replaced by the provider key. Empty: our own
+# GET /api/v1/integrations/oauth/{key}/callback on the host the flow was started from.
+INTEGRATIONS_OAUTH_REDIRECT_URI = env("INTEGRATIONS_OAUTH_REDIRECT_URI", default="")
+INTEGRATIONS_HTTP_TIMEOUT_SECONDS = env.float("INTEGRATIONS_HTTP_TIMEOUT_SECONDS", default=10.0)
+INTEGRATIONS_REFRESH_MAX_RETRIES = env.int("INTEGRATIONS_REFRESH_MAX_RETRIES", default=5)
+INTEGRATIONS_REFRESH_BACKOFF_SECONDS = env.int("INTEGRATIONS_REFRESH_BACKOFF_SECONDS", default=30)
+# Per-provider endpoint overrides (not from the environment): {"github": {"token_url": ...}}.
+INTEGRATIONS_PROVIDER_OVERRIDES: dict = {}
+# --- end Integrations ------------------------------------------------------------------------
+# --- AI chat (ai app): any OpenAI-compatible endpoint (OpenAI, Gemini, Ollama, vLLM) ----------
+# AI_BASE_URL ends before /chat/completions (e.g. https://api.openai.com/v1); empty = AI off (503).
+AI_BASE_URL = env("AI_BASE_URL", default="")
+AI_API_KEY = env("AI_API_KEY", default="")
+AI_MODEL = env("AI_MODEL", default="")
+AI_MODELS = env.list("AI_MODELS", default=[])
+AI_TIMEOUT_SECONDS = env.float("AI_TIMEOUT_SECONDS", default=60.0)
+# --- end AI chat ----------------------------------------------------------------------------
 API_KEY_ROTATION_GRACE_HOURS = env.int("API_KEY_ROTATION_GRACE_HOURS", default=24)
 
 SESSION_COOKIE_HTTPONLY = True
@@ -347,6 +432,25 @@ CSRF_COOKIE_HTTPONLY = False
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# django-csp (Django 5.2 has no CSP of its own). Scripts only from our own static files: the
+# admin has no inline script, Swagger UI is served split (its init script is a URL) and ReDoc
+# needs no inline script. Inline styles stay allowed: Swagger UI and ReDoc set them at run time;
+# ReDoc runs its search in a blob: worker; both draw data: images.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "worker-src": ["'self'", "blob:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
 LOG_JSON = env.bool("LOG_JSON", default=False)

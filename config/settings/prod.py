@@ -3,6 +3,7 @@ from .base import *  # noqa: F401,F403
 from .base import LOGGING, SIMPLE_JWT, env
 
 DEBUG = False
+BENCH_CEILING = False  # the benchmark-only view is never served in production
 SECRET_KEY = env("DJANGO_SECRET_KEY")
 # base.py derived the JWT key from its development default; sign with the real secret instead.
 # `or`: an empty JWT_SIGNING_KEY (as compose passes when unset) must never become the key.
@@ -23,3 +24,10 @@ CSRF_COOKIE_SECURE = True
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 LOGGING["handlers"]["console"]["formatter"] = "json"
+
+# Integration credentials at rest need real master keys: no key derived from the secret key here.
+INTEGRATIONS_MASTER_KEYS = env.list("INTEGRATIONS_MASTER_KEYS", default=[])
+if not INTEGRATIONS_MASTER_KEYS:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("Set INTEGRATIONS_MASTER_KEYS (Fernet keys) in production.")

@@ -52,3 +52,7 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
     # its tables are built from its models instead. PostgreSQL runs every migration (its
     # foreign keys to our tables need them in order), and CI migrates a fresh SQLite file too.
     MIGRATION_MODULES = {"djstripe": None}
+
+# Live events in tests go through the in-process channel layer, even when REDIS_URL is set:
+# WebsocketCommunicator and the publishing code share one event loop per test.
+CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}

@@ -12,6 +12,7 @@ PROD_ENV = {
     "DJANGO_SECRET_KEY": "prod-test-secret-6f1c9e0d4b7a2c8e5f3a1d9b0c7e4f2a8d6b3c1e9f0a7d5b",
     "DJANGO_ALLOWED_HOSTS": "api.example.com,localhost",
     "REDIS_URL": "redis://127.0.0.1:6390/0",  # never contacted: nothing here opens a connection
+    "INTEGRATIONS_MASTER_KEYS": "q0sbQ3cN9m8fO1D3Fh2yqk3n9o1Z8v4Z2hHnS3xv0uE=",
 }
 
 
@@ -29,7 +30,9 @@ def prod_env(tmp_path) -> dict:
     return {**PROD_ENV, "DATABASE_URL": f"sqlite:///{tmp_path / 'prod.sqlite3'}"}
 
 
-@pytest.mark.parametrize("missing", ["DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL"])
+@pytest.mark.parametrize(
+    "missing", ["DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL", "INTEGRATIONS_MASTER_KEYS"]
+)
 def test_prod_settings_refuse_to_load_without_required_variables(prod_env, tmp_path, missing):
     env = {name: value for name, value in prod_env.items() if name != missing}
 
@@ -58,6 +61,8 @@ print(json.dumps({
     "formatter": s.LOGGING["handlers"]["console"]["formatter"],
     "cache": s.CACHES["default"]["BACKEND"],
     "eager": s.CELERY_TASK_ALWAYS_EAGER,
+    "conn_max_age": s.DATABASES["default"]["CONN_MAX_AGE"],
+    "pool": s.DATABASES["default"].get("OPTIONS", {}).get("pool"),
 }))
 """
 
@@ -89,6 +94,19 @@ def test_prod_jwt_key_can_be_separate_but_never_empty(prod_env, tmp_path, given,
     shown = show_settings({**prod_env, "JWT_SIGNING_KEY": given}, tmp_path)
 
     assert shown["jwt_key"] == expected
+
+
+@pytest.mark.parametrize(("pool_size", "expected_pool", "expected_age"), [(None, None, 0), ("7", 7, 0)])
+def test_postgres_connections_are_pooled_not_kept_per_thread(prod_env, tmp_path, pool_size, expected_pool, expected_age):
+    env = {**prod_env, "DATABASE_URL": "postgres://saas@127.0.0.1:6399/saas", "DATABASE_CONN_MAX_AGE": "60"}
+    if pool_size is not None:
+        env["DATABASE_POOL_MAX_SIZE"] = pool_size
+
+    shown = show_settings(env, tmp_path)
+
+    # Under ASGI a per-thread persistent connection is never reused: the pool replaces it.
+    assert (shown["pool"] or {}).get("max_size") == expected_pool
+    assert shown["conn_max_age"] == (expected_age if pool_size else 60)
 
 
 @pytest.mark.parametrize(("log_json", "formatter"), [(None, "plain"), ("true", "json"), ("false", "plain")])

@@ -9,5 +9,11 @@ def _unlimited_plan(monkeypatch):
     monkeypatch.setitem(hooks._registry, entitlements.ENTITLEMENT_LIMIT, [lambda organization, name: None])
 
 
+@pytest.fixture(autouse=True)
+def _no_live_delivery(monkeypatch):
+    """The app alone: no WebSocket push registered (test_services checks the hook on its own)."""
+    monkeypatch.setitem(hooks._registry, hooks.NOTIFICATION_CREATED, [])
+
+
 def code_of(response) -> str:
     return response.json()["error"]["code"]

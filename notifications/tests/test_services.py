@@ -60,6 +60,20 @@ def test_email_off_globally_keeps_the_row_and_sends_nothing(mailoutbox, django_c
     assert notification is not None and callbacks == [] and mailoutbox == []
 
 
+def test_a_committed_notification_is_handed_to_the_live_delivery_hook(monkeypatch, django_capture_on_commit_callbacks):
+    from core import hooks
+
+    delivered = []
+    monkeypatch.setitem(hooks._registry, hooks.NOTIFICATION_CREATED, [lambda notification: delivered.append(notification)])
+    user = UserFactory()
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        notification = services.notify(event="member_removed", user=user, organization=OrganizationFactory(), context={})
+    assert delivered == []  # nothing before the commit
+    for callback in callbacks:
+        callback()
+    assert delivered == [notification]
+
+
 def test_in_app_off_globally_writes_no_row_but_still_emails(mailoutbox, django_capture_on_commit_callbacks):
     user = UserFactory()
     prefer(user, in_app_enabled=False)

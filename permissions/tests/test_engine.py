@@ -17,7 +17,8 @@ from permissions.tests.helpers import temp_catalog  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.django_db
 
-VIEWER = {"org:read", "members:read", "teams:read", "documents:read", "integrations:read"}
+VIEWER = {"org:read", "members:read", "teams:read", "documents:read", "integrations:read", "messaging:read"}
+MEMBER_EXTRA = {"documents:write", "messaging:write", "ai:use"}
 ADMIN_EXCLUDED = {"org:delete", "org:transfer", "billing:manage"}
 
 
@@ -44,7 +45,7 @@ def test_builtin_defaults_follow_the_contract_for_todays_catalog():
 
     assert engine.builtin_permissions("viewer") == frozenset(VIEWER) & every
     assert {"org:read", "members:read", "teams:read"} <= engine.builtin_permissions("viewer")
-    assert engine.builtin_permissions("member") == (frozenset(VIEWER) | {"documents:write"}) & every
+    assert engine.builtin_permissions("member") == (frozenset(VIEWER) | MEMBER_EXTRA) & every
     assert engine.builtin_permissions("admin") == every - ADMIN_EXCLUDED
     assert engine.builtin_permissions("owner") == every
     assert engine.builtin_permissions("custom-thing") == frozenset()
@@ -52,11 +53,11 @@ def test_builtin_defaults_follow_the_contract_for_todays_catalog():
 
 def test_builtin_defaults_take_in_permissions_declared_later(temp_catalog):
     # given: the apps yet to land declare their permissions
-    temp_catalog("documents:read", "documents:write", "integrations:read", "integrations:manage", "billing:read", "billing:manage")
+    temp_catalog("documents:read", "documents:write", "integrations:read", "integrations:manage", "billing:read", "billing:manage", "messaging:read", "messaging:write", "ai:use")
 
     # then: the pinned defaults, exactly
     assert engine.builtin_permissions("viewer") == frozenset(VIEWER)
-    assert engine.builtin_permissions("member") == frozenset(VIEWER | {"documents:write"})
+    assert engine.builtin_permissions("member") == frozenset(VIEWER | MEMBER_EXTRA)
     admin = engine.builtin_permissions("admin")
     assert admin == authz.codes() - ADMIN_EXCLUDED
     assert {"billing:read", "integrations:manage", "roles:manage", "api_keys:manage", "audit:read"} <= admin

@@ -1,0 +1,78 @@
+"""OpenAPI schema plumbing: blank-able URLs and the error responses every API operation can give."""
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
+from drf_spectacular.plumbing import build_basic_type
+from drf_spectacular.types import OpenApiTypes
+
+from core.errors import ErrorCode
+
+
+class BlankableURLFieldExtension(OpenApiSerializerFieldExtension):
+    """A URL field that may hold "" (blank model URLs, read-only or `allow_blank`): say so."""
+
+    target_class = "rest_framework.fields.URLField"
+    match_subclasses = True
+
+    def map_serializer_field(self, auto_schema, direction):
+        url = build_basic_type(OpenApiTypes.URI)
+        if not (self.target.allow_blank or self.target.read_only):
+            return url
+        # A bare `format: uri` refuses "", which such fields do return (a blank model URLField
+        # loses `allow_blank` when DRF makes it read-only, so read-only ones count too).
+        return {"anyOf": [url, {"type": "string", "maxLength": 0}]}
+
+
+ERROR_COMPONENT = "ErrorEnvelope"
+_ERROR_REF = {"$ref": f"#/components/schemas/{ERROR_COMPONENT}"}
+_ERROR_SCHEMA = {
+    "type": "object",
+    "description": "The one error envelope of the API (DRF validation, 404, throttling, 5xx alike).",
+    "properties": {
+        "error": {
+            "type": "object",
+            "properties": {
+                "code": {"type": "string", "enum": [code.value for code in ErrorCode]},
+                "message": {"type": "string"},
+                "details": {"type": "object", "additionalProperties": {}},
+                "request_id": {"type": "string"},
+            },
+            "required": ["code", "message", "details", "request_id"],
+        }
+    },
+    "required": ["error"],
+}
+_HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
+
+
+def _generic_errors(path: str, operation: dict) -> dict[str, str]:
+    """Map the status codes any operation of this shape can answer to their error codes."""
+    errors = {}
+    if path.startswith("/api/"):
+        # Every DRF view runs the user/anon throttles.
+        errors["429"] = ErrorCode.RATE_LIMIT_EXCEEDED
+        # Any request may carry a malformed, expired or revoked token: authentication runs first.
+        errors["401"] = "AUTHENTICATION_FAILED / TOKEN_INVALID / TOKEN_EXPIRED"
+    if operation.get("parameters") or operation.get("requestBody"):
+        errors["400"] = ErrorCode.VALIDATION_ERROR
+    if "{" in path:
+        errors["404"] = ErrorCode.NOT_FOUND
+    if any(parameter.get("name") == "page" and parameter.get("in") == "query" for parameter in operation.get("parameters", [])):
+        errors["404"] = f"{ErrorCode.NOT_FOUND} (also: a page past the last one)"
+    return errors
+
+
+def postprocess_error_responses(result, generator, request, public):
+    """Add the error envelope schema to every 4xx/5xx response and the generic error statuses."""
+    result.setdefault("components", {}).setdefault("schemas", {})[ERROR_COMPONENT] = _ERROR_SCHEMA
+    for path, item in result.get("paths", {}).items():
+        for method, operation in item.items():
+            if method not in _HTTP_METHODS:
+                continue
+            responses = operation.setdefault("responses", {})
+            for status, description in _generic_errors(path, operation).items():
+                responses.setdefault(status, {"description": str(description)})
+            if not path.startswith("/api/"):
+                continue  # health probes answer their own bodies
+            for status, response in responses.items():
+                if str(status)[0] in "45" and "content" not in response and "$ref" not in response:
+                    response["content"] = {"application/json": {"schema": _ERROR_REF}}
+    return result

@@ -1,0 +1,54 @@
+"""The benchmark ceiling (core/bench.py): mounted only when BENCH_CEILING is on, and a real authenticated view."""
+import importlib
+
+import pytest
+from django.urls import clear_url_caches, resolve
+from django.urls.exceptions import Resolver404
+
+from conftest import client_for
+
+URL = "/api/v1/bench/ceiling"
+
+
+def mounted_urlconf(settings, enabled: bool):
+    import config.urls
+
+    settings.BENCH_CEILING = enabled
+    module = importlib.reload(config.urls)
+    clear_url_caches()
+    return module
+
+
+@pytest.fixture
+def ceiling_on(settings):
+    """The project's URL map rebuilt with BENCH_CEILING on; rebuilt as before afterwards."""
+    mounted_urlconf(settings, True)
+    yield
+    mounted_urlconf(settings, False)
+
+
+def test_off_by_default(settings):
+    from config.settings import base
+
+    assert base.BENCH_CEILING is False
+    with pytest.raises(Resolver404):
+        resolve(URL)
+
+
+@pytest.mark.django_db
+def test_answers_a_valid_bearer_token(ceiling_on, user):
+    client = client_for(user)
+
+    response = client.get(URL)
+
+    assert resolve(URL).url_name == "ceiling"
+    assert response.status_code == 200
+    assert response.json() == {"ok": True, "user_id": str(user.id)}
+
+
+@pytest.mark.django_db
+def test_refuses_a_request_without_a_token(ceiling_on, api_client):
+    response = api_client.get(URL)
+
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] in {"NOT_AUTHENTICATED", "AUTHENTICATION_FAILED"}

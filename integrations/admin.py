@@ -1,0 +1,41 @@
+"""Staff admin: integrations and their log, read-only; credentials and data keys are never shown."""
+from django.contrib import admin, messages
+
+from accounts.admin import ReadOnlyAdmin
+from integrations import services
+from integrations.models import Integration, IntegrationLog, OrgDataKey
+
+
+@admin.register(Integration)
+class IntegrationAdmin(ReadOnlyAdmin):
+    list_display = ["key", "organization", "type", "status", "expires_at", "last_refreshed_at", "updated_at"]
+    list_filter = ["key", "type", "status"]
+    search_fields = ["organization__name", "organization__slug", "key"]
+    # `secret` is left out on purpose: the ciphertext is no one's business either.
+    fields = [
+        "organization", "key", "type", "status", "refreshable", "scopes", "expires_at", "last_refreshed_at",
+        "last_error", "connected_by", "connected_at", "revoked_at", "created_at", "updated_at",
+    ]
+    list_select_related = ["organization"]
+    actions = ["revoke"]
+
+    @admin.action(description="Revoke (at the provider when it can) and wipe the credentials")
+    def revoke(self, request, queryset):
+        for integration in queryset.exclude(status=Integration.Status.REVOKED):
+            services.integration_revoke(integration=integration, actor=request.user, request=request)
+            self.message_user(request, f"{integration} revoked", messages.SUCCESS)
+
+
+@admin.register(IntegrationLog)
+class IntegrationLogAdmin(ReadOnlyAdmin):
+    list_display = ["timestamp", "integration_key", "action", "organization", "message"]
+    list_filter = ["action", "integration_key"]
+    search_fields = ["organization__name", "integration_key", "message"]
+    list_select_related = ["organization"]
+
+
+@admin.register(OrgDataKey)
+class OrgDataKeyAdmin(ReadOnlyAdmin):
+    list_display = ["organization", "master_key_id", "created_at", "rotated_at"]
+    search_fields = ["organization__name", "master_key_id"]
+    fields = ["organization", "master_key_id", "created_at", "rotated_at"]

@@ -1,0 +1,222 @@
+"""Integrations API: provider catalog, connect (credentials or OAuth), status, refresh, revoke, logs.
+
+The org comes from `X-Org-ID` or the token's active org. The OAuth callback is the exception: the
+provider sends the user's browser there without our token, so the signed state names user and org
+and the callback checks that user's permission afresh.
+"""
+from django.db import transaction
+from django.utils.decorators import method_decorator
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import NotFound
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core import clock
+from core.exceptions import validation_error
+from integrations import oauth, selectors, services
+from integrations.api import serializers as s
+from integrations.permissions import INTEGRATIONS_MANAGE, INTEGRATIONS_READ
+from integrations.providers import provider_list
+from permissions.drf import HasOrgPermission, OrgScopedMixin, authorize_member
+
+TAGS = ["integrations"]
+ERRORS = {
+    400: OpenApiResponse(description="VALIDATION_ERROR"),
+    401: OpenApiResponse(description="AUTHENTICATION_FAILED / TOKEN_INVALID / TOKEN_EXPIRED"),
+    403: OpenApiResponse(description="INSUFFICIENT_PERMISSIONS / INVALID_ORG_CONTEXT"),
+    404: OpenApiResponse(description="ORG_NOT_FOUND / NOT_FOUND (unknown provider, or not connected)"),
+}
+PROVIDER_ERRORS = {
+    409: OpenApiResponse(description="CONFLICT (the provider refused: reconnect; or nothing to refresh with)"),
+    503: OpenApiResponse(description="SERVICE_UNAVAILABLE (the provider is unreachable or OAuth is not configured)"),
+}
+ORG_HEADER = [
+    OpenApiParameter("X-Org-ID", str, OpenApiParameter.HEADER, required=False, description="Organization id; default: the token's active org")
+]
+KEY_PATH = ORG_HEADER + [OpenApiParameter("key", str, OpenApiParameter.PATH, description="Provider key, e.g. gmail")]
+# Views that call a provider commit their own writes: no request-wide transaction held across the
+# HTTP call, and a failed refresh's log survives the error response.
+non_atomic = method_decorator(transaction.non_atomic_requests, name="dispatch")
+
+
+class IntegrationView(OrgScopedMixin, APIView):
+    """Org-scoped integrations route: reads need integrations:read, writes integrations:manage."""
+
+    # Authentication first: an anonymous caller gets 401, not an org-context error.
+    permission_classes = [IsAuthenticated, HasOrgPermission]
+    required_permissions = {"GET": INTEGRATIONS_READ, "POST": INTEGRATIONS_MANAGE}
+
+    def get_integration(self, key: str):
+        integration = selectors.integration_get(organization=self.organization, key=key)
+        if integration is None:
+            raise NotFound(f"No {key} integration is connected.")
+        return integration
+
+
+def _connected_body(integration, created: bool) -> Response:
+    verb = "connected" if created else "reconnected"
+    return Response(
+        {"status": "ok", "message": f"{integration.key} {verb} successfully"},
+        status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+    )
+
+
+class ProviderListView(IntegrationView):
+    @extend_schema(parameters=ORG_HEADER, responses={200: s.ProviderListSerializer, **ERRORS}, tags=TAGS, operation_id="integrations_providers")
+    def get(self, request):
+        """The providers this server can connect, with their auth types and default scopes."""
+        providers = [
+            {
+                "key": p.key, "name": p.name, "auth_type": p.auth_type, "auth_types": list(p.auth_types),
+                "scopes": list(p.scopes), "oauth_configured": p.oauth_configured,
+            }
+            for p in provider_list()
+        ]
+        return Response(s.ProviderListSerializer({"providers": providers}).data)
+
+
+class ConnectView(IntegrationView):
+    @extend_schema(
+        parameters=ORG_HEADER,
+        request=s.ConnectSerializer,
+        responses={
+            201: s.StatusMessageSerializer,
+            200: OpenApiResponse(s.StatusMessageSerializer, description="Replaced the existing connection"),
+            402: OpenApiResponse(description="PLAN_LIMIT_REACHED (max_integrations)"),
+            **ERRORS,
+        },
+        tags=TAGS,
+        operation_id="integrations_connect",
+    )
+    def post(self, request):
+        """Connect a provider with supplied credentials (base64 JSON), encrypted at rest and never returned."""
+        serializer = s.ConnectSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        provider = services.provider_require(data["integration_key"], auth_type=data["type"])
+        credentials = services.credentials_decode(encoded=data["credentials"], type=data["type"])
+        expires_at = data.get("expires_at")
+        if expires_at is not None and expires_at <= clock.now():
+            raise validation_error("expires_at", "expires_at is in the past.")
+        integration, created = services.integration_connect(
+            organization=self.organization,
+            provider=provider,
+            type=data["type"],
+            credentials=credentials,
+            expires_at=expires_at,
+            actor=request.user,
+            request=request,
+        )
+        return _connected_body(integration, created)
+
+
+class OAuthStartView(IntegrationView):
+    required_permissions = {"GET": INTEGRATIONS_MANAGE}
+
+    @extend_schema(parameters=KEY_PATH, responses={200: s.AuthorizeUrlSerializer, **ERRORS, **PROVIDER_ERRORS}, tags=TAGS)
+    def get(self, request, key):
+        """Begin the OAuth flow: the provider's authorize URL, with a signed 10-minute `state` (and PKCE)."""
+        claims = request.auth if hasattr(request.auth, "get") else {}
+        url = services.oauth_start(
+            organization=self.organization, user=request.user, key=key, mfa=bool(claims.get("mfa")), request=request
+        )
+        return Response({"authorize_url": url})
+
+
+@non_atomic
+class OAuthCallbackView(APIView):
+    # The provider redirects the browser here without our token: the signed state authenticates.
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("key", str, OpenApiParameter.PATH, description="Provider key"),
+            OpenApiParameter("code", str, OpenApiParameter.QUERY, description="Authorization code from the provider"),
+            OpenApiParameter("state", str, OpenApiParameter.QUERY, description="The state from `oauth/{key}/start`"),
+            OpenApiParameter("error", str, OpenApiParameter.QUERY, description="Set by the provider when the user declined"),
+        ],
+        responses={
+            201: s.StatusMessageSerializer,
+            200: OpenApiResponse(s.StatusMessageSerializer, description="Replaced the existing connection"),
+            402: OpenApiResponse(description="PLAN_LIMIT_REACHED (max_integrations)"),
+            **ERRORS,
+            **PROVIDER_ERRORS,
+        },
+        tags=TAGS,
+        auth=[],
+    )
+    def get(self, request, key):
+        """Finish the OAuth flow: check the state, exchange the code at the provider, store the tokens."""
+        claims = services.oauth_state_read(key=key, state=request.query_params.get("state", ""))
+        if request.query_params.get("error"):
+            raise validation_error("error", f"The provider reported: {request.query_params['error'][:100]}")
+        code = request.query_params.get("code", "")
+        if not code:
+            raise validation_error("code", "The authorization code is missing.")
+        user = request.user if request.user.is_authenticated else None
+        membership = authorize_member(
+            request, organization_id=claims["o"], user_id=claims["u"], permission=INTEGRATIONS_MANAGE, mfa=claims.get("m", False),
+            caller=user,
+        )
+        integration, created = services.oauth_complete(
+            organization=membership.organization, provider_key=key, code=code, claims=claims, actor=membership.user, request=request
+        )
+        return _connected_body(integration, created)
+
+
+class IntegrationListView(IntegrationView):
+    @extend_schema(parameters=ORG_HEADER, responses={200: s.IntegrationListSerializer, **ERRORS}, tags=TAGS, operation_id="integrations_list")
+    def get(self, request):
+        """The organization's integrations (revoked ones included); never their credentials."""
+        integrations = selectors.integration_list(organization=self.organization)
+        return Response({"integrations": s.IntegrationSerializer(integrations, many=True).data})
+
+
+class IntegrationStatusView(IntegrationView):
+    @extend_schema(parameters=KEY_PATH, responses={200: s.IntegrationStatusSerializer, **ERRORS}, tags=TAGS)
+    def get(self, request, key):
+        """One integration's status: active, expired, revoked or error."""
+        integration = self.get_integration(key)
+        current = selectors.integration_status(integration)
+        return Response(
+            {"integration": integration.key, "revoked": current == "revoked", "expired": current == "expired", "status": current}
+        )
+
+
+@non_atomic
+class IntegrationRefreshView(IntegrationView):
+    @extend_schema(parameters=KEY_PATH, request=None, responses={200: s.RefreshResultSerializer, **ERRORS, **PROVIDER_ERRORS}, tags=TAGS)
+    def post(self, request, key):
+        """Refresh the access token now through the provider's token endpoint."""
+        integration = self.get_integration(key)
+        try:
+            integration = services.integration_refresh(integration_id=integration.id, actor=request.user, request=request)
+        except oauth.ProviderError as error:
+            raise services.provider_error_response(error) from None
+        return Response({"status": "ok", "integration": integration.key, "expires_at": integration.expires_at})
+
+
+@non_atomic
+class IntegrationRevokeView(IntegrationView):
+    @extend_schema(parameters=KEY_PATH, request=None, responses={200: s.StatusMessageSerializer, **ERRORS}, tags=TAGS)
+    def post(self, request, key):
+        """Revoke at the provider when it supports it, then wipe the stored credentials."""
+        integration = self.get_integration(key)
+        remote = services.integration_revoke(integration=integration, actor=request.user, request=request)
+        suffix = " (also at the provider)" if remote else ""
+        return Response({"status": "ok", "message": f"{integration.key} revoked{suffix}"})
+
+
+class IntegrationLogView(IntegrationView):
+    @extend_schema(
+        parameters=ORG_HEADER + [s.LogQuerySerializer], responses={200: s.LogListSerializer, **ERRORS}, tags=TAGS, operation_id="integrations_logs"
+    )
+    def get(self, request):
+        """The integration log, newest first: `?integration=gmail&action=REFRESH_FAILED&limit=100`."""
+        query = s.LogQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        logs = selectors.log_list(organization=self.organization, **query.validated_data)
+        return Response({"logs": s.LogSerializer(logs, many=True).data})
+
