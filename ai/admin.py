@@ -1,6 +1,7 @@
 """Read-only admin of AI conversations: metadata only, never the members' private messages."""
 from django.contrib import admin
 
+from accounts.admin import ReadOnlyAdmin
 from ai.models import Conversation, Message
 
 
@@ -13,19 +14,10 @@ class MessageInline(admin.TabularInline):
 
 
 @admin.register(Conversation)
-class ConversationAdmin(admin.ModelAdmin):
+class ConversationAdmin(ReadOnlyAdmin):
     list_display = ["id", "organization", "user", "model", "updated_at"]
     list_select_related = ["organization", "user"]
     search_fields = ["user__email", "organization__name"]
     fields = readonly_fields = ["id", "organization", "user", "model", "created_at", "updated_at"]
+    # Read-only: deletion is audited through the API (services.conversation_delete), not here.
     inlines = [MessageInline]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        # Deletion is audited through the API (services.conversation_delete), not here.
-        return False

@@ -1,15 +1,15 @@
 """PostgreSQL only: the same Stripe event delivered (and processed) concurrently is applied once."""
-import threading
 from datetime import UTC, datetime
 
 import pytest
-from django.db import close_old_connections, connection, transaction
+from django.db import connection, transaction
 from rest_framework.test import APIClient
 
 from audit.models import AuditEvent
 from billing import services, webhooks
 from billing.models import Subscription, WebhookEvent
 from billing.tests.conftest import post_event
+from core.testing import run_together
 from organizations.tests.factories import MembershipFactory, OrganizationFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -19,29 +19,6 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 def postgres():
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL (row locks and concurrent transactions)")
-
-
-def _run_together(count: int, work) -> list:
-    """Run `work(i)` in `count` threads released at once; return results (or exceptions)."""
-    barrier = threading.Barrier(count)
-    results: list = [None] * count
-
-    def run(index):
-        try:
-            barrier.wait()
-            results[index] = work(index)
-        except Exception as exc:  # noqa: BLE001 - reported to the test
-            results[index] = exc
-        finally:
-            close_old_connections()
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results
 
 
 @pytest.fixture
@@ -68,7 +45,7 @@ def test_concurrent_duplicate_deliveries_store_and_apply_the_event_once(subscrib
 
     # Each thread is one delivery: its own connection, its own request transaction; the task
     # runs eagerly right after that transaction commits (as a worker would pick it up).
-    responses = _run_together(8, lambda i: post_event(APIClient(), event))
+    responses = run_together(8, lambda i: post_event(APIClient(), event))
 
     assert [getattr(r, "status_code", r) for r in responses] == [200] * 8
     assert sorted(r.json()["duplicate"] for r in responses) == [False] + [True] * 7
@@ -87,7 +64,7 @@ def test_concurrent_workers_processing_one_event_apply_it_once(subscribed_org, f
         event_created=datetime.fromtimestamp(event["created"], tz=UTC), payload=event,
     )
 
-    results = _run_together(6, lambda i: webhooks.webhook_event_process(webhook_event_id=stored.id).attempts)
+    results = run_together(6, lambda i: webhooks.webhook_event_process(webhook_event_id=stored.id).attempts)
 
     assert results == [1] * 6  # every worker saw the one application
     assert AuditEvent.objects.filter(action="subscription.changed", organization_id=organization.id).count() == 1
