@@ -14,8 +14,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import clock
-from core.exceptions import validation_error
-from integrations import oauth, selectors, services
+from core.errors import ErrorCode
+from core.exceptions import ApplicationError, validation_error
+from integrations import oauth, selectors, services, vault
 from integrations.api import serializers as s
 from integrations.permissions import INTEGRATIONS_MANAGE, INTEGRATIONS_READ
 from integrations.providers import provider_list
@@ -195,6 +196,11 @@ class IntegrationRefreshView(IntegrationView):
             integration = services.integration_refresh(integration_id=integration.id, actor=request.user, request=request)
         except oauth.ProviderError as error:
             raise services.provider_error_response(error) from None
+        except vault.VaultError:
+            # A master key missing from INTEGRATIONS_MASTER_KEYS: an operator's fix, not the caller's.
+            raise ApplicationError(
+                code=ErrorCode.SERVICE_UNAVAILABLE, message="The stored credentials cannot be decrypted right now.", status_code=503
+            ) from None
         return Response({"status": "ok", "integration": integration.key, "expires_at": integration.expires_at})
 
 

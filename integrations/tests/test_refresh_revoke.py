@@ -91,6 +91,18 @@ def test_provider_timeout_is_503_and_the_failure_is_logged(team, owner_client, f
     assert "did not answer in time" in log.message
 
 
+def test_credentials_no_master_key_opens_are_503_not_500(team, owner_client, fake_provider, settings):
+    from cryptography.fernet import Fernet
+
+    connected(team[0], fake_provider)
+    settings.INTEGRATIONS_MASTER_KEYS = [Fernet.generate_key().decode()]  # the old key was dropped too early
+
+    response = owner_client.post("/api/v1/integrations/gmail/refresh")
+
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
+
+
 def test_slack_style_ok_false_is_understood(team, owner_client, fake_provider):
     connected(team[0], fake_provider, key="slack")
     fake_provider.fail_next = ["slack_not_ok"]
