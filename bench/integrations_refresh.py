@@ -24,24 +24,16 @@ import uuid
 from datetime import timedelta
 
 import harness
+from django.conf import settings as django_settings
 from django.db import connection, connections
 
 from core import clock
 from integrations import selectors, services, tasks, vault
 from integrations.models import Integration, IntegrationLog
-from integrations.tests.fake_provider import CLIENT_ID, CLIENT_SECRET, FakeOAuthProvider
+from integrations.tests.fake_provider import FakeOAuthProvider
 from organizations.models import Organization
 
 KEYS = ["gmail", "google_drive", "slack", "github"]
-
-
-def configure(fake: FakeOAuthProvider) -> None:
-    from django.conf import settings
-
-    settings.INTEGRATIONS_PROVIDER_OVERRIDES = {key: fake.endpoints() for key in KEYS}
-    for client in ("GOOGLE", "SLACK", "GITHUB"):
-        setattr(settings, f"INTEGRATIONS_{client}_CLIENT_ID", CLIENT_ID)
-        setattr(settings, f"INTEGRATIONS_{client}_CLIENT_SECRET", CLIENT_SECRET)
 
 
 def seed(*, count: int, fake: FakeOAuthProvider) -> float:
@@ -142,7 +134,7 @@ def main(argv=None) -> int:
         fake = FakeOAuthProvider(token_lifetime=3600)
         seed_seconds = seed(count=args.integrations, fake=fake)
         fake.start_forked()
-        configure(fake)
+        fake.install(django_settings)
         try:
             due = [str(i) for i in selectors.refresh_due_ids(now=clock.now())]
             assert len(due) == args.integrations, (len(due), args.integrations)

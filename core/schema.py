@@ -2,6 +2,7 @@
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.plumbing import build_basic_type
 from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter
 
 from core.errors import ErrorCode
 
@@ -20,6 +21,14 @@ class BlankableURLFieldExtension(OpenApiSerializerFieldExtension):
         # loses `allow_blank` when DRF makes it read-only, so read-only ones count too).
         return {"anyOf": [url, {"type": "string", "maxLength": 0}]}
 
+
+# The org context header of routes not under /orgs/{org_id}/ (billing, integrations, chats, ai).
+ORG_HEADER = [
+    OpenApiParameter(
+        "X-Org-ID", OpenApiTypes.UUID, OpenApiParameter.HEADER, required=False,
+        description="Organization to act in; default: the access token's active org (`org_id`)",
+    )
+]
 
 ERROR_COMPONENT = "ErrorEnvelope"
 _ERROR_REF = {"$ref": f"#/components/schemas/{ERROR_COMPONENT}"}

@@ -28,10 +28,10 @@ class IntegrationAdmin(ReadOnlyAdmin):
 
 @admin.register(IntegrationLog)
 class IntegrationLogAdmin(ReadOnlyAdmin):
-    list_display = ["timestamp", "integration_key", "action", "organization", "message"]
-    list_filter = ["action", "integration_key"]
-    search_fields = ["organization__name", "integration_key", "message"]
-    list_select_related = ["organization"]
+    list_display = ["timestamp", "integration", "action", "organization", "message"]
+    list_filter = ["action", "integration__key"]
+    search_fields = ["organization__name", "integration__key", "message"]
+    list_select_related = ["organization", "integration"]
 
 
 @admin.register(OrgDataKey)

@@ -96,7 +96,6 @@ class IntegrationLog(models.Model):
     id = models.BigAutoField(primary_key=True)
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="integration_logs")
     integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="logs")
-    integration_key = models.CharField(max_length=50)
     action = models.CharField(max_length=20, choices=Action.choices)
     message = models.CharField(max_length=500, blank=True, default="")
     timestamp = models.DateTimeField(db_index=True)
@@ -108,4 +107,4 @@ class IntegrationLog(models.Model):
         indexes = [models.Index(fields=["organization", "-timestamp"], name="integration_log_org_time")]
 
     def __str__(self) -> str:
-        return f"{self.integration_key} {self.action}"
+        return f"{self.integration_id} {self.action}"

@@ -3,6 +3,8 @@ from datetime import datetime, timedelta
 
 from django.db.models import Q, QuerySet
 
+from core import clock
+
 from integrations.models import Integration, IntegrationLog
 
 # How far ahead the beat refreshes, and how long an unused refresh token may idle.
@@ -24,9 +26,9 @@ def integration_get(*, organization, key: str) -> Integration | None:
 
 def log_list(*, organization, integration: str | None = None, action: str | None = None, limit: int = LOGS_LIMIT_DEFAULT):
     """The organization's integration log, newest first, optionally for one provider and/or action."""
-    logs = IntegrationLog.objects.for_organization(organization)
+    logs = IntegrationLog.objects.for_organization(organization).select_related("integration")
     if integration:
-        logs = logs.filter(integration_key=integration)
+        logs = logs.filter(integration__key=integration)
     if action:
         logs = logs.filter(action=action)
     return logs.order_by("-timestamp", "-id")[:limit]
@@ -54,8 +56,6 @@ def integration_is_due(integration: Integration, *, now: datetime) -> bool:
 
 def integration_status(integration: Integration, *, now: datetime | None = None) -> str:
     """The status a client sees: `expired` once an active integration is past its expiry."""
-    from core import clock
-
     if integration.status == Integration.Status.ACTIVE and integration.expires_at is not None:
         if integration.expires_at <= (now or clock.now()):
             return Integration.Status.EXPIRED

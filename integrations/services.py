@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core import signing
 from django.core.cache import cache
 from django.db import transaction
+from django.urls import reverse
 
 from accounts.models import User
 from audit.services import event_record
@@ -23,6 +24,7 @@ from core.exceptions import ApplicationError, conflict, validation_error
 from integrations import oauth, selectors, vault
 from integrations.models import Integration, IntegrationLog
 from integrations.providers import AuthType, Provider, provider_get
+from notifications.services import notify_org_admins
 from organizations.models import Organization
 
 logger = logging.getLogger(__name__)
@@ -55,7 +57,6 @@ def log_write(*, integration: Integration, action: str, message: str = "") -> In
     return IntegrationLog.objects.create(
         organization_id=integration.organization_id,
         integration=integration,
-        integration_key=integration.key,
         action=action,
         message=message[:500],
         timestamp=clock.now(),
@@ -153,8 +154,6 @@ def _oauth_redirect_uri(provider: Provider, request) -> str:
     configured = settings.INTEGRATIONS_OAUTH_REDIRECT_URI
     if configured:
         return configured.replace("{key}", provider.key)
-    from django.urls import reverse
-
     return request.build_absolute_uri(reverse("integrations:oauth-callback", kwargs={"key": provider.key}))
 
 
@@ -320,8 +319,6 @@ def _mark_failed(*, integration: Integration, reason: str) -> None:
 
 
 def _notify_failure(*, organization, integration: Integration, reason: str) -> None:
-    from notifications.services import notify_org_admins
-
     provider = provider_get(integration.key)
     notify_org_admins(
         organization=organization,

@@ -1,10 +1,16 @@
 """DRF glue: every org-scoped view declares the permission each action needs; one class enforces it."""
+from dataclasses import replace
+
 from django.core.exceptions import ImproperlyConfigured
 from rest_framework import exceptions
 from rest_framework.permissions import BasePermission
 
+from core import clock
+from core.errors import ErrorCode
+from core.exceptions import ApplicationError
 from core.http import client_ip
 from organizations.context import OrgContext, resolve
+from organizations.models import Membership
 from permissions import engine
 
 
@@ -12,8 +18,6 @@ def request_facts(request) -> engine.Facts:
     """Policy-relevant facts of the request: MFA of the session, client IP, time."""
     claims = getattr(request, "auth", None)
     mfa = bool(claims.get("mfa")) if hasattr(claims, "get") else False
-    from core import clock
-
     return engine.Facts(mfa=mfa, ip=client_ip(request), now=clock.now())
 
 
@@ -58,11 +62,6 @@ def authorize_member(request, *, organization_id, user_id, permission: str, mfa:
     Used by flows a third party completes (an OAuth callback): the membership must still be
     active and the permission still granted. Returns the membership.
     """
-    from core import clock
-    from core.errors import ErrorCode
-    from core.exceptions import ApplicationError
-    from organizations.models import Membership
-
     if caller is not None and str(caller.pk) != str(user_id):
         raise ApplicationError(code=ErrorCode.INVALID_ORG_CONTEXT, message="This flow was started by another user.", status_code=403)
     membership = (
@@ -78,7 +77,8 @@ def authorize_member(request, *, organization_id, user_id, permission: str, mfa:
         subject=engine.member_subject(organization=membership.organization, membership=membership),
         policies=engine.organization_policies(membership.organization),
         permission=permission,
-        facts=engine.Facts(mfa=mfa, ip=client_ip(request), now=clock.now()),
+        # MFA as the signed token recorded it: the request completing the flow carries no session.
+        facts=replace(request_facts(request), mfa=mfa),
     )
     if not decision.allowed:
         raise PermissionDeniedWithCode(decision)

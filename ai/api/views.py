@@ -18,6 +18,7 @@ from ai.api import sse
 from ai.permissions import AI_USE, IsMemberNotApiKey
 from ai.providers import ai_settings
 from core.pagination import PageLimitPagination
+from core.schema import ORG_HEADER
 from permissions.drf import HasOrgPermission, OrgScopedMixin
 
 TAGS = ["ai"]
@@ -34,11 +35,6 @@ CHAT_ERRORS = {
     503: OpenApiResponse(description="SERVICE_UNAVAILABLE (reason ai_not_configured): no AI provider on this server"),
     504: OpenApiResponse(description="SERVICE_UNAVAILABLE (reason provider_timeout): the provider did not answer within AI_TIMEOUT_SECONDS (not counted)"),
 }
-ORG_HEADER = [
-    OpenApiParameter(
-        "X-Org-ID", str, OpenApiParameter.HEADER, required=False, description="Organization id; default: the token's active org"
-    )
-]
 CONVERSATION_PATH = [OpenApiParameter("conversation_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="Conversation id")]
 SSE_DESCRIPTION = (
     "`text/event-stream`: one `data: {\"content\": \"...\"}` event per piece of the reply, then `data: [DONE]`. "

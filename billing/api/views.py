@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 from billing import permissions as perms
 from billing import selectors, services, webhooks
 from billing.api import serializers as s
+from core.schema import ORG_HEADER
 from permissions.drf import HasOrgPermission, OrgScopedMixin
 
 TAGS = ["billing"]
@@ -22,11 +23,6 @@ STRIPE_ERRORS = {
     409: OpenApiResponse(description="CONFLICT (no subscription, or one already running)"),
     503: OpenApiResponse(description="SERVICE_UNAVAILABLE (Stripe unreachable or not configured)"),
 }
-ORG_HEADER = [
-    OpenApiParameter(
-        "X-Org-ID", str, OpenApiParameter.HEADER, required=False, description="Organization id; default: the token's active org"
-    )
-]
 STRIPE_ID = [OpenApiParameter("id", str, OpenApiParameter.PATH, description="Stripe id")]
 
 

@@ -1,6 +1,8 @@
 """Integrations API shapes (seed 000's: `{integrations: [...]}`, `{logs: [...]}`); secrets never appear."""
 from rest_framework import serializers
 
+from core import clock
+from integrations import selectors
 from integrations.models import Integration, IntegrationLog
 
 
@@ -27,6 +29,11 @@ class ConnectSerializer(serializers.Serializer):
     )
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
 
+    def validate_expires_at(self, value):
+        if value is not None and value <= clock.now():
+            raise serializers.ValidationError("expires_at is in the past.")
+        return value
+
 
 class StatusMessageSerializer(serializers.Serializer):
     status = serializers.CharField()
@@ -52,9 +59,7 @@ class IntegrationSerializer(serializers.ModelSerializer):
         return integration.status == Integration.Status.REVOKED
 
     def get_status(self, integration) -> str:
-        from integrations.selectors import integration_status
-
-        return integration_status(integration)
+        return selectors.integration_status(integration)
 
 
 class IntegrationListSerializer(serializers.Serializer):
@@ -81,7 +86,7 @@ class LogQuerySerializer(serializers.Serializer):
 
 
 class LogSerializer(serializers.ModelSerializer):
-    integration = serializers.CharField(source="integration_key")
+    integration = serializers.CharField(source="integration.key")
 
     class Meta:
         model = IntegrationLog

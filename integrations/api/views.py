@@ -13,9 +13,9 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core import clock
 from core.errors import ErrorCode
 from core.exceptions import ApplicationError, validation_error
+from core.schema import ORG_HEADER
 from integrations import oauth, selectors, services, vault
 from integrations.api import serializers as s
 from integrations.permissions import INTEGRATIONS_MANAGE, INTEGRATIONS_READ
@@ -33,9 +33,6 @@ PROVIDER_ERRORS = {
     409: OpenApiResponse(description="CONFLICT (the provider refused: reconnect; or nothing to refresh with)"),
     503: OpenApiResponse(description="SERVICE_UNAVAILABLE (the provider is unreachable or OAuth is not configured)"),
 }
-ORG_HEADER = [
-    OpenApiParameter("X-Org-ID", str, OpenApiParameter.HEADER, required=False, description="Organization id; default: the token's active org")
-]
 KEY_PATH = ORG_HEADER + [OpenApiParameter("key", str, OpenApiParameter.PATH, description="Provider key, e.g. gmail")]
 # Views that call a provider commit their own writes: no request-wide transaction held across the
 # HTTP call, and a failed refresh's log survives the error response.
@@ -98,15 +95,12 @@ class ConnectView(IntegrationView):
         data = serializer.validated_data
         provider = services.provider_require(data["integration_key"], auth_type=data["type"])
         credentials = services.credentials_decode(encoded=data["credentials"], type=data["type"])
-        expires_at = data.get("expires_at")
-        if expires_at is not None and expires_at <= clock.now():
-            raise validation_error("expires_at", "expires_at is in the past.")
         integration, created = services.integration_connect(
             organization=self.organization,
             provider=provider,
             type=data["type"],
             credentials=credentials,
-            expires_at=expires_at,
+            expires_at=data.get("expires_at"),
             actor=request.user,
             request=request,
         )

@@ -5,8 +5,7 @@ import json
 import pytest
 
 from conftest import client_for
-from integrations.providers import CATALOG
-from integrations.tests.fake_provider import CLIENT_ID, CLIENT_SECRET, FakeOAuthProvider
+from integrations.tests.fake_provider import FakeOAuthProvider
 
 ROLES = ("owner", "admin", "member", "viewer")
 
@@ -20,12 +19,7 @@ def encode(payload) -> str:
 def fake_provider(settings):
     """The fake authorization server, standing in for every OAuth provider of the catalog."""
     fake = FakeOAuthProvider().start()
-    settings.INTEGRATIONS_PROVIDER_OVERRIDES = {
-        key: fake.endpoints() for key, provider in CATALOG.items() if provider.authorize_url
-    }
-    for client in ("GOOGLE", "SLACK", "GITHUB"):
-        setattr(settings, f"INTEGRATIONS_{client}_CLIENT_ID", CLIENT_ID)
-        setattr(settings, f"INTEGRATIONS_{client}_CLIENT_SECRET", CLIENT_SECRET)
+    fake.install(settings)
     settings.INTEGRATIONS_HTTP_TIMEOUT_SECONDS = 0.5
     settings.INTEGRATIONS_REFRESH_BACKOFF_SECONDS = 0
     yield fake

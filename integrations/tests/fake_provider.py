@@ -73,6 +73,15 @@ class FakeOAuthProvider:
         """The provider URLs, in the shape of the INTEGRATIONS_PROVIDER_OVERRIDES setting."""
         return {"authorize_url": f"{self.url}/authorize", "token_url": f"{self.url}/token", "revoke_url": f"{self.url}/revoke"}
 
+    def install(self, settings) -> None:
+        """Point every OAuth provider of the catalog at this fake, with its client credentials."""
+        from integrations.providers import CATALOG
+
+        settings.INTEGRATIONS_PROVIDER_OVERRIDES = {key: self.endpoints() for key, p in CATALOG.items() if p.authorize_url}
+        for client in {p.client for p in CATALOG.values() if p.client}:
+            setattr(settings, f"INTEGRATIONS_{client}_CLIENT_ID", CLIENT_ID)
+            setattr(settings, f"INTEGRATIONS_{client}_CLIENT_SECRET", CLIENT_SECRET)
+
     # --- what a user does in the browser ---------------------------------------------------------
 
     def consent(self, authorize_url: str) -> dict:

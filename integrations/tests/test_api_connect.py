@@ -59,7 +59,7 @@ def test_connect_records_log_and_audit_without_the_credentials(team, owner_clien
     connect(owner_client)
 
     log = IntegrationLog.objects.get(organization=organization)
-    assert log.action == "CONNECTED" and log.integration_key == "github"
+    assert log.action == "CONNECTED" and log.integration.key == "github"
     event = AuditEvent.objects.get(action="integration.connected", organization_id=organization.id)
     assert event.metadata["integration"] == "github" and event.metadata["replaced"] is False
     assert SECRET not in json.dumps(event.metadata) + json.dumps(event.changes)

@@ -14,8 +14,7 @@ def _grow(organization, start: int, count: int) -> None:
     for n in range(start, start + count):
         # Keys beyond the catalog are fine here: rows, not providers, are what the list walks.
         integration = Integration.objects.create(organization=organization, key=f"bench{n}", type="api_key", connected_at=now)
-        IntegrationLog.objects.create(organization=organization, integration=integration, integration_key=integration.key,
-                                      action="CONNECTED", timestamp=now)  # fmt: skip
+        IntegrationLog.objects.create(organization=organization, integration=integration, action="CONNECTED", timestamp=now)
 
 
 def _queries(client, url: str) -> tuple[int, int]:

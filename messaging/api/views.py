@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.pagination import PageLimitPagination
+from core.schema import ORG_HEADER
 from messaging import selectors, services
 from messaging.api import serializers as s
 from messaging.permissions import MESSAGING_READ, MESSAGING_WRITE
@@ -26,12 +27,6 @@ ERRORS = {
     404: OpenApiResponse(description="ORG_NOT_FOUND / NOT_FOUND (also another org's object, or a chat one is not in)"),
 }
 CONFLICT = {409: OpenApiResponse(description="CONFLICT (e.g. not possible in a direct chat, call already in progress or ended)")}
-ORG_HEADER = [
-    OpenApiParameter(
-        "X-Org-ID", OpenApiTypes.UUID, OpenApiParameter.HEADER, required=False,
-        description="Organization to act in; defaults to the access token's `org_id`.",
-    )
-]
 CHAT_PATH = ORG_HEADER + [OpenApiParameter("chat_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="Chat id")]
 MESSAGE_PATH = CHAT_PATH + [OpenApiParameter("message_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="Message id")]
 MEMBER_PATH = CHAT_PATH + [OpenApiParameter("user_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="User id of the member")]
