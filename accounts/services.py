@@ -131,7 +131,9 @@ def token_refresh(*, refresh_token: str, request=None) -> TokenPair:
         raise ApplicationError(code=ErrorCode.TOKEN_EXPIRED, message="Refresh token has expired.", status_code=401)
     except TokenError:
         raise ApplicationError(code=ErrorCode.TOKEN_INVALID, message="Refresh token is invalid.", status_code=401)
-    session = UserSession.objects.select_related("user", "impersonator").filter(id=token.get("sid")).first()
+    # Not the impersonator: impersonation sessions get no refresh token, so it is almost always
+    # absent, and joining a second user row would cost every refresh.
+    session = UserSession.objects.select_related("user").filter(id=token.get("sid")).first()
     if session is None or not session.is_active or not session.user.is_active:
         raise ApplicationError(code=ErrorCode.TOKEN_INVALID, message="Session has been revoked.", status_code=401)
     old_jti = token.get("jti")

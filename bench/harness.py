@@ -82,7 +82,7 @@ class Row:
     errors: int = 0
     connections: int = 0
     cpu_ms: float | None = None  # server CPU time per request (all gunicorn processes)
-    reference: bool = False  # not an HTTP scenario (e.g. the password hash alone): no ratio
+    reference: bool = False  # a reference, not a scenario (e.g. the password hash alone): no ratio to the ceiling
 
 
 @dataclass

@@ -51,7 +51,20 @@ def _checks(*, cold: bool):
     return make
 
 
-PATHS = {"refresh": _refresh, "members": _members, "checks-cold": _checks(cold=True), "checks-warm": _checks(cold=False)}
+def _login(count: int):
+    organization, user = harness.organization_with_members("login", 2)
+    body = json.dumps({"email": user.email, "password": harness.PASSWORD})
+    client = Client()
+    return lambda: client.post("/api/v1/auth/login", body, content_type="application/json")
+
+
+def _ceiling(count: int):
+    organization, user = harness.organization_with_members("ceiling", 1)
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {harness.access_token(user, organization)}")
+    return lambda: client.get("/api/v1/bench/ceiling")
+
+
+PATHS = {"ceiling": _ceiling, "login": _login, "refresh": _refresh, "members": _members, "checks-cold": _checks(cold=True), "checks-warm": _checks(cold=False)}
 
 
 def main() -> None:

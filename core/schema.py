@@ -2,7 +2,7 @@
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.plumbing import build_basic_type
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 
 from core.errors import ErrorCode
 
@@ -29,6 +29,22 @@ ORG_HEADER = [
         description="Organization to act in; default: the access token's active org (`org_id`)",
     )
 ]
+
+# What an error status means on any endpoint; an app words a status its own way only where it says more.
+ERROR_RESPONSES: dict[int, str] = {
+    400: "VALIDATION_ERROR",
+    401: "AUTHENTICATION_FAILED / TOKEN_INVALID / TOKEN_EXPIRED",
+    403: "INSUFFICIENT_PERMISSIONS / INVALID_ORG_CONTEXT",
+    404: "ORG_NOT_FOUND / NOT_FOUND",
+    429: "RATE_LIMIT_EXCEEDED",
+}
+
+
+def errors(*statuses: int, wording: dict[int, str] | None = None) -> dict[int, OpenApiResponse]:
+    """Describe error `statuses` for `extend_schema(responses=...)`: the shared wording, or the app's in `wording`."""
+    descriptions = {**ERROR_RESPONSES, **(wording or {})}
+    return {status: OpenApiResponse(description=descriptions[status]) for status in statuses}
+
 
 ERROR_COMPONENT = "ErrorEnvelope"
 _ERROR_REF = {"$ref": f"#/components/schemas/{ERROR_COMPONENT}"}
@@ -57,11 +73,11 @@ def _generic_errors(path: str, operation: dict) -> dict[str, str]:
     errors = {}
     if path.startswith("/api/"):
         # Every DRF view runs the user/anon throttles.
-        errors["429"] = ErrorCode.RATE_LIMIT_EXCEEDED
+        errors["429"] = ERROR_RESPONSES[429]
         # Any request may carry a malformed, expired or revoked token: authentication runs first.
-        errors["401"] = "AUTHENTICATION_FAILED / TOKEN_INVALID / TOKEN_EXPIRED"
+        errors["401"] = ERROR_RESPONSES[401]
     if operation.get("parameters") or operation.get("requestBody"):
-        errors["400"] = ErrorCode.VALIDATION_ERROR
+        errors["400"] = ERROR_RESPONSES[400]
     if "{" in path:
         errors["404"] = ErrorCode.NOT_FOUND
     if any(parameter.get("name") == "page" and parameter.get("in") == "query" for parameter in operation.get("parameters", [])):

@@ -1,6 +1,8 @@
 """Test-only helpers that still run production code paths."""
 import json
 import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from django.contrib.auth.hashers import Argon2PasswordHasher
 
@@ -19,8 +21,6 @@ def run_together(count: int, work) -> list:
     Each thread uses its own database connection (closed at the end), so on PostgreSQL the
     calls race as concurrent transactions do in production.
     """
-    import threading
-
     from django.db import connection
 
     barrier = threading.Barrier(count)
@@ -41,6 +41,39 @@ def run_together(count: int, work) -> list:
     for thread in threads:
         thread.join(timeout=60)
     return results
+
+
+class LocalHTTPServer:
+    """A test fake's HTTP server on 127.0.0.1 (a free port unless `port` is given), bound until `stop()`."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler], *, port: int = 0):
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> "LocalHTTPServer":
+        """Serve from a daemon thread."""
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop the serving thread, if any, and release the port."""
+        if self._thread is not None:
+            # Only a running serve_forever() answers shutdown(): without one it would wait forever.
+            self.httpd.shutdown()
+            self._thread = None
+        self.httpd.server_close()
+
+    def __enter__(self) -> "LocalHTTPServer":
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
 
 
 # --- response leak guard (root conftest) -----------------------------------------------------

@@ -6,6 +6,6 @@ class OrganizationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from organizations import hooks, permissions  # noqa: F401  (declares the app's permissions)
+        from organizations import hooks, permissions, signals  # noqa: F401  (declares the app's permissions; cache invalidation)
 
         hooks.register()

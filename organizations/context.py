@@ -2,6 +2,9 @@
 import uuid
 from dataclasses import dataclass
 
+from django.core.cache import cache
+from django.db import transaction
+
 from core.errors import ErrorCode
 from core.exceptions import ApplicationError
 from organizations.models import Membership, Organization
@@ -44,8 +47,52 @@ def _api_key_context(api_key, requested_id) -> OrgContext:
     return OrgContext(organization=api_key.organization, membership=None, api_key=api_key)
 
 
-def _membership(user, organization_id) -> Membership | None:
-    return Membership.objects.select_related("organization").filter(user=user, organization_id=organization_id).first()
+# Every org-scoped request needs the caller's membership and its org: kept in the shared cache
+# (one round trip for both instead of a joined query), dropped whenever either row changes
+# (organizations.signals) and after a minute at most, the bound on staleness if an invalidation
+# is lost while the cache is unreachable.
+CONTEXT_CACHE_SECONDS = 60
+_MEMBERSHIP_FIELDS = [field.attname for field in Membership._meta.concrete_fields]
+
+
+def _membership_key(organization_id, user_id) -> str:
+    return f"orgctx:membership:{organization_id}:{user_id}"
+
+
+def _organization_key(organization_id) -> str:
+    return f"orgctx:organization:{organization_id}"
+
+
+def context_forget(*, organization_id, user_id=None) -> None:
+    """Drop the cached org (and one member's membership) now and again when the transaction commits.
+
+    The second drop closes the window in which a concurrent request reads the old committed
+    row and caches it again before this transaction commits.
+    """
+    keys = [_organization_key(organization_id)] if user_id is None else [_membership_key(organization_id, user_id)]
+    cache.delete_many(keys)
+    transaction.on_commit(lambda: cache.delete_many(keys))
+
+
+def membership_of(user, organization_id) -> Membership | None:
+    """The user's membership of the org (any status), with its organization; None when not a member."""
+    organization_id = _parse(organization_id)
+    if organization_id is None:
+        return None
+    # Keys from the canonical UUID only: an invalidation (by the row's UUID) must find every copy.
+    membership_key, organization_key = _membership_key(organization_id, user.pk), _organization_key(organization_id)
+    found = cache.get_many([membership_key, organization_key])
+    values, organization = found.get(membership_key), found.get(organization_key)
+    if values is not None and organization is not None:
+        membership = Membership.from_db("default", _MEMBERSHIP_FIELDS, values)
+        membership.organization = organization
+        return membership
+    membership = Membership.objects.select_related("organization").filter(user=user, organization_id=organization_id).first()
+    if membership is not None:
+        # Plain values for the membership: the org is cached once, under its own key.
+        values = [getattr(membership, name) for name in _MEMBERSHIP_FIELDS]
+        cache.set_many({membership_key: values, organization_key: membership.organization}, CONTEXT_CACHE_SECONDS)
+    return membership
 
 
 def resolve(request, *, path_org_id=None) -> OrgContext:
@@ -77,7 +124,7 @@ def resolve(request, *, path_org_id=None) -> OrgContext:
 
 
 def _from_path(user, organization_id) -> OrgContext:
-    membership = _membership(user, organization_id)
+    membership = membership_of(user, organization_id)
     if membership is None:
         raise _org_not_found()
     if membership.status != Membership.Status.ACTIVE:
@@ -99,7 +146,7 @@ def _from_header_or_token(request, header) -> OrgContext:
         organization_id = _parse(claims.get("org_id")) if hasattr(claims, "get") and claims.get("org_id") else None
     if organization_id is None:
         raise _invalid_context("No organization selected: send X-Org-ID or switch organization.")
-    membership = _membership(request.user, organization_id)
+    membership = membership_of(request.user, organization_id)
     if membership is None:
         if not Organization.objects.filter(id=organization_id).exists():
             raise _org_not_found()

@@ -11,6 +11,7 @@ from core import clock, entitlements, hooks
 from core.errors import ErrorCode
 from core.exceptions import ApplicationError, conflict, validation_error
 from core.services import model_update
+from organizations.context import context_forget
 from organizations.models import Membership, Organization, TeamMembership
 
 OWNER = "owner"
@@ -33,6 +34,8 @@ SETTINGS_SCHEMA = {
 def authz_revision_bump(*, organization: Organization) -> int:
     """Invalidate every cached authorization decision of the org (role/assignment/membership/policy change)."""
     Organization.objects.filter(id=organization.id).update(authz_revision=F("authz_revision") + 1)
+    # An update() sends no signal: the cached org context (organizations.context) must not keep the old revision.
+    context_forget(organization_id=organization.id)
     organization.refresh_from_db(fields=["authz_revision"])
     return organization.authz_revision
 

@@ -17,12 +17,9 @@ from accounts.tokens import TokenPair
 from core import hooks
 from core.errors import ErrorCode
 from core.exceptions import ApplicationError
+from core.schema import errors
 
-ERRORS = {
-    400: OpenApiResponse(description="VALIDATION_ERROR (error envelope)"),
-    401: OpenApiResponse(description="AUTHENTICATION_FAILED / TOKEN_INVALID / TOKEN_EXPIRED"),
-    429: OpenApiResponse(description="RATE_LIMIT_EXCEEDED"),
-}
+ERRORS = errors(400, 401, 429)
 # Views whose failures must persist (lockout counters, reuse revocation, audit of failures)
 # run outside the request transaction; their services open their own transactions.
 non_atomic = method_decorator(transaction.non_atomic_requests, name="dispatch")

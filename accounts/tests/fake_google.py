@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import jwt
@@ -22,6 +22,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
+
+from core.testing import LocalHTTPServer
 
 ISSUER = "https://accounts.google.com"
 AUTHORIZE_PATH = "/o/oauth2/v2/auth"
@@ -126,7 +128,7 @@ class FakeGoogle:
         self.kid = secrets.token_hex(20)
         self._certificate = _self_signed_certificate(self._key)
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: LocalHTTPServer | None = None
         self.reset()
 
     # --- test knobs ------------------------------------------------------------------------
@@ -162,21 +164,17 @@ class FakeGoogle:
 
     def start(self) -> None:
         """Serve on a free port of 127.0.0.1 in a background thread."""
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._server.fake = self
-        threading.Thread(target=self._server.serve_forever, name="fake-google", daemon=True).start()
+        self._server = LocalHTTPServer(type("Handler", (_Handler,), {"fake": self})).start()
 
     def stop(self) -> None:
         """Stop serving and release the port."""
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.stop()
             self._server = None
 
     @property
     def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self._server.url
 
     def provider_settings(self) -> dict:
         """The `SOCIALACCOUNT_PROVIDERS["google"]` endpoint keys pointing at this fake."""
@@ -344,6 +342,7 @@ class FakeGoogle:
 class _Handler(BaseHTTPRequestHandler):
     """HTTP plumbing: parse the request, ask the fake, write its answer."""
 
+    fake: FakeGoogle
     server_version = "ESF"
 
     def do_GET(self) -> None:
@@ -357,7 +356,7 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         params = {**dict(parse_qsl(url.query)), **form}
         headers = {key.lower(): value for key, value in self.headers.items()}
-        answer = self.server.fake.answer(self.command, url.path, params, headers)
+        answer = self.fake.answer(self.command, url.path, params, headers)
         self.send_response(answer.status)
         self.send_header("Content-Type", answer.content_type)
         self.send_header("Content-Length", str(len(answer.body)))

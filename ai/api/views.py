@@ -18,16 +18,11 @@ from ai.api import sse
 from ai.permissions import AI_USE, IsMemberNotApiKey
 from ai.providers import ai_settings
 from core.pagination import PageLimitPagination
-from core.schema import ORG_HEADER
+from core.schema import ORG_HEADER, errors
 from permissions.drf import HasOrgPermission, OrgScopedMixin
 
 TAGS = ["ai"]
-ERRORS = {
-    400: OpenApiResponse(description="VALIDATION_ERROR"),
-    401: OpenApiResponse(description="AUTHENTICATION_FAILED / TOKEN_INVALID / TOKEN_EXPIRED"),
-    403: OpenApiResponse(description="INSUFFICIENT_PERMISSIONS (no ai:use, or an API key) / INVALID_ORG_CONTEXT"),
-    404: OpenApiResponse(description="ORG_NOT_FOUND / NOT_FOUND"),
-}
+ERRORS = errors(400, 401, 403, 404, wording={403: "INSUFFICIENT_PERMISSIONS (no ai:use, or an API key) / INVALID_ORG_CONTEXT"})
 CHAT_ERRORS = {
     **ERRORS,
     402: OpenApiResponse(description="PLAN_LIMIT_REACHED: the plan's ai_requests_per_month is used up (no provider call)"),

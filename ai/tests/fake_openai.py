@@ -14,7 +14,9 @@ import argparse
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from core.testing import LocalHTTPServer
 
 OK = "ok"
 STATUS = "status"  # answer `status` with an OpenAI-style error body
@@ -41,12 +43,11 @@ class FakeOpenAI:
         self.disconnected = threading.Event()  # a client hung up while we were streaming
         self.chunks_sent = 0
         self._release = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server: LocalHTTPServer | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+        return f"{self._server.url}/v1"
 
     def start(self, port: int = 0) -> "FakeOpenAI":
         fake = self
@@ -54,17 +55,13 @@ class FakeOpenAI:
         class Handler(_Handler):
             server_fake = fake
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+        self._server = LocalHTTPServer(Handler, port=port).start()
         return self
 
     def stop(self) -> None:
         self._release.set()
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.stop()
 
     def wait_silently(self) -> None:
         self._release.wait(30)

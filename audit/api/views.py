@@ -18,15 +18,17 @@ from audit.api import serializers as s
 from audit.permissions import AUDIT_READ
 from core import clock
 from core.pagination import PageLimitPagination, positive_int_param
+from core.schema import errors
 from permissions.drf import OrgScopedMixin
 
 TAGS = ["audit"]
-ERRORS = {
-    400: OpenApiResponse(description="VALIDATION_ERROR (names the bad parameter)"),
-    401: OpenApiResponse(description="AUTHENTICATION_FAILED / TOKEN_INVALID / TOKEN_EXPIRED"),
-    403: OpenApiResponse(description="INSUFFICIENT_PERMISSIONS (needs audit:read) / INVALID_ORG_CONTEXT"),
-    404: OpenApiResponse(description="ORG_NOT_FOUND / NOT_FOUND"),
-}
+ERRORS = errors(
+    400, 401, 403, 404,
+    wording={
+        400: "VALIDATION_ERROR (names the bad parameter)",
+        403: "INSUFFICIENT_PERMISSIONS (needs audit:read) / INVALID_ORG_CONTEXT",
+    },
+)
 ORG_PATH = [OpenApiParameter("org_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="Organization id")]
 EVENT_PATH = ORG_PATH + [OpenApiParameter("event_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="Event id")]
 

@@ -378,7 +378,8 @@ def test_list_query_count_does_not_grow_with_events(team, params):
         with CaptureQueriesContext(connection) as queries:
             response = clients["admin"].get(url(organization), params)
         assert response.status_code == 200
-        return len(queries)
+        # A first page holding every row needs no COUNT (core.pagination); a fuller one adds it.
+        return sum(1 for query in queries if not query["sql"].startswith("SELECT COUNT(*)"))
 
     seed(organization, 10)
     queries_for_list()  # warm the per-request caches (session state, permissions)

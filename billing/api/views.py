@@ -10,15 +10,11 @@ from rest_framework.views import APIView
 from billing import permissions as perms
 from billing import selectors, services, webhooks
 from billing.api import serializers as s
-from core.schema import ORG_HEADER
+from core.schema import ORG_HEADER, errors
 from permissions.drf import HasOrgPermission, OrgScopedMixin
 
 TAGS = ["billing"]
-ERRORS = {
-    400: OpenApiResponse(description="VALIDATION_ERROR"),
-    403: OpenApiResponse(description="INSUFFICIENT_PERMISSIONS / INVALID_ORG_CONTEXT"),
-    404: OpenApiResponse(description="ORG_NOT_FOUND / NOT_FOUND"),
-}
+ERRORS = errors(400, 403, 404)
 STRIPE_ERRORS = {
     409: OpenApiResponse(description="CONFLICT (no subscription, or one already running)"),
     503: OpenApiResponse(description="SERVICE_UNAVAILABLE (Stripe unreachable or not configured)"),

@@ -15,8 +15,10 @@ import secrets
 import socket
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qsl, urlsplit
+
+from core.testing import LocalHTTPServer
 
 ACCOUNT_ID = "acct_1FakeStripeAccount"
 API_VERSION = "2026-08-26.dahlia"
@@ -91,21 +93,15 @@ class FakeStripe:
             self.now = None  # frozen "Stripe clock" when set
 
     def start(self) -> "FakeStripe":
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.server = LocalHTTPServer(type("Handler", (_Handler,), {"fake": self})).start()
         return self
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.stop()
 
     @property
     def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self.server.url
 
     # --- helpers ---------------------------------------------------------------------------------------
 

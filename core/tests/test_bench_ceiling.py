@@ -52,3 +52,17 @@ def test_refuses_a_request_without_a_token(ceiling_on, api_client):
 
     assert response.status_code == 401
     assert response.json()["error"]["code"] in {"NOT_AUTHENTICATED", "AUTHENTICATION_FAILED"}
+
+
+@pytest.mark.django_db
+def test_password_check_runs_the_configured_hasher(ceiling_on, api_client):
+    from django.contrib.auth.hashers import make_password
+
+    encoded = make_password("Correct-horse-battery")
+
+    right = api_client.post("/api/v1/bench/password-check", {"password": "Correct-horse-battery", "encoded": encoded}, format="json")
+    wrong = api_client.post("/api/v1/bench/password-check", {"password": "wrong", "encoded": encoded}, format="json")
+
+    assert resolve("/api/v1/bench/password-check").url_name == "password-check"
+    assert (right.status_code, right.json()) == (200, {"ok": True})
+    assert (wrong.status_code, wrong.json()) == (200, {"ok": False})

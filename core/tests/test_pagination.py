@@ -85,5 +85,34 @@ def test_paginator_raises_the_validation_error_directly():
     assert raised.value.details == {"limit": ["`limit` must be a positive integer."]}
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("rows", "params", "expected", "counts"),
+    [
+        (5, {}, (5, 1, 5), False),  # every row on page 1: the rows fetched are the total
+        (20, {}, (20, 1, 20), False),  # exactly a full page: the one extra row fetched is absent
+        (21, {}, (21, 2, 20), True),  # more than a page: COUNT, once
+        (21, {"page": 2}, (21, 2, 1), True),  # later pages count as before
+        (0, {}, (0, 1, 0), False),
+    ],
+)
+def test_count_query_only_when_page_one_is_not_everything(rows, params, expected, counts):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from accounts.models import User
+
+    User.objects.bulk_create(User(email=f"pager-{n}@example.com") for n in range(rows))
+    paginator = PageLimitPagination()
+
+    with CaptureQueriesContext(connection) as queries:
+        page = paginator.paginate_queryset(User.objects.filter(email__startswith="pager-").order_by("email"), _drf_request(params))
+        body = paginator.get_paginated_response([user.email for user in page]).data
+
+    assert (body["total"], body["total_pages"], len(body["data"])) == expected
+    assert [q["sql"].startswith("SELECT COUNT(*)") for q in queries.captured_queries].count(True) == int(counts)
+    assert len(queries.captured_queries) == 1 + int(counts)
+
+
 def _drf_request(params: dict) -> Request:
     return Request(APIRequestFactory().get("/items", params))

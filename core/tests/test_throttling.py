@@ -79,3 +79,28 @@ def test_unthrottled_views_carry_no_rate_headers(api_client, db):
     response = api_client.get("/health")
 
     assert "X-RateLimit-Limit" not in response
+
+
+def test_a_fixed_window_counts_to_the_limit_then_opens_again(bearer_client, user, rates, monkeypatch):
+    from django.core.cache import cache
+
+    from core.throttling import UserRateThrottle
+
+    rates(user="2/min")
+    client = bearer_client(user)
+    clock = {"now": 6000.0}  # the start of a minute window: 6000 // 60 = 100
+    monkeypatch.setattr(UserRateThrottle, "timer", lambda self: clock["now"])
+
+    first = [client.get("/api/v1/users/me") for _ in range(3)]
+    clock["now"] = 6059.0
+    still_blocked = client.get("/api/v1/users/me")
+    clock["now"] = 6060.0  # the next window
+    reopened = client.get("/api/v1/users/me")
+
+    assert [r.status_code for r in first] == [200, 200, 429]
+    assert [_limits(r) for r in first] == [(2, 1, 6060), (2, 0, 6060), (2, 0, 6060)]
+    assert int(first[-1]["Retry-After"]) == 60
+    assert still_blocked.status_code == 429 and int(still_blocked["Retry-After"]) == 1
+    assert reopened.status_code == 200 and _limits(reopened) == (2, 1, 6120)
+    # One integer per client and window, not a log of timestamps.
+    assert cache.get(f"throttle_user_{user.pk}:100") == 4

@@ -12,18 +12,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.pagination import PageLimitPagination
+from core.schema import errors
 from documents import selectors, services
 from documents.api import serializers as s
 from documents.permissions import DOCUMENTS_READ, DOCUMENTS_WRITE
 from permissions.drf import OrgScopedMixin
 
 TAGS = ["documents"]
-ERRORS = {
-    400: OpenApiResponse(description="VALIDATION_ERROR"),
-    401: OpenApiResponse(description="AUTHENTICATION_FAILED / TOKEN_INVALID / TOKEN_EXPIRED"),
-    403: OpenApiResponse(description="INSUFFICIENT_PERMISSIONS / INVALID_ORG_CONTEXT"),
-    404: OpenApiResponse(description="ORG_NOT_FOUND / NOT_FOUND"),
-}
+ERRORS = errors(400, 401, 403, 404)
 ORG_PATH = [OpenApiParameter("org_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="Organization id")]
 DOCUMENT_PATH = ORG_PATH + [OpenApiParameter("document_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="Document id")]
 

@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 
 from core.errors import ErrorCode
 from core.exceptions import ApplicationError, validation_error
-from core.schema import ORG_HEADER
+from core.schema import ORG_HEADER, errors
 from integrations import oauth, selectors, services, vault
 from integrations.api import serializers as s
 from integrations.permissions import INTEGRATIONS_MANAGE, INTEGRATIONS_READ
@@ -23,12 +23,7 @@ from integrations.providers import provider_list
 from permissions.drf import HasOrgPermission, OrgScopedMixin, authorize_member
 
 TAGS = ["integrations"]
-ERRORS = {
-    400: OpenApiResponse(description="VALIDATION_ERROR"),
-    401: OpenApiResponse(description="AUTHENTICATION_FAILED / TOKEN_INVALID / TOKEN_EXPIRED"),
-    403: OpenApiResponse(description="INSUFFICIENT_PERMISSIONS / INVALID_ORG_CONTEXT"),
-    404: OpenApiResponse(description="ORG_NOT_FOUND / NOT_FOUND (unknown provider, or not connected)"),
-}
+ERRORS = errors(400, 401, 403, 404, wording={404: "ORG_NOT_FOUND / NOT_FOUND (unknown provider, or not connected)"})
 PROVIDER_ERRORS = {
     409: OpenApiResponse(description="CONFLICT (the provider refused: reconnect; or nothing to refresh with)"),
     503: OpenApiResponse(description="SERVICE_UNAVAILABLE (the provider is unreachable or OAuth is not configured)"),

@@ -11,8 +11,10 @@ import json
 import secrets
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qsl, urlsplit
+
+from core.testing import LocalHTTPServer
 
 CLIENT_ID = "fake-client-id"
 CLIENT_SECRET = "fake-client-secret"
@@ -30,15 +32,12 @@ class FakeOAuthProvider:
         self.fail_next: list[str] = []
         self.delay = 0.0  # seconds every token call takes (to make concurrent refreshes overlap)
         self.token_calls: list[dict] = []
-        self.server: ThreadingHTTPServer | None = None
+        self.server: LocalHTTPServer | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------------
 
     def start(self) -> "FakeOAuthProvider":
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = LocalHTTPServer(self._handler()).start()
         return self
 
     def start_forked(self) -> "FakeOAuthProvider":
@@ -48,26 +47,24 @@ class FakeOAuthProvider:
         """
         import multiprocessing
 
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.server.daemon_threads = True
-        self._process = multiprocessing.get_context("fork").Process(target=self.server.serve_forever, daemon=True)
+        self.server = LocalHTTPServer(self._handler())
+        self._process = multiprocessing.get_context("fork").Process(target=self.server.httpd.serve_forever, daemon=True)
         self._process.start()
         return self
+
+    def _handler(self) -> type["_Handler"]:
+        return type("Handler", (_Handler,), {"fake": self})
 
     def stop(self) -> None:
         process = getattr(self, "_process", None)
         if process is not None:
             process.terminate()
             process.join(5)
-        else:
-            self.server.shutdown()
-        self.server.server_close()
+        self.server.stop()
 
     @property
     def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self.server.url
 
     def endpoints(self) -> dict:
         """The provider URLs, in the shape of the INTEGRATIONS_PROVIDER_OVERRIDES setting."""

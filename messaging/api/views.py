@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.pagination import PageLimitPagination
-from core.schema import ORG_HEADER
+from core.schema import ORG_HEADER, errors
 from messaging import selectors, services
 from messaging.api import serializers as s
 from messaging.permissions import MESSAGING_READ, MESSAGING_WRITE
@@ -20,12 +20,13 @@ from permissions.drf import OrgScopedMixin
 
 CHAT_TAGS = ["chats"]
 CALL_TAGS = ["calls"]
-ERRORS = {
-    400: OpenApiResponse(description="VALIDATION_ERROR"),
-    401: OpenApiResponse(description="AUTHENTICATION_FAILED / TOKEN_INVALID / TOKEN_EXPIRED"),
-    403: OpenApiResponse(description="INSUFFICIENT_PERMISSIONS (role, chat admin or author rule) / INVALID_ORG_CONTEXT"),
-    404: OpenApiResponse(description="ORG_NOT_FOUND / NOT_FOUND (also another org's object, or a chat one is not in)"),
-}
+ERRORS = errors(
+    400, 401, 403, 404,
+    wording={
+        403: "INSUFFICIENT_PERMISSIONS (role, chat admin or author rule) / INVALID_ORG_CONTEXT",
+        404: "ORG_NOT_FOUND / NOT_FOUND (also another org's object, or a chat one is not in)",
+    },
+)
 CONFLICT = {409: OpenApiResponse(description="CONFLICT (e.g. not possible in a direct chat, call already in progress or ended)")}
 CHAT_PATH = ORG_HEADER + [OpenApiParameter("chat_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="Chat id")]
 MESSAGE_PATH = CHAT_PATH + [OpenApiParameter("message_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="Message id")]

@@ -5,16 +5,19 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.schema import errors
 from notifications import selectors, services
 from notifications.api import serializers as s
 from notifications.models import Notification
 
 TAGS = ["notifications"]
-ERRORS = {
-    400: OpenApiResponse(description="VALIDATION_ERROR (names the bad field or parameter)"),
-    401: OpenApiResponse(description="AUTHENTICATION_FAILED / TOKEN_INVALID / TOKEN_EXPIRED"),
-    403: OpenApiResponse(description="INSUFFICIENT_PERMISSIONS (API keys cannot use these routes)"),
-}
+ERRORS = errors(
+    400, 401, 403,
+    wording={
+        400: "VALIDATION_ERROR (names the bad field or parameter)",
+        403: "INSUFFICIENT_PERMISSIONS (API keys cannot use these routes)",
+    },
+)
 NOT_FOUND = {404: OpenApiResponse(description="NOT_FOUND (also for another user's notification)")}
 
 

@@ -46,8 +46,9 @@ def test_notify_writes_the_row_and_emails_it_after_commit(mailoutbox, django_cap
 
 def test_no_email_leaves_before_the_commit(mailoutbox, django_capture_on_commit_callbacks):
     user = UserFactory()
+    organization = OrganizationFactory()  # before the capture: creating an org queues a cache drop on commit
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        services.notify(event="member_removed", user=user, organization=OrganizationFactory(), context={})
+        services.notify(event="member_removed", user=user, organization=organization, context={})
     assert len(callbacks) == 1 and mailoutbox == []
     assert Notification.objects.filter(user=user).count() == 1
 
@@ -55,8 +56,9 @@ def test_no_email_leaves_before_the_commit(mailoutbox, django_capture_on_commit_
 def test_email_off_globally_keeps_the_row_and_sends_nothing(mailoutbox, django_capture_on_commit_callbacks):
     user = UserFactory()
     prefer(user, email_enabled=False)
+    organization = OrganizationFactory()  # before the capture: creating an org queues a cache drop on commit
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        notification = services.notify(event="payment_failed", user=user, organization=OrganizationFactory(), context={})
+        notification = services.notify(event="payment_failed", user=user, organization=organization, context={})
     assert notification is not None and callbacks == [] and mailoutbox == []
 
 
@@ -66,8 +68,9 @@ def test_a_committed_notification_is_handed_to_the_live_delivery_hook(monkeypatc
     delivered = []
     monkeypatch.setitem(hooks._registry, hooks.NOTIFICATION_CREATED, [lambda notification: delivered.append(notification)])
     user = UserFactory()
+    organization = OrganizationFactory()  # before the capture: creating an org queues a cache drop on commit
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        notification = services.notify(event="member_removed", user=user, organization=OrganizationFactory(), context={})
+        notification = services.notify(event="member_removed", user=user, organization=organization, context={})
     assert delivered == []  # nothing before the commit
     for callback in callbacks:
         callback()
@@ -104,10 +107,12 @@ def test_both_channels_off_does_nothing(mailoutbox, django_capture_on_commit_cal
 def test_per_event_choices_override_the_defaults(choice, row, emailed, mailoutbox, django_capture_on_commit_callbacks):
     user = UserFactory()
     prefer(user, role_changed=choice)
+    organization_1 = OrganizationFactory()  # before the capture: creating an org queues a cache drop on commit
+    organization_2 = OrganizationFactory()
     with django_capture_on_commit_callbacks(execute=True):
-        services.notify(event="role_changed", user=user, organization=OrganizationFactory(), context={"role": "viewer"})
+        services.notify(event="role_changed", user=user, organization=organization_1, context={"role": "viewer"})
         # Another event is untouched by role_changed's choice.
-        services.notify(event="member_removed", user=user, organization=OrganizationFactory(), context={})
+        services.notify(event="member_removed", user=user, organization=organization_2, context={})
     assert Notification.objects.filter(event="role_changed").exists() is row
     assert [m.subject.startswith("Your role") for m in mailoutbox].count(True) == int(emailed)
     assert Notification.objects.filter(event="member_removed").exists()
@@ -116,8 +121,9 @@ def test_per_event_choices_override_the_defaults(choice, row, emailed, mailoutbo
 def test_per_event_choice_cannot_beat_the_global_switch(mailoutbox, django_capture_on_commit_callbacks):
     user = UserFactory()
     prefer(user, email_enabled=False, invitation_received={"email": True})
+    organization = OrganizationFactory()  # before the capture: creating an org queues a cache drop on commit
     with django_capture_on_commit_callbacks(execute=True):
-        services.notify(event="invitation_received", user=user, organization=OrganizationFactory(), context={})
+        services.notify(event="invitation_received", user=user, organization=organization, context={})
     assert mailoutbox == [] and Notification.objects.count() == 1
 
 
@@ -195,8 +201,9 @@ def test_subscription_changed_reads_well():
 
 def test_no_user_or_inactive_user_gets_nothing(mailoutbox, django_capture_on_commit_callbacks):
     inactive = UserFactory(is_active=False)
+    organization = OrganizationFactory()  # before the capture: creating an org queues a cache drop on commit
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        assert services.notify(event="invitation_received", user=None, organization=OrganizationFactory(), context={}) is None
+        assert services.notify(event="invitation_received", user=None, organization=organization, context={}) is None
         assert services.notify(event="role_changed", user=inactive, organization=None, context={}) is None
     assert callbacks == [] and mailoutbox == [] and not Notification.objects.exists()
 

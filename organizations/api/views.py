@@ -13,6 +13,7 @@ from accounts.models import UserSession
 from accounts.services import session_switch_organization
 from core.errors import ErrorCode
 from core.exceptions import ApplicationError
+from core.schema import errors
 from organizations import permissions as perms
 from organizations import selectors, services
 from organizations.api import serializers as s
@@ -20,11 +21,7 @@ from organizations.models import Membership
 from permissions.drf import OrgScopedMixin, require_grantable
 from permissions.engine import MEMBERSHIP, role_permissions
 
-ERRORS = {
-    400: OpenApiResponse(description="VALIDATION_ERROR"),
-    403: OpenApiResponse(description="INSUFFICIENT_PERMISSIONS / INVALID_ORG_CONTEXT"),
-    404: OpenApiResponse(description="ORG_NOT_FOUND / NOT_FOUND"),
-}
+ERRORS = errors(400, 403, 404)
 ORG_PATH = [OpenApiParameter("org_id", str, OpenApiParameter.PATH, description="Organization id (UUID)")]
 
 

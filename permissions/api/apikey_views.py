@@ -7,20 +7,17 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.exceptions import validation_error
+from core.schema import errors
 from permissions import apikeys
 from permissions.api import apikey_serializers as s
+from permissions.api.views import FORBIDDEN
 from permissions.authentication import acting_user, audit_actor
 from permissions.drf import OrgScopedMixin, subject_of
 from permissions.models import ApiKey
 from permissions.permissions import API_KEYS_MANAGE
 
 TAGS = ["api-keys"]
-ERRORS = {
-    400: OpenApiResponse(description="VALIDATION_ERROR"),
-    401: OpenApiResponse(description="AUTHENTICATION_FAILED / TOKEN_INVALID / TOKEN_EXPIRED"),
-    403: OpenApiResponse(description="INSUFFICIENT_PERMISSIONS / INVALID_ORG_CONTEXT / MFA_REQUIRED"),
-    404: OpenApiResponse(description="ORG_NOT_FOUND / NOT_FOUND"),
-}
+ERRORS = errors(400, 401, 403, 404, wording={403: FORBIDDEN})
 ORG_PATH = [OpenApiParameter("org_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="Organization id")]
 KEY_PATH = ORG_PATH + [OpenApiParameter("key_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="API key id")]
 

@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.exceptions import validation_error
+from core.schema import errors
 from organizations import permissions as org_perms
 from permissions import selectors, services
 from permissions.api import serializers as s
@@ -25,11 +26,9 @@ from permissions.models import Policy, Role, RoleAssignment
 from permissions.permissions import ROLES_MANAGE
 
 TAG = "permissions"
-ERRORS = {
-    400: OpenApiResponse(description="VALIDATION_ERROR"),
-    403: OpenApiResponse(description="INSUFFICIENT_PERMISSIONS / INVALID_ORG_CONTEXT / MFA_REQUIRED (policy)"),
-    404: OpenApiResponse(description="ORG_NOT_FOUND / NOT_FOUND"),
-}
+# An org policy may ask for MFA before granting a permission (permissions.engine).
+FORBIDDEN = "INSUFFICIENT_PERMISSIONS / INVALID_ORG_CONTEXT / MFA_REQUIRED (policy)"
+ERRORS = errors(400, 403, 404, wording={403: FORBIDDEN})
 CONFLICT = OpenApiResponse(description="CONFLICT")
 ORG_PATH = [OpenApiParameter("org_id", str, OpenApiParameter.PATH, description="Organization id (UUID)")]
 

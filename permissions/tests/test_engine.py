@@ -469,3 +469,21 @@ def test_at_least_revision_reads_the_revision_again_and_skips_the_cache(org_fact
     assert cached.revision == seen and selectors.decisions(evaluation=cached, permissions=["members:invite"]) == {"members:invite": True}
     assert fresh.revision == latest > seen
     assert selectors.decisions(evaluation=fresh, permissions=["members:invite", "teams:manage"]) == {"members:invite": False, "teams:manage": True}
+
+
+def test_member_inputs_read_subject_and_policies_in_one_cache_round_trip(org_factory, django_assert_num_queries, monkeypatch):
+    organization, members = org_factory(roles=("owner", "viewer"))
+    Policy.objects.create(organization=organization, name="-teams", effect="deny", permissions=["teams:read"])
+    viewer = members["viewer"]
+
+    with django_assert_num_queries(2):  # cold: roles, policies
+        cold = engine.member_inputs(organization=organization, membership=viewer)
+    reads = []
+    real_get_many = engine.cache.get_many
+    monkeypatch.setattr(engine.cache, "get_many", lambda keys: reads.append(keys) or real_get_many(keys))
+    with django_assert_num_queries(0):
+        warm = engine.member_inputs(organization=organization, membership=viewer)
+
+    assert len(reads) == 1  # one get_many: a single MGET on Redis
+    assert warm == cold
+    assert cold[0] == subject_of(viewer) and [rule.name for rule in cold[1]] == ["-teams"]

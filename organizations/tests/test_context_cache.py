@@ -1,0 +1,124 @@
+"""The cached org context: one cache round trip instead of a query, and never a stale answer after a change."""
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from conftest import client_for
+from organizations import services
+from organizations.context import CONTEXT_CACHE_SECONDS, _membership_key, _organization_key
+from organizations.models import Membership
+
+pytestmark = pytest.mark.django_db
+
+
+def members_url(organization) -> str:
+    return f"/api/v1/orgs/{organization.id}/members"
+
+
+def membership_queries(queries) -> list[str]:
+    return [q["sql"] for q in queries if 'FROM "organizations_membership"' in q["sql"] and "organizations_organization" in q["sql"]]
+
+
+@pytest.fixture
+def warm(org):
+    """(org, members, the member's client) after one request has cached the member's context."""
+    organization, members = org
+    client = client_for(members["member"].user, organization)
+    assert client.get(f"/api/v1/orgs/{organization.id}").status_code == 200
+    return organization, members, client
+
+
+def test_a_warm_request_reads_membership_and_org_from_the_cache(warm):
+    organization, members, client = warm
+
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(f"/api/v1/orgs/{organization.id}")
+
+    assert response.status_code == 200 and response.json()["name"] == organization.name
+    assert membership_queries(captured.captured_queries) == []
+
+
+def test_suspension_takes_effect_on_the_next_request(warm):
+    organization, members, client = warm
+    owner = members["owner"]
+
+    services.member_update(membership=members["member"], actor=owner.user, actor_membership=owner, data={"status": "suspended"})
+
+    response = client.get(f"/api/v1/orgs/{organization.id}")
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "INVALID_ORG_CONTEXT"
+
+
+def test_removal_takes_effect_on_the_next_request(warm):
+    organization, members, client = warm
+
+    services.member_remove(membership=members["member"], actor=members["owner"].user)
+
+    assert client.get(f"/api/v1/orgs/{organization.id}").status_code == 404
+
+
+def test_a_role_change_takes_effect_on_the_next_request(warm):
+    organization, members, client = warm
+    assert client.patch(f"/api/v1/orgs/{organization.id}", {"name": "Renamed"}, format="json").status_code == 403
+
+    owner = members["owner"]
+    services.member_update(membership=members["member"], actor=owner.user, actor_membership=owner, data={"role": "admin"})
+
+    response = client.patch(f"/api/v1/orgs/{organization.id}", {"name": "Renamed"}, format="json")
+    assert response.status_code == 200 and response.json()["name"] == "Renamed"
+
+
+def test_an_org_change_is_seen_at_once(warm):
+    organization, members, client = warm
+    admin = client_for(members["admin"].user, organization)
+
+    assert admin.patch(f"/api/v1/orgs/{organization.id}", {"name": "New name"}, format="json").status_code == 200
+
+    assert client.get(f"/api/v1/orgs/{organization.id}").json()["name"] == "New name"
+
+
+def test_a_deleted_org_is_gone_at_once(warm):
+    organization, members, client = warm
+
+    services.organization_delete(organization=organization, actor=members["owner"].user, confirm=organization.slug)
+
+    assert client.get(f"/api/v1/orgs/{organization.id}").status_code == 404
+
+
+def test_an_authorization_revision_bump_drops_the_cached_org(warm):
+    organization, members, client = warm
+    from django.core.cache import cache
+
+    assert cache.get(_organization_key(organization.id)) is not None
+    revision = services.authz_revision_bump(organization=organization)
+
+    assert cache.get(_organization_key(organization.id)) is None
+    client.get(f"/api/v1/orgs/{organization.id}")
+    assert cache.get(_organization_key(organization.id)).authz_revision == revision
+
+
+def test_the_cache_is_dropped_again_when_the_change_commits(warm, django_capture_on_commit_callbacks):
+    """A request that read the old row before the commit must not leave it cached."""
+    organization, members, client = warm
+    from django.core.cache import cache
+
+    key = _membership_key(organization.id, members["member"].user_id)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        Membership.objects.filter(pk=members["member"].pk).first().save(update_fields=["title"])
+        # What a concurrent request would do between the change and its commit.
+        cache.set(key, ["old"], CONTEXT_CACHE_SECONDS)
+    for callback in callbacks:
+        callback()
+
+    assert cache.get(key) is None
+
+
+def test_without_a_cache_the_database_answers(warm, settings):
+    organization, members, client = warm
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
+
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(f"/api/v1/orgs/{organization.id}")
+
+    assert response.status_code == 200
+    assert len(membership_queries(captured.captured_queries)) == 1
