@@ -7,6 +7,7 @@ import os
 
 from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIHandler
+from django.http import FileResponse
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
 
@@ -22,11 +23,28 @@ async def _pulled_one_by_one(parts):
 
 
 class StreamingASGIHandler(ASGIHandler):
-    """Django's ASGI handler, but a sync streaming response is sent as it is produced.
+    """Django's ASGI handler, but the sync middleware chain runs whole in one hop, and sync streams stream.
 
-    Django's own handler reads a sync iterator (a FileResponse, a CSV export, an SSE generator)
-    to its end before sending the first byte, so nothing streams and large bodies sit in memory.
+    - Django's own handler builds the *async* middleware chain: every sync middleware hook
+      (each `process_view`, a middleware that can run async, the view) then gets a hop of its
+      own between the event loop and the request's thread. Every view and middleware here is
+      sync, so the chain is built sync, as under WSGI, and entered once per request on the
+      request's thread (its database connection is that thread's, as before).
+    - Django's own handler reads a sync iterator (a FileResponse, a CSV export, an SSE generator)
+      to its end before sending the first byte, so nothing streams and large bodies sit in memory.
     """
+
+    def load_middleware(self, is_async=False):
+        super().load_middleware(is_async=False)
+
+    async def run_get_response(self, request):
+        """Run the sync middleware chain and the view in one hop to the request's thread."""
+        response = await sync_to_async(self.get_response, thread_sensitive=True)(request)
+        response._handler_class = self.__class__
+        # As Django's handler does: the server chunks the body, so read files in large blocks.
+        if isinstance(response, FileResponse):
+            response.block_size = self.chunk_size
+        return response
 
     async def send_response(self, response, send):
         if response.streaming and not response.is_async:

@@ -66,3 +66,52 @@ def test_async_streams_are_left_to_django():
 def test_the_application_routes_http_and_websockets():
     assert set(application.application_mapping) == {"http", "websocket"}
     assert isinstance(application.application_mapping["http"], StreamingASGIHandler)
+
+
+def _get(path: str) -> tuple[int, bytes]:
+    """One GET through the ASGI application, as uvicorn would send it."""
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+        "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+        "headers": [(b"host", b"localhost")], "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8000),
+    }  # fmt: skip
+    messages = []
+
+    async def scenario():
+        delivered = asyncio.Event()
+        requested = []
+
+        async def receive():
+            if not requested:
+                requested.append(True)
+                return {"type": "http.request", "body": b"", "more_body": False}
+            await delivered.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message):
+            messages.append(message)
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                delivered.set()
+
+        await application(scope, receive, send)
+
+    async_to_sync(scenario)()
+    return messages[0]["status"], b"".join(m.get("body", b"") for m in messages[1:])
+
+
+def test_middleware_and_view_run_in_one_hop_to_the_request_thread(db, monkeypatch):
+    from django.core.handlers.base import BaseHandler
+
+    handler = application.application_mapping["http"]
+    # The chain is the sync one: no middleware hook or view gets a hop of its own.
+    assert not asyncio.iscoroutinefunction(handler._middleware_chain)
+    assert handler._view_middleware and not any(asyncio.iscoroutinefunction(hook) for hook in handler._view_middleware)
+    entered = []
+    real = BaseHandler.get_response
+    monkeypatch.setattr(BaseHandler, "get_response", lambda self, request: entered.append(request.path) or real(self, request))
+
+    status, body = _get("/health/live")
+
+    # The sync entry point (what WSGI calls) served the whole request, once.
+    assert (status, entered) == (200, ["/health/live"])
+    assert body
