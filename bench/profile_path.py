@@ -7,13 +7,21 @@ through Django's full handler (every middleware, no network), then prints:
   - the queries of one request;
   - pyinstrument's call tree of `--requests` more requests (`--flat`: slowest functions by own time).
 
+`--asgi` instead times the same requests through the ASGI application production serves
+(config.asgi, an event loop in this process, 4 requests at a time, as uvicorn hands them
+over) beside Django's sync test handler, so the cost of the ASGI plumbing shows on its own.
+
     .venv/bin/python bench/profile_path.py refresh [--requests 300] [--flat]
-    .venv/bin/python bench/profile_path.py members | checks-cold | checks-warm
+    .venv/bin/python bench/profile_path.py ceiling | login | members | checks-cold | checks-warm
+    .venv/bin/python bench/profile_path.py members --asgi
 """
 import argparse
+import asyncio
 import json
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import harness
 from django.db import connection
@@ -25,46 +33,119 @@ import auth_refresh
 import members
 import permissions_check
 
+ASGI_CONCURRENCY = 4
 
-def _refresh(count: int):
+
+@dataclass(frozen=True)
+class Call:
+    """One request of a path."""
+
+    method: str
+    path: str
+    token: str | None = None
+    body: str | None = None  # JSON
+
+
+def _refresh(count: int) -> Callable[[], Call]:
     organization, owner = harness.organization_with_members("refresh", 2)
     tokens = iter(auth_refresh._mint(owner, organization, count))
-    client = Client()
-    return lambda: client.post("/api/v1/auth/refresh", json.dumps({"refresh_token": next(tokens)}), content_type="application/json")
+    return lambda: Call("POST", "/api/v1/auth/refresh", body=json.dumps({"refresh_token": next(tokens)}))
 
 
-def _members(count: int):
+def _members(count: int) -> Callable[[], Call]:
     seeded = members.seed(None)
-    client = Client(HTTP_AUTHORIZATION=f"Bearer {seeded['token']}")
-    return lambda: client.get(seeded["path"])
+    return lambda: Call("GET", seeded["path"], token=seeded["token"])
 
 
 def _checks(*, cold: bool):
-    def make(count: int):
+    def make(count: int) -> Callable[[], Call]:
         seeded = permissions_check.seed(None)
         body = {"permissions": seeded["permissions"]}
         if cold:
             body["at_least_revision"] = seeded["revision"] + 1_000_000
-        client = Client(HTTP_AUTHORIZATION=f"Bearer {seeded['token']}")
-        return lambda: client.post(seeded["path"], json.dumps(body), content_type="application/json")
+        return lambda: Call("POST", seeded["path"], token=seeded["token"], body=json.dumps(body))
 
     return make
 
 
-def _login(count: int):
+def _login(count: int) -> Callable[[], Call]:
     organization, user = harness.organization_with_members("login", 2)
     body = json.dumps({"email": user.email, "password": harness.PASSWORD})
-    client = Client()
-    return lambda: client.post("/api/v1/auth/login", body, content_type="application/json")
+    return lambda: Call("POST", "/api/v1/auth/login", body=body)
 
 
-def _ceiling(count: int):
+def _ceiling(count: int) -> Callable[[], Call]:
     organization, user = harness.organization_with_members("ceiling", 1)
-    client = Client(HTTP_AUTHORIZATION=f"Bearer {harness.access_token(user, organization)}")
-    return lambda: client.get("/api/v1/bench/ceiling")
+    token = harness.access_token(user, organization)
+    return lambda: Call("GET", "/api/v1/bench/ceiling", token=token)
 
 
-PATHS = {"ceiling": _ceiling, "login": _login, "refresh": _refresh, "members": _members, "checks-cold": _checks(cold=True), "checks-warm": _checks(cold=False)}
+PATHS = {
+    "ceiling": _ceiling, "login": _login, "refresh": _refresh, "members": _members,
+    "checks-cold": _checks(cold=True), "checks-warm": _checks(cold=False),
+}  # fmt: skip
+
+
+def sync_sender() -> Callable[[Call], None]:
+    """Send a call through Django's test handler (the sync middleware chain, no server)."""
+    client = Client()
+
+    def send(call: Call) -> None:
+        headers = {"HTTP_AUTHORIZATION": f"Bearer {call.token}"} if call.token else {}
+        if call.method == "GET":
+            response = client.get(call.path, **headers)
+        else:
+            response = client.post(call.path, call.body or "", content_type="application/json", **headers)
+        assert response.status_code == 200, response.content[:300]
+
+    return send
+
+
+async def asgi_send(application, call: Call) -> None:
+    """Send a call through the ASGI application as uvicorn would, and wait for the whole body."""
+    body = (call.body or "").encode()
+    headers = [(b"host", b"localhost"), (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if call.token:
+        headers.append((b"authorization", f"Bearer {call.token}".encode()))
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": call.method, "scheme": "http",
+        "path": call.path, "raw_path": call.path.encode(), "query_string": b"", "root_path": "", "headers": headers,
+        "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000),
+    }  # fmt: skip
+    delivered, requested, status = asyncio.Event(), [], []
+
+    async def receive():
+        if not requested:
+            requested.append(True)
+            return {"type": "http.request", "body": body, "more_body": False}
+        await delivered.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message):
+        if message["type"] == "http.response.start":
+            status.append(message["status"])
+        elif message["type"] == "http.response.body" and not message.get("more_body"):
+            delivered.set()
+
+    await application(scope, receive, send)
+    assert status == [200], status
+
+
+def asgi_cpu_ms(next_call: Callable[[], Call], requests: int) -> float:
+    """CPU ms per request through config.asgi, ASGI_CONCURRENCY requests at a time."""
+    from config.asgi import application
+
+    async def batch(count: int) -> None:
+        for _ in range(count // ASGI_CONCURRENCY):
+            await asyncio.gather(*(asgi_send(application, next_call()) for _ in range(ASGI_CONCURRENCY)))
+
+    async def timed() -> float:
+        await batch(20 * ASGI_CONCURRENCY)  # warm-up
+        started = time.process_time()
+        await batch(requests)
+        return (time.process_time() - started) * 1000 / requests
+
+    return asyncio.run(timed())
 
 
 def main() -> None:
@@ -72,15 +153,16 @@ def main() -> None:
     parser.add_argument("path", choices=sorted(PATHS))
     parser.add_argument("--requests", type=int, default=300, help="requests timed, and as many profiled (default 300)")
     parser.add_argument("--flat", action="store_true", help="list functions by own time instead of the call tree")
+    parser.add_argument("--asgi", action="store_true", help="time the path through config.asgi beside the sync handler; no profile")
     args = parser.parse_args()
     harness.database_prepare(verbose=False)
     harness.data_reset()
     warmup = 20
-    send = PATHS[args.path](warmup + 1 + 2 * args.requests)
+    next_call = PATHS[args.path](warmup + 1 + 2 * args.requests + 20 * ASGI_CONCURRENCY)
+    send = sync_sender()
 
     def request() -> None:
-        response = send()
-        assert response.status_code == 200, response.content[:300]
+        send(next_call())
 
     for _ in range(warmup):
         request()
@@ -95,6 +177,12 @@ def main() -> None:
     cpu_ms = (time.process_time() - started_cpu) * 1000 / args.requests
     wall_ms = (time.perf_counter() - started_wall) * 1000 / args.requests
     print(f"{args.path}: {cpu_ms:.2f} CPU ms per request in process ({wall_ms:.2f} ms wall), {args.requests} requests")
+    if args.asgi:
+        connection.close()  # the ASGI requests run on threads of their own, with their own connections
+        print(f"{args.path}: {asgi_cpu_ms(next_call, args.requests):.2f} CPU ms per request through config.asgi "
+              f"({ASGI_CONCURRENCY} at a time), {args.requests} requests")  # fmt: skip
+        harness.data_reset()
+        return
     print(f"queries of one request ({len(queries)}):")
     for query in queries:
         print(f"  {query['sql'][:160]}")
