@@ -1,7 +1,11 @@
 """Staff admin: OTP-verified sign-in; read-mostly account models whose secrets are never rendered."""
 from allauth.socialaccount.models import SocialApp, SocialToken
 from django.contrib import admin, messages
+from django.contrib.auth import update_session_auth_hash
+from django.contrib.auth.views import PasswordChangeView
 from django.db import models
+from django.http import HttpResponseRedirect
+from django.urls import reverse
 from django.db.models import Count, Exists, OuterRef, Q
 from django_otp.admin import OTPAdminSite
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -11,10 +15,41 @@ from accounts.models import BackupCodeDevice, OneTimeToken, User, UserSession
 from audit.services import event_record
 from core import hooks
 
+class _StaffPasswordChangeView(PasswordChangeView):
+    """The admin's "change password" page, saved through the API's service: audited, every API session revoked."""
+
+    def form_valid(self, form):
+        # Django's own view only saves the hash: access and refresh tokens issued to the old
+        # password would live on. The form has checked the current password and the validators.
+        services.password_change(
+            user=self.request.user,
+            current_password=form.cleaned_data["old_password"],
+            new_password=form.cleaned_data["new_password1"],
+            request=self.request,
+        )
+        # This admin session stays signed in, as with Django's view.
+        update_session_auth_hash(self.request, self.request.user)
+        return HttpResponseRedirect(self.get_success_url())
+
+
+class StaffAdminSite(OTPAdminSite):
+    """The OTP-protected admin whose password change revokes the staff member's API sessions."""
+
+    def password_change(self, request, extra_context=None):
+        from django.contrib.admin.forms import AdminPasswordChangeForm
+
+        request.current_app = self.name
+        return _StaffPasswordChangeView.as_view(
+            form_class=AdminPasswordChangeForm,
+            success_url=reverse("admin:password_change_done", current_app=self.name),
+            extra_context={**self.each_context(request), **(extra_context or {})},
+        )(request)
+
+
 # Why: the admin must demand a second factor (a staff password alone is not enough). Re-classing
 # the default site, instead of mounting a new OTPAdminSite, keeps every app's `admin.site.register`
 # and the `admin:` URL names working; OTPAdminSite adds the OTP login form and `is_verified()`.
-admin.site.__class__ = OTPAdminSite
+admin.site.__class__ = StaffAdminSite
 
 
 def _replace(model, model_admin) -> None:

@@ -35,7 +35,7 @@ urlpatterns = [
     path("health", core_views.health, name="health"),
     path("health/live", core_views.health_live, name="health-live"),
     path("health/ready", core_views.health_ready, name="health-ready"),
-    path("", include("django_prometheus.urls")),
+    path("metrics", core_views.metrics, name="prometheus-django-metrics"),
     path("admin/", admin.site.urls),
 ]
 

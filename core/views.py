@@ -1,10 +1,13 @@
-"""Health endpoints (no auth): liveness, readiness with per-part checks."""
+"""Health endpoints (no auth): liveness, readiness with per-part checks; Prometheus metrics behind a token."""
+import hmac
 import logging
 import uuid
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
+from django.http import Http404, HttpResponse
+from django_prometheus.exports import ExportToDjangoView
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.decorators import api_view, authentication_classes, permission_classes, throttle_classes
@@ -115,3 +118,22 @@ def health_ready(request):
     if failing:
         body["failing"] = failing
     return Response(body, status=503 if failing else 200)
+
+
+def metrics(request):
+    """Prometheus metrics; with METRICS_TOKEN set, only for `Authorization: Bearer <token>`.
+
+    Metrics name every view and count its traffic and errors: production serves them only to a
+    scraper holding the token (prod settings leave /metrics unserved without one).
+    """
+    token = settings.METRICS_TOKEN
+    if token is None:
+        raise Http404
+    if token:
+        given = request.headers.get("Authorization", "").encode()
+        # Constant time: the comparison must not tell how much of a guess was right.
+        if not hmac.compare_digest(given, f"Bearer {token}".encode()):
+            response = HttpResponse("Unauthorized\n", status=401, content_type="text/plain")
+            response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+            return response
+    return ExportToDjangoView(request)

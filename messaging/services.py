@@ -155,6 +155,10 @@ def chat_delete(*, organization, actor, chat_id, request=None) -> None:
 
 
 def _chat_remove(*, chat: Chat, organization, actor, request=None) -> None:
+    # A call still ringing or live in the chat ends first, so its participants get `call:ended`
+    # (the deletion below takes the call rows with it).
+    for call in Call.objects.filter(chat=chat).live().select_for_update():
+        _call_finish(call=call, organization=organization, actor=actor, reason="chat_deleted", request=request)
     _audit(
         "chat.deleted", organization=organization, actor=actor, target=chat, request=request,
         metadata={"type": chat.kind, "name": chat.name, "messages": chat.last_seq},

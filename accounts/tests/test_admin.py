@@ -238,3 +238,35 @@ def test_users_cannot_be_added_or_deleted_from_the_admin(admin_client_otp):
 
     assert admin_client_otp.get(f"{USERS}add/").status_code == 403
     assert admin_client_otp.get(f"{USERS}{user.pk}/delete/").status_code == 403
+
+
+def test_the_admin_password_change_revokes_api_sessions_and_is_audited(admin_client_otp, staff_user):
+    from accounts import services
+
+    api = APIClient()  # an API session of the staff member (signed in with MFA elsewhere)
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {services.session_create(user=staff_user, mfa_verified=True).access_token}")
+    assert api.get("/api/v1/users/me").status_code == 200
+
+    response = admin_client_otp.post(
+        "/admin/password_change/",
+        {"old_password": DEFAULT_PASSWORD, "new_password1": "A-new-long-passphrase-9", "new_password2": "A-new-long-passphrase-9"},
+    )
+
+    assert response.status_code == 302 and response["Location"] == "/admin/password_change/done/"
+    staff_user.refresh_from_db()
+    assert staff_user.check_password("A-new-long-passphrase-9")
+    assert api.get("/api/v1/users/me").status_code == 401  # the token of the old password is dead at once
+    assert not UserSession.objects.filter(user=staff_user, revoked_at__isnull=True).exists()
+    assert AuditEvent.objects.filter(action="user.password_changed", actor_id=staff_user.id).exists()
+    assert admin_client_otp.get(ADMIN).status_code == 200  # this admin session stays signed in
+
+
+def test_the_admin_password_change_still_checks_the_current_password(admin_client_otp, staff_user):
+    response = admin_client_otp.post(
+        "/admin/password_change/",
+        {"old_password": "not-it", "new_password1": "A-new-long-passphrase-9", "new_password2": "A-new-long-passphrase-9"},
+    )
+
+    assert response.status_code == 200  # the form again, with its error
+    staff_user.refresh_from_db()
+    assert staff_user.check_password(DEFAULT_PASSWORD)

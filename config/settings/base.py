@@ -298,6 +298,8 @@ REST_FRAMEWORK = {
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
 }
+# /metrics: with a token, only `Authorization: Bearer <token>` gets them; empty here = open (development).
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
 # Mounts /api/v1/bench/ceiling (core/bench.py), the reference of `make bench`. prod.py forces it off.
 BENCH_CEILING = env.bool("BENCH_CEILING", default=False)
 

@@ -4,6 +4,8 @@ from .base import LOGGING, SIMPLE_JWT, env
 
 DEBUG = False
 BENCH_CEILING = False  # the benchmark-only view is never served in production
+# /metrics only for a scraper with the token; without one it is not served at all (None).
+METRICS_TOKEN = env("METRICS_TOKEN", default="") or None
 SECRET_KEY = env("DJANGO_SECRET_KEY")
 # base.py derived the JWT key from its development default; sign with the real secret instead.
 # `or`: an empty JWT_SIGNING_KEY (as compose passes when unset) must never become the key.

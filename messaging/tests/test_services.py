@@ -149,3 +149,23 @@ def test_a_member_removed_from_the_org_leaves_its_chats(team):
     # Both chats stay for the others.
     assert Chat.objects.filter(id__in=[direct["id"], group["id"]]).count() == 2
     assert owner.get(f"/api/v1/chats/{group['id']}").status_code == 200
+
+
+def test_deleting_a_chat_ends_its_live_call_for_everyone_in_it(people, django_capture_on_commit_callbacks):
+    from messaging.models import Call
+
+    organization, users = people
+    owner, member = users["owner"], users["member"]
+    chat, _ = services.chat_create(organization=organization, actor=owner, kind="group", name="g", member_ids=[member.id])
+    call = services.call_start(organization=organization, actor=owner, chat_id=chat.id, kind="audio")
+
+    with mock.patch.object(realtime, "_send") as sent:
+        with django_capture_on_commit_callbacks(execute=True):
+            services.chat_delete(organization=organization, actor=owner, chat_id=chat.id)
+
+    ended = [message for _, message in (c.args for c in sent.call_args_list) if message["event"] == "call:ended"]
+    assert len(ended) == 1 and ended[0]["data"]["reason"] == "chat_deleted"
+    assert ended[0]["data"]["call_id"] == str(call.id)
+    groups_told = next(c.args[0] for c in sent.call_args_list if c.args[1]["event"] == "call:ended")
+    assert set(groups_told) == {realtime.user_group(organization.id, owner.id), realtime.user_group(organization.id, member.id)}
+    assert not Call.objects.filter(id=call.id).exists() and not Chat.objects.filter(id=chat.id).exists()
