@@ -1,5 +1,6 @@
 """Organization context: which org a request acts on, resolved once per request."""
 import uuid
+import zlib
 from dataclasses import dataclass
 
 from django.core.cache import cache
@@ -53,14 +54,19 @@ def _api_key_context(api_key, requested_id) -> OrgContext:
 # is lost while the cache is unreachable.
 CONTEXT_CACHE_SECONDS = 60
 _MEMBERSHIP_FIELDS = [field.attname for field in Membership._meta.concrete_fields]
+# In the keys: after a deploy that adds or drops a column, entries cached by the old code are
+# never read as rows of the new shape.
+_SHAPE = zlib.crc32(
+    ",".join(_MEMBERSHIP_FIELDS + [field.attname for field in Organization._meta.concrete_fields]).encode()
+)
 
 
 def _membership_key(organization_id, user_id) -> str:
-    return f"orgctx:membership:{organization_id}:{user_id}"
+    return f"orgctx:{_SHAPE:x}:membership:{organization_id}:{user_id}"
 
 
 def _organization_key(organization_id) -> str:
-    return f"orgctx:organization:{organization_id}"
+    return f"orgctx:{_SHAPE:x}:organization:{organization_id}"
 
 
 def context_forget(*, organization_id, user_id=None) -> None:

@@ -122,3 +122,17 @@ def test_without_a_cache_the_database_answers(warm, settings):
 
     assert response.status_code == 200
     assert len(membership_queries(captured.captured_queries)) == 1
+
+
+def test_entries_of_another_row_shape_are_never_read(warm, monkeypatch):
+    """After a deploy that changes a column, what the old code cached is a miss, not a misread row."""
+    from organizations import context
+
+    organization, members, client = warm
+    monkeypatch.setattr(context, "_SHAPE", context._SHAPE + 1)
+
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(f"/api/v1/orgs/{organization.id}")
+
+    assert response.status_code == 200
+    assert len(membership_queries(captured.captured_queries)) == 1
