@@ -53,7 +53,10 @@ def measure(bench: harness.Bench, seeded: dict) -> harness.Measured:
 
     def check(rows):
         per_core = rows["refresh"].rps / harness.CORES
-        return per_core >= GOAL_PER_CORE, f"{per_core:.0f} req/s per core"
+        # Beside it, per core of the server's own CPU: wrk and PostgreSQL share the machine's cores.
+        cpu_ms = rows["refresh"].cpu_ms
+        per_server_core = f" ({1000 / cpu_ms:.0f} per core of server CPU)" if cpu_ms else ""
+        return per_core >= GOAL_PER_CORE, f"{per_core:.0f} req/s per core{per_server_core}"
 
     return harness.Measured(rows=[row], goals=[harness.Goal(f"refresh ≥ {GOAL_PER_CORE} req/s per core ({harness.CORES} cores)", check)])
 
