@@ -54,6 +54,8 @@ class Integration(models.Model):
     # Whether the secret holds a refresh token (known without decrypting, for the beat's query).
     refreshable = models.BooleanField(default=False)
     scopes = models.JSONField(default=list, blank=True)
+    # The provider's name for who connected (an email, a login, a workspace); "" when unknown.
+    account = models.CharField(max_length=255, blank=True, default="")
     expires_at = models.DateTimeField(null=True, blank=True)
     last_refreshed_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=500, blank=True, default="")

@@ -172,6 +172,22 @@ def token_refresh(provider: Provider, *, refresh_token: str) -> TokenSet:
     return _token_set(provider, body, previous_refresh_token=refresh_token)
 
 
+def account_name(provider: Provider, *, access_token: str) -> str:
+    """Name the account or workspace a token acts for, from the provider's userinfo endpoint ("" without one)."""
+    if not provider.userinfo_url or not provider.account_field:
+        return ""
+    response = _request(
+        provider,
+        provider.userinfo_method,
+        provider.userinfo_url,
+        headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"},
+    )
+    body = _json(response)
+    _raise_for_error(provider, response, body)
+    value = body.get(provider.account_field)
+    return value.strip()[:255] if isinstance(value, str) else ""
+
+
 def token_revoke(provider: Provider, *, credentials: dict) -> bool:
     """Revoke the grant at the provider; False when it has no revocation endpoint."""
     token = credentials.get("refresh_token") or credentials.get("access_token") or ""

@@ -37,6 +37,11 @@ class Provider:
     pkce: bool = False
     scope_separator: str = " "
     authorize_params: tuple[tuple[str, str], ...] = ()
+    # Who or which workspace a token acts for: the field `account_field` of the answer to a
+    # bearer request to `userinfo_url` (shown with the integration; "" when the provider has none).
+    userinfo_url: str = ""
+    userinfo_method: str = "GET"
+    account_field: str = ""
 
     @property
     def auth_type(self) -> AuthType:
@@ -67,6 +72,8 @@ _GOOGLE = {
     "revoke_style": RevokeStyle.RFC7009,
     "client": "GOOGLE",
     "pkce": True,
+    "userinfo_url": "https://openidconnect.googleapis.com/v1/userinfo",
+    "account_field": "email",
     # offline + consent: Google only hands out a refresh token when asked this way.
     "authorize_params": (("access_type", "offline"), ("prompt", "consent")),
 }
@@ -78,14 +85,15 @@ CATALOG: dict[str, Provider] = {
             key="gmail",
             name="Gmail",
             auth_types=(AuthType.OAUTH,),
-            scopes=("https://www.googleapis.com/auth/gmail.readonly", "https://www.googleapis.com/auth/gmail.send"),
+            # `email`: the account's address, which the integration shows as who connected it.
+            scopes=("email", "https://www.googleapis.com/auth/gmail.readonly", "https://www.googleapis.com/auth/gmail.send"),
             **_GOOGLE,
         ),
         Provider(
             key="google_drive",
             name="Google Drive",
             auth_types=(AuthType.OAUTH,),
-            scopes=("https://www.googleapis.com/auth/drive.file",),
+            scopes=("email", "https://www.googleapis.com/auth/drive.file"),
             **_GOOGLE,
         ),
         Provider(
@@ -99,6 +107,10 @@ CATALOG: dict[str, Provider] = {
             revoke_style=RevokeStyle.BEARER_POST,
             client="SLACK",
             scope_separator=",",
+            # auth.test names the workspace the bot token belongs to.
+            userinfo_url="https://slack.com/api/auth.test",
+            userinfo_method="POST",
+            account_field="team",
         ),
         Provider(
             key="github",
@@ -112,13 +124,15 @@ CATALOG: dict[str, Provider] = {
             revoke_style=RevokeStyle.GITHUB_GRANT,
             client="GITHUB",
             pkce=True,
+            userinfo_url="https://api.github.com/user",
+            account_field="login",
         ),
         Provider(key="sendgrid", name="SendGrid", auth_types=(AuthType.API_KEY,)),
         Provider(key="openai", name="OpenAI", auth_types=(AuthType.API_KEY,)),
     )
 }
 
-_OVERRIDABLE = {"authorize_url", "token_url", "revoke_url"}
+_OVERRIDABLE = {"authorize_url", "token_url", "revoke_url", "userinfo_url"}
 
 
 def provider_get(key: str) -> Provider | None:

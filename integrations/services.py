@@ -107,6 +107,7 @@ def integration_connect(
     credentials: dict,
     expires_at: datetime | None = None,
     scopes: tuple[str, ...] | list[str] = (),
+    account: str = "",
     actor=None,
     request=None,
 ) -> tuple[Integration, bool]:
@@ -130,6 +131,7 @@ def integration_connect(
         integration.secret = vault.seal(organization=organization, payload=credentials)
         integration.refreshable = bool(credentials.get("refresh_token"))
         integration.scopes = list(scopes or provider.scopes)
+        integration.account = account
         integration.expires_at = expires_at
         integration.last_refreshed_at = now
         integration.last_error = ""
@@ -217,9 +219,19 @@ def oauth_complete(*, organization, provider_key: str, code: str, claims: dict, 
         credentials=tokens.credentials(),
         expires_at=tokens.expires_at,
         scopes=tokens.scopes or provider.scopes,
+        account=_account_name(provider, tokens.access_token),
         actor=actor,
         request=request,
     )
+
+
+def _account_name(provider: Provider, access_token: str) -> str:
+    """Who connected, for people to recognize the integration; a provider that cannot say still connects."""
+    try:
+        return oauth.account_name(provider, access_token=access_token)
+    except oauth.ProviderError as error:
+        logger.warning("integration %s connected without an account name: %s", provider.key, error.message)
+        return ""
 
 
 def provider_error_response(error: oauth.ProviderError) -> ApplicationError:

@@ -51,7 +51,7 @@ class IntegrationSerializer(serializers.ModelSerializer):
     class Meta:
         model = Integration
         fields = [
-            "key", "type", "status", "revoked", "scopes", "expires_at",
+            "key", "type", "status", "revoked", "account", "scopes", "expires_at",
             "last_refreshed_at", "connected_at", "updated_at", "last_error",
         ]
 

@@ -32,6 +32,8 @@ class FakeOAuthProvider:
         self.fail_next: list[str] = []
         self.delay = 0.0  # seconds every token call takes (to make concurrent refreshes overlap)
         self.token_calls: list[dict] = []
+        self.account = "owner@example.com"  # what /userinfo names (email, login and workspace alike)
+        self.userinfo_down = False
         self.server: LocalHTTPServer | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------------
@@ -68,7 +70,10 @@ class FakeOAuthProvider:
 
     def endpoints(self) -> dict:
         """The provider URLs, in the shape of the INTEGRATIONS_PROVIDER_OVERRIDES setting."""
-        return {"authorize_url": f"{self.url}/authorize", "token_url": f"{self.url}/token", "revoke_url": f"{self.url}/revoke"}
+        return {
+            "authorize_url": f"{self.url}/authorize", "token_url": f"{self.url}/token",
+            "revoke_url": f"{self.url}/revoke", "userinfo_url": f"{self.url}/userinfo",
+        }  # fmt: skip
 
     def install(self, settings) -> None:
         """Point every OAuth provider of the catalog at this fake, with its client credentials."""
@@ -129,6 +134,16 @@ class FakeOAuthProvider:
             return 200, self.mint()
         return 400, {"error": "unsupported_grant_type"}
 
+    def userinfo(self, authorization: str) -> tuple[int, dict]:
+        """Who a bearer token acts for: Google's `email`, GitHub's `login`, Slack's auth.test `team`."""
+        if self.userinfo_down:
+            return 503, {"error": "temporarily_unavailable"}
+        with self.lock:
+            known = authorization.removeprefix("Bearer ") in self.access_tokens
+        if not known:
+            return 401, {"error": "invalid_token"}
+        return 200, {"ok": True, "email": self.account, "login": self.account, "team": self.account}
+
     def revoke(self, token: str) -> int:
         with self.lock:
             self.revoked.append(token)
@@ -160,9 +175,18 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):  # the client timed out and hung up
             pass
 
+    def do_GET(self):
+        if urlsplit(self.path).path == "/userinfo":
+            self._send(*self.fake.userinfo(self.headers.get("Authorization", "")))
+            return
+        self._send(404, {"error": "not_found"})
+
     def do_POST(self):
         path = urlsplit(self.path).path
         form = self._form()
+        if path == "/userinfo":  # Slack's auth.test is a POST
+            self._send(*self.fake.userinfo(self.headers.get("Authorization", "")))
+            return
         if path == "/revoke":
             token = form.get("token") or self.headers.get("Authorization", "").removeprefix("Bearer ")
             self._send(self.fake.revoke(token), {})

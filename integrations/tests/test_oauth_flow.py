@@ -44,6 +44,10 @@ def test_full_flow_with_pkce_stores_encrypted_tokens(team, owner_client, fake_pr
     integration = Integration.objects.get(organization=organization, key="gmail")
     assert integration.type == "oauth" and integration.refreshable and integration.expires_at is not None
     assert integration.connected_by == team[1]["owner"].user
+    # Who connected, as the provider names it (its userinfo endpoint, with the new token).
+    assert integration.account == fake_provider.account
+    listed = owner_client.get("/api/v1/integrations").json()["integrations"]
+    assert [item["account"] for item in listed if item["key"] == "gmail"] == [fake_provider.account]
     credentials = vault.unseal(organization=organization, token=integration.secret)
     assert credentials["access_token"] in fake_provider.access_tokens
     assert credentials["access_token"] not in integration.secret
@@ -196,3 +200,23 @@ def test_state_is_bound_to_the_org_it_was_started_in(org_factory, fake_provider,
 
     assert response.status_code == 201
     assert Integration.objects.get().organization == org_b
+
+
+@pytest.mark.parametrize("key", ["slack", "github"])
+def test_each_provider_names_the_connected_account(owner_client, fake_provider, key):
+    fake_provider.account = f"acme-{key}"
+
+    response = callback(APIClient(), key=key, **fake_provider.consent(start(owner_client, key)))
+
+    assert response.status_code == 201, response.content
+    assert Integration.objects.get(key=key).account == f"acme-{key}"
+
+
+def test_a_provider_that_cannot_name_the_account_still_connects(owner_client, fake_provider):
+    fake_provider.userinfo_down = True
+
+    response = callback(APIClient(), **fake_provider.consent(start(owner_client)))
+
+    assert response.status_code == 201, response.content
+    integration = Integration.objects.get(key="gmail")
+    assert integration.account == "" and integration.status == "active"
