@@ -29,6 +29,8 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from pyinstrument import Profiler
 
+from core.testing import asgi_http_request
+
 import auth_refresh
 import members
 import permissions_check
@@ -103,32 +105,11 @@ def sync_sender() -> Callable[[Call], None]:
 
 async def asgi_send(application, call: Call) -> None:
     """Send a call through the ASGI application as uvicorn would, and wait for the whole body."""
-    body = (call.body or "").encode()
-    headers = [(b"host", b"localhost"), (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers = [(b"content-type", b"application/json")]
     if call.token:
         headers.append((b"authorization", f"Bearer {call.token}".encode()))
-    scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": call.method, "scheme": "http",
-        "path": call.path, "raw_path": call.path.encode(), "query_string": b"", "root_path": "", "headers": headers,
-        "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000),
-    }  # fmt: skip
-    delivered, requested, status = asyncio.Event(), [], []
-
-    async def receive():
-        if not requested:
-            requested.append(True)
-            return {"type": "http.request", "body": body, "more_body": False}
-        await delivered.wait()
-        return {"type": "http.disconnect"}
-
-    async def send(message):
-        if message["type"] == "http.response.start":
-            status.append(message["status"])
-        elif message["type"] == "http.response.body" and not message.get("more_body"):
-            delivered.set()
-
-    await application(scope, receive, send)
-    assert status == [200], status
+    status, body = await asgi_http_request(application, method=call.method, path=call.path, headers=headers, body=(call.body or "").encode())
+    assert status == 200, body[:300]
 
 
 def asgi_cpu_ms(next_call: Callable[[], Call], requests: int) -> float:

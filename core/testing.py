@@ -43,6 +43,37 @@ def run_together(count: int, work) -> list:
     return results
 
 
+async def asgi_http_request(application, *, method: str, path: str, headers=(), body: bytes = b"") -> tuple[int, bytes]:
+    """Send one HTTP request to an ASGI application as uvicorn would; return (status, whole body)."""
+    import asyncio
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
+        "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+        "headers": [(b"host", b"localhost"), (b"content-length", str(len(body)).encode()), *headers],
+        "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000),
+    }  # fmt: skip
+    delivered, requested, status, parts = asyncio.Event(), [], [], []
+
+    async def receive():
+        if not requested:
+            requested.append(True)
+            return {"type": "http.request", "body": body, "more_body": False}
+        await delivered.wait()  # then the client stays until the response is complete
+        return {"type": "http.disconnect"}
+
+    async def send(message):
+        if message["type"] == "http.response.start":
+            status.append(message["status"])
+        elif message["type"] == "http.response.body":
+            parts.append(message.get("body", b""))
+            if not message.get("more_body"):
+                delivered.set()
+
+    await application(scope, receive, send)
+    return status[0], b"".join(parts)
+
+
 class LocalHTTPServer:
     """A test fake's HTTP server on 127.0.0.1 (a free port unless `port` is given), bound until `stop()`."""
 

@@ -5,6 +5,7 @@ from asgiref.sync import async_to_sync
 from django.http import FileResponse, StreamingHttpResponse
 
 from config.asgi import StreamingASGIHandler, application
+from core.testing import asgi_http_request
 
 
 def _collect(response):
@@ -70,33 +71,7 @@ def test_the_application_routes_http_and_websockets():
 
 def _get(path: str) -> tuple[int, bytes]:
     """One GET through the ASGI application, as uvicorn would send it."""
-    scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
-        "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
-        "headers": [(b"host", b"localhost")], "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8000),
-    }  # fmt: skip
-    messages = []
-
-    async def scenario():
-        delivered = asyncio.Event()
-        requested = []
-
-        async def receive():
-            if not requested:
-                requested.append(True)
-                return {"type": "http.request", "body": b"", "more_body": False}
-            await delivered.wait()
-            return {"type": "http.disconnect"}
-
-        async def send(message):
-            messages.append(message)
-            if message["type"] == "http.response.body" and not message.get("more_body"):
-                delivered.set()
-
-        await application(scope, receive, send)
-
-    async_to_sync(scenario)()
-    return messages[0]["status"], b"".join(m.get("body", b"") for m in messages[1:])
+    return async_to_sync(asgi_http_request)(application, method="GET", path=path)
 
 
 def test_middleware_and_view_run_in_one_hop_to_the_request_thread(db, monkeypatch):
