@@ -25,7 +25,7 @@ seed: migrate
 ## Serve on http://localhost:8000 (HTTP + WebSockets, ASGI) with SQLite, local-memory cache and
 ## channel layer, eager Celery; reloads on code changes.
 run: seed
-	$(BIN)/uvicorn config.asgi:application --reload --host 0.0.0.0 --port $(PORT)
+	$(BIN)/uvicorn config.asgi:application --reload --no-proxy-headers --host 0.0.0.0 --port $(PORT)
 
 ## The whole suite (SQLite unless DATABASE_URL is set; Redis cache when REDIS_URL is set).
 test: install
@@ -53,8 +53,12 @@ bench: install
 ## `make fuzz FUZZ_MAX_EXAMPLES=200 FUZZ_K=orgs`.
 FUZZ_MAX_EXAMPLES ?= 50
 FUZZ_K ?=
+## Also runs the no-escalation state machine longer: PROPERTY_MAX_EXAMPLES (default 100) random
+## examples of up to PROPERTY_MAX_STEPS grant-changing API calls (`make test` runs 20 fixed ones).
+PROPERTY_MAX_EXAMPLES ?= 100
 fuzz: install
 	FUZZ_MAX_EXAMPLES=$(FUZZ_MAX_EXAMPLES) $(BIN)/pytest core/tests/test_fuzz_api.py -p no:randomly $(if $(FUZZ_K),-k "$(FUZZ_K)")
+	PROPERTY_MAX_EXAMPLES=$(PROPERTY_MAX_EXAMPLES) PROPERTY_RANDOM=1 $(BIN)/pytest permissions/tests/test_property_no_escalation.py -p no:randomly
 
 check: install
 	$(PY) manage.py check

@@ -119,3 +119,11 @@ def admin_client_otp(db):
     session[DEVICE_ID_SESSION_KEY] = device.persistent_id
     session.save()
     return client
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Report what the property tests ran (hypothesis counts), also from xdist workers."""
+    for report in terminalreporter.stats.get("passed", []) + terminalreporter.stats.get("failed", []):
+        for name, value in getattr(report, "user_properties", []):
+            if name == "no_escalation":
+                terminalreporter.write_line(f"no-escalation property: {value}")

@@ -14,7 +14,8 @@ bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 workers = _int_env("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1)
 # ASGI (config.asgi): uvicorn workers serve HTTP and WebSockets; gunicorn still manages them
 # (recycling, timeouts, shared metrics). Sync views run on a thread pool inside each worker.
-worker_class = "uvicorn_worker.UvicornWorker"
+# core.asgi_worker.UvicornWorker: uvicorn's worker with proxy_headers off (see forwarded_allow_ips).
+worker_class = "core.asgi_worker.UvicornWorker"
 # Used only by a threaded (gthread) worker, e.g. `gunicorn config.wsgi:application -k gthread`.
 threads = _int_env("GUNICORN_THREADS", 4)
 timeout = _int_env("GUNICORN_TIMEOUT", 30)
@@ -28,13 +29,18 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 # No gunicornc control socket: nobody manages workers from inside the container, and the
 # app user's home is read-only (gunicorn would only warn that it cannot create it).
 control_socket_disable = True
-# Only the reverse proxy may claim the scheme/client address through X-Forwarded-* headers.
+# No server setting may let a client choose its own IP: the uvicorn workers ignore X-Forwarded-*
+# (proxy_headers off), and the app reads X-Forwarded-For itself, trusting NUM_PROXIES hops from
+# the right (core.http.client_ip), and the scheme through SECURE_PROXY_SSL_HEADER. This only
+# matters to gunicorn's own (WSGI) workers, which take the scheme from these peers; never "*".
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 errorlog = "-"
 accesslog = "-"
 # The X-Request-ID the app put on the response ties each access line to the app's own log lines.
+# Credentials in query strings (`/ws?token=...`) are redacted by core.logging.SecretRedactionFilter,
+# which the app puts on gunicorn's and uvicorn's access loggers (core/apps.py).
 access_log_format = (
     '%(h)s "%(r)s" %(s)s %(b)s %(M)sms request_id=%({x-request-id}o)s "%(f)s" "%(a)s"'
 )

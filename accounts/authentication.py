@@ -6,6 +6,7 @@ from rest_framework_simplejwt import authentication as simplejwt_auth
 from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 
+from accounts.impersonation import impersonation_request_check
 from accounts.models import UserSession
 from core.errors import ErrorCode
 
@@ -51,7 +52,15 @@ class TokenAuthError(exceptions.AuthenticationFailed):
 
 
 class JWTAuthentication(simplejwt_auth.JWTAuthentication):
-    """`Authorization: Bearer <access>`; refuses tokens whose session was revoked."""
+    """`Authorization: Bearer <access>`; refuses revoked sessions and impersonation beyond its allow-list."""
+
+    def authenticate(self, request):
+        result = super().authenticate(request)
+        if result is not None and result[1].get("act"):
+            # Every REST route a bearer token reaches passes here: the one place invariant 5 is
+            # enforced, whatever permission classes a view declares (accounts/impersonation.py).
+            impersonation_request_check(request)
+        return result
 
     def get_validated_token(self, raw_token: bytes) -> AccessToken:
         try:

@@ -146,8 +146,11 @@ def _backup_codes_replace(*, user: User) -> list[str]:
     return codes
 
 
-def totp_confirm(*, user: User, code: str, request=None, organization_id=None) -> list[str]:
-    """Confirm enrollment with a first code; MFA is on from now; returns 10 fresh backup codes."""
+def totp_confirm(*, user: User, code: str, request=None, organization_id=None, session_id=None) -> list[str]:
+    """Confirm enrollment with a first code; MFA is on from now and every other session is revoked.
+
+    Returns 10 fresh backup codes. `session_id` (the confirming session) stays signed in.
+    """
     device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
     if device is None:
         if mfa_enabled(user=user):
@@ -159,16 +162,30 @@ def totp_confirm(*, user: User, code: str, request=None, organization_id=None) -
         )
     if not _totp_check(device, code):
         raise _invalid_code()
-    return _totp_activate(device=device, user=user, request=request, organization_id=organization_id)
+    return _totp_activate(device=device, user=user, request=request, organization_id=organization_id, session_id=session_id)
 
 
 @transaction.atomic
-def _totp_activate(*, device: TOTPDevice, user: User, request, organization_id) -> list[str]:
+def _totp_activate(*, device: TOTPDevice, user: User, request, organization_id, session_id) -> list[str]:
+    from accounts.services import sessions_revoke_all
+
     # Conditional UPDATE: of two concurrent confirmations only one activates and mints codes.
     if TOTPDevice.objects.filter(id=device.id, confirmed=False).update(confirmed=True) != 1:
         raise _already_enabled()
     codes = _backup_codes_replace(user=user)
-    event_record(action="mfa.enabled", actor=user, organization_id=organization_id, target=user, request=request)
+    # Invariant 10: sessions opened with the password alone (perhaps by whoever made the user enrol)
+    # must not outlive the switch to MFA; each revocation is audited as `session.revoked`.
+    revoked = sessions_revoke_all(
+        user=user, reason="mfa_enabled", except_session_id=session_id, actor=user, request=request
+    )
+    event_record(
+        action="mfa.enabled",
+        actor=user,
+        organization_id=organization_id,
+        target=user,
+        metadata={"sessions_revoked": revoked},
+        request=request,
+    )
     return codes
 
 

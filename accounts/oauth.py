@@ -4,7 +4,9 @@ allauth runs the OAuth round trip (state, PKCE, code exchange, id_token/userinfo
 here turn its outcome into a redirect to the front end carrying the API's own tokens, an MFA
 challenge, a "linked" notice or an error code. No Django session outlives the round trip.
 """
+import hmac
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 from urllib.parse import urlencode
@@ -27,6 +29,7 @@ from django.urls import reverse
 
 from accounts import mfa, selectors, services
 from accounts.models import OneTimeToken, User
+from accounts.tokens import hash_secret, random_secret
 from audit.services import event_record
 from core import clock, hooks
 from core.errors import ErrorCode
@@ -38,6 +41,8 @@ GOOGLE = GoogleProvider.id
 LINK_TOKEN_LIFETIME = timedelta(minutes=10)
 CALLBACK_URL_NAME = "auth:google-callback"
 START_URL_NAME = "auth:google"
+LINK_COOKIE = "google_link"
+LINK_COOKIE_SALT = "accounts.oauth.google-link"
 
 
 class OAuthError(StrEnum):
@@ -128,7 +133,16 @@ def google_login_start(*, request: HttpRequest) -> HttpResponse:
 
 
 def google_link_start(*, request: HttpRequest, token: str) -> HttpResponse:
-    """Redirect to Google's consent page to link Google to the account that asked for `token`."""
+    """Redirect to Google's consent page to link Google to the account that asked for `token`.
+
+    Only the browser that received the link URL (it holds the binding cookie set with it) may
+    open it: anyone else gets `#error=link_invalid`, and the token is left unspent.
+    """
+    pending = OneTimeToken.objects.filter(token_hash=hash_secret(token or ""), purpose=OneTimeToken.Purpose.OAUTH_LINK).first()
+    binding = pending.data.get("binding") if pending is not None else None
+    if not _binding_matches(request, binding):
+        # Invariant 4: a link URL sent to someone else must not link *their* Google to the sender.
+        return error_redirect(OAuthError.LINK_INVALID)
     try:
         spent = services.one_time_token_consume(secret=token, purpose=OneTimeToken.Purpose.OAUTH_LINK)
     except ApplicationError:
@@ -140,7 +154,7 @@ def google_link_start(*, request: HttpRequest, token: str) -> HttpResponse:
     get_account_adapter(request).login(request, user)
     # Why: this session only carries the user through Google's consent and must not linger if abandoned.
     request.session.set_expiry(LINK_TOKEN_LIFETIME)
-    data = {"organization_id": spent.data.get("organization_id")}
+    data = {"organization_id": spent.data.get("organization_id"), "binding": binding}
     return _google_provider(request).redirect(request, process=AuthProcess.CONNECT, data=data)
 
 
@@ -157,6 +171,8 @@ def google_callback(*, request: HttpRequest) -> HttpResponse:
         response = error_redirect(OAuthError.SIGN_IN_FAILED)
     # Why: the API is token-based; a signed-in session cookie would be a second, unmanaged credential.
     get_account_adapter(request).logout(request)
+    if LINK_COOKIE in request.COOKIES:
+        response.delete_cookie(LINK_COOKIE, path=_link_cookie_path(), samesite="Lax")
     return response
 
 
@@ -177,15 +193,60 @@ def _token_redirect(*, request: HttpRequest, user: User) -> HttpResponse:
 # --- linking and unlinking -----------------------------------------------------------------
 
 
-def google_link_url_issue(*, user: User, request: HttpRequest, organization_id=None) -> str:
-    """Return the URL a browser opens to link Google to `user` (it carries a short-lived single-use token)."""
+@dataclass(frozen=True)
+class GoogleLink:
+    """A link URL and the browser binding that must travel with it (set by `link_binding_set`)."""
+
+    url: str
+    binding: str
+
+
+def google_link_url_issue(*, user: User, request: HttpRequest, organization_id=None) -> GoogleLink:
+    """Return the URL a browser opens to link Google to `user` (short-lived, single use) and its binding.
+
+    The binding goes to the caller's browser as an HttpOnly cookie (`link_binding_set`) and is
+    required by both the start and the callback, so the URL works only in the browser that asked.
+    """
+    binding = random_secret()
     secret = services.one_time_token_issue(
         user=user,
         purpose=OneTimeToken.Purpose.OAUTH_LINK,
         lifetime=LINK_TOKEN_LIFETIME,
-        data={"organization_id": str(organization_id) if organization_id else None},
+        # Only the hash is stored: a database reader cannot forge the cookie.
+        data={"organization_id": str(organization_id) if organization_id else None, "binding": hash_secret(binding)},
     )
-    return request.build_absolute_uri(f"{reverse(START_URL_NAME)}?{urlencode({'token': secret})}")
+    url = request.build_absolute_uri(f"{reverse(START_URL_NAME)}?{urlencode({'token': secret})}")
+    return GoogleLink(url=url, binding=binding)
+
+
+def _link_cookie_path() -> str:
+    # The common prefix of link/google, google and google/callback (e.g. /api/v1/auth/).
+    return reverse(START_URL_NAME).rsplit("/", 1)[0] + "/"
+
+
+def link_binding_set(response: HttpResponse, binding: str) -> None:
+    """Give the browser that asked for a link URL the cookie that binds the link flow to it."""
+    response.set_signed_cookie(
+        LINK_COOKIE,
+        binding,
+        salt=LINK_COOKIE_SALT,
+        max_age=int(LINK_TOKEN_LIFETIME.total_seconds()),
+        path=_link_cookie_path(),
+        secure=settings.SESSION_COOKIE_SECURE,
+        # HttpOnly: no script reads it; Lax: sent on the top-level navigation to the start URL and on
+        # Google's redirect back, never on a cross-site subrequest.
+        httponly=True,
+        samesite="Lax",
+    )
+
+
+def _binding_matches(request: HttpRequest, binding_hash) -> bool:
+    cookie = request.get_signed_cookie(
+        LINK_COOKIE, default=None, salt=LINK_COOKIE_SALT, max_age=int(LINK_TOKEN_LIFETIME.total_seconds())
+    )
+    if not cookie or not binding_hash:
+        return False
+    return hmac.compare_digest(hash_secret(cookie), str(binding_hash))
 
 
 def social_account_connect(*, request: HttpRequest, sociallogin: SocialLogin, user: User, organization_id=None) -> None:
@@ -306,6 +367,9 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         user = request.user
         if not user.is_authenticated:
             _abort(OAuthError.LINK_INVALID)
+        if not _binding_matches(request, (sociallogin.state.get("data") or {}).get("binding")):
+            # The round trip must end in the browser that asked for the link URL (invariant 4).
+            _abort(OAuthError.LINK_INVALID)
         if sociallogin.is_existing:
             if sociallogin.user.pk != user.pk:
                 # Moving it could leave the other account with no way to sign in.
@@ -317,6 +381,13 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         social_account_connect(request=request, sociallogin=sociallogin, user=user, organization_id=organization_id)
 
     def _match_by_email(self, request: HttpRequest, sociallogin: SocialLogin) -> None:
+        """Connect a first Google sign-in to the local account of its email only when both sides verified it.
+
+        An account whose email is not verified here (e.g. created by someone holding an invitation
+        code for that address) is never linked nor taken over: the sign-in ends with
+        `#error=account_exists` and nothing is created or linked. The mailbox owner proves it by
+        email (password reset or verification link), then links Google from the signed-in account.
+        """
         email = _email_of(sociallogin)
         if email is None:
             _abort(OAuthError.EMAIL_MISSING)
@@ -332,7 +403,11 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         social_account_connect(request=request, sociallogin=sociallogin, user=user)
 
     def populate_user(self, request: HttpRequest, sociallogin: SocialLogin, data: dict) -> User:
-        """Fill a would-be user from Google's profile; the email counts as verified only if Google says so."""
+        """Fill a would-be user from Google's profile; the email counts as verified only if Google says so.
+
+        Google marks an address verified only after proving the mailbox itself (a code mailed to it,
+        or its own hosted mailbox), which is what invariant 3 asks of our own verification token.
+        """
         user = super().populate_user(request, sociallogin, data)
         extra = sociallogin.account.extra_data or {}
         name = extra.get("name") or " ".join(filter(None, [data.get("first_name"), data.get("last_name")]))

@@ -181,8 +181,11 @@ def password_validate(*, password: str, user: User | None = None, field: str = "
 
 
 @transaction.atomic
-def user_create(*, email: str, password: str | None, full_name: str = "", email_verified: bool = False) -> User:
-    """Create a user; 409 when the email is taken."""
+def user_create(*, email: str, password: str | None, full_name: str = "") -> User:
+    """Create a user with an unverified email; 409 when the email is taken.
+
+    Only `email_verify` (a token mailed to the address) marks an email verified (invariant 3).
+    """
     email = User.objects.normalize_email(email)
     if User.objects.filter(email=email).exists():
         raise conflict("An account with this email already exists.", email=["An account with this email already exists."])
@@ -195,7 +198,6 @@ def user_create(*, email: str, password: str | None, full_name: str = "", email_
                 email=email,
                 password=password,
                 full_name=full_name,
-                email_verified_at=clock.now() if email_verified else None,
             )
     except IntegrityError:
         raise conflict("An account with this email already exists.", email=["An account with this email already exists."])
@@ -366,6 +368,8 @@ def password_reset_request(*, email: str) -> None:
         user=user,
         purpose=OneTimeToken.Purpose.PASSWORD_RESET,
         lifetime=timedelta(minutes=settings.PASSWORD_RESET_TOKEN_MINUTES),
+        # The address it is mailed to: spending it proves that mailbox (see password_reset).
+        data={"email": user.email},
     )
     enqueue(tasks.send_password_reset_email, str(user.id), secret)
 
@@ -390,6 +394,9 @@ def password_reset(*, token: str, new_password: str, request=None) -> User:
         request=request,
     )
     sessions_revoke_all(user=user, reason="password_reset", actor=user, request=request)
+    if spent.data.get("email") == user.email:
+        # The token went to this address and only there: whoever spent it reads that mailbox.
+        _email_verified_mark(user=user, request=request)
     return user
 
 
@@ -415,18 +422,24 @@ def email_verify(*, token: str, request=None) -> User:
     if spent.data.get("email") != user.email:
         message = "This token was issued for another email address."
         raise ApplicationError(code=ErrorCode.VALIDATION_ERROR, message=message, details={"token": [message]})
-    if user.email_verified_at is None:
-        user.email_verified_at = clock.now()
-        user.save(update_fields=["email_verified_at", "updated_at"])
-        event_record(
-            action="user.email_verified",
-            actor=user,
-            organization_id=hooks.call(hooks.DEFAULT_ORGANIZATION, None, user=user),
-            target=user,
-            request=request,
-        )
-        hooks.collect(hooks.DOMAIN_SIGN_IN, user=user, request=request)
+    _email_verified_mark(user=user, request=request)
     return user
+
+
+def _email_verified_mark(*, user: User, request=None) -> None:
+    """Record that the user proved their mailbox (a token mailed there was spent), once."""
+    if user.email_verified_at is not None:
+        return
+    user.email_verified_at = clock.now()
+    user.save(update_fields=["email_verified_at", "updated_at"])
+    event_record(
+        action="user.email_verified",
+        actor=user,
+        organization_id=hooks.call(hooks.DEFAULT_ORGANIZATION, None, user=user),
+        target=user,
+        request=request,
+    )
+    hooks.collect(hooks.DOMAIN_SIGN_IN, user=user, request=request)
 
 
 # --- profile ------------------------------------------------------------------------------

@@ -27,16 +27,21 @@ def _forbidden(message: str, code: ErrorCode = ErrorCode.INSUFFICIENT_PERMISSION
     return ApplicationError(code=code, message=message, status_code=403)
 
 
+def staff_power_check(*, user, token, action: str) -> None:
+    """Refuse a staff power to anyone but an active staff member signed in as themselves with MFA."""
+    if is_impersonating(token):
+        raise _forbidden(f"Cannot {action} while impersonating.")
+    if not (user is not None and user.is_authenticated and user.is_active and user.is_staff):
+        raise _forbidden("Staff only.")
+    # Invariant 8: the claim mirrors the session's MFA state, which only a TOTP/backup-code sign-in sets.
+    if not _claim(token, "mfa"):
+        raise _forbidden(f"Sign in with MFA to {action}.", ErrorCode.MFA_REQUIRED)
+
+
 def impersonation_check(*, staff_user: User, staff_token) -> None:
     """Refuse anyone but an MFA-verified staff member who is not already impersonating."""
     # An impersonation token must never mint another one (no chains, no escalation).
-    if is_impersonating(staff_token):
-        raise _forbidden("Cannot impersonate while impersonating.")
-    if not staff_user.is_staff:
-        raise _forbidden("Staff only.")
-    # The claim mirrors the session's MFA state, which only a TOTP/backup-code sign-in sets.
-    if not _claim(staff_token, "mfa"):
-        raise _forbidden("Sign in with MFA to impersonate users.", ErrorCode.MFA_REQUIRED)
+    staff_power_check(user=staff_user, token=staff_token, action="impersonate users")
 
 
 class CanImpersonate(BasePermission):

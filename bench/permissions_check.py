@@ -27,7 +27,8 @@ def seed(bench: harness.Bench) -> dict:
     for name, effect, permissions, subjects, conditions in policies:
         perm_services.policy_create(
             organization=organization, actor=owner, name=name, effect=effect, permissions=permissions,
-            ensure_grantable=lambda permissions: None, subjects=subjects, conditions=conditions,
+            ensure_grantable=lambda permissions: None, ensure_not_better=lambda members: None,
+            subjects=subjects, conditions=conditions,
         )  # fmt: skip
     codes = sorted(authz.codes())
     permissions = [codes[n % len(codes)] for n in range(CHECKS)]

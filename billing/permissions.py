@@ -1,6 +1,7 @@
 """Permissions declared by the billing app, and its DRF permission class for staff-only routes."""
 from rest_framework.permissions import BasePermission
 
+from accounts.staff import staff_power_check
 from core.authz import declare
 
 BILLING_READ = declare("billing:read", "See the plan, subscription, usage, invoices, payments and payment methods.")
@@ -10,9 +11,11 @@ BILLING_MANAGE = declare(
 
 
 class IsStaffUser(BasePermission):
-    """Active staff users signed in as themselves (API keys never get here: not an org route)."""
+    """Active staff users signed in as themselves, in a session that passed MFA (API.md invariant 8)."""
 
     def has_permission(self, request, view) -> bool:
-        user = request.user
+        if not (request.user and request.user.is_authenticated):
+            return False  # 401: DRF answers "not authenticated" for a refused anonymous caller
         # An impersonation token carries the impersonated user, who is not staff: refused too.
-        return bool(user and user.is_authenticated and user.is_active and getattr(user, "is_staff", False))
+        staff_power_check(user=request.user, token=request.auth, action="activate subscriptions")
+        return True

@@ -1,13 +1,16 @@
 """ASGI entry point: HTTP goes to Django, WebSockets (`/ws`) to the messaging consumer.
 
 Served by uvicorn: gunicorn with uvicorn workers in production (gunicorn.conf.py, compose's
-`web`), `uvicorn --reload` in `make run`.
+`web`; core.asgi_worker turns uvicorn's forwarded-header handling off, core.http.client_ip reads
+X-Forwarded-For itself), `uvicorn --reload` in `make run`.
 """
 import os
 
 from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIHandler
 from django.http import FileResponse
+
+from core.asgi import call_with_body_limit
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
 
@@ -32,7 +35,13 @@ class StreamingASGIHandler(ASGIHandler):
       request's thread (its database connection is that thread's, as before).
     - Django's own handler reads a sync iterator (a FileResponse, a CSV export, an SSE generator)
       to its end before sending the first byte, so nothing streams and large bodies sit in memory.
+    - Django's own handler buffers the whole request body before any view runs: bodies are cut
+      off at their route's limit while they stream in (core.asgi.call_with_body_limit).
     """
+
+    async def __call__(self, scope, receive, send):
+        # Bodies are cut off at their route's limit as they stream in (413), before Django buffers them.
+        await call_with_body_limit(super().__call__, scope, receive, send)
 
     def load_middleware(self, is_async=False):
         super().load_middleware(is_async=False)

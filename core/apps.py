@@ -8,3 +8,8 @@ class CoreConfig(AppConfig):
     def ready(self):
         # Registers the OpenAPI extensions (drf-spectacular finds them by class creation).
         from core import schema  # noqa: F401
+        from core.logging import secret_redaction_install
+
+        # Here, once Django's logging is configured, in every process that serves it (uvicorn,
+        # gunicorn workers, runserver): access lines carry `/ws?token=<access token>`.
+        secret_redaction_install()

@@ -4,6 +4,7 @@ import math
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DatabaseError, OperationalError
 from django.http import Http404, JsonResponse
@@ -47,6 +48,11 @@ def validation_error(field: str, message: str) -> ApplicationError:
     return ApplicationError(
         code=ErrorCode.VALIDATION_ERROR, message=message, status_code=400, details={field: [message]}
     )
+
+
+def payload_too_large(message: str = "The request body is too large.", **details: Any) -> ApplicationError:
+    """Build a 413 PAYLOAD_TOO_LARGE error."""
+    return ApplicationError(code=ErrorCode.PAYLOAD_TOO_LARGE, message=message, status_code=413, details=details)
 
 
 def envelope(*, code: str, message: str, details: dict | None = None) -> dict:
@@ -165,6 +171,14 @@ def exception_handler(exc: Exception, context: dict) -> Response:
     elif isinstance(exc, DjangoValidationError):
         details = _stringify(exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages})
         status_code, code, message = 400, ErrorCode.VALIDATION_ERROR, _first_message(details) or "Invalid input."
+    elif isinstance(exc, RequestDataTooBig):
+        # The caller's mistake, not ours: no stack trace at ERROR for a body over the limit.
+        logger.warning("request body over DATA_UPLOAD_MAX_MEMORY_SIZE")
+        status_code, code, message, details = 413, ErrorCode.PAYLOAD_TOO_LARGE, "The request body is too large.", {}
+    elif isinstance(exc, SuspiciousOperation):
+        # Too many form fields or files, a malformed multipart body: Django's own answer is a 400.
+        logger.warning("suspicious request refused: %s", type(exc).__name__)
+        status_code, code, message, details = 400, ErrorCode.VALIDATION_ERROR, "Bad request.", {}
     elif isinstance(exc, drf.APIException):
         status_code, code, message, details = _from_api_exception(exc)
         if getattr(exc, "auth_header", None):
@@ -213,7 +227,17 @@ def json_error_view(status_code: int, code: str, message: str):
     return view
 
 
-handler400 = json_error_view(400, ErrorCode.VALIDATION_ERROR, "Bad request.")
+_handler400 = json_error_view(400, ErrorCode.VALIDATION_ERROR, "Bad request.")
+_handler413 = json_error_view(413, ErrorCode.PAYLOAD_TOO_LARGE, "The request body is too large.")
+
+
+def handler400(request, exception=None):
+    """The envelope for a bad request outside DRF; a body over the limit is a 413, as in DRF views."""
+    if isinstance(exception, RequestDataTooBig):
+        return _handler413(request, exception)
+    return _handler400(request, exception)
+
+
 handler403 = json_error_view(403, ErrorCode.INSUFFICIENT_PERMISSIONS, "Permission denied.")
 handler404 = json_error_view(404, ErrorCode.NOT_FOUND, "Not found.")
 _handler500 = json_error_view(500, ErrorCode.INTERNAL_ERROR, "An internal error occurred.")

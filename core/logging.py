@@ -1,5 +1,6 @@
-"""Logging filter that stamps every record with the current request id."""
+"""Logging filters: the current request id on every record; credentials in URLs redacted."""
 import logging
+import re
 
 from core.middleware import current_request_id
 
@@ -17,3 +18,41 @@ class RequestIDFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = current_request_id() or _request_id_of(record) or "-"
         return True
+
+
+# Query parameters that carry a credential: the WebSocket `?token=` fallback, OAuth callbacks'
+# `code`, any `access_token`/`refresh_token`/`id_token`/`api_key` a client puts in a URL.
+_SECRET_QUERY_PARAMETER = re.compile(
+    r"(?i)([?&](?:token|access_token|refresh_token|id_token|api_key|code)=)[^&\s\"']+"
+)
+REDACTED = "[redacted]"
+# Loggers that write request lines (query strings included); most do not propagate to the root.
+REQUEST_LINE_LOGGERS = ("uvicorn.access", "uvicorn.error", "gunicorn.access", "gunicorn.error", "django.server")
+
+
+def secrets_redact(text: str) -> str:
+    """Replace the values of credential-carrying query parameters in `text`."""
+    return _SECRET_QUERY_PARAMETER.sub(rf"\g<1>{REDACTED}", text)
+
+
+class SecretRedactionFilter(logging.Filter):
+    """Blank credentials carried in URLs (`/ws?token=...`) out of a log record before it is written."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a record that cannot format itself is the handler's problem, not ours
+            return True
+        redacted = secrets_redact(message)
+        if redacted != message:
+            # Tokens live in the record's args (the access log's request line): freeze the redacted text.
+            record.msg, record.args = redacted, None
+        return True
+
+
+def secret_redaction_install() -> None:
+    """Put the redaction filter on every logger that writes request lines (idempotent)."""
+    for name in REQUEST_LINE_LOGGERS:
+        target = logging.getLogger(name)
+        if not any(isinstance(existing, SecretRedactionFilter) for existing in target.filters):
+            target.addFilter(SecretRedactionFilter())

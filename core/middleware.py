@@ -80,3 +80,66 @@ class DatabaseUnavailableMiddleware:
             return None
         logging.getLogger("core.errors").error("database unavailable", exc_info=exception)
         return database_unavailable_response()
+
+
+class RequestBodyGuardMiddleware:
+    """Refuse bad bodies at the door, in the envelope, whatever view or parser would read them.
+
+    - A body over `DATA_UPLOAD_MAX_MEMORY_SIZE` (multipart aside: its files are limited while they
+      stream, see core.parsers.StreamLimitUploadHandler) → 413 PAYLOAD_TOO_LARGE, unread.
+    - JSON nested deeper than core.parsers.MAX_JSON_DEPTH → 400 VALIDATION_ERROR, whatever parser
+      a view names (json's recursion would otherwise end in a 500).
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self._refusal(request) or self.get_response(request)
+
+    def _refusal(self, request):
+        # Imported here: core.exceptions imports this module.
+        from django.conf import settings
+        from django.core.exceptions import RequestDataTooBig
+
+        from core.errors import ErrorCode
+        from core.parsers import TOO_DEEP_MESSAGE, json_too_deep
+
+        content_type = (request.content_type or "").lower()
+        if content_type.startswith("multipart/"):
+            return None
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if limit is not None and length > limit:
+            return _refused(413, ErrorCode.PAYLOAD_TOO_LARGE, "The request body is too large.", limit=limit)
+        if not length or not (content_type == "application/json" or content_type.endswith("+json")):
+            return None
+        try:
+            raw = request.body  # read once here; DRF and the views reuse it
+        except RequestDataTooBig:
+            return _refused(413, ErrorCode.PAYLOAD_TOO_LARGE, "The request body is too large.", limit=limit)
+        if json_too_deep(raw.decode(_text_charset(request.encoding or settings.DEFAULT_CHARSET), errors="replace")):
+            return _refused(400, ErrorCode.VALIDATION_ERROR, TOO_DEEP_MESSAGE)
+        return None
+
+
+def _text_charset(name: str) -> str:
+    # A bytes-to-bytes codec (bz2_codec...) would inflate a small body; the parser refuses those anyway.
+    try:
+        "".encode(name)
+    except (LookupError, UnicodeError):
+        return "latin-1"
+    return name
+
+
+def _refused(status: int, code: str, message: str, **details):
+    """An envelope response for a body refused before any view ran (logged as a warning, not an error)."""
+    from django.http import JsonResponse
+
+    from core.exceptions import envelope
+
+    logging.getLogger("core.errors").warning("request body refused: %s", code)
+    return JsonResponse(envelope(code=code, message=message, details=details), status=status)

@@ -12,6 +12,8 @@ import math
 from django.conf import settings
 from rest_framework import throttling
 
+from core.http import client_ip
+
 
 class _ReportingMixin:
     """Count requests per fixed window; record limit/remaining/reset on the request."""
@@ -48,6 +50,11 @@ class _ReportingMixin:
             if self.cache.add(key, 1, self.duration + 1):
                 return 1
             return self.cache.incr(key)  # another request created it first
+
+    def get_ident(self, request):
+        """The client IP through core.http.client_ip, as lockouts, policies and audit read it."""
+        # Not DRF's own get_ident: one reading of X-Forwarded-For (NUM_PROXIES) for the whole app.
+        return client_ip(request) or "unknown"
 
     def wait(self):
         """Seconds until the window ends (Retry-After)."""

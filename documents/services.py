@@ -9,8 +9,8 @@ from django.utils.text import get_valid_filename
 
 from audit.services import event_record
 from core import entitlements
-from core.errors import ErrorCode
-from core.exceptions import ApplicationError
+from core.exceptions import ApplicationError, payload_too_large
+from core.parsers import StreamLimitUploadHandler
 from documents.models import Document
 from documents.selectors import BYTES_PER_MB, storage_used_bytes
 from documents.sniffing import sniff_content_type
@@ -19,6 +19,8 @@ from organizations.models import Organization
 logger = logging.getLogger(__name__)
 
 STORAGE_ENTITLEMENT = "storage_mb"
+# Multipart framing plus the form's own fields (title ≤ 255, description ≤ 5000 characters).
+FORM_OVERHEAD_BYTES = 64 * 1024
 FALLBACK_FILENAME = "file"
 MAX_FILENAME_CHARS = 255
 
@@ -52,16 +54,45 @@ def _actor_user(actor):
     return actor if isinstance(actor, User) else None
 
 
+def _too_large() -> ApplicationError:
+    return payload_too_large(
+        f"The file is larger than the {settings.DOCUMENT_MAX_UPLOAD_MB} MB upload limit.",
+        file=[f"Files may be at most {settings.DOCUMENT_MAX_UPLOAD_MB} MB."],
+    )
+
+
+def document_request_max_bytes() -> int:
+    """The largest upload request body: the per-file cap plus the form around it (the ASGI layer's cut-off)."""
+    return _max_upload_bytes() + FORM_OVERHEAD_BYTES
+
+
+def document_upload_limiter(*, organization) -> StreamLimitUploadHandler:
+    """An upload handler refusing, while the file streams in, what `document_upload` would refuse once it is stored.
+
+    Over the per-file cap → 413 PAYLOAD_TOO_LARGE; over what the plan's storage has left → 402
+    PLAN_LIMIT_REACHED. `document_upload` checks again, under the org lock, for concurrent uploads.
+    """
+    cap = _max_upload_bytes()
+    limit_mb = entitlements.limit_of(organization, STORAGE_ENTITLEMENT)
+    used = storage_used_bytes(organization=organization) if limit_mb is not None else 0
+    left = None if limit_mb is None else max(0, limit_mb * BYTES_PER_MB - used)
+
+    def refuse(received: int):
+        if received > cap:
+            raise _too_large()
+        entitlements.require(organization, STORAGE_ENTITLEMENT, used=used / BYTES_PER_MB, adding=received / BYTES_PER_MB)
+        raise _too_large()  # not reached: over what is left is over the plan
+
+    return StreamLimitUploadHandler(
+        max_bytes=cap if left is None else min(cap, left), refuse=refuse, overhead_bytes=FORM_OVERHEAD_BYTES
+    )
+
+
 def document_upload(*, organization, uploaded_file, title: str = "", description: str = "", actor=None, request=None) -> Document:
     """Store an uploaded file for the organization; 413 over the per-file cap, 402 over the plan's storage."""
     size = uploaded_file.size
     if size > _max_upload_bytes():
-        raise ApplicationError(
-            code=ErrorCode.VALIDATION_ERROR,
-            message=f"The file is larger than the {settings.DOCUMENT_MAX_UPLOAD_MB} MB upload limit.",
-            status_code=413,
-            details={"file": [f"Files may be at most {settings.DOCUMENT_MAX_UPLOAD_MB} MB."]},
-        )
+        raise _too_large()
     filename = filename_sanitize(uploaded_file.name)
     content_type = sniff_content_type(uploaded_file)
     with transaction.atomic():

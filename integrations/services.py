@@ -5,9 +5,12 @@ credentials only ever exist decrypted in memory, and never reach a log, an audit
 """
 import base64
 import binascii
+import hashlib
+import hmac
 import json
 import logging
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -170,20 +173,41 @@ def _oauth_provider(key: str) -> Provider:
     return provider
 
 
-def oauth_start(*, organization, user, key: str, mfa: bool = False, request=None) -> str:
-    """Begin the authorization-code flow: a signed, expiring state bound to user and org (+ PKCE)."""
+@dataclass(frozen=True)
+class OAuthStart:
+    """A started flow: where to send the browser, and the secret only the starting browser keeps (a cookie)."""
+
+    authorize_url: str
+    browser_secret: str
+
+
+def _binding_digest(browser_secret: str) -> str:
+    return hashlib.sha256(browser_secret.encode()).hexdigest()
+
+
+def oauth_start(*, organization, user, key: str, mfa: bool = False, request=None) -> OAuthStart:
+    """Begin the authorization-code flow: a signed, expiring state bound to user, org and browser (+ PKCE).
+
+    The state travels through the provider and whoever the URL is sent to; the browser secret
+    does not (its hash is in the state), so only the caller who started can finish.
+    """
     provider = _oauth_provider(key)
     nonce = secrets.token_urlsafe(24)
+    browser_secret = secrets.token_urlsafe(32)
     verifier, challenge = oauth.pkce_pair() if provider.pkce else (None, None)
     # The verifier stays on the server (single use, same lifetime as the state): a state seen in a
     # URL must not carry what PKCE keeps secret.
     cache.set(_VERIFIER_CACHE_PREFIX + nonce, {"verifier": verifier}, OAUTH_STATE_MAX_AGE)
     state = signing.dumps(
-        {"n": nonce, "u": str(user.pk), "o": str(organization.pk), "k": provider.key, "m": bool(mfa)},
+        {
+            "n": nonce, "u": str(user.pk), "o": str(organization.pk), "k": provider.key, "m": bool(mfa),
+            "b": _binding_digest(browser_secret),
+        },
         salt=OAUTH_STATE_SALT,
         compress=True,
-    )
-    return oauth.authorize_url(provider, state=state, redirect_uri=_oauth_redirect_uri(provider, request), code_challenge=challenge)
+    )  # fmt: skip
+    url = oauth.authorize_url(provider, state=state, redirect_uri=_oauth_redirect_uri(provider, request), code_challenge=challenge)
+    return OAuthStart(authorize_url=url, browser_secret=browser_secret)
 
 
 def oauth_state_read(*, key: str, state: str) -> dict:
@@ -201,6 +225,28 @@ def oauth_state_read(*, key: str, state: str) -> dict:
     if stored is None or not cache.delete(_VERIFIER_CACHE_PREFIX + str(claims["n"])):
         raise validation_error("state", "This authorization was already used or has expired; start again.")
     return {**claims, "verifier": stored.get("verifier")}
+
+
+def oauth_binding_check(*, claims: dict, browser_secret: str | None, caller=None) -> None:
+    """Refuse a callback completed by anyone but the caller who started the flow (API.md v1.1 invariant 4).
+
+    Bound means: the starting user's own bearer token (a front end forwarding code and state),
+    or, with no token, the browser holding the secret the start response set as a cookie.
+    Anyone else (a victim sent the attacker's authorize URL) is refused before any token exchange.
+    """
+    if caller is not None:
+        if str(caller.pk) == str(claims.get("u")):
+            return
+        raise ApplicationError(code=ErrorCode.INVALID_ORG_CONTEXT, message="This flow was started by another user.", status_code=403)
+    expected = str(claims.get("b") or "")
+    # Constant-time: the comparison must not tell a guesser how much of the digest matched.
+    if expected and browser_secret and hmac.compare_digest(_binding_digest(browser_secret), expected):
+        return
+    raise ApplicationError(
+        code=ErrorCode.INSUFFICIENT_PERMISSIONS,
+        message="This authorization was not started from this browser or account; start it again from the app.",
+        status_code=403,
+    )
 
 
 def oauth_complete(*, organization, provider_key: str, code: str, claims: dict, actor=None, request=None) -> tuple[Integration, bool]:

@@ -21,6 +21,7 @@ from core import clock
 from core.exceptions import ApplicationError
 from messaging import realtime, selectors, services
 from messaging.permissions import MESSAGING_READ, MESSAGING_WRITE
+from organizations.context import mfa_requirement_check
 from organizations.models import Membership
 from permissions import engine
 
@@ -99,6 +100,10 @@ def authenticate(*, raw_token: str | None, org_param: str | None) -> Connection:
     if membership is None:
         raise Refused(CLOSE_FORBIDDEN, "Not an active member of this organization.")
     mfa = bool(token.get("mfa"))
+    try:
+        mfa_requirement_check(organization=membership.organization, mfa=mfa)  # org setting `require_mfa`
+    except ApplicationError as exc:
+        raise Refused(CLOSE_FORBIDDEN, exc.message) from None
     if not _decide(organization=membership.organization, membership=membership, permission=MESSAGING_READ, mfa=mfa):
         raise Refused(CLOSE_FORBIDDEN, f"Missing permission {MESSAGING_READ}.")
     return Connection(

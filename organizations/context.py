@@ -107,7 +107,8 @@ def resolve(request, *, path_org_id=None) -> OrgContext:
     A path org the caller is not a member of is 404 (existence is never revealed); a
     header/token org is 404 ORG_NOT_FOUND when it does not exist and 403
     INVALID_ORG_CONTEXT when the caller is not an active member; a suspended member
-    gets 403 INVALID_ORG_CONTEXT everywhere.
+    gets 403 INVALID_ORG_CONTEXT everywhere; a member without MFA in an org that
+    requires it gets 403 MFA_REQUIRED.
     """
     cached = getattr(request, "_org_context", None)
     if cached is not None:
@@ -125,8 +126,28 @@ def resolve(request, *, path_org_id=None) -> OrgContext:
             context = _api_key_context(api_key, _parse(header) if header else None)
         else:
             context = _from_header_or_token(request, header)
+    if not is_api_key:
+        claims = getattr(request, "auth", None)
+        mfa_requirement_check(organization=context.organization, mfa=bool(hasattr(claims, "get") and claims.get("mfa")))
     request._org_context = context
     return context
+
+
+def mfa_requirement_check(*, organization: Organization, mfa: bool) -> None:
+    """Refuse (403 MFA_REQUIRED) a member session that did not pass MFA in an org with `require_mfa`.
+
+    For member sessions only (REST through `resolve`, and the WebSocket): an API key is not a
+    session and has no second factor to present (its scopes, IP allow-list and policies bound
+    it). An impersonation session never passed the target's MFA, so it is refused too. Enrolling
+    MFA (auth/mfa/...) is not org-scoped, so a member can always get there. The org row read here
+    may be the cached one, which every settings change drops (organizations.signals).
+    """
+    if (organization.settings or {}).get("require_mfa") and not mfa:
+        raise ApplicationError(
+            code=ErrorCode.MFA_REQUIRED,
+            message="This organization requires two-factor authentication: enable MFA and sign in with it.",
+            status_code=403,
+        )
 
 
 def _from_path(user, organization_id) -> OrgContext:

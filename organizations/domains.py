@@ -12,7 +12,7 @@ from core.errors import ErrorCode
 from core.exceptions import ApplicationError, conflict, validation_error
 from organizations import invites
 from organizations.models import Domain, Organization
-from organizations.services import MEMBER, membership_add
+from organizations.services import default_role, email_domain_allowed, membership_add
 
 logger = logging.getLogger(__name__)
 
@@ -183,10 +183,13 @@ def domain_delete(*, domain: Domain, actor, request=None) -> None:
 
 def _offer(*, claim: Domain, user, request) -> None:
     organization = claim.organization
+    if not email_domain_allowed(organization=organization, email=user.email):
+        return  # the org admits other domains only (`allowed_email_domains`): no offer, no error at sign-in
     if claim.join_policy == Domain.JoinPolicy.AUTO_JOIN:
         if not entitlements.check(organization, "max_members", used=invites.members_used(organization)).allowed:
             return
-        membership_add(organization=organization, user=user, role=MEMBER, request=request, source="domain")
+        role = default_role(organization=organization)
+        membership_add(organization=organization, user=user, role=role, request=request, source="domain")
     else:
         invites.invite_offer(organization=organization, user=user, request=request)
 

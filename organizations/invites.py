@@ -19,7 +19,7 @@ from core.exceptions import ApplicationError, conflict, validation_error
 from core.tasks import enqueue
 from organizations import tasks
 from organizations.models import Invite, Membership, Organization, Team, TeamMembership
-from organizations.services import MEMBER, membership_add, role_validate
+from organizations.services import default_role, email_domain_allowed, email_domain_require, membership_add, role_validate
 
 STATUS_FILTERS = ("pending", "expired", "accepted", "declined", "cancelled")
 _UNUSABLE = {
@@ -223,6 +223,7 @@ def _issue(*, organization: Organization, email: str, role: str, teams: list[Tea
 def invite_create(*, organization: Organization, email: str, role: str, team_ids=None, actor, request=None) -> IssuedInvite:
     """Invite an email (re-inviting a pending one refreshes it); 409 for an existing member."""
     email = _email_normalize(email)
+    email_domain_require(organization=organization, email=email)
     role_validate(organization=organization, role=role)
     teams = _teams_resolve(organization=organization, team_ids=team_ids)
     if _member_exists(organization, email):
@@ -242,6 +243,7 @@ def invite_resend(*, invite: Invite, actor, request=None) -> IssuedInvite:
         raise conflict(f"Only a pending invitation can be resent; this one is {invite.status}.")
     if _member_exists(invite.organization, invite.email):
         raise conflict("This person is already a member of the organization.")
+    email_domain_require(organization=invite.organization, email=invite.email)
     if invite.expires_at <= clock.now():
         entitlements.require(invite.organization, "max_members", used=members_used(invite.organization))
     code, invite.code_hash = _new_code()
@@ -340,18 +342,22 @@ def _invitee(*, invite: Invite, user, full_name: str | None, password: str | Non
             message="Sign in, or give `full_name` and `password` to create your account.",
             details=missing,
         )
-    from accounts.services import user_create
+    from accounts.services import email_verification_send, user_create
 
-    # The code reached this inbox: that is the proof email verification would ask for.
-    return user_create(email=invite.email, password=password, full_name=full_name, email_verified=True), True
+    # Unverified (invariant 3): the inviter also holds this code, so using it proves nothing about
+    # who reads that inbox. The address is proven the usual way, by a token mailed only to it.
+    account = user_create(email=invite.email, password=password, full_name=full_name)
+    email_verification_send(user=account)
+    return account, True
 
 
 @transaction.atomic
 def invite_accept(*, code: str, user=None, full_name: str | None = None, password: str | None = None, request=None) -> AcceptResult:
     """Accept an invitation: join the org (and its teams) as the invited role, once.
 
-    An anonymous caller gives `full_name` and `password` and gets an account (email
-    verified) and tokens; a signed-in caller must own the invited, verified address.
+    An anonymous caller gives `full_name` and `password` and gets an account (email not
+    verified: a verification email is sent) and tokens; a signed-in caller must own the
+    invited, verified address.
     """
     invite = invite_get_by_code(code=code, lock=True)
     _require_usable(invite)
@@ -402,13 +408,15 @@ def invite_decline(*, code: str, user=None, request=None) -> None:
 
 
 def invite_offer(*, organization: Organization, user, request=None) -> IssuedInvite | None:
-    """Offer membership (as `member`) to a user of a verified domain: a pending invite, emailed.
+    """Offer membership (as the org's `default_role`) to a user of a verified domain: a pending invite, emailed.
 
     Nothing when a live one is pending, or the user declined / an admin cancelled one before
     (an offer refused once is not pushed at every sign-in), or the plan has no room; an
     expired one is refreshed as it was.
     """
     email = _email_normalize(user.email)
+    if not email_domain_allowed(organization=organization, email=email):
+        return None
     previous = Invite.objects.filter(organization=organization, email__iexact=email)
     if previous.filter(status__in=[Invite.Status.DECLINED, Invite.Status.CANCELLED]).exists():
         return None
@@ -421,5 +429,5 @@ def invite_offer(*, organization: Organization, user, request=None) -> IssuedInv
         # An admin's invitation lapsed: send that same one again (its role and teams), not a lesser one.
         role, teams = pending.role, list(pending.teams.all())
     else:
-        role, teams = MEMBER, []
+        role, teams = default_role(organization=organization), []
     return _issue(organization=organization, email=email, role=role, teams=teams, actor=None, source="domain", request=request)

@@ -1,5 +1,6 @@
 """Organization writes: orgs, memberships and ownership. Every change is audited in its transaction."""
 import re
+from collections.abc import Callable
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -15,6 +16,10 @@ from organizations.context import context_forget
 from organizations.models import Membership, Organization, TeamMembership
 
 OWNER = "owner"
+# Checks the API layer gives the writes below (permissions.drf; this app sits under permissions):
+# raise when the caller may not give a role slug (no escalation) or act on a member (not on a better).
+RoleCheck = Callable[[str], None]
+MemberCheck = Callable[[Membership], None]
 ADMIN = "admin"
 MEMBER = "member"
 _SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,58}[a-z0-9]$")
@@ -122,6 +127,7 @@ def organization_settings_update(*, organization: Organization, actor, settings:
     """Merge validated keys into the org's settings (a null value removes a key)."""
     removals = {k for k, v in settings.items() if v is None}
     settings_validate({k: v for k, v in settings.items() if v is not None})
+    settings = admission_settings_clean(organization=organization, settings=settings)
     organization = Organization.objects.select_for_update().get(id=organization.id)
     old = dict(organization.settings)
     new = {**old, **{k: v for k, v in settings.items() if v is not None}}
@@ -177,8 +183,17 @@ def _membership_lock(membership: Membership) -> Membership:
 
 
 @transaction.atomic
-def member_update(*, membership: Membership, actor, actor_membership: Membership | None, data: dict, request=None) -> Membership:
-    """Change a member's role and/or status; the owner can be neither demoted nor suspended."""
+def member_update(
+    *,
+    membership: Membership,
+    actor,
+    actor_membership: Membership | None,
+    data: dict,
+    ensure_role_grantable: RoleCheck,
+    ensure_not_better: MemberCheck,
+    request=None,
+) -> Membership:
+    """Change a member's role and/or status: only to a role the caller could give, only on a member who is not their better."""
     membership = _membership_lock(membership)
     organization = membership.organization
     if membership.role == OWNER and (("role" in data and data["role"] != OWNER) or data.get("status") == Membership.Status.SUSPENDED):
@@ -187,10 +202,17 @@ def member_update(*, membership: Membership, actor, actor_membership: Membership
             message="The owner cannot be demoted or suspended; transfer ownership first.",
             status_code=403,
         )
-    if "role" in data and data["role"] != membership.role:
+    role_changing = "role" in data and data["role"] != membership.role
+    if role_changing:
         role_validate(organization=organization, role=data["role"])
     if actor_membership is not None and membership.user_id == actor_membership.user_id and "status" in data:
         raise validation_error("status", "You cannot change your own status.")
+    if role_changing:
+        # Nobody hands out more than they hold themselves (API.md v1.1 invariant 1).
+        ensure_role_grantable(data["role"])
+    if role_changing or ("status" in data and data["status"] != membership.status):
+        # Demoting, suspending or reactivating acts on the member: never on a better (invariant 2).
+        ensure_not_better(membership)
     old_role = membership.role
     membership, changes = model_update(instance=membership, fields=["role", "status"], data=data)
     if changes:
@@ -215,13 +237,15 @@ def _notify(*, event: str, user, organization, context: dict) -> None:
 
 
 @transaction.atomic
-def member_remove(*, membership: Membership, actor, request=None) -> None:
-    """Remove a member (never the owner); their team places and extra roles go with them."""
+def member_remove(*, membership: Membership, actor, ensure_not_better: MemberCheck, request=None) -> None:
+    """Remove a member (never the owner, never a better of the caller); their team places and extra roles go with them."""
     membership = _membership_lock(membership)
     if membership.role == OWNER:
         raise ApplicationError(
             code=ErrorCode.INSUFFICIENT_PERMISSIONS, message="The owner cannot be removed; transfer ownership first.", status_code=403
         )
+    # Removing takes everything the member holds: only someone holding all of it may (invariant 2).
+    ensure_not_better(membership)
     _membership_delete(membership=membership)
     event_record(action="member.removed", actor=actor, organization_id=membership.organization_id, target=membership.user, changes={"role": [membership.role, None]}, request=request)
     _notify(event="member_removed", user=membership.user, organization=membership.organization, context={})
@@ -287,9 +311,70 @@ def member_profile_update(*, membership: Membership, data: dict, request=None) -
     return membership
 
 
+# --- who may join, and as what (org settings `allowed_email_domains`, `default_role`: invariant 9) ---
+
+# Ways in that rest on the address alone (no one chose this person): only a verified one counts.
+_EMAIL_TRUSTING_SOURCES = frozenset({"domain", "direct"})
+
+
+def admission_settings_clean(*, organization: Organization, settings: dict) -> dict:
+    """Normalize `allowed_email_domains` (domain names) and check `default_role` (a role of the org, not owner)."""
+    from organizations.domains import domain_normalize  # domains imports this module
+
+    cleaned = dict(settings)
+    domains = cleaned.get("allowed_email_domains")
+    if domains is not None:
+        if not all(isinstance(domain, str) for domain in domains):
+            raise validation_error("allowed_email_domains", "Give domain names, e.g. [\"example.com\"].")
+        try:
+            cleaned["allowed_email_domains"] = sorted({domain_normalize(domain) for domain in domains})
+        except ApplicationError as exc:
+            raise validation_error("allowed_email_domains", exc.message)
+    role = cleaned.get("default_role")
+    if role is not None:
+        if role == OWNER or not _role_exists(organization=organization, role=role):
+            raise validation_error("default_role", f"Use a role of this organization other than owner, not '{role}'.")
+    return cleaned
+
+
+def email_domain_allowed(*, organization: Organization, email: str) -> bool:
+    """Tell whether `email` is at one of the org's `allowed_email_domains` (exact domain; none set: any)."""
+    allowed = organization.settings.get("allowed_email_domains") or []
+    if not allowed:
+        return True
+    domain = email.rsplit("@", 1)[1].lower() if "@" in email else ""
+    return domain in {entry.lower() for entry in allowed}
+
+
+def email_domain_require(*, organization: Organization, email: str, field: str = "email") -> None:
+    """Raise 400 naming `field` when `email` is outside the org's `allowed_email_domains`."""
+    if not email_domain_allowed(organization=organization, email=email):
+        allowed = ", ".join(organization.settings.get("allowed_email_domains") or [])
+        raise validation_error(field, f"This organization only admits addresses at: {allowed}.")
+
+
+def default_role(*, organization: Organization) -> str:
+    """The role of members who join without an invitation (domain join, direct add): `default_role`, else member."""
+    role = organization.settings.get("default_role") or MEMBER
+    if role == OWNER or not _role_exists(organization=organization, role=role):
+        # A custom role deleted since it was chosen: the documented default, never an error at sign-in.
+        return MEMBER
+    return role
+
+
 @transaction.atomic
 def membership_add(*, organization: Organization, user, role: str, actor=None, request=None, source: str = "invite") -> Membership:
-    """Add an active member (idempotent: an existing membership is returned unchanged)."""
+    """Add an active member (idempotent: an existing membership is returned unchanged).
+
+    Every way in passes here, so the admission rules hold on all of them: the address must be
+    at one of the org's `allowed_email_domains`, and verified when nobody chose this person
+    (domain join, direct add) — 400 VALIDATION_ERROR naming `email` otherwise.
+    """
+    if not Membership.objects.filter(organization=organization, user=user).exists():
+        email_domain_require(organization=organization, email=user.email)
+        if source in _EMAIL_TRUSTING_SOURCES and not user.email_verified:
+            # Invariant 3: an unverified address proves nothing about who reads that inbox.
+            raise validation_error("email", "This address is not verified: invite the person instead.")
     membership, created = Membership.objects.get_or_create(organization=organization, user=user, defaults={"role": role, "joined_at": clock.now()})
     if created:
         authz_revision_bump(organization=organization)

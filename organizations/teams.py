@@ -1,4 +1,11 @@
-"""Teams: named groups of an organization's members (reads and writes; every write audited)."""
+"""Teams: named groups of an organization's members (reads and writes; every write audited).
+
+Teams are policy subjects: joining one can grant permissions, leaving one can lift a deny. So
+membership writes take a check from the API layer (permissions.drf) that refuses a change the
+caller could not make with their own permissions.
+"""
+from collections.abc import Callable, Iterable
+
 from django.db import IntegrityError, transaction
 from django.db.models import Count, OuterRef, QuerySet, Subquery
 
@@ -8,7 +15,10 @@ from core.errors import ErrorCode
 from core.exceptions import ApplicationError, conflict, validation_error
 from core.services import model_update
 from organizations.models import Membership, Organization, Team, TeamMembership
-from organizations.services import authz_revision_bump
+from organizations.services import MemberCheck, authz_revision_bump
+
+# Raises when the caller may not take these members off the team (lifting its denies, dropping its allows).
+LeaveCheck = Callable[[Iterable[Membership]], None]
 
 _DUPLICATE = "A team with this name already exists in the organization."
 
@@ -109,8 +119,11 @@ def team_update(*, team: Team, data: dict, actor, request=None) -> Team:
 
 
 @transaction.atomic
-def team_delete(*, team: Team, actor, request=None) -> None:
-    """Delete a team; its members stay in the org."""
+def team_delete(*, team: Team, actor, ensure_leavable: LeaveCheck, request=None) -> None:
+    """Delete a team; its members stay in the org (it takes them all off the team: checked like that)."""
+    members = list(Membership.objects.filter(organization_id=team.organization_id, user_id__in=team.memberships.values("user_id")))
+    if members:
+        ensure_leavable(members)
     event_record(
         action="team.deleted",
         actor=actor,
@@ -119,16 +132,15 @@ def team_delete(*, team: Team, actor, request=None) -> None:
         changes={"name": [team.name, None]},
         request=request,
     )
-    has_members = team.memberships.exists()
     team.delete()
-    if has_members:
+    if members:
         # Policies may name teams as subjects: cached decisions must see the change.
         authz_revision_bump(organization=team.organization)
 
 
 @transaction.atomic
-def team_member_add(*, team: Team, user_id, actor, request=None) -> TeamMembership:
-    """Put an active member of the org on the team (400 for anyone else, 409 when already on it)."""
+def team_member_add(*, team: Team, user_id, actor, ensure_joinable: MemberCheck, request=None) -> TeamMembership:
+    """Put an active member of the org on the team, if the caller holds what the team's policies grant (400 for a non-member, 409 when on it)."""
     membership = (
         Membership.objects.select_related("user")
         .filter(organization_id=team.organization_id, user_id=user_id, status=Membership.Status.ACTIVE)
@@ -138,6 +150,8 @@ def team_member_add(*, team: Team, user_id, actor, request=None) -> TeamMembersh
         raise validation_error("user_id", "This user is not an active member of the organization.")
     if TeamMembership.objects.filter(team=team, user_id=user_id).exists():
         raise conflict("This user is already a member of the team.", user_id=["Already a member of the team."])
+    # Allow policies naming the team grant their permissions to whoever joins it (no escalation).
+    ensure_joinable(membership)
     try:
         with transaction.atomic():
             member = TeamMembership.objects.create(team=team, user=membership.user, added_at=clock.now())
@@ -157,9 +171,11 @@ def team_member_add(*, team: Team, user_id, actor, request=None) -> TeamMembersh
 
 
 @transaction.atomic
-def team_member_remove(*, team: Team, user_id, actor, request=None) -> None:
-    """Take a user off the team (404 when not on it)."""
+def team_member_remove(*, team: Team, user_id, actor, ensure_leavable: LeaveCheck, request=None) -> None:
+    """Take a user off the team (404 when not on it), if the caller could lift its denies and is not worse than them."""
     member = _team_member_get(team=team, user_id=user_id)
+    # Leaving lifts the deny policies naming the team: checked like deleting them.
+    ensure_leavable(list(Membership.objects.filter(organization_id=team.organization_id, user_id=user_id)))
     member.delete()
     authz_revision_bump(organization=team.organization)
     event_record(

@@ -19,8 +19,10 @@ from audit.services import event_record
 from core import authz, clock, entitlements
 from core.errors import ErrorCode
 from core.exceptions import ApplicationError, conflict, validation_error
-from organizations.models import Organization
+from organizations.models import Membership, Organization
+from organizations.services import MemberCheck
 from permissions.models import ApiKey
+from permissions.services import GrantCheck
 
 SECRET_START = "sk_live_"
 PREFIX_LENGTH = 12
@@ -127,7 +129,8 @@ def api_key_authenticate(*, secret: str, ip: str | None) -> ApiKey:
     if prefix is None:
         raise ApiKeyRejected(ErrorCode.TOKEN_INVALID, "API key is invalid.")
     api_key = (
-        ApiKey.objects.select_related("organization")
+        # The creator comes in the same query: the key acts for them (permissions.engine.api_key_subject).
+        ApiKey.objects.select_related("organization", "created_by")
         .filter(Q(prefix=prefix) | Q(previous_prefix=prefix))
         .first()
     )
@@ -239,7 +242,9 @@ def api_key_create(
 ) -> tuple[ApiKey, str]:
     """Issue a key and return it with its secret (the only time the secret exists in clear).
 
-    `grantable` is the creator's own permissions: the default scopes and their upper bound.
+    `grantable` is what the caller holds effectively right now (roles minus denies, with the
+    request's facts): the default scopes and their upper bound. `created_by` is the member the
+    key acts for; a key made without one never authenticates.
     """
     scopes = _scopes_validate(scopes=scopes, grantable=grantable)
     if expires_at is not None and expires_at <= clock.now():
@@ -280,15 +285,42 @@ def api_key_create(
     return api_key, secret
 
 
+def _creator_membership(api_key: ApiKey) -> Membership | None:
+    """The membership of the key's creator in the key's org (any status), or None when they are no member."""
+    if api_key.created_by_id is None:
+        return None
+    return Membership.objects.filter(organization_id=api_key.organization_id, user_id=api_key.created_by_id).first()
+
+
+def _ensure_not_on_a_better(api_key: ApiKey, ensure_not_better: MemberCheck) -> None:
+    creator = _creator_membership(api_key)
+    if creator is not None:
+        # A member's key is theirs: retiring it or taking its secret is acting on them.
+        ensure_not_better(creator)
+
+
 @transaction.atomic
-def api_key_rotate(*, api_key: ApiKey, actor=None, actor_type: str | None = None, request=None) -> tuple[ApiKey, str]:
+def api_key_rotate(
+    *,
+    api_key: ApiKey,
+    ensure_grantable: GrantCheck,
+    ensure_not_better: MemberCheck,
+    actor=None,
+    actor_type: str | None = None,
+    request=None,
+) -> tuple[ApiKey, str]:
     """Give the key a new secret; the old one keeps working for API_KEY_ROTATION_GRACE_HOURS.
 
+    The caller must hold every scope of the key and every permission of its creator.
     Rotating again within the grace period ends the grace of the secret before.
     """
     api_key = ApiKey.objects.select_for_update(of=("self",)).select_related("created_by").get(id=api_key.id)
     if api_key.status != "active":
         raise conflict(f"Only an active key can be rotated; this one is {api_key.status}.")
+    # The new secret is handed to the caller: a grant of every scope of the key (no escalation)...
+    ensure_grantable(frozenset(api_key.scopes) & authz.codes())
+    # ...and a takeover of its creator's credential (not on a better).
+    _ensure_not_on_a_better(api_key, ensure_not_better)
     prefix, secret = _new_secret()
     old_prefix = api_key.prefix
     grace_until = clock.now() + timedelta(hours=settings.API_KEY_ROTATION_GRACE_HOURS)
@@ -312,11 +344,17 @@ def api_key_rotate(*, api_key: ApiKey, actor=None, actor_type: str | None = None
 
 
 @transaction.atomic
-def api_key_revoke(*, api_key: ApiKey, actor=None, actor_type: str | None = None, request=None) -> ApiKey:
-    """Revoke a key at once (its rotation grace too); the row stays for the record. Revoking twice is a no-op."""
+def api_key_revoke(
+    *, api_key: ApiKey, ensure_not_better: MemberCheck, actor=None, actor_type: str | None = None, request=None
+) -> ApiKey:
+    """Revoke a key at once (its rotation grace too); the row stays for the record. Revoking twice is a no-op.
+
+    The caller must hold every permission of the key's creator (while the creator is a member).
+    """
     api_key = ApiKey.objects.select_for_update(of=("self",)).select_related("created_by").get(id=api_key.id)
     if api_key.revoked_at is not None:
         return api_key
+    _ensure_not_on_a_better(api_key, ensure_not_better)
     api_key.revoked_at = clock.now()
     api_key.previous_valid_until = None
     api_key.save(update_fields=["revoked_at", "previous_valid_until"])
@@ -333,8 +371,11 @@ def api_key_revoke(*, api_key: ApiKey, actor=None, actor_type: str | None = None
 
 
 @transaction.atomic
-def api_key_delete(*, api_key: ApiKey, actor=None, actor_type: str | None = None, request=None) -> None:
-    """Delete a key for good (active or revoked)."""
+def api_key_delete(
+    *, api_key: ApiKey, ensure_not_better: MemberCheck, actor=None, actor_type: str | None = None, request=None
+) -> None:
+    """Delete a key for good (active or revoked); like revoking, not a key of a better."""
+    _ensure_not_on_a_better(api_key, ensure_not_better)
     event_record(
         action="api_key.deleted",
         actor=actor,

@@ -1,4 +1,4 @@
-"""`Authorization: Api-Key <secret>`: a request made as an organization, with the key's scopes."""
+"""`Authorization: Api-Key <secret>`: a request made for the key's creator in its organization, within the key's scopes."""
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
@@ -64,6 +64,13 @@ def acting_user(request):
     return None if request_api_key(request) is not None else request.user
 
 
+def acting_for(request):
+    """The member a request acts for: the signed-in user, or the creator of the key making the call."""
+    api_key = request_api_key(request)
+    # A key made by a key acts for the same member: it can never outlive or outrank them.
+    return api_key.created_by if api_key is not None else request.user
+
+
 def _is_public(view) -> bool:
     try:
         return all(isinstance(permission, AllowAny) for permission in view.get_permissions())
@@ -74,13 +81,14 @@ def _is_public(view) -> bool:
 class ApiKeyAuthentication(BaseAuthentication):
     """Authenticate `Api-Key <secret>`; the key works only on org-scoped routes (OrgScopedMixin views).
 
-    401 TOKEN_INVALID for an unknown, garbled, revoked or rotated-out secret and for a client IP
-    outside a non-empty allowlist (indistinguishable on purpose); 401 TOKEN_EXPIRED once expired;
+    401 TOKEN_INVALID for an unknown, garbled, revoked or rotated-out secret, for a client IP
+    outside a non-empty allowlist (indistinguishable on purpose) and for a key whose creator is no
+    longer an active member of its org (or that has no creator); 401 TOKEN_EXPIRED once expired;
     403 INSUFFICIENT_PERMISSIONS on a route that needs a user (e.g. /users/me).
     """
 
     def authenticate(self, request):
-        from permissions import apikeys
+        from permissions import apikeys, engine
         from permissions.drf import OrgScopedMixin
 
         parts = get_authorization_header(request).split()
@@ -106,6 +114,10 @@ class ApiKeyAuthentication(BaseAuthentication):
             raise exceptions.PermissionDenied(
                 exceptions.ErrorDetail("API keys can only call organization routes.", code=ErrorCode.INSUFFICIENT_PERMISSIONS)
             )
+        # A key acts for its creator: once they left the org or were suspended it is dead, as if
+        # revoked (the subject is remembered on the key, so the permission check reuses it).
+        if engine.api_key_subject(api_key=api_key).user_id is None:
+            raise TokenAuthError(ErrorCode.TOKEN_INVALID, "API key is invalid.")
         apikeys.api_key_touch(api_key=api_key, ip=ip)
         return ApiKeyPrincipal(api_key), api_key
 
@@ -132,8 +144,9 @@ class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
             "name": "Authorization",
             "description": (
                 "Organization API key: `Api-Key sk_live_<prefix>_<secret>`. Acts on its own organization "
-                "with its scopes, on org-scoped routes only (403 elsewhere). 401 TOKEN_INVALID for an "
-                "unknown, revoked or rotated-out key or a client IP outside its allowlist; 401 "
-                "TOKEN_EXPIRED once expired."
+                "for the member who created it, with its scopes intersected with what that member may do "
+                "now (their policies apply), on org-scoped routes only (403 elsewhere). 401 TOKEN_INVALID "
+                "for an unknown, revoked or rotated-out key, a client IP outside its allowlist, or a key "
+                "whose creator left the organization or is suspended; 401 TOKEN_EXPIRED once expired."
             ),
         }

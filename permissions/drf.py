@@ -1,17 +1,20 @@
 """DRF glue: every org-scoped view declares the permission each action needs; one class enforces it."""
+from collections.abc import Iterable
 from dataclasses import replace
 
 from django.core.exceptions import ImproperlyConfigured
 from rest_framework import exceptions
 from rest_framework.permissions import BasePermission
 
-from core import clock
+from core import authz, clock
 from core.errors import ErrorCode
 from core.exceptions import ApplicationError
 from core.http import client_ip
 from organizations.context import OrgContext, resolve
 from organizations.models import Membership
 from permissions import engine
+from permissions.models import Policy
+from permissions.permissions import ROLES_MANAGE
 
 
 def request_facts(request) -> engine.Facts:
@@ -41,21 +44,116 @@ def authorize(request, context: OrgContext, permission: str) -> engine.Decision:
     return engine.decide(subject=subject, policies=policies, permission=permission, facts=request_facts(request))
 
 
-def require_grantable(request, context: OrgContext, permissions: frozenset[str] | set[str]) -> None:
-    """Refuse to hand out permissions the caller could not use right now themselves (no escalation)."""
+def _require_holding(request, context: OrgContext, permissions, message: str) -> None:
+    """Refuse unless the caller holds each permission effectively, with this request's facts."""
     subject, policies = decision_inputs(context)
     facts = request_facts(request)
-    # Effective permissions, not just role ones: a deny policy on the caller (MFA, IP range,
-    # time window) also stops them handing that permission to someone else or lifting it.
     missing = sorted(
         permission
         for permission in set(permissions)
         if not engine.decide(subject=subject, policies=policies, permission=permission, facts=facts).allowed
     )
     if missing:
-        raise PermissionDeniedWithCode(
-            engine.Decision(False, f"You cannot grant permissions you do not hold: {', '.join(missing)}")
-        )
+        raise PermissionDeniedWithCode(engine.Decision(False, f"{message}: {', '.join(missing)}"))
+
+
+def require_grantable(request, context: OrgContext, permissions: frozenset[str] | set[str]) -> None:
+    """Refuse to hand out permissions the caller could not use right now themselves (no escalation)."""
+    # Effective permissions, not just role ones: a deny policy on the caller (MFA, IP range,
+    # time window) also stops them handing that permission to someone else or lifting it.
+    _require_holding(request, context, permissions, "You cannot grant permissions you do not hold")
+
+
+def member_holdings(*, organization, membership: Membership) -> frozenset[str]:
+    """Every permission a member can hold in the org: role grants plus what allow policies naming them add, conditions aside."""
+    subject, policies = engine.member_inputs(organization=organization, membership=membership)
+    added = set()
+    for rule in policies:
+        if rule.effect == "allow" and rule.applies_to(subject):
+            added |= authz.codes() if "*" in rule.permissions else set(rule.permissions)
+    return frozenset(subject.permissions | (added & authz.codes()))
+
+
+def require_not_better(request, context: OrgContext, *, target: Membership) -> None:
+    """Refuse to act on a member (demote, suspend, remove, deny, retire their keys) who holds what the caller does not.
+
+    The caller must hold *effectively* (with this request's facts) every permission the target
+    can hold; acting on oneself is always allowed.
+    """
+    require_not_better_than(request, context, targets=[target])
+
+
+def require_not_better_than(request, context: OrgContext, *, targets: Iterable[Membership]) -> None:
+    """Refuse to act on members unless the caller effectively holds every permission any of them can hold (oneself excluded)."""
+    caller_id = context.membership.user_id if context.membership is not None else None
+    everything = authz.codes()
+    beyond: set[str] = set()
+    # The owner first: they can hold everything, so one look settles a long list (a deny on everyone).
+    for target in sorted(targets, key=lambda membership: membership.role != engine.OWNER):
+        if target.user_id == caller_id:
+            continue
+        beyond |= member_holdings(organization=context.organization, membership=target)
+        if beyond >= everything:
+            break
+    _require_holding(request, context, beyond, "A member you act on holds permissions you do not")
+
+
+def require_role_grantable(request, context: OrgContext, *, slug: str) -> None:
+    """Refuse to give a role (member role change, invitation) unless the caller holds all it brings, policies naming it included."""
+    require_grantable(request, context, engine.role_stakes(organization=context.organization, slug=slug).grants)
+
+
+def require_team_join(request, context: OrgContext, *, team_ids, target: Membership | None = None) -> None:
+    """Refuse to put someone on teams unless the caller holds what the teams' allow policies grant."""
+    stakes = engine.team_stakes(organization=context.organization, team_ids=team_ids)
+    # Teams are policy subjects: joining one hands out its allow policies' permissions.
+    require_grantable(request, context, stakes.grants)
+    if stakes.denies and target is not None:
+        # Putting a member under a team's deny is naming them in a deny policy: not on a better.
+        require_not_better(request, context, target=target)
+
+
+def require_team_leave(request, context: OrgContext, *, team_id, targets: Iterable[Membership]) -> None:
+    """Refuse to take members off a team unless the caller holds what its allows grant and its denies cover, and is not worse than them."""
+    stakes = engine.team_stakes(organization=context.organization, team_ids=[team_id])
+    if not (stakes.grants or stakes.denies):
+        return  # no policy names the team: leaving it changes nobody's permissions
+    # Leaving lifts the team's denies (like deleting them) and drops its allows (taking away).
+    require_grantable(request, context, stakes.grants | stakes.denies)
+    require_not_better_than(request, context, targets=targets)
+
+
+def _owner_in_person(context: OrgContext) -> bool:
+    return context.api_key is None and context.membership is not None and context.membership.role == engine.OWNER
+
+
+def require_policy_edit(request, context: OrgContext, *, permissions=(), targets: Iterable[Membership] = ()) -> None:
+    """Refuse to change or delete a policy about permissions the caller does not hold, or aimed at betters; the owner always may.
+
+    The owner passes whatever the policy says (never locked out, API.md v1.1 invariant 2), after
+    MFA when a deny policy on them covering what is touched (or roles:manage) requires it.
+    """
+    if not _owner_in_person(context):
+        require_grantable(request, context, permissions)
+        require_not_better_than(request, context, targets=targets)
+        return
+    facts = request_facts(request)
+    if facts.mfa:
+        return
+    subject, policies = decision_inputs(context)
+    touched = set(permissions) | {ROLES_MANAGE}
+    for rule in policies:
+        # Only MFA is asked of the owner: an IP range or time window could shut them out for good,
+        # MFA they can always pass.
+        if (
+            rule.effect == Policy.Effect.DENY
+            and rule.conditions.get("mfa_required")
+            and rule.applies_to(subject)
+            and any(rule.covers(permission) for permission in touched)
+        ):
+            raise PermissionDeniedWithCode(
+                engine.Decision(False, f"Policy '{rule.name}' requires MFA for this change.", ErrorCode.MFA_REQUIRED)
+            )
 
 
 def authorize_member(request, *, organization_id, user_id, permission: str, mfa: bool, caller=None):

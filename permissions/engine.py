@@ -9,10 +9,13 @@ from django.db.models import Q
 
 from core import authz, clock
 from core.errors import ErrorCode
+from organizations.context import membership_of
 from organizations.models import Membership, Organization, TeamMembership
 from permissions.models import Policy, Role
+from permissions.permissions import ROLES_MANAGE
 
-BUILTIN_ROLES = ("owner", "admin", "member", "viewer")
+OWNER = "owner"
+BUILTIN_ROLES = (OWNER, "admin", "member", "viewer")
 _VIEWER = ("org:read", "members:read", "teams:read", "documents:read", "integrations:read", "messaging:read")
 # What `member` has on top of viewer.
 _MEMBER_EXTRA = ("documents:write", "messaging:write", "ai:use")
@@ -49,13 +52,15 @@ class Facts:
 
 @dataclass(frozen=True)
 class Subject:
-    """Who is asking: a member (with roles and teams) or an API key (with scopes)."""
+    """Who is asking: a member (with roles and teams) or an API key acting for its creator within its scopes."""
 
     user_id: str | None
     roles: frozenset[str] = frozenset()
     teams: frozenset[str] = frozenset()
     permissions: frozenset[str] = frozenset()
     is_api_key: bool = False
+    # A key's scopes (None for a member): nothing outside them is ever allowed, allow policies included.
+    scopes: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -80,10 +85,11 @@ class _PolicyRule:
         return bool(self.roles or self.users or self.teams)
 
     def applies_to(self, subject: Subject) -> bool:
+        """Tell whether the rule names the subject; a key is named through its creator's user id, roles and teams."""
         if not self.has_subjects:
             return True
-        if subject.is_api_key:
-            return False
+        # No exception for keys: a policy aimed at a member binds every key they made, or a member
+        # denied something could mint a key and do it anyway.
         return bool(
             (subject.user_id and subject.user_id in self.users)
             or (self.roles & subject.roles)
@@ -181,9 +187,82 @@ def role_permissions(*, organization: Organization, slug: str) -> frozenset[str]
     return frozenset(row or []) & authz.codes()
 
 
+@dataclass(frozen=True)
+class Stakes:
+    """What holding a role or being on a team changes: what it can grant, and what its deny policies cover."""
+
+    grants: frozenset[str] = frozenset()
+    denies: frozenset[str] = frozenset()
+
+
+def _covered(rule: _PolicyRule) -> frozenset[str]:
+    return authz.codes() if "*" in rule.permissions else rule.permissions & authz.codes()
+
+
+def _policy_stakes(rules, named) -> Stakes:
+    """Permissions the allow and the deny policies among `rules` that `named(rule)` picks cover (conditions aside)."""
+    grants: set[str] = set()
+    denies: set[str] = set()
+    for rule in rules:
+        if named(rule):
+            (denies if rule.effect == Policy.Effect.DENY else grants).update(_covered(rule))
+    return Stakes(grants=frozenset(grants), denies=frozenset(denies))
+
+
+def role_stakes(*, organization: Organization, slug: str) -> Stakes:
+    """What taking a role changes: its grants plus what allow policies naming it add; what deny policies naming it cover."""
+    # Allow policies whose subject is a role hand their permissions to whoever gets the role:
+    # giving the role is giving them too.
+    stakes = _policy_stakes(organization_policies(organization), lambda rule: slug in rule.roles)
+    return Stakes(grants=stakes.grants | role_permissions(organization=organization, slug=slug), denies=stakes.denies)
+
+
+def team_stakes(*, organization: Organization, team_ids) -> Stakes:
+    """What joining (or leaving) these teams changes: what their allow policies grant, what their deny policies cover."""
+    wanted = {str(team_id) for team_id in team_ids}
+    return _policy_stakes(organization_policies(organization), lambda rule: bool(rule.teams & wanted))
+
+
+def api_key_creator(*, api_key) -> Membership | None:
+    """The membership a key acts for: its creator's active one in the key's org, else None."""
+    if api_key.created_by_id is None:
+        # A key made by nobody (a legacy row, or its creator's account deleted) acts for nobody.
+        return None
+    membership = membership_of(api_key.created_by, api_key.organization_id)  # cached: one round trip
+    if membership is None or membership.status != Membership.Status.ACTIVE:
+        return None
+    return membership
+
+
 def api_key_subject(*, api_key) -> Subject:
-    """An API key acts with exactly its scopes."""
-    return Subject(user_id=None, permissions=frozenset(api_key.scopes) & authz.codes(), is_api_key=True)
+    """A key acts as its creator now, within its scopes: creator's role grants ∩ scopes, the creator's policies apply.
+
+    A key whose creator left the org, is suspended or is unknown acts as nobody (no permission).
+    """
+    if api_key.created_by_id is None:
+        return Subject(user_id=None, scopes=frozenset(), is_api_key=True)
+    organization = api_key.organization
+    # Remembered on the key object for the request (views ask several times); the revision keys it
+    # so that a re-read revision (selectors' at_least_revision) is answered fresh.
+    remembered = api_key.__dict__.get("_authz_subject")
+    if remembered is not None and remembered[0] == organization.authz_revision:
+        return remembered[1]
+    creator = api_key_creator(api_key=api_key)
+    if creator is None:
+        subject = Subject(user_id=None, scopes=frozenset(), is_api_key=True)
+    else:
+        acting_for = member_subject(organization=organization, membership=creator)
+        scopes = frozenset(api_key.scopes) & authz.codes()
+        subject = Subject(
+            user_id=acting_for.user_id,
+            roles=acting_for.roles,
+            teams=acting_for.teams,
+            permissions=acting_for.permissions & scopes,
+            is_api_key=True,
+            scopes=scopes,
+        )
+    api_key.__dict__["_authz_subject"] = (organization.authz_revision, subject)
+    return subject
 
 
 # --- conditions ---------------------------------------------------------------------------
@@ -262,9 +341,15 @@ def decide(*, subject: Subject, policies: list[_PolicyRule], permission: str, fa
         return Decision(True, "member of the organization")
     if not authz.is_declared(permission):
         return Decision(False, f"unknown permission {permission}")
+    if subject.scopes is not None and permission not in subject.scopes:
+        # A key never acts beyond its scopes, not even where an allow policy covers its creator.
+        return Decision(False, f"missing permission {permission} (not in the API key's scopes)")
     applicable = [rule for rule in policies if rule.covers(permission) and rule.applies_to(subject)]
+    # The owner, in person, is never locked out of roles and policies by a policy (API.md v1.1
+    # invariant 2): otherwise a deny naming them would be theirs to keep forever.
+    owner_on_policies = permission == ROLES_MANAGE and OWNER in subject.roles and not subject.is_api_key
     for rule in applicable:
-        if rule.effect != Policy.Effect.DENY:
+        if rule.effect != Policy.Effect.DENY or owner_on_policies:
             continue
         # A deny without any real condition always refuses.
         unmet = unmet_condition(rule.conditions, facts) if has_conditions(rule.conditions) else "always"

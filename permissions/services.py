@@ -3,7 +3,8 @@
 Every change bumps the org's authorization revision (so cached decisions die at once)
 and is audited in its transaction. Each write that hands out, takes away or conditions
 permissions first asks `ensure_grantable` (the caller's no-escalation check, given by
-the API layer) about exactly the permissions it touches.
+the API layer) about exactly the permissions it touches; each write that takes from or
+restricts members asks `ensure_not_better` (the "not on a better" check) about them.
 """
 import re
 from collections.abc import Callable, Iterable
@@ -18,13 +19,15 @@ from core import authz
 from core.errors import ErrorCode
 from core.exceptions import ApplicationError, conflict, validation_error
 from core.services import model_update
-from organizations.models import Invite, Membership, Organization, Team
+from organizations.models import Invite, Membership, Organization, Team, TeamMembership
 from organizations.services import OWNER, authz_revision_bump
 from permissions import engine
 from permissions.models import ApiKey, Policy, Role, RoleAssignment
 
 # Called with the permissions a write would grant, revoke or condition; raises when the caller may not.
 GrantCheck = Callable[[Iterable[str]], None]
+# Called with the members a write takes from or restricts; raises when one holds what the caller does not.
+MemberCheck = Callable[[Iterable[Membership]], None]
 
 WILDCARD = "*"
 _ROLE_SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,48}[a-z0-9])?$")
@@ -252,7 +255,9 @@ def role_delete(*, role: Role, actor, request=None) -> None:
 
 
 @transaction.atomic
-def role_assignment_create(*, organization: Organization, actor, user_id, role_id, ensure_grantable: GrantCheck, request=None) -> RoleAssignment:
+def role_assignment_create(
+    *, organization: Organization, actor, user_id, role_id, ensure_grantable: GrantCheck, ensure_not_better: MemberCheck, request=None
+) -> RoleAssignment:
     """Give an active member an extra role of this org (never owner; 409 when they already have it)."""
     membership = (
         Membership.objects.select_related("user")
@@ -269,7 +274,11 @@ def role_assignment_create(*, organization: Organization, actor, user_id, role_i
         raise _forbidden("Ownership changes only through transfer-ownership.")
     if membership.role == role.slug or RoleAssignment.objects.filter(organization=organization, user_id=user_id, role=role).exists():
         raise conflict("This member already has this role.")
-    ensure_grantable(role_grants(role))
+    stakes = engine.role_stakes(organization=organization, slug=role.slug)
+    ensure_grantable(stakes.grants)
+    if stakes.denies:
+        # A role named by deny policies puts its holder under them: that is acting on the member.
+        ensure_not_better([membership])
     try:
         with transaction.atomic():
             assignment = RoleAssignment.objects.create(
@@ -294,12 +303,16 @@ def role_assignment_create(*, organization: Organization, actor, user_id, role_i
 
 
 @transaction.atomic
-def role_assignment_delete(*, assignment: RoleAssignment, actor, ensure_grantable: GrantCheck, request=None) -> None:
-    """Take an extra role away from a member."""
+def role_assignment_delete(
+    *, assignment: RoleAssignment, actor, ensure_grantable: GrantCheck, ensure_not_better: MemberCheck, request=None
+) -> None:
+    """Take an extra role away from a member (only from one who holds nothing the caller does not)."""
     assignment = RoleAssignment.objects.select_related("organization", "role", "user").get(id=assignment.id)
-    # Revoking is checked like granting: nobody takes away what they could not hand out.
-    ensure_grantable(role_grants(assignment.role))
     organization = assignment.organization
+    # Revoking is checked like granting: nobody takes away what they could not hand out.
+    ensure_grantable(engine.role_stakes(organization=organization, slug=assignment.role.slug).grants)
+    # Taking a role away demotes the member: never a better one (API.md v1.1 invariant 2).
+    ensure_not_better(Membership.objects.filter(organization=organization, user_id=assignment.user_id))
     _audit(
         action="role.unassigned",
         actor=actor,
@@ -364,6 +377,27 @@ def _policy_values(*, organization: Organization, data: dict) -> dict:
     return values
 
 
+def policy_members(*, organization: Organization, subjects: dict) -> list[Membership]:
+    """The members a policy with these subjects applies to: named users, holders of named roles, members of named teams; everyone without subjects."""
+    members = Membership.objects.filter(organization=organization)
+    roles, users, teams = (subjects or {}).get("roles") or [], (subjects or {}).get("users") or [], (subjects or {}).get("teams") or []
+    if not (roles or users or teams):
+        return list(members)
+    user_ids = {str(u) for u in users}
+    if roles:
+        user_ids |= {str(u) for u in members.filter(role__in=roles).values_list("user_id", flat=True)}
+        user_ids |= {
+            str(u)
+            for u in RoleAssignment.objects.filter(organization=organization, role__slug__in=roles).values_list("user_id", flat=True)
+        }
+    if teams:
+        user_ids |= {
+            str(u)
+            for u in TeamMembership.objects.filter(team__organization=organization, team_id__in=teams).values_list("user_id", flat=True)
+        }
+    return list(members.filter(user_id__in=user_ids))
+
+
 @transaction.atomic
 def policy_create(
     *,
@@ -373,6 +407,7 @@ def policy_create(
     effect: str,
     permissions: Iterable[str],
     ensure_grantable: GrantCheck,
+    ensure_not_better: MemberCheck,
     subjects: dict | None = None,
     conditions: dict | None = None,
     request=None,
@@ -385,6 +420,9 @@ def policy_create(
     if values["effect"] not in Policy.Effect.values:
         raise validation_error("effect", "Use allow or deny.")
     ensure_grantable(covered_permissions(values["permissions"]))
+    if values["effect"] == Policy.Effect.DENY:
+        # Naming a member (their user, role or team; or everyone) in a deny acts on them: never on a better.
+        ensure_not_better(policy_members(organization=organization, subjects=values["subjects"]))
     policy = Policy.objects.create(organization=organization, **values)
     authz_revision_bump(organization=organization)
     _audit(
@@ -399,7 +437,7 @@ def policy_create(
 
 
 @transaction.atomic
-def policy_update(*, policy: Policy, actor, data: dict, ensure_grantable: GrantCheck, request=None) -> Policy:
+def policy_update(*, policy: Policy, actor, data: dict, ensure_grantable: GrantCheck, ensure_not_better: MemberCheck, request=None) -> Policy:
     """Change a policy; subjects and conditions, when given, replace the old ones whole."""
     policy = Policy.objects.select_for_update().select_related("organization").get(id=policy.id)
     organization = policy.organization
@@ -408,9 +446,13 @@ def policy_update(*, policy: Policy, actor, data: dict, ensure_grantable: GrantC
         raise validation_error("effect", "Use allow or deny.")
     old_covered = covered_permissions(policy.permissions)
     fields = ["name", "effect", "permissions", "subjects", "conditions"]
-    if any(values.get(field, getattr(policy, field)) != getattr(policy, field) for field in fields):
+    changing = {field for field in fields if values.get(field, getattr(policy, field)) != getattr(policy, field)}
+    if changing:
         # What the policy covered and what it will cover: changing either end changes who may do it.
         ensure_grantable(old_covered | covered_permissions(values.get("permissions", policy.permissions)))
+    if changing - {"name"} and values.get("effect", policy.effect) == Policy.Effect.DENY:
+        # The deny as it will be acts on the members it will name: never on a better.
+        ensure_not_better(policy_members(organization=organization, subjects=values.get("subjects", policy.subjects)))
     policy, changes = model_update(instance=policy, fields=fields, data=values)
     if changes:
         authz_revision_bump(organization=organization)

@@ -69,11 +69,15 @@ class GoogleLinkView(APIView):
         tags=["auth"],
     )
     def get(self, request):
-        """Return the URL a browser opens to link Google to my account (valid 10 minutes, single use)."""
-        url = oauth.google_link_url_issue(
-            user=request.user, request=request, organization_id=organization_id_of(request)
-        )
-        return Response({"redirect_url": url})
+        """Return the URL a browser opens to link Google to my account (valid 10 minutes, single use).
+
+        The response also sets an HttpOnly cookie: the URL works only in the browser that received
+        it (call this with credentials included, then navigate that same browser to the URL).
+        """
+        link = oauth.google_link_url_issue(user=request.user, request=request, organization_id=organization_id_of(request))
+        response = Response({"redirect_url": link.url})
+        oauth.link_binding_set(response, link.binding)
+        return response
 
 
 class UnlinkView(APIView):

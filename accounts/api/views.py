@@ -1,4 +1,6 @@
 """Auth, Users and Staff endpoints: thin views over accounts.services / selectors."""
+import functools
+
 from django.db import transaction
 from django.shortcuts import get_object_or_404
 from django.utils.decorators import method_decorator
@@ -332,8 +334,9 @@ class MfaConfirmView(_MfaCodeView):
         tags=["mfa"],
     )
     def post(self, request):
-        """Confirm TOTP with a first code; returns 10 single-use backup codes."""
-        return Response({"backup_codes": self.run(request, mfa.totp_confirm)})
+        """Confirm TOTP with a first code; returns 10 single-use backup codes. My other sessions are revoked."""
+        confirm = functools.partial(mfa.totp_confirm, session_id=session_id_of(request))
+        return Response({"backup_codes": self.run(request, confirm)})
 
 
 class MfaRegenerateView(_MfaCodeView):

@@ -378,8 +378,8 @@ def test_link_google_to_a_password_account(auth_client, google, round_trip):
     redirect_url = response.json()["redirect_url"]
     assert redirect_url.startswith("http://testserver/api/v1/auth/google?token=")
 
-    # when: the browser (which has no JWT) opens the URL
-    fragment = round_trip(start=local(redirect_url))
+    # when: the same browser navigates to the URL (the JWT is not used there; the binding cookie is)
+    fragment = round_trip(browser=auth_client, start=local(redirect_url))
 
     # then
     assert fragment == {"linked": "google"}
@@ -394,9 +394,11 @@ def test_link_google_to_a_password_account(auth_client, google, round_trip):
 def test_link_url_works_once(auth_client, google, round_trip):
     google.sign_in(GoogleAccount(email="private@example.org"))
     redirect_url = auth_client.get(LINK).json()["redirect_url"]
-    round_trip(start=local(redirect_url))
+    binding_cookie = auth_client.cookies["google_link"].value
+    round_trip(browser=auth_client, start=local(redirect_url))
+    auth_client.cookies["google_link"] = binding_cookie  # even with its binding, the URL is spent
 
-    response = APIClient().get(local(redirect_url))
+    response = auth_client.get(local(redirect_url))
 
     assert frontend_fragment(response) == {"error": "link_invalid"}
 
@@ -409,7 +411,7 @@ def test_link_google_account_of_another_user_is_refused(auth_client, google, rou
     redirect_url = auth_client.get(LINK).json()["redirect_url"]
 
     # when
-    fragment = round_trip(start=local(redirect_url))
+    fragment = round_trip(browser=auth_client, start=local(redirect_url))
 
     # then
     assert fragment == {"error": "account_linked_elsewhere"}

@@ -4,13 +4,14 @@ from datetime import timedelta
 import pytest
 from django.conf import settings
 from freezegun import freeze_time
+from rest_framework.test import APIClient
 
+from accounts.services import session_create
 from accounts.tests.factories import UserFactory
 from audit.models import AuditEvent
 from billing import selectors, tasks
 from billing.models import Subscription
 from billing.tests.conftest import code_of
-from conftest import client_for
 from core import clock, entitlements
 
 pytestmark = pytest.mark.django_db
@@ -18,9 +19,16 @@ pytestmark = pytest.mark.django_db
 ACTIVATE = "/api/v1/billing/subscriptions/activate"
 
 
+def staff_mfa_client(user) -> APIClient:
+    """A staff member's client whose session passed MFA (activation is a staff power: invariant 8)."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {session_create(user=user, mfa_verified=True).access_token}")
+    return client
+
+
 @pytest.fixture
 def staff():
-    return client_for(UserFactory(is_staff=True))
+    return staff_mfa_client(UserFactory(is_staff=True))
 
 
 def activate(client, organization, **overrides):
@@ -48,7 +56,7 @@ def test_staff_activates_a_manual_subscription_and_the_org_gets_the_plan(team):
     organization, members, clients = team
 
     with freeze_time("2026-01-31 10:00:00"):
-        response = activate(client_for(UserFactory(is_staff=True)), organization, months=1)
+        response = activate(staff_mfa_client(UserFactory(is_staff=True)), organization, months=1)
 
     assert response.status_code == 200, response.content
     body = response.json()

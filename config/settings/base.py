@@ -54,6 +54,9 @@ MIDDLEWARE = [
     # Serves collected static files (admin, Swagger UI, ReDoc) from the app server itself.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
+    # Bodies over DATA_UPLOAD_MAX_MEMORY_SIZE → 413, JSON nested too deep → 400, before any view
+    # (after CORS, so a browser can read the refusal).
+    "core.middleware.RequestBodyGuardMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -274,7 +277,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # DRF's JSON parser with a nesting limit (core/parsers.py): deep JSON is a 400, not a 500.
+    "DEFAULT_PARSER_CLASSES": ["core.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "core.pagination.PageLimitPagination",
     "PAGE_SIZE": 20,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
@@ -359,7 +363,9 @@ AXES_VERBOSE = False
 # No AxesMiddleware: the API answers lockouts itself with the 429 envelope, and the admin
 # login simply keeps refusing credentials while locked.
 SILENCED_SYSTEM_CHECKS = ["axes.W002"]  # "AxesMiddleware missing": deliberate, see above
-AXES_IPWARE_PROXY_COUNT = env.int("NUM_PROXIES", default=0)
+# The one client-IP function (X-Forwarded-For trusted for NUM_PROXIES hops only): a client that
+# rotates a forged X-Forwarded-For is still one IP to the lockout, and cannot lock out another's.
+AXES_CLIENT_IP_CALLABLE = "core.http.client_ip"
 
 # django-allauth: used for Google sign-in only; our API issues the tokens.
 ACCOUNT_LOGIN_METHODS = {"email"}
@@ -459,7 +465,12 @@ LOG_JSON = env.bool("LOG_JSON", default=False)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "core.logging.RequestIDFilter"}},
+    "filters": {
+        "request_id": {"()": "core.logging.RequestIDFilter"},
+        # Credentials in URLs (`/ws?token=...`) never reach a log line (core/apps.py also puts it
+        # on the servers' access loggers, which do not propagate here).
+        "redact_secrets": {"()": "core.logging.SecretRedactionFilter"},
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"},
         "json": {
@@ -471,7 +482,7 @@ LOGGING = {
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "filters": ["request_id"],
+            "filters": ["request_id", "redact_secrets"],
             "formatter": "json" if LOG_JSON else "plain",
         }
     },

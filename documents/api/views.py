@@ -39,6 +39,11 @@ class DocumentView(OrgScopedMixin, APIView):
 class DocumentListView(DocumentView):
     parser_classes = [MultiPartParser, FormParser]
 
+    @staticmethod
+    def max_request_body_bytes() -> int:
+        """Upload bodies may pass DATA_UPLOAD_MAX_MEMORY_SIZE, up to the per-file cap (core.asgi, core.http)."""
+        return services.document_request_max_bytes()
+
     @extend_schema(parameters=ORG_PATH + [
         OpenApiParameter("page", OpenApiTypes.INT, OpenApiParameter.QUERY, description=PageLimitPagination.page_query_description),
         OpenApiParameter("limit", OpenApiTypes.INT, OpenApiParameter.QUERY, description=PageLimitPagination.page_size_query_description),
@@ -55,13 +60,16 @@ class DocumentListView(DocumentView):
         responses={
             201: s.DocumentSerializer,
             402: OpenApiResponse(description="PLAN_LIMIT_REACHED (the plan's storage_mb would be exceeded)"),
-            413: OpenApiResponse(description="VALIDATION_ERROR (file over DOCUMENT_MAX_UPLOAD_MB)"),
+            413: OpenApiResponse(description="PAYLOAD_TOO_LARGE (file over DOCUMENT_MAX_UPLOAD_MB; refused while it streams in)"),
             **ERRORS,
         },
         tags=TAGS,
     )
     def post(self, request, org_id):
         """Upload a file (multipart `file`, optional `title` and `description`); its type is read from its bytes."""
+        # Before request.data is first read: the file is refused as it streams in, at the limit,
+        # never buffered whole to a temporary file and measured afterwards.
+        request.upload_handlers.insert(0, services.document_upload_limiter(organization=self.organization))
         serializer = s.DocumentUploadSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data

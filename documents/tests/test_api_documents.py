@@ -180,7 +180,7 @@ def test_file_over_the_per_file_cap_is_413(team, settings, media_root):
     response = upload(clients["member"], organization, content=b"a" * (1024 * 1024 + 1))
 
     assert response.status_code == 413
-    assert response.json()["error"]["code"] == "VALIDATION_ERROR"
+    assert response.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
     assert "file" in response.json()["error"]["details"]
     assert Document.objects.count() == 0
     assert [p for p in media_root.rglob("*") if p.is_file()] == []

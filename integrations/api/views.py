@@ -2,9 +2,14 @@
 
 The org comes from `X-Org-ID` or the token's active org. The OAuth callback is the exception: the
 provider sends the user's browser there without our token, so the signed state names user and org
-and the callback checks that user's permission afresh.
+and the callback checks that user's permission afresh. The state is bound to the caller who
+started the flow (API.md v1.1 invariant 4): the start response sets an HttpOnly cookie scoped to
+the callback path whose hash is in the state, and the callback needs that cookie or the starting
+user's own bearer token.
 """
+from django.conf import settings
 from django.db import transaction
+from django.urls import reverse
 from django.utils.decorators import method_decorator
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -102,17 +107,41 @@ class ConnectView(IntegrationView):
         return _connected_body(integration, created)
 
 
+OAUTH_BINDING_COOKIE = "integrations_oauth_binding"
+
+
+def _binding_cookie_path(key: str) -> str:
+    # Sent only to this provider's callback, nowhere else on the API.
+    return reverse("integrations:oauth-callback", kwargs={"key": key})
+
+
 class OAuthStartView(IntegrationView):
     required_permissions = {"GET": INTEGRATIONS_MANAGE}
 
     @extend_schema(parameters=KEY_PATH, responses={200: s.AuthorizeUrlSerializer, **ERRORS, **PROVIDER_ERRORS}, tags=TAGS)
     def get(self, request, key):
-        """Begin the OAuth flow: the provider's authorize URL, with a signed 10-minute `state` (and PKCE)."""
+        """Begin the OAuth flow: the provider's authorize URL, with a signed 10-minute `state` (and PKCE).
+
+        Also sets an HttpOnly cookie binding the flow to this browser: the callback must carry it
+        (or this user's bearer token). Call it with credentials so the browser keeps the cookie.
+        """
         claims = request.auth if hasattr(request.auth, "get") else {}
-        url = services.oauth_start(
+        started = services.oauth_start(
             organization=self.organization, user=request.user, key=key, mfa=bool(claims.get("mfa")), request=request
         )
-        return Response({"authorize_url": url})
+        response = Response({"authorize_url": started.authorize_url})
+        # HttpOnly: no script reads it. Lax: the provider's top-level redirect back still carries it.
+        # Secure wherever the session cookie is (production).
+        response.set_cookie(
+            OAUTH_BINDING_COOKIE,
+            started.browser_secret,
+            max_age=services.OAUTH_STATE_MAX_AGE,
+            path=_binding_cookie_path(key),
+            secure=settings.SESSION_COOKIE_SECURE,
+            httponly=True,
+            samesite="Lax",
+        )
+        return response
 
 
 @non_atomic
@@ -138,14 +167,20 @@ class OAuthCallbackView(APIView):
         auth=[],
     )
     def get(self, request, key):
-        """Finish the OAuth flow: check the state, exchange the code at the provider, store the tokens."""
+        """Finish the OAuth flow: check the state and who completes it, exchange the code, store the tokens.
+
+        Only the caller who started the flow completes it: the browser holding the start's cookie,
+        or the starting user's bearer token. Anyone else is refused before the code is exchanged.
+        """
+        # Spent first, even when refused below: a refused victim's code must not be replayable.
         claims = services.oauth_state_read(key=key, state=request.query_params.get("state", ""))
+        user = request.user if request.user.is_authenticated else None
+        services.oauth_binding_check(claims=claims, browser_secret=request.COOKIES.get(OAUTH_BINDING_COOKIE), caller=user)
         if request.query_params.get("error"):
             raise validation_error("error", f"The provider reported: {request.query_params['error'][:100]}")
         code = request.query_params.get("code", "")
         if not code:
             raise validation_error("code", "The authorization code is missing.")
-        user = request.user if request.user.is_authenticated else None
         membership = authorize_member(
             request, organization_id=claims["o"], user_id=claims["u"], permission=INTEGRATIONS_MANAGE, mfa=claims.get("m", False),
             caller=user,
@@ -154,6 +189,13 @@ class OAuthCallbackView(APIView):
             organization=membership.organization, provider_key=key, code=code, claims=claims, actor=membership.user, request=request
         )
         return _connected_body(integration, created)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        # The binding is single use, like the state: gone whatever the outcome.
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if OAUTH_BINDING_COOKIE in request.COOKIES:
+            response.delete_cookie(OAUTH_BINDING_COOKIE, path=_binding_cookie_path(kwargs["key"]), samesite="Lax")
+        return response
 
 
 class IntegrationListView(IntegrationView):

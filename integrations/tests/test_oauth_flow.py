@@ -26,6 +26,14 @@ def callback(client, key="gmail", **query):
     return client.get(CALLBACK.format(key=key), query)
 
 
+def browser_of(client) -> APIClient:
+    """The starting browser as the provider sends it back: the cookie the start set, no bearer token."""
+    browser = APIClient()
+    for name, morsel in client.cookies.items():
+        browser.cookies[name] = morsel.value
+    return browser
+
+
 def test_full_flow_with_pkce_stores_encrypted_tokens(team, owner_client, fake_provider):
     organization = team[0]
     authorize_url = start(owner_client)
@@ -37,7 +45,7 @@ def test_full_flow_with_pkce_stores_encrypted_tokens(team, owner_client, fake_pr
     assert len(params["state"]) < 400
 
     # The provider sends the browser back without our token: the signed state authenticates.
-    response = callback(APIClient(), **fake_provider.consent(authorize_url))
+    response = callback(browser_of(owner_client), **fake_provider.consent(authorize_url))
 
     assert response.status_code == 201, response.content
     assert response.json()["status"] == "ok"
@@ -74,9 +82,9 @@ def test_callback_with_another_users_token_is_refused(team, owner_client, fake_p
 
 def test_replayed_callback_is_refused(owner_client, fake_provider):
     query = fake_provider.consent(start(owner_client))
-    assert callback(APIClient(), **query).status_code == 201
+    assert callback(browser_of(owner_client), **query).status_code == 201
 
-    replay = callback(APIClient(), **query)
+    replay = callback(browser_of(owner_client), **query)
 
     assert replay.status_code == 400
     assert "state" in replay.json()["error"]["details"]
@@ -93,7 +101,7 @@ def test_bad_state_is_400(owner_client, fake_provider, tamper):
     else:
         key = "google_drive"
 
-    response = callback(APIClient(), key, **query)
+    response = callback(browser_of(owner_client), key, **query)
 
     assert response.status_code == 400
     assert "state" in response.json()["error"]["details"]
@@ -104,7 +112,7 @@ def test_state_expires_after_ten_minutes(owner_client, fake_provider):
         query = fake_provider.consent(start(owner_client))
         frozen.tick(timedelta(minutes=11))
 
-        response = callback(APIClient(), **query)
+        response = callback(browser_of(owner_client), **query)
 
     assert response.status_code == 400
     assert "took too long" in response.json()["error"]["message"]
@@ -116,7 +124,7 @@ def test_wrong_pkce_verifier_fails_at_the_provider(owner_client, fake_provider):
     # An attacker's code, minted for another challenge, cannot be redeemed with our verifier.
     fake_provider.codes[query["code"]]["challenge"] = "not-the-challenge"
 
-    response = callback(APIClient(), **query)
+    response = callback(browser_of(owner_client), **query)
 
     assert response.status_code == 409
     assert response.json()["error"]["details"]["provider_error"] == "invalid_grant"
@@ -125,7 +133,7 @@ def test_wrong_pkce_verifier_fails_at_the_provider(owner_client, fake_provider):
 def test_user_declining_is_400(owner_client, fake_provider):
     query = fake_provider.consent(start(owner_client))
 
-    response = callback(APIClient(), state=query["state"], error="access_denied")
+    response = callback(browser_of(owner_client), state=query["state"], error="access_denied")
 
     assert response.status_code == 400
     assert "access_denied" in response.json()["error"]["message"]
@@ -139,7 +147,7 @@ def test_member_who_lost_the_permission_meanwhile_is_refused(team, owner_client,
     )
     assert demoted.status_code == 200, demoted.content
 
-    response = callback(APIClient(), **query)
+    response = callback(browser_of(clients["admin"]), **query)
 
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "INSUFFICIENT_PERMISSIONS"
@@ -151,7 +159,7 @@ def test_removed_member_is_refused(team, fake_provider):
     query = fake_provider.consent(start(clients["admin"]))
     Membership.objects.filter(pk=members["admin"].pk).delete()
 
-    response = callback(APIClient(), **query)
+    response = callback(browser_of(clients["admin"]), **query)
 
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "INVALID_ORG_CONTEXT"
@@ -162,7 +170,7 @@ def test_provider_failures_on_exchange(owner_client, fake_provider, failure, sta
     query = fake_provider.consent(start(owner_client))
     fake_provider.fail_next = [failure]
 
-    response = callback(APIClient(), **query)
+    response = callback(browser_of(owner_client), **query)
 
     assert response.status_code == status, response.content
     assert response.json()["error"]["details"]["provider_error"] == kind
@@ -196,7 +204,7 @@ def test_state_is_bound_to_the_org_it_was_started_in(org_factory, fake_provider,
     client = client_for(user, org_a)  # org A is the token's active org
     authorize_url = client.get("/api/v1/integrations/oauth/gmail/start", HTTP_X_ORG_ID=str(org_b.id)).json()["authorize_url"]
 
-    response = callback(APIClient(), **fake_provider.consent(authorize_url))
+    response = callback(browser_of(client), **fake_provider.consent(authorize_url))
 
     assert response.status_code == 201
     assert Integration.objects.get().organization == org_b
@@ -206,7 +214,9 @@ def test_state_is_bound_to_the_org_it_was_started_in(org_factory, fake_provider,
 def test_each_provider_names_the_connected_account(owner_client, fake_provider, key):
     fake_provider.account = f"acme-{key}"
 
-    response = callback(APIClient(), key=key, **fake_provider.consent(start(owner_client, key)))
+    query = fake_provider.consent(start(owner_client, key))
+
+    response = callback(browser_of(owner_client), key=key, **query)
 
     assert response.status_code == 201, response.content
     assert Integration.objects.get(key=key).account == f"acme-{key}"
@@ -215,7 +225,9 @@ def test_each_provider_names_the_connected_account(owner_client, fake_provider, 
 def test_a_provider_that_cannot_name_the_account_still_connects(owner_client, fake_provider):
     fake_provider.userinfo_down = True
 
-    response = callback(APIClient(), **fake_provider.consent(start(owner_client)))
+    query = fake_provider.consent(start(owner_client))
+
+    response = callback(browser_of(owner_client), **query)
 
     assert response.status_code == 201, response.content
     integration = Integration.objects.get(key="gmail")

@@ -14,8 +14,7 @@ from organizations.api import invite_serializers as s
 from organizations.api.views import ERRORS, ORG_PATH
 from organizations.models import Invite
 from organizations.services import OWNER
-from permissions.drf import OrgScopedMixin, require_grantable
-from permissions.engine import role_permissions
+from permissions.drf import OrgScopedMixin, require_role_grantable, require_team_join
 
 CODE_PATH = [OpenApiParameter("code", str, OpenApiParameter.PATH, description="The invitation code from the link")]
 INVITE_PATH = [OpenApiParameter("invite_id", str, OpenApiParameter.PATH, description="Invitation id (UUID)")]
@@ -69,8 +68,9 @@ class InviteListCreateView(OrgScopedMixin, ListAPIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         if data["role"] != OWNER:
-            # Nobody hands out more than they hold themselves.
-            require_grantable(request, self.org_context, role_permissions(organization=self.organization, slug=data["role"]))
+            # Nobody hands out more than they hold themselves: the role, and the teams' allow policies.
+            require_role_grantable(request, self.org_context, slug=data["role"])
+        require_team_join(request, self.org_context, team_ids=data["team_ids"] or [])
         issued = invites.invite_create(
             organization=self.organization,
             email=data["email"],
@@ -114,8 +114,9 @@ class InviteResendView(OrgScopedMixin, APIView):
     def post(self, request, org_id, invite_id):
         """Issue a new code and expiry and email the link again (the old link stops working)."""
         invite = invites.invite_get(organization=self.organization, invite_id=invite_id)
-        # The new code is returned to the caller: only someone who could grant the role may get it.
-        require_grantable(request, self.org_context, role_permissions(organization=self.organization, slug=invite.role))
+        # The new code is returned to the caller: only someone who could grant the role and teams may get it.
+        require_role_grantable(request, self.org_context, slug=invite.role)
+        require_team_join(request, self.org_context, team_ids=[team.id for team in invite.teams.all()])
         issued = invites.invite_resend(invite=invite, actor=actor_of(request), request=request)
         return Response(s.InviteIssuedSerializer(issued).data)
 

@@ -12,7 +12,7 @@ from organizations.api.invite_views import actor_of
 from organizations.api.views import ERRORS, ORG_PATH
 from organizations.models import Team, TeamMembership
 from permissions.engine import MEMBERSHIP
-from permissions.drf import OrgScopedMixin
+from permissions.drf import OrgScopedMixin, require_team_join, require_team_leave
 
 TEAM_PATH = [OpenApiParameter("team_id", str, OpenApiParameter.PATH, description="Team id (UUID)")]
 USER_PATH = [OpenApiParameter("user_id", str, OpenApiParameter.PATH, description="User id (UUID)")]
@@ -69,8 +69,14 @@ class TeamDetailView(OrgScopedMixin, APIView):
 
     @extend_schema(parameters=ORG_PATH + TEAM_PATH, responses={204: None, **ERRORS}, tags=["teams"])
     def delete(self, request, org_id, team_id):
-        """Delete a team (its members stay in the organization)."""
-        teams.team_delete(team=self._team(team_id), actor=actor_of(request), request=request)
+        """Delete a team (its members stay in the organization; checked like taking them all off it)."""
+        team, context = self._team(team_id), self.org_context
+        teams.team_delete(
+            team=team,
+            actor=actor_of(request),
+            ensure_leavable=lambda members: require_team_leave(request, context, team_id=team.id, targets=members),
+            request=request,
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -96,11 +102,17 @@ class TeamMemberListCreateView(OrgScopedMixin, ListAPIView):
         tags=["teams"],
     )
     def post(self, request, org_id, team_id):
-        """Put an active member of the organization on the team."""
+        """Put an active member of the organization on the team (only if you hold what the team's policies grant)."""
         serializer = s.TeamMemberAddSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        team = teams.team_get(organization=self.organization, team_id=team_id)
-        member = teams.team_member_add(team=team, user_id=serializer.validated_data["user_id"], actor=actor_of(request), request=request)
+        team, context = teams.team_get(organization=self.organization, team_id=team_id), self.org_context
+        member = teams.team_member_add(
+            team=team,
+            user_id=serializer.validated_data["user_id"],
+            actor=actor_of(request),
+            ensure_joinable=lambda membership: require_team_join(request, context, team_ids=[team.id], target=membership),
+            request=request,
+        )
         return Response(s.TeamMemberSerializer(member).data, status=status.HTTP_201_CREATED)
 
 
@@ -109,9 +121,15 @@ class TeamMemberDetailView(OrgScopedMixin, APIView):
 
     @extend_schema(parameters=ORG_PATH + TEAM_PATH + USER_PATH, responses={204: None, **ERRORS}, tags=["teams"])
     def delete(self, request, org_id, team_id, user_id):
-        """Take a member off the team."""
-        team = teams.team_get(organization=self.organization, team_id=team_id)
-        teams.team_member_remove(team=team, user_id=user_id, actor=actor_of(request), request=request)
+        """Take a member off the team (only if you could lift its denies and hold what they hold)."""
+        team, context = teams.team_get(organization=self.organization, team_id=team_id), self.org_context
+        teams.team_member_remove(
+            team=team,
+            user_id=user_id,
+            actor=actor_of(request),
+            ensure_leavable=lambda members: require_team_leave(request, context, team_id=team.id, targets=members),
+            request=request,
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -18,8 +18,8 @@ from organizations import permissions as perms
 from organizations import selectors, services
 from organizations.api import serializers as s
 from organizations.models import Membership
-from permissions.drf import OrgScopedMixin, require_grantable
-from permissions.engine import MEMBERSHIP, role_permissions
+from permissions.drf import OrgScopedMixin, require_not_better, require_role_grantable
+from permissions.engine import MEMBERSHIP
 
 ERRORS = errors(400, 403, 404)
 ORG_PATH = [OpenApiParameter("org_id", str, OpenApiParameter.PATH, description="Organization id (UUID)")]
@@ -109,6 +109,10 @@ class OrganizationSettingsView(OrgScopedMixin, APIView):
         """Merge settings (known keys only; null removes a key)."""
         serializer = s.SettingsSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        new_default_role = serializer.validated_data["settings"].get("default_role")
+        if isinstance(new_default_role, str) and new_default_role != services.OWNER:
+            # Invariant 1: the role every newcomer will get is handed out by whoever sets it.
+            require_role_grantable(request, self.org_context, slug=new_default_role)
         settings = services.organization_settings_update(
             organization=self.organization, actor=request.user, settings=serializer.validated_data["settings"], request=request
         )
@@ -170,27 +174,31 @@ class MemberDetailView(OrgScopedMixin, APIView):
 
     @extend_schema(parameters=ORG_PATH, request=s.MemberUpdateSerializer, responses={200: s.MemberSerializer, **ERRORS}, tags=["members"])
     def patch(self, request, org_id, user_id):
-        """Change a member's role and/or suspend or reactivate them."""
+        """Change a member's role (to one you could give) and/or suspend or reactivate them (not one who holds what you do not)."""
         serializer = s.MemberUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        membership = self._member(user_id)
-        role = serializer.validated_data.get("role")
-        if role and role != services.OWNER:
-            # Nobody hands out more than they hold themselves.
-            require_grantable(request, self.org_context, role_permissions(organization=self.organization, slug=role))
+        context = self.org_context
         membership = services.member_update(
-            membership=membership,
+            membership=self._member(user_id),
             actor=request.user,
-            actor_membership=self.org_context.membership,
+            actor_membership=context.membership,
             data=serializer.validated_data,
+            ensure_role_grantable=lambda slug: require_role_grantable(request, context, slug=slug),
+            ensure_not_better=lambda target: require_not_better(request, context, target=target),
             request=request,
         )
         return Response(s.MemberSerializer(membership).data)
 
     @extend_schema(parameters=ORG_PATH, responses={204: None, **ERRORS}, tags=["members"])
     def delete(self, request, org_id, user_id):
-        """Remove a member (never the owner)."""
-        services.member_remove(membership=self._member(user_id), actor=request.user, request=request)
+        """Remove a member (never the owner, never one who holds what you do not)."""
+        context = self.org_context
+        services.member_remove(
+            membership=self._member(user_id),
+            actor=request.user,
+            ensure_not_better=lambda target: require_not_better(request, context, target=target),
+            request=request,
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

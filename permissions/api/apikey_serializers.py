@@ -73,7 +73,10 @@ class ApiKeyCreateSerializer(serializers.Serializer):
         required=False,
         allow_empty=False,
         max_length=200,
-        help_text="Permission codes; default: all of the creator's permissions. Never more than the creator holds.",
+        help_text=(
+            "Permission codes; default: everything the caller may do right now (roles minus deny policies). "
+            "Never more (400). The key then acts within these and what its creator may do at the time of each call."
+        ),
     )
     expires_at = serializers.DateTimeField(required=False, allow_null=True, help_text="Must be in the future.")
     ip_allowlist = serializers.ListField(

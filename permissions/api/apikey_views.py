@@ -1,4 +1,9 @@
-"""Organization API keys: list, issue, show, rotate, revoke and delete. Every route needs `api_keys:manage`."""
+"""Organization API keys: list, issue, show, rotate, revoke and delete. Every route needs `api_keys:manage`.
+
+Issuing and rotating hand out permissions: the caller must hold every scope effectively (no
+escalation). Rotating, revoking and deleting act on the key's creator: the caller must hold
+every permission the creator holds (not on a better). A key calling these is bounded the same way.
+"""
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -8,11 +13,11 @@ from rest_framework.views import APIView
 
 from core.exceptions import validation_error
 from core.schema import errors
-from permissions import apikeys
+from permissions import apikeys, engine
 from permissions.api import apikey_serializers as s
 from permissions.api.views import FORBIDDEN
-from permissions.authentication import acting_user, audit_actor
-from permissions.drf import OrgScopedMixin, subject_of
+from permissions.authentication import acting_for, audit_actor
+from permissions.drf import OrgScopedMixin, decision_inputs, request_facts, require_grantable, require_not_better
 from permissions.models import ApiKey
 from permissions.permissions import API_KEYS_MANAGE
 
@@ -22,7 +27,22 @@ ORG_PATH = [OpenApiParameter("org_id", OpenApiTypes.UUID, OpenApiParameter.PATH,
 KEY_PATH = ORG_PATH + [OpenApiParameter("key_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="API key id")]
 
 
-class ApiKeyListCreateView(OrgScopedMixin, ListAPIView):
+class ApiKeyViewMixin(OrgScopedMixin):
+    """Org-scoped key view with the caller's grant and "not on a better" checks, for the services."""
+
+    def effective_permissions(self) -> frozenset[str]:
+        """What the caller may do right now: roles minus deny policies, with this request's MFA/IP/time."""
+        subject, policies = decision_inputs(self.org_context)
+        return frozenset(engine.effective_permissions(subject=subject, policies=policies, facts=request_facts(self.request)))
+
+    def ensure_grantable(self, permissions) -> None:
+        require_grantable(self.request, self.org_context, set(permissions))
+
+    def ensure_not_better(self, creator) -> None:
+        require_not_better(self.request, self.org_context, target=creator)
+
+
+class ApiKeyListCreateView(ApiKeyViewMixin, ListAPIView):
     required_permissions = {"GET": API_KEYS_MANAGE, "POST": API_KEYS_MANAGE}
     serializer_class = s.ApiKeySerializer
     queryset = ApiKey.objects.none()
@@ -58,11 +78,12 @@ class ApiKeyListCreateView(OrgScopedMixin, ListAPIView):
         api_key, secret = apikeys.api_key_create(
             organization=self.organization,
             name=data["name"],
-            grantable=subject_of(self.org_context).permissions,
+            # Effective, not role, permissions: a member denied something by a policy cannot mint it.
+            grantable=self.effective_permissions(),
             scopes=data.get("scopes"),
             expires_at=data.get("expires_at"),
             ip_allowlist=data.get("ip_allowlist"),
-            created_by=acting_user(request),
+            created_by=acting_for(request),
             request=request,
             **audit_actor(request),
         )
@@ -70,7 +91,7 @@ class ApiKeyListCreateView(OrgScopedMixin, ListAPIView):
         return Response(body, status=status.HTTP_201_CREATED)
 
 
-class ApiKeyDetailView(OrgScopedMixin, APIView):
+class ApiKeyDetailView(ApiKeyViewMixin, APIView):
     required_permissions = {"GET": API_KEYS_MANAGE, "DELETE": API_KEYS_MANAGE}
 
     @extend_schema(parameters=KEY_PATH, responses={200: s.ApiKeySerializer, **ERRORS}, tags=TAGS)
@@ -80,13 +101,13 @@ class ApiKeyDetailView(OrgScopedMixin, APIView):
 
     @extend_schema(parameters=KEY_PATH, responses={204: None, **ERRORS}, tags=TAGS)
     def delete(self, request, org_id, key_id):
-        """Revoke a key at once (it stays listed as revoked; revoking twice is harmless)."""
+        """Revoke a key at once (it stays listed as revoked; revoking twice is harmless). Not a key of a better."""
         api_key = apikeys.api_key_get(organization=self.organization, key_id=key_id)
-        apikeys.api_key_revoke(api_key=api_key, request=request, **audit_actor(request))
+        apikeys.api_key_revoke(api_key=api_key, ensure_not_better=self.ensure_not_better, request=request, **audit_actor(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class ApiKeyRotateView(OrgScopedMixin, APIView):
+class ApiKeyRotateView(ApiKeyViewMixin, APIView):
     required_permissions = {"POST": API_KEYS_MANAGE}
 
     @extend_schema(
@@ -96,18 +117,27 @@ class ApiKeyRotateView(OrgScopedMixin, APIView):
         tags=TAGS,
     )
     def post(self, request, org_id, key_id):
-        """New secret, shown once; the old one keeps working until `previous_valid_until` (grace, default 24 h)."""
+        """New secret, shown once; the old one keeps working until `previous_valid_until` (grace, default 24 h).
+
+        Only for a caller who holds every scope of the key and every permission of its creator (403).
+        """
         api_key = apikeys.api_key_get(organization=self.organization, key_id=key_id)
-        api_key, secret = apikeys.api_key_rotate(api_key=api_key, request=request, **audit_actor(request))
+        api_key, secret = apikeys.api_key_rotate(
+            api_key=api_key,
+            ensure_grantable=self.ensure_grantable,
+            ensure_not_better=self.ensure_not_better,
+            request=request,
+            **audit_actor(request),
+        )
         return Response(s.ApiKeySecretSerializer(api_key, context={"secret": secret}).data)
 
 
-class ApiKeyPermanentDeleteView(OrgScopedMixin, APIView):
+class ApiKeyPermanentDeleteView(ApiKeyViewMixin, APIView):
     required_permissions = {"DELETE": API_KEYS_MANAGE}
 
     @extend_schema(parameters=KEY_PATH, responses={204: None, **ERRORS}, tags=TAGS)
     def delete(self, request, org_id, key_id):
-        """Delete a key for good (revoked or not)."""
+        """Delete a key for good (revoked or not). Not a key of a better."""
         api_key = apikeys.api_key_get(organization=self.organization, key_id=key_id)
-        apikeys.api_key_delete(api_key=api_key, request=request, **audit_actor(request))
+        apikeys.api_key_delete(api_key=api_key, ensure_not_better=self.ensure_not_better, request=request, **audit_actor(request))
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -213,7 +213,10 @@ class ConditionsSerializer(StrictSerializer):
 
 
 class SubjectsSerializer(StrictSerializer):
-    """Who a policy applies to (any of them); everyone, API keys included, when empty."""
+    """Who a policy applies to (any of them); everyone, API keys included, when empty.
+
+    A deny names members: only someone holding every permission they hold may write it (the owner always may).
+    """
 
     roles = serializers.ListField(child=serializers.SlugField(max_length=50), required=False, max_length=100, help_text="Role slugs of the org (base or extra role).")
     users = serializers.ListField(child=serializers.UUIDField(), required=False, max_length=500, help_text="User ids of members.")

@@ -5,7 +5,8 @@ Declared permissions: the catalog, `me/permissions` and the checks need only mem
 member's permissions needs `members:read` (who may do what is part of the member
 directory); policies (security configuration: IP ranges, MFA rules) and every write need
 `roles:manage`. Writes also refuse to grant, revoke or condition permissions the caller
-does not hold right now (no escalation).
+does not hold right now (no escalation), and to take from or deny a member who holds what the
+caller does not (not on a better); the owner may always change or delete any policy.
 """
 import uuid
 
@@ -20,7 +21,15 @@ from core.schema import errors
 from organizations import permissions as org_perms
 from permissions import selectors, services
 from permissions.api import serializers as s
-from permissions.drf import OrgScopedMixin, PermissionDeniedWithCode, authorize, request_facts, require_grantable
+from permissions.drf import (
+    OrgScopedMixin,
+    PermissionDeniedWithCode,
+    authorize,
+    request_facts,
+    require_grantable,
+    require_not_better_than,
+    require_policy_edit,
+)
 from permissions.engine import MEMBERSHIP
 from permissions.models import Policy, Role, RoleAssignment
 from permissions.permissions import ROLES_MANAGE
@@ -43,6 +52,15 @@ class PermissionsViewMixin(OrgScopedMixin):
 
     def ensure_grantable(self, permissions) -> None:
         require_grantable(self.request, self.org_context, set(permissions))
+
+    def ensure_not_better(self, targets) -> None:
+        require_not_better_than(self.request, self.org_context, targets=targets)
+
+    def ensure_policy_edit(self, permissions) -> None:
+        require_policy_edit(self.request, self.org_context, permissions=set(permissions))
+
+    def ensure_policy_targets(self, targets) -> None:
+        require_policy_edit(self.request, self.org_context, targets=targets)
 
     def evaluation(self, *, user_id=None, at_least_revision=None) -> selectors.Evaluation:
         context = self.org_context
@@ -253,7 +271,12 @@ class RoleAssignmentListCreateView(PermissionsViewMixin, ListAPIView):
         serializer = s.RoleAssignmentBodySerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         assignment = services.role_assignment_create(
-            organization=self.organization, actor=self.actor, ensure_grantable=self.ensure_grantable, request=request, **serializer.validated_data
+            organization=self.organization,
+            actor=self.actor,
+            ensure_grantable=self.ensure_grantable,
+            ensure_not_better=self.ensure_not_better,
+            request=request,
+            **serializer.validated_data,
         )
         return Response(s.RoleAssignmentSerializer(assignment).data, status=status.HTTP_201_CREATED)
 
@@ -269,7 +292,9 @@ class RoleAssignmentListCreateView(PermissionsViewMixin, ListAPIView):
         serializer = s.RoleAssignmentBodySerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         assignment = selectors.role_assignment_find(organization=self.organization, **serializer.validated_data)
-        services.role_assignment_delete(assignment=assignment, actor=self.actor, ensure_grantable=self.ensure_grantable, request=request)
+        services.role_assignment_delete(
+            assignment=assignment, actor=self.actor, ensure_grantable=self.ensure_grantable, ensure_not_better=self.ensure_not_better, request=request
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -280,7 +305,9 @@ class RoleAssignmentDetailView(PermissionsViewMixin, APIView):
     def delete(self, request, org_id, assignment_id):
         """Take an extra role away."""
         assignment = selectors.role_assignment_get(organization=self.organization, assignment_id=assignment_id)
-        services.role_assignment_delete(assignment=assignment, actor=self.actor, ensure_grantable=self.ensure_grantable, request=request)
+        services.role_assignment_delete(
+            assignment=assignment, actor=self.actor, ensure_grantable=self.ensure_grantable, ensure_not_better=self.ensure_not_better, request=request
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -308,7 +335,12 @@ class PolicyListCreateView(PermissionsViewMixin, ListAPIView):
         serializer = s.PolicyCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         policy = services.policy_create(
-            organization=self.organization, actor=self.actor, ensure_grantable=self.ensure_grantable, request=request, **serializer.validated_data
+            organization=self.organization,
+            actor=self.actor,
+            ensure_grantable=self.ensure_grantable,
+            ensure_not_better=self.ensure_not_better,
+            request=request,
+            **serializer.validated_data,
         )
         return Response(s.PolicySerializer(policy).data, status=status.HTTP_201_CREATED)
 
@@ -326,17 +358,22 @@ class PolicyDetailView(PermissionsViewMixin, APIView):
 
     @extend_schema(parameters=ORG_PATH, request=s.PolicyUpdateSerializer, responses={200: s.PolicySerializer, **ERRORS}, tags=[TAG])
     def patch(self, request, org_id, policy_id):
-        """Change a policy (`subjects`/`conditions` replace the old ones whole)."""
+        """Change a policy (`subjects`/`conditions` replace the old ones whole; the owner always may)."""
         policy = self._policy(policy_id)  # first: another org's id is 404 whatever the body
         serializer = s.PolicyUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         policy = services.policy_update(
-            policy=policy, actor=self.actor, data=serializer.validated_data, ensure_grantable=self.ensure_grantable, request=request
+            policy=policy,
+            actor=self.actor,
+            data=serializer.validated_data,
+            ensure_grantable=self.ensure_policy_edit,
+            ensure_not_better=self.ensure_policy_targets,
+            request=request,
         )
         return Response(s.PolicySerializer(policy).data)
 
     @extend_schema(parameters=ORG_PATH, responses={204: None, **ERRORS}, tags=[TAG])
     def delete(self, request, org_id, policy_id):
-        """Delete a policy (lifting a deny needs the permissions it covers)."""
-        services.policy_delete(policy=self._policy(policy_id), actor=self.actor, ensure_grantable=self.ensure_grantable, request=request)
+        """Delete a policy (lifting a deny needs the permissions it covers; the owner always may)."""
+        services.policy_delete(policy=self._policy(policy_id), actor=self.actor, ensure_grantable=self.ensure_policy_edit, request=request)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -321,19 +321,24 @@ def test_subject_roles_include_extra_roles_for_policy_subjects(org_factory):
     assert not decide(subject_of(members["admin"]), organization, "members:read").allowed
 
 
-def test_key_subjects_only_hit_subjectless_policies(org_factory):
-    organization, _ = org_factory(roles=("owner",))
-    key = engine.api_key_subject(api_key=ApiKey(scopes=["members:read", "teams:read", "org:read", "not:declared"]))
-    Policy.objects.create(organization=organization, name="members role", effect="deny", permissions=["members:read"], subjects={"roles": ["owner", "admin", "member", "viewer"]})
+def test_key_subjects_act_for_their_creator_within_their_scopes(org_factory):
+    organization, members = org_factory(roles=("owner", "viewer"))
+    scopes = ["members:read", "teams:read", "org:read", "members:invite", "members:remove", "not:declared"]
+    key = engine.api_key_subject(api_key=ApiKey(organization=organization, created_by=members["viewer"].user, scopes=scopes))
+    Policy.objects.create(organization=organization, name="members role", effect="deny", permissions=["members:read"], subjects={"roles": ["viewer"]})
     Policy.objects.create(organization=organization, name="everyone", effect="deny", permissions=["teams:read"])
-    Policy.objects.create(organization=organization, name="allow all", effect="allow", permissions=["members:invite"], subjects={"roles": ["viewer"]})
+    Policy.objects.create(organization=organization, name="allow viewers", effect="allow", permissions=["members:invite", "members:update"], subjects={"roles": ["viewer"]})
 
-    assert key.permissions == {"members:read", "teams:read", "org:read"}
-    assert decide(key, organization, "members:read").allowed  # role-scoped deny does not touch keys
-    assert not decide(key, organization, "teams:read").allowed  # subject-less deny does
-    assert not decide(key, organization, "members:invite").allowed  # nor do role-scoped allows
+    assert key.permissions == {"members:read", "teams:read", "org:read"}  # scopes ∩ the creator's role grants
+    assert key.user_id == str(members["viewer"].user_id) and key.roles == {"viewer"}
+    assert not decide(key, organization, "members:read").allowed  # a deny aimed at the creator's role binds the key
+    assert not decide(key, organization, "teams:read").allowed  # so does a subject-less one
+    assert decide(key, organization, "members:invite").allowed  # an allow naming the creator, within the scopes
+    assert not decide(key, organization, "members:update").allowed  # never beyond the scopes
+    assert not decide(key, organization, "members:remove").allowed  # nor beyond the creator
     assert decide(key, organization, "org:read").reason == "granted by API key scope"
-
+    nobody = engine.api_key_subject(api_key=ApiKey(organization=organization, scopes=scopes))
+    assert not any(decide(nobody, organization, code).allowed for code in ("org:read", "members:invite"))  # no creator: nothing
 
 def test_effective_permissions_is_union_minus_denies(org_factory):
     organization, members = org_factory(roles=("owner", "viewer"))
@@ -399,26 +404,26 @@ def test_every_role_assignment_membership_and_policy_change_bumps_the_revision(o
     bumped()
     role = services.role_permissions_set(role=role, actor=owner, permissions=["teams:read", "teams:manage"], ensure_grantable=allow_all)
     bumped()
-    assignment = services.role_assignment_create(organization=organization, actor=owner, user_id=members["viewer"].user_id, role_id=role.id, ensure_grantable=allow_all)
+    assignment = services.role_assignment_create(organization=organization, actor=owner, user_id=members["viewer"].user_id, role_id=role.id, ensure_grantable=allow_all, ensure_not_better=allow_all)
     bumped()
-    services.role_assignment_delete(assignment=assignment, actor=owner, ensure_grantable=allow_all)
+    services.role_assignment_delete(assignment=assignment, actor=owner, ensure_grantable=allow_all, ensure_not_better=allow_all)
     bumped()
     services.role_delete(role=role, actor=owner)
     bumped()
-    policy = services.policy_create(organization=organization, actor=owner, name="p", effect="deny", permissions=["org:update"], ensure_grantable=allow_all)
+    policy = services.policy_create(organization=organization, actor=owner, name="p", effect="deny", permissions=["org:update"], ensure_grantable=allow_all, ensure_not_better=allow_all)
     bumped()
-    policy = services.policy_update(policy=policy, actor=owner, data={"conditions": {"mfa_required": True}}, ensure_grantable=allow_all)
+    policy = services.policy_update(policy=policy, actor=owner, data={"conditions": {"mfa_required": True}}, ensure_grantable=allow_all, ensure_not_better=allow_all)
     bumped()
     services.policy_delete(policy=policy, actor=owner, ensure_grantable=allow_all)
     bumped()
-    org_services.member_update(membership=members["viewer"], actor=owner, actor_membership=members["owner"], data={"role": "admin"})
+    org_services.member_update(membership=members["viewer"], actor=owner, actor_membership=members["owner"], data={"role": "admin"}, ensure_role_grantable=allow_all, ensure_not_better=allow_all)
     bumped()
-    org_services.member_update(membership=members["viewer"], actor=owner, actor_membership=members["owner"], data={"status": "suspended"})
+    org_services.member_update(membership=members["viewer"], actor=owner, actor_membership=members["owner"], data={"status": "suspended"}, ensure_role_grantable=allow_all, ensure_not_better=allow_all)
     bumped()
     newcomer = UserFactory()
     org_services.membership_add(organization=organization, user=newcomer, role="viewer")
     bumped()
-    org_services.member_remove(membership=Membership.objects.get(organization=organization, user=newcomer), actor=owner)
+    org_services.member_remove(membership=Membership.objects.get(organization=organization, user=newcomer), actor=owner, ensure_not_better=allow_all)
     bumped()
     org_services.ownership_transfer(organization=organization, actor=owner, new_owner_id=members["admin"].user_id)
     bumped()
@@ -435,15 +440,15 @@ def test_cached_answers_change_right_after_a_change(org_factory):
         return engine.decide(subject=subject, policies=engine.organization_policies(org), permission=permission, facts=engine.Facts()).allowed
 
     assert can("members:update")  # cached now
-    org_services.member_update(membership=members["admin"], actor=owner, actor_membership=members["owner"], data={"role": "viewer"})
+    org_services.member_update(membership=members["admin"], actor=owner, actor_membership=members["owner"], data={"role": "viewer"}, ensure_role_grantable=allow_all, ensure_not_better=allow_all)
     assert not can("members:update")  # no stale grant after a downgrade
 
     extra = services.role_create(organization=organization, actor=owner, name="Updaters", permissions=["members:update"], ensure_grantable=allow_all)
-    services.role_assignment_create(organization=organization, actor=owner, user_id=members["admin"].user_id, role_id=extra.id, ensure_grantable=allow_all)
+    services.role_assignment_create(organization=organization, actor=owner, user_id=members["admin"].user_id, role_id=extra.id, ensure_grantable=allow_all, ensure_not_better=allow_all)
     assert can("members:update")
     services.role_permissions_set(role=extra, actor=owner, permissions=["teams:manage"], ensure_grantable=allow_all)
     assert not can("members:update") and can("teams:manage")
-    policy = services.policy_create(organization=organization, actor=owner, name="no teams", effect="deny", permissions=["teams:manage"], ensure_grantable=allow_all)
+    policy = services.policy_create(organization=organization, actor=owner, name="no teams", effect="deny", permissions=["teams:manage"], ensure_grantable=allow_all, ensure_not_better=allow_all)
     assert not can("teams:manage")
     services.policy_delete(policy=policy, actor=owner, ensure_grantable=allow_all)
     assert can("teams:manage")
@@ -453,7 +458,7 @@ def test_at_least_revision_reads_the_revision_again_and_skips_the_cache(org_fact
     organization, members = org_factory(roles=("owner", "viewer"))
     owner = members["owner"].user
     role = services.role_create(organization=organization, actor=owner, name="Inviters", permissions=["members:invite"], ensure_grantable=allow_all)
-    services.role_assignment_create(organization=organization, actor=owner, user_id=members["viewer"].user_id, role_id=role.id, ensure_grantable=allow_all)
+    services.role_assignment_create(organization=organization, actor=owner, user_id=members["viewer"].user_id, role_id=role.id, ensure_grantable=allow_all, ensure_not_better=allow_all)
     membership = Membership.objects.select_related("organization").get(id=members["viewer"].id)
     # A context whose org was read before the change below (a replica, a long request...).
     stale = OrgContext(organization=membership.organization, membership=membership)
