@@ -10,10 +10,11 @@ from django.db.models import Count, Exists, OuterRef, Q
 from django_otp.admin import OTPAdminSite
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts import mfa, services
+from accounts import mfa, services, sessions
 from accounts.models import BackupCodeDevice, OneTimeToken, User, UserSession
 from audit.services import event_record
 from core import hooks
+from core.admin import ReadOnlyAdmin
 
 class _StaffPasswordChangeView(PasswordChangeView):
     """The admin's "change password" page, saved through the API's service: audited, every API session revoked."""
@@ -57,19 +58,6 @@ def _replace(model, model_admin) -> None:
     if admin.site.is_registered(model):
         admin.site.unregister(model)
     admin.site.register(model, model_admin)
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Browse only: rows change through services (with audit events), never by hand."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(User)
@@ -144,7 +132,7 @@ class UserAdmin(admin.ModelAdmin):
     @admin.action(description="Revoke all sessions of the selected users", permissions=["change"])
     def revoke_sessions(self, request, queryset):
         revoked = sum(
-            services.sessions_revoke_all(user=user, reason="revoked_by_staff", actor=request.user, request=request)
+            sessions.sessions_revoke_all(user=user, reason="revoked_by_staff", actor=request.user, request=request)
             for user in queryset
         )
         self.message_user(request, f"{revoked} session(s) revoked.", messages.SUCCESS)
@@ -207,7 +195,7 @@ class UserSessionAdmin(ReadOnlyAdmin):
     @admin.action(description="Revoke the selected sessions", permissions=["revoke"])
     def revoke(self, request, queryset):
         for session in queryset:
-            services.session_revoke(session=session, reason="revoked_by_staff", actor=request.user, request=request)
+            sessions.session_revoke(session=session, reason="revoked_by_staff", actor=request.user, request=request)
         self.message_user(request, f"{queryset.count()} session(s) revoked.", messages.SUCCESS)
 
 

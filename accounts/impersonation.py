@@ -33,13 +33,14 @@ _IMPERSONABLE: dict[str, frozenset[str]] = {
     "auth:switch-org": _ALL_UNSAFE,
     # Profile fields only (name, avatar, phone); DELETE (the account) is not listed.
     "users:me": frozenset({"PATCH", "PUT"}),
+    # Renaming the org is acting; deleting it, or handing it to someone else
+    # (orgs:transfer-ownership, not listed), outlives the impersonation.
+    "orgs:detail": frozenset({"PATCH", "PUT"}),
     # Organization resources: acting as the member, audited with the impersonator.
     **dict.fromkeys(
         [
-            "orgs:detail",
             "orgs:settings",
             "orgs:member-detail",
-            "orgs:transfer-ownership",
             "orgs:leave",
             "orgs:profile",
             "orgs:invite-detail",  # cancel only; creating/resending returns an invitation code (a credential)

@@ -1,6 +1,4 @@
 """Multi-factor authentication with django-otp: TOTP devices, hashed backup codes, login challenges."""
-import hashlib
-import hmac
 import io
 import math
 import secrets
@@ -15,6 +13,7 @@ from django.db.models import F
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import BackupCode, BackupCodeDevice, OneTimeToken, User
+from accounts.sessions import login_complete, sessions_revoke_all
 from accounts.tokens import TokenPair, hash_secret, random_secret
 from audit.services import event_record
 from core import clock, hooks
@@ -31,14 +30,6 @@ BACKUP_DEVICE_NAME = "backup codes"
 
 
 # --- codes ---------------------------------------------------------------------------------
-
-
-def _code_hash(code: str) -> str:
-    # Keyed hash: backup codes carry ~50 bits, so a fast keyed hash (not a bare digest) is enough,
-    # and verification stays cheap when the user's 10 codes are compared.
-    normalized = code.replace("-", "").replace(" ", "").upper()
-    key = hashlib.sha256(("backup-codes:" + settings.SECRET_KEY).encode()).digest()
-    return hmac.new(key, normalized.encode(), hashlib.sha256).hexdigest()
 
 
 def _new_backup_code() -> str:
@@ -140,9 +131,8 @@ def _backup_codes_replace(*, user: User) -> list[str]:
     device, _ = BackupCodeDevice.objects.get_or_create(
         user=user, defaults={"name": BACKUP_DEVICE_NAME, "confirmed": True}
     )
-    device.codes.all().delete()
     codes = [_new_backup_code() for _ in range(BACKUP_CODE_COUNT)]
-    BackupCode.objects.bulk_create([BackupCode(device=device, code_hash=_code_hash(code)) for code in codes])
+    device.codes_replace(codes)
     return codes
 
 
@@ -167,8 +157,6 @@ def totp_confirm(*, user: User, code: str, request=None, organization_id=None, s
 
 @transaction.atomic
 def _totp_activate(*, device: TOTPDevice, user: User, request, organization_id, session_id) -> list[str]:
-    from accounts.services import sessions_revoke_all
-
     # Conditional UPDATE: of two concurrent confirmations only one activates and mints codes.
     if TOTPDevice.objects.filter(id=device.id, confirmed=False).update(confirmed=True) != 1:
         raise _already_enabled()
@@ -214,16 +202,6 @@ def mfa_throttle_check(*, user: User, code: str) -> None:
     device = _confirmed_totp(user)
     if device is not None and _totp_shaped(device, (code or "").strip().replace(" ", "")):
         _totp_throttle_check(device)
-
-
-def backup_code_consume(*, device: BackupCodeDevice, code: str) -> bool:
-    """Spend one backup code; a conditional UPDATE makes each code single-use under concurrency."""
-    return (
-        BackupCode.objects.filter(device=device, code_hash=_code_hash(code), used_at__isnull=True).update(
-            used_at=clock.now()
-        )
-        == 1
-    )
 
 
 def backup_codes_regenerate(*, user: User, code: str, request=None, organization_id=None) -> list[str]:
@@ -335,8 +313,6 @@ def challenge_complete(*, mfa_token: str, code: str, request) -> TokenPair:
 
 @transaction.atomic
 def _challenge_finish(*, challenge: OneTimeToken, method: str, request) -> TokenPair:
-    from accounts.services import login_complete
-
     # Conditional UPDATE: one challenge opens at most one session, even under concurrent use.
     if OneTimeToken.objects.filter(id=challenge.id, used_at__isnull=True).update(used_at=clock.now()) != 1:
         raise _challenge_invalid()

@@ -1,6 +1,9 @@
 """Users, their login sessions, one-time tokens and MFA backup codes."""
+import hashlib
+import hmac
 import uuid
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.db import models
@@ -149,13 +152,30 @@ class OneTimeToken(models.Model):
         return f"{self.purpose} token for {self.user_id}"
 
 
+def _backup_code_hash(code: str) -> str:
+    # Keyed hash: backup codes carry ~50 bits, so a fast keyed hash (not a bare digest) is enough,
+    # and verification stays cheap when the user's 10 codes are compared.
+    normalized = code.replace("-", "").replace(" ", "").upper()
+    key = hashlib.sha256(("backup-codes:" + settings.SECRET_KEY).encode()).digest()
+    return hmac.new(key, normalized.encode(), hashlib.sha256).hexdigest()
+
+
 class BackupCodeDevice(Device):
     """A django-otp device holding single-use MFA backup codes, stored as keyed hashes."""
 
-    def verify_token(self, token) -> bool:
-        from accounts import mfa
+    def codes_replace(self, codes: list[str]) -> None:
+        """Make `codes` the device's only backup codes (only their hashes are stored)."""
+        self.codes.all().delete()
+        BackupCode.objects.bulk_create([BackupCode(device=self, code_hash=_backup_code_hash(code)) for code in codes])
 
-        return mfa.backup_code_consume(device=self, code=str(token))
+    def verify_token(self, token) -> bool:
+        """Spend one unused backup code; a conditional UPDATE makes each code single-use under concurrency."""
+        return (
+            BackupCode.objects.filter(device=self, code_hash=_backup_code_hash(str(token)), used_at__isnull=True).update(
+                used_at=clock.now()
+            )
+            == 1
+        )
 
 
 class BackupCode(models.Model):

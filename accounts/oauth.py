@@ -27,7 +27,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
-from accounts import mfa, selectors, services
+from accounts import mfa, selectors, services, sessions
 from accounts.models import OneTimeToken, User
 from accounts.tokens import hash_secret, random_secret
 from audit.services import event_record
@@ -177,7 +177,7 @@ def google_callback(*, request: HttpRequest) -> HttpResponse:
 
 
 def _token_redirect(*, request: HttpRequest, user: User) -> HttpResponse:
-    pair = services.login_complete(
+    pair = sessions.login_complete(
         user=user, request=request, organization_id=None, mfa_verified=False, auth_method=GOOGLE
     )
     context = selectors.user_organization_context(user=user, organization_id=pair.session.organization_id)
@@ -207,6 +207,12 @@ def google_link_url_issue(*, user: User, request: HttpRequest, organization_id=N
     The binding goes to the caller's browser as an HttpOnly cookie (`link_binding_set`) and is
     required by both the start and the callback, so the URL works only in the browser that asked.
     """
+    if user.email_verified_at is None:
+        # An unproved address may belong to someone else: an identity linked now would open the
+        # account once its real owner proves the mailbox (API.md v1.1 invariant 3).
+        raise ApplicationError(
+            code=ErrorCode.INSUFFICIENT_PERMISSIONS, message="Verify your e-mail address before linking an account.", status_code=403
+        )
     binding = random_secret()
     secret = services.one_time_token_issue(
         user=user,

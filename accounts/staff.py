@@ -10,7 +10,7 @@ from accounts.tokens import TokenPair, issue_pair
 from audit.services import event_record
 from core import clock, hooks
 from core.errors import ErrorCode
-from core.exceptions import ApplicationError
+from core.exceptions import ApplicationError, forbidden, not_found
 from core.http import client_ip, user_agent
 
 
@@ -23,19 +23,15 @@ def is_impersonating(token) -> bool:
     return bool(_claim(token, "act"))
 
 
-def _forbidden(message: str, code: ErrorCode = ErrorCode.INSUFFICIENT_PERMISSIONS) -> ApplicationError:
-    return ApplicationError(code=code, message=message, status_code=403)
-
-
 def staff_power_check(*, user, token, action: str) -> None:
     """Refuse a staff power to anyone but an active staff member signed in as themselves with MFA."""
     if is_impersonating(token):
-        raise _forbidden(f"Cannot {action} while impersonating.")
+        raise forbidden(f"Cannot {action} while impersonating.")
     if not (user is not None and user.is_authenticated and user.is_active and user.is_staff):
-        raise _forbidden("Staff only.")
+        raise forbidden("Staff only.")
     # Invariant 8: the claim mirrors the session's MFA state, which only a TOTP/backup-code sign-in sets.
     if not _claim(token, "mfa"):
-        raise _forbidden(f"Sign in with MFA to {action}.", ErrorCode.MFA_REQUIRED)
+        raise ApplicationError(code=ErrorCode.MFA_REQUIRED, message=f"Sign in with MFA to {action}.", status_code=403)
 
 
 def impersonation_check(*, staff_user: User, staff_token) -> None:
@@ -64,10 +60,10 @@ class NotImpersonating(BasePermission):
 def _impersonation_target(user_id) -> User:
     target = User.objects.filter(id=user_id, is_active=True).first()
     if target is None:
-        raise ApplicationError(code=ErrorCode.NOT_FOUND, message="User not found.", status_code=404)
+        raise not_found("User not found.")
     # Acting as another staff member (or a superuser) would be a privilege escalation.
     if target.is_staff or target.is_superuser:
-        raise _forbidden("Staff accounts cannot be impersonated.")
+        raise forbidden("Staff accounts cannot be impersonated.")
     return target
 
 
@@ -107,7 +103,7 @@ def impersonation_start(*, staff_user: User, staff_token, user_id, reason: str, 
 @transaction.atomic
 def impersonation_stop(*, token, request=None) -> None:
     """End the impersonation session that `token` belongs to."""
-    from accounts.services import session_revoke
+    from accounts.sessions import session_revoke
 
     if not is_impersonating(token):
         raise ApplicationError(code=ErrorCode.VALIDATION_ERROR, message="This token is not an impersonation token.")
@@ -117,7 +113,7 @@ def impersonation_stop(*, token, request=None) -> None:
         .first()
     )
     if session is None:
-        raise ApplicationError(code=ErrorCode.NOT_FOUND, message="Session not found.", status_code=404)
+        raise not_found("Session not found.")
     event_record(
         action="user.impersonation_stopped",
         actor=session.impersonator,

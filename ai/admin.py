@@ -1,8 +1,8 @@
 """Read-only admin of AI conversations: metadata only, never the members' private messages."""
 from django.contrib import admin
 
-from accounts.admin import ReadOnlyAdmin
 from ai.models import Conversation, Message
+from core.admin import ReadOnlyAdmin
 
 
 class MessageInline(admin.TabularInline):

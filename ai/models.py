@@ -5,12 +5,10 @@ from django.conf import settings
 from django.db import models
 
 from core import clock
+from core.models import OrgScopedQuerySet
 
 
-class ConversationQuerySet(models.QuerySet):
-    def for_organization(self, organization):
-        return self.filter(organization=organization)
-
+class ConversationQuerySet(OrgScopedQuerySet):
     def of_user(self, user):
         return self.filter(user=user)
 

@@ -2,8 +2,13 @@
 from rest_framework.permissions import BasePermission
 
 from core.authz import declare
+from core.roles import Role
 
-AI_USE = declare("ai:use", "Chat with the AI assistant (each request counts against the plan's monthly AI allowance).")
+AI_USE = declare(
+    "ai:use",
+    "Chat with the AI assistant (each request counts against the plan's monthly AI allowance).",
+    roles=(Role.MEMBER,),
+)
 
 
 class IsMemberNotApiKey(BasePermission):

@@ -7,7 +7,3 @@ class AuditConfig(AppConfig):
 
     def ready(self):
         from audit import permissions  # noqa: F401  (declares the app's permissions)
-        from audit.services import event_record
-        from core import hooks
-
-        hooks.register(hooks.AUDIT_RECORD, event_record)

@@ -10,10 +10,11 @@ import hashlib
 import ipaddress
 import json
 import math
-import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+
+from core.ids import parse_uuid
 
 # prev_hash of the first event of a chain.
 GENESIS = "0" * 64
@@ -64,9 +65,8 @@ def timestamp(value: datetime) -> str:
 
 
 def _uuid_text(value: Any) -> str | None:
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    return None if value in (None, "") else str(uuid.UUID(str(value)))
+    value = parse_uuid(value, strict=True)
+    return None if value is None else str(value)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -4,17 +4,15 @@ import uuid
 from django.db import models
 
 from core import clock
+from core.models import OrgScopedQuerySet
 
 
 class AppendOnlyError(Exception):
     """Raised when code tries to change or delete an audit event."""
 
 
-class AuditEventQuerySet(models.QuerySet):
+class AuditEventQuerySet(OrgScopedQuerySet):
     """Reads, and no writes but inserts: update() and delete() are refused."""
-
-    def for_organization(self, organization):
-        return self.filter(organization_id=getattr(organization, "pk", organization))
 
     def update(self, **kwargs):
         raise AppendOnlyError("Audit events are append-only: they cannot be updated.")

@@ -13,6 +13,7 @@ from audit import chain
 from audit.models import AuditEvent
 from core import clock, entitlements
 from core.http import client_ip, user_agent
+from core.ids import parse_uuid
 from core.middleware import current_request_id
 
 logger = logging.getLogger(__name__)
@@ -72,12 +73,6 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def _uuid_or_none(value) -> uuid.UUID | None:
-    if value in (None, ""):
-        return None
-    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-
-
 def _valid_ip(value: str | None) -> str | None:
     # A forged X-Forwarded-For must not make the insert fail (inet refuses garbage) and undo the change.
     try:
@@ -126,13 +121,13 @@ def event_record(
         act = auth.get("act") if hasattr(auth, "get") else None
         if isinstance(act, dict):
             impersonator_id = act.get("sub")
-    organization_id = _uuid_or_none(organization_id)
+    organization_id = parse_uuid(organization_id, strict=True)
     event = AuditEvent(
         action=action,
         actor_type=actor_type,
-        actor_id=_uuid_or_none(getattr(actor, "pk", None)) if actor is not None else None,
+        actor_id=parse_uuid(getattr(actor, "pk", None), strict=True) if actor is not None else None,
         actor_email=getattr(actor, "email", "") or "",
-        impersonator_id=_uuid_or_none(impersonator_id),
+        impersonator_id=parse_uuid(impersonator_id, strict=True),
         organization_id=organization_id,
         target_type=target_type,
         target_id=str(target_id or ""),

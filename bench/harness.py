@@ -398,9 +398,9 @@ def organization_with_members(tag: str, members: int):
 
 def access_token(user, organization) -> str:
     """A fresh session's access token with `organization` active."""
-    from accounts import services as account_services
+    from accounts.sessions import session_create
 
-    return account_services.session_create(user=user, organization_id=organization.id).access_token
+    return session_create(user=user, organization_id=organization.id).access_token
 
 
 # --- output ------------------------------------------------------------------------------

@@ -1,8 +1,11 @@
 """Staff admin: plans are edited here; subscriptions and webhook events are read-mostly (actions call services)."""
 from django.contrib import admin, messages
 
-from billing import catalog, services
+from billing import catalog
 from billing.models import Plan, Subscription, UsageCounter, WebhookEvent
+from billing.services.plans import plan_sync_stripe
+from billing.services.reconcile import subscription_reconcile
+from core.admin import ReadOnlyAdmin
 
 
 @admin.register(Plan)
@@ -25,7 +28,7 @@ class PlanAdmin(admin.ModelAdmin):
         for plan in queryset:
             if plan.is_free:
                 continue
-            result = services.plan_sync_stripe(plan=plan)
+            result = plan_sync_stripe(plan=plan)
             self.message_user(request, f"{plan.code}: {result}", messages.SUCCESS)
 
     def has_delete_permission(self, request, obj=None) -> bool:
@@ -34,45 +37,27 @@ class PlanAdmin(admin.ModelAdmin):
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(admin.ModelAdmin):
+class SubscriptionAdmin(ReadOnlyAdmin):
     list_display = ["organization", "plan", "provider", "status", "current_period_end", "active_until", "cancel_at_period_end"]
     list_filter = ["provider", "status", "plan"]
     search_fields = ["organization__name", "organization__slug", "stripe_customer_id", "stripe_subscription_id"]
     list_select_related = ["organization", "plan"]
-    actions = ["reconcile"]
-
     # Changes go through services (Stripe first, audit recorded): the admin only shows rows.
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
+    actions = ["reconcile"]
 
     @admin.action(description="Reconcile with Stripe")
     def reconcile(self, request, queryset):
         for account in queryset.select_related("organization"):
-            repairs = services.subscription_reconcile(organization=account.organization)
+            repairs = subscription_reconcile(organization=account.organization)
             self.message_user(request, f"{account.organization}: {', '.join(repairs) or 'in sync'}")
 
 
 @admin.register(WebhookEvent)
-class WebhookEventAdmin(admin.ModelAdmin):
+class WebhookEventAdmin(ReadOnlyAdmin):
     list_display = ["stripe_event_id", "type", "status", "note", "attempts", "event_created", "received_at"]
     list_filter = ["status", "type"]
     search_fields = ["stripe_event_id", "object_id"]
     actions = ["reprocess"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     @admin.action(description="Process again (failed or pending events only)")
     def reprocess(self, request, queryset):

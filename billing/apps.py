@@ -7,7 +7,7 @@ def _seed_missing_plans(sender, using="default", **kwargs) -> None:
     from django.db import transaction
 
     from billing.models import Plan
-    from billing.services import plans_seed
+    from billing.services.plans import plans_seed
 
     if not Plan.objects.using(using).exists():
         with transaction.atomic(using=using):

@@ -61,15 +61,15 @@ def membership_changed(*, organization) -> None:
 
 def usage_consume(*, organization, name: str, quantity: int) -> None:
     """Meter `name` (a catalog.Metric) against this month's allowance; 402 when used up."""
-    from billing import services
+    from billing.services import usage
 
-    services.usage_consume(organization=organization, metric=name, quantity=quantity)
+    usage.usage_consume(organization=organization, metric=name, quantity=quantity)
 
 
 def usage_release(*, organization, name: str, quantity: int) -> None:
-    from billing import services
+    from billing.services import usage
 
-    services.usage_release(organization=organization, metric=name, quantity=quantity)
+    usage.usage_release(organization=organization, metric=name, quantity=quantity)
 
 
 def usage_used(*, organization, name: str) -> int:

@@ -10,6 +10,7 @@ from django.db import models
 
 from billing import catalog
 from core import clock
+from core.models import OrgScopedQuerySet
 
 
 class PlanQuerySet(models.QuerySet):
@@ -76,11 +77,6 @@ class Plan(models.Model):
         return self.stripe_price_year_id if interval == catalog.Interval.YEAR else self.stripe_price_month_id
 
 
-class SubscriptionQuerySet(models.QuerySet):
-    def for_organization(self, organization):
-        return self.filter(organization=organization)
-
-
 class Subscription(models.Model):
     """An organization's billing state: its plan, who bills it (Stripe or manual) and until when."""
 
@@ -125,7 +121,7 @@ class Subscription(models.Model):
     created_at = models.DateTimeField(default=clock.now)
     updated_at = models.DateTimeField(auto_now=True)
 
-    objects = SubscriptionQuerySet.as_manager()
+    objects = OrgScopedQuerySet.as_manager()
 
     class Meta:
         indexes = [models.Index(fields=["provider", "active_until"])]

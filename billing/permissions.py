@@ -3,10 +3,15 @@ from rest_framework.permissions import BasePermission
 
 from accounts.staff import staff_power_check
 from core.authz import declare
+from core.roles import Role
 
-BILLING_READ = declare("billing:read", "See the plan, subscription, usage, invoices, payments and payment methods.")
+BILLING_READ = declare(
+    "billing:read", "See the plan, subscription, usage, invoices, payments and payment methods.", roles=(Role.ADMIN,)
+)
 BILLING_MANAGE = declare(
-    "billing:manage", "Subscribe, change or cancel the plan, manage payment methods and refund payments."
+    "billing:manage",
+    "Subscribe, change or cancel the plan, manage payment methods and refund payments.",
+    roles=(Role.OWNER,),
 )
 
 

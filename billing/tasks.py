@@ -1,7 +1,9 @@
 """Billing background jobs: Stripe webhook processing, manual-subscription expiry, seat sync."""
 from celery import shared_task
 
-from billing import services, webhooks
+from billing import webhooks
+from billing.services.manual import manual_subscriptions_expire
+from billing.services.subscriptions import subscription_seats_sync
 
 
 @shared_task(
@@ -28,7 +30,7 @@ def retry_stripe_events() -> int:
 @shared_task
 def expire_manual_subscriptions() -> int:
     """Downgrade manual subscriptions past their `active_until` to free (hourly, from beat)."""
-    return services.manual_subscriptions_expire()
+    return manual_subscriptions_expire()
 
 
 @shared_task(autoretry_for=(Exception,), retry_backoff=True, max_retries=5)
@@ -39,4 +41,4 @@ def sync_seats(organization_id: str) -> bool:
     organization = Organization.objects.filter(id=organization_id).first()
     if organization is None:
         return False
-    return services.subscription_seats_sync(organization=organization)
+    return subscription_seats_sync(organization=organization)

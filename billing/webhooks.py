@@ -20,8 +20,10 @@ from django.db.models import F
 from djstripe import models as dj
 
 from audit.services import event_record
-from billing import gateway, services
+from billing import gateway
 from billing.models import Subscription, WebhookEvent
+from billing.services.customers import account_for_update, organization_owner
+from billing.services.state import subscription_apply
 from core import clock, hooks
 from core.errors import ErrorCode
 from core.exceptions import ApplicationError
@@ -165,7 +167,7 @@ def _dispatch(event: WebhookEvent) -> tuple[str, str, Organization | None]:
     if needs_organization:
         if organization is None:
             return WebhookEvent.Status.IGNORED, "ignored: no organization for this object", None
-        account = services.account_for_update(organization=organization)
+        account = account_for_update(organization=organization)
     if _newer_applied(event):
         return WebhookEvent.Status.IGNORED, "stale: a newer event for this object was applied", organization
     applied, note = handler(event=event, obj=obj, account=account)
@@ -199,7 +201,7 @@ def _on_checkout_completed(*, event, obj, account):
         return True, "applied: subscription already recorded"
     with gateway.errors():
         subscription = gateway.as_dict(gateway.subscription_retrieve(subscription_id))
-    return services.subscription_apply(
+    return subscription_apply(
         account=account, data=subscription, version=event.event_created, metadata=_metadata(event)
     )
 
@@ -208,7 +210,7 @@ def _on_subscription(*, event, obj, account):
     if obj.get("object") != "subscription":
         return False, "ignored: not a subscription"
     _link_customer(account, _id_of(obj.get("customer")))
-    return services.subscription_apply(account=account, data=obj, version=event.event_created, metadata=_metadata(event))
+    return subscription_apply(account=account, data=obj, version=event.event_created, metadata=_metadata(event))
 
 
 def _on_invoice(*, event, obj, account):
@@ -238,7 +240,7 @@ def _on_invoice_payment_failed(*, event, obj, account):
         target_id=obj.get("id") or "",
         metadata={**details, **_metadata(event)},
     )
-    owner = services.organization_owner(organization)
+    owner = organization_owner(organization)
     if owner is not None:
         # After commit: a processing attempt that rolls back (and is retried) must not notify twice.
         transaction.on_commit(

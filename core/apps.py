@@ -6,8 +6,8 @@ class CoreConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        # Registers the OpenAPI extensions (drf-spectacular finds them by class creation).
-        from core import schema  # noqa: F401
+        # Registers the system checks and the OpenAPI extensions (drf-spectacular finds them by class creation).
+        from core import checks, schema  # noqa: F401
         from core.logging import secret_redaction_install
 
         # Here, once Django's logging is configured, in every process that serves it (uvicorn,

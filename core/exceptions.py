@@ -38,6 +38,16 @@ class ApplicationError(Exception):
         self.headers = headers or {}
 
 
+def forbidden(message: str, **details: Any) -> ApplicationError:
+    """Build a 403 INSUFFICIENT_PERMISSIONS error."""
+    return ApplicationError(code=ErrorCode.INSUFFICIENT_PERMISSIONS, message=message, status_code=403, details=details)
+
+
+def not_found(message: str, **details: Any) -> ApplicationError:
+    """Build a 404 NOT_FOUND error (also what another organization's object answers)."""
+    return ApplicationError(code=ErrorCode.NOT_FOUND, message=message, status_code=404, details=details)
+
+
 def conflict(message: str, **details: Any) -> ApplicationError:
     """Build a 409 CONFLICT error."""
     return ApplicationError(code=ErrorCode.CONFLICT, message=message, status_code=409, details=details)

@@ -41,7 +41,6 @@ DEFAULT_ORGANIZATION = "default_organization"  # (user) -> organization id or No
 ORGANIZATION_SUMMARY = "organization_summary"  # (user, organization_id) -> dict or None
 USER_DELETION_BLOCKER = "user_deletion_blocker"  # (user) -> reason str or None
 USER_EXPORT = "user_export"  # (user) -> dict of extra sections
-AUDIT_RECORD = "audit_record"  # (**event fields) -> event
 ROLE_EXISTS = "role_exists"  # (organization, slug) -> bool; the permissions app knows custom roles
 MEMBER_CLEANUP = "member_cleanup"  # (organization, user) -> None, every provider: drop a leaving member's roles, chats, ...
 NOTIFY = "notify"  # (event, user, organization, context) -> None; the notifications app delivers

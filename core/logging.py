@@ -25,13 +25,17 @@ class RequestIDFilter(logging.Filter):
 _SECRET_QUERY_PARAMETER = re.compile(
     r"(?i)([?&](?:token|access_token|refresh_token|id_token|api_key|code)=)[^&\s\"']+"
 )
+# Path segments that are credentials: an invitation code (`/invites/<code>[/accept|/decline]`)
+# joins the org as whoever presents it first.
+_SECRET_PATH_SEGMENT = re.compile(r"(/api/v1/invites/)[A-Za-z0-9_-]{16,}")
 REDACTED = "[redacted]"
 # Loggers that write request lines (query strings included); most do not propagate to the root.
 REQUEST_LINE_LOGGERS = ("uvicorn.access", "uvicorn.error", "gunicorn.access", "gunicorn.error", "django.server")
 
 
 def secrets_redact(text: str) -> str:
-    """Replace the values of credential-carrying query parameters in `text`."""
+    """Replace credential-carrying query parameter values and path segments in `text`."""
+    text = _SECRET_PATH_SEGMENT.sub(rf"\g<1>{REDACTED}", text)
     return _SECRET_QUERY_PARAMETER.sub(rf"\g<1>{REDACTED}", text)
 
 

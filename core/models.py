@@ -1,18 +1,14 @@
-"""Base models shared by every app."""
-import uuid
-
+"""Base models and QuerySets shared by every app."""
 from django.db import models
 
 
-class TimestampedModel(models.Model):
-    """UUID primary key with created/updated timestamps."""
+class OrgScopedQuerySet(models.QuerySet):
+    """The rows of a tenant model; subclass it to add the model's own filters."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        abstract = True
+    def for_organization(self, organization):
+        """Return the rows of `organization` (an Organization or its id)."""
+        # Filter on the column, not the relation: audit events hold a bare organization_id.
+        return self.filter(organization_id=getattr(organization, "pk", organization))
 
 
 class OutboxTask(models.Model):

@@ -4,17 +4,13 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from core.models import OrgScopedQuerySet
 from organizations.models import Organization
 
 
 def document_upload_to(instance: "Document", filename: str) -> str:
     """Storage path from the org id and a fresh uuid: the client's file name never reaches storage."""
     return f"documents/{instance.organization_id}/{uuid.uuid4().hex}"
-
-
-class DocumentQuerySet(models.QuerySet):
-    def for_organization(self, organization):
-        return self.filter(organization=organization)
 
 
 class Document(models.Model):
@@ -31,7 +27,7 @@ class Document(models.Model):
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
-    objects = DocumentQuerySet.as_manager()
+    objects = OrgScopedQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]

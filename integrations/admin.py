@@ -1,7 +1,7 @@
 """Staff admin: integrations and their log, read-only; credentials and data keys are never shown."""
 from django.contrib import admin, messages
 
-from accounts.admin import ReadOnlyAdmin
+from core.admin import ReadOnlyAdmin
 from integrations import services
 from integrations.models import Integration, IntegrationLog, OrgDataKey
 

@@ -5,6 +5,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from core.models import OrgScopedQuerySet
 from organizations.models import Organization
 
 
@@ -22,10 +23,7 @@ class OrgDataKey(models.Model):
         return f"data key of {self.organization_id} (master {self.master_key_id})"
 
 
-class IntegrationQuerySet(models.QuerySet):
-    def for_organization(self, organization):
-        return self.filter(organization=organization)
-
+class IntegrationQuerySet(OrgScopedQuerySet):
     def connected(self):
         """Integrations that hold credentials (everything but revoked ones)."""
         return self.exclude(status=Integration.Status.REVOKED)
@@ -80,11 +78,6 @@ class Integration(models.Model):
         return f"{self.key} ({self.organization_id})"
 
 
-class IntegrationLogQuerySet(models.QuerySet):
-    def for_organization(self, organization):
-        return self.filter(organization=organization)
-
-
 class IntegrationLog(models.Model):
     """What happened to an org's integrations: connects, refreshes, failures, revocations, expiries."""
 
@@ -102,7 +95,7 @@ class IntegrationLog(models.Model):
     message = models.CharField(max_length=500, blank=True, default="")
     timestamp = models.DateTimeField(db_index=True)
 
-    objects = IntegrationLogQuerySet.as_manager()
+    objects = OrgScopedQuerySet.as_manager()
 
     class Meta:
         ordering = ["-timestamp", "-id"]

@@ -19,6 +19,7 @@ from rest_framework import exceptions as drf_exceptions
 from accounts.authentication import JWTAuthentication, session_is_active
 from core import clock
 from core.exceptions import ApplicationError
+from core.ids import parse_uuid
 from messaging import realtime, selectors, services
 from messaging.permissions import MESSAGING_READ, MESSAGING_WRITE
 from organizations.context import mfa_requirement_check
@@ -58,13 +59,6 @@ class Connection:
     mfa: bool = False
 
 
-def _parse_uuid(value) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(str(value))
-    except (TypeError, ValueError, AttributeError):
-        return None
-
-
 def _decide(*, organization, membership, permission: str, mfa: bool) -> bool:
     subject = engine.member_subject(organization=organization, membership=membership)
     decision = engine.decide(
@@ -89,7 +83,7 @@ def authenticate(*, raw_token: str | None, org_param: str | None) -> Connection:
     except drf_exceptions.AuthenticationFailed as exc:
         detail = exc.detail.get("detail") if isinstance(exc.detail, dict) else exc.detail
         raise Refused(CLOSE_UNAUTHENTICATED, str(detail)) from None
-    organization_id = _parse_uuid(org_param) if org_param else _parse_uuid(token.get("org_id"))
+    organization_id = parse_uuid(org_param) if org_param else parse_uuid(token.get("org_id"))
     if organization_id is None:
         raise Refused(CLOSE_FORBIDDEN, "No organization: pass ?org=<org_id>.")
     membership = (
@@ -122,7 +116,12 @@ def permissions_now(connection: Connection) -> tuple[int | None, bool]:
         return CLOSE_FORBIDDEN, False
     organization = connection.organization
     # A role change bumps the org's authorization revision: read it fresh, not from the connect-time row.
-    organization.refresh_from_db(fields=["authz_revision"])
+    # The settings too: `require_mfa` switched on closes a socket whose session never passed MFA.
+    organization.refresh_from_db(fields=["authz_revision", "settings"])
+    try:
+        mfa_requirement_check(organization=organization, mfa=connection.mfa)
+    except ApplicationError:
+        return CLOSE_FORBIDDEN, False
     if not _decide(organization=organization, membership=membership, permission=MESSAGING_READ, mfa=connection.mfa):
         return CLOSE_FORBIDDEN, False
     return None, _decide(organization=organization, membership=membership, permission=MESSAGING_WRITE, mfa=connection.mfa)
@@ -255,7 +254,7 @@ class MessagingConsumer(AsyncJsonWebsocketConsumer):
             return None
 
     def _call_id(self, content) -> uuid.UUID:
-        call_id = _parse_uuid(content.get("call_id"))
+        call_id = parse_uuid(content.get("call_id"))
         if call_id is None:
             raise ApplicationError(code="VALIDATION_ERROR", message="`call_id` must be a UUID.", details={"call_id": ["Must be a valid UUID."]})
         return call_id
@@ -270,7 +269,7 @@ class MessagingConsumer(AsyncJsonWebsocketConsumer):
         await self._require_write()
         call_id = self._call_id(content)
         to_user_id = content.get("to_user_id")
-        if to_user_id is not None and _parse_uuid(to_user_id) is None:
+        if to_user_id is not None and parse_uuid(to_user_id) is None:
             raise ApplicationError(code="VALIDATION_ERROR", message="`to_user_id` must be a UUID.", details={"to_user_id": ["Must be a valid UUID."]})
         payload = {key: content[key] for key in ("sdp", "candidate", "sdp_mid", "sdp_m_line_index") if key in content}
         if len(str(payload)) > MAX_SIGNAL_CHARS:
@@ -290,7 +289,7 @@ class MessagingConsumer(AsyncJsonWebsocketConsumer):
 
     async def _message_send(self, content: dict) -> None:
         await self._require_write()
-        chat_id = _parse_uuid(content.get("chat_id"))
+        chat_id = parse_uuid(content.get("chat_id"))
         if chat_id is None:
             raise ApplicationError(code="VALIDATION_ERROR", message="`chat_id` must be a UUID.", details={"chat_id": ["Must be a valid UUID."]})
         await database_sync_to_async(services.message_send)(

@@ -6,13 +6,11 @@ from django.db import models
 from django.db.models import Q
 
 from core import clock
+from core.models import OrgScopedQuerySet
 from organizations.models import Organization
 
 
-class ChatQuerySet(models.QuerySet):
-    def for_organization(self, organization):
-        return self.filter(organization=organization)
-
+class ChatQuerySet(OrgScopedQuerySet):
     def for_member(self, user):
         return self.filter(members__user=user)
 
@@ -111,10 +109,7 @@ class Message(models.Model):
         return self.deleted_at is not None
 
 
-class CallQuerySet(models.QuerySet):
-    def for_organization(self, organization):
-        return self.filter(organization=organization)
-
+class CallQuerySet(OrgScopedQuerySet):
     def live(self):
         return self.exclude(status=Call.Status.ENDED)
 

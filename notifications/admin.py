@@ -1,22 +1,8 @@
+"""Staff admin, read-only: notifications are written by `notify` and changed by their user only."""
 from django.contrib import admin
 
+from core.admin import ReadOnlyAdmin
 from notifications.models import Notification, NotificationPreference
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Read-only: notifications are written by `notify` and changed by their user only."""
-
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Notification)

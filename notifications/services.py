@@ -14,6 +14,7 @@ from django.template import Context, Engine, Template
 
 from core import clock, hooks
 from core.exceptions import validation_error
+from core.roles import Role
 from core.tasks import enqueue
 from notifications import selectors, tasks
 from notifications.catalog import EVENTS, EventType
@@ -21,7 +22,7 @@ from notifications.models import Notification, NotificationPreference
 
 logger = logging.getLogger(__name__)
 
-ADMIN_ROLES = ("owner", "admin")
+ADMIN_ROLES = (Role.OWNER, Role.ADMIN)
 MAX_VALUE_CHARS = 500
 TITLE_MAX_CHARS = Notification._meta.get_field("title").max_length
 CHANNELS = ("email", "in_app")

@@ -1,5 +1,4 @@
 """Organization context: which org a request acts on, resolved once per request."""
-import uuid
 import zlib
 from dataclasses import dataclass
 
@@ -8,6 +7,7 @@ from django.db import transaction
 
 from core.errors import ErrorCode
 from core.exceptions import ApplicationError
+from core.ids import parse_uuid
 from organizations.models import Membership, Organization
 
 ORG_HEADER = "HTTP_X_ORG_ID"
@@ -32,13 +32,6 @@ def _org_not_found() -> ApplicationError:
 
 def _invalid_context(message: str) -> ApplicationError:
     return ApplicationError(code=ErrorCode.INVALID_ORG_CONTEXT, message=message, status_code=403)
-
-
-def _parse(value) -> uuid.UUID | None:
-    try:
-        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-    except (TypeError, ValueError, AttributeError):
-        return None
 
 
 def _api_key_context(api_key, requested_id) -> OrgContext:
@@ -82,7 +75,7 @@ def context_forget(*, organization_id, user_id=None) -> None:
 
 def membership_of(user, organization_id) -> Membership | None:
     """The user's membership of the org (any status), with its organization; None when not a member."""
-    organization_id = _parse(organization_id)
+    organization_id = parse_uuid(organization_id)
     if organization_id is None:
         return None
     # Keys from the canonical UUID only: an invalidation (by the row's UUID) must find every copy.
@@ -116,14 +109,14 @@ def resolve(request, *, path_org_id=None) -> OrgContext:
     api_key = getattr(request, "auth", None)
     is_api_key = hasattr(api_key, "scopes") and hasattr(api_key, "organization_id")
     if path_org_id is not None:
-        requested = _parse(path_org_id)
+        requested = parse_uuid(path_org_id)
         if requested is None:
             raise _org_not_found()
         context = _api_key_context(api_key, requested) if is_api_key else _from_path(request.user, requested)
     else:
         header = request.META.get(ORG_HEADER)
         if is_api_key:
-            context = _api_key_context(api_key, _parse(header) if header else None)
+            context = _api_key_context(api_key, parse_uuid(header) if header else None)
         else:
             context = _from_header_or_token(request, header)
     if not is_api_key:
@@ -161,7 +154,7 @@ def _from_path(user, organization_id) -> OrgContext:
 
 def _from_header_or_token(request, header) -> OrgContext:
     if header:
-        organization_id = _parse(header)
+        organization_id = parse_uuid(header)
         if organization_id is None:
             raise ApplicationError(
                 code=ErrorCode.VALIDATION_ERROR,
@@ -170,7 +163,7 @@ def _from_header_or_token(request, header) -> OrgContext:
             )
     else:
         claims = getattr(request, "auth", None)
-        organization_id = _parse(claims.get("org_id")) if hasattr(claims, "get") and claims.get("org_id") else None
+        organization_id = parse_uuid(claims.get("org_id")) if hasattr(claims, "get") and claims.get("org_id") else None
     if organization_id is None:
         raise _invalid_context("No organization selected: send X-Org-ID or switch organization.")
     membership = membership_of(request.user, organization_id)

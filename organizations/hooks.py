@@ -1,5 +1,6 @@
 """Implementations of the hooks through which accounts asks about organizations."""
 from core import hooks
+from core.roles import Role
 from organizations import domains, selectors, services
 from organizations.models import Membership, Organization
 
@@ -38,7 +39,7 @@ def token_claims(*, user, organization_id) -> dict:
 
 def user_deletion_blocker(*, user) -> str | None:
     """An owner of an org that still has other members cannot delete their account."""
-    owned = Membership.objects.filter(user=user, role=services.OWNER).values_list("organization_id", flat=True)
+    owned = Membership.objects.filter(user=user, role=Role.OWNER).values_list("organization_id", flat=True)
     if Membership.objects.filter(organization_id__in=owned).exclude(user=user).exists():
         return "You own an organization with other members: transfer ownership or remove them first."
     return None
@@ -46,7 +47,7 @@ def user_deletion_blocker(*, user) -> str | None:
 
 def user_deleted_cleanup(*, user) -> None:
     """Delete the orgs a departing user owns alone."""
-    owned = list(Organization.objects.filter(memberships__user=user, memberships__role=services.OWNER))
+    owned = list(Organization.objects.filter(memberships__user=user, memberships__role=Role.OWNER))
     for organization in owned:
         organization.delete()
 

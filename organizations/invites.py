@@ -383,7 +383,7 @@ def invite_accept(*, code: str, user=None, full_name: str | None = None, passwor
     )
     tokens = None
     if user_created:
-        from accounts.services import login_complete
+        from accounts.sessions import login_complete
 
         tokens = login_complete(user=account, request=request, organization_id=organization.id, mfa_verified=False, auth_method="invite")
     return AcceptResult(invite=invite, membership=membership, user=account, tokens=tokens)

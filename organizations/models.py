@@ -6,6 +6,7 @@ from django.db import models
 from django.db.models.functions import Lower
 
 from core import clock
+from core.models import OrgScopedQuerySet
 
 
 class OrganizationQuerySet(models.QuerySet):
@@ -38,10 +39,7 @@ class Organization(models.Model):
         return self.name
 
 
-class MembershipQuerySet(models.QuerySet):
-    def for_organization(self, organization):
-        return self.filter(organization=organization)
-
+class MembershipQuerySet(OrgScopedQuerySet):
     def active(self):
         return self.filter(status=Membership.Status.ACTIVE)
 
@@ -81,10 +79,7 @@ class Membership(models.Model):
         return f"{self.user_id} in {self.organization_id} as {self.role}"
 
 
-class InviteQuerySet(models.QuerySet):
-    def for_organization(self, organization):
-        return self.filter(organization=organization)
-
+class InviteQuerySet(OrgScopedQuerySet):
     def pending(self):
         return self.filter(status=Invite.Status.PENDING, expires_at__gt=clock.now())
 

@@ -11,17 +11,15 @@ from audit.services import event_record
 from core import clock, entitlements, hooks
 from core.errors import ErrorCode
 from core.exceptions import ApplicationError, conflict, validation_error
+from core.roles import Role
 from core.services import model_update
 from organizations.context import context_forget
 from organizations.models import Membership, Organization, TeamMembership
 
-OWNER = "owner"
 # Checks the API layer gives the writes below (permissions.drf; this app sits under permissions):
 # raise when the caller may not give a role slug (no escalation) or act on a member (not on a better).
 RoleCheck = Callable[[str], None]
 MemberCheck = Callable[[Membership], None]
-ADMIN = "admin"
-MEMBER = "member"
 _SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,58}[a-z0-9]$")
 RESERVED_SLUGS = frozenset({"api", "admin", "www", "app", "new", "settings", "billing", "static", "media"})
 SETTINGS_SCHEMA = {
@@ -80,7 +78,7 @@ def organization_create(*, user, name: str, slug: str | None = None, website: st
             organization = Organization.objects.create(name=name, slug=slug, website=website or "", company_size=company_size or "")
     except IntegrityError:
         raise conflict("This slug is already taken.", slug=["This slug is already taken."])
-    Membership.objects.create(organization=organization, user=user, role=OWNER)
+    Membership.objects.create(organization=organization, user=user, role=Role.OWNER)
     event_record(
         action="org.created",
         actor=user,
@@ -155,13 +153,13 @@ def organization_delete(*, organization: Organization, actor, confirm: str, requ
 
 
 def _role_exists(*, organization: Organization, role: str) -> bool:
-    builtin = role in (OWNER, ADMIN, MEMBER, "viewer")
+    builtin = Role.is_builtin(role)
     return bool(hooks.call(hooks.ROLE_EXISTS, builtin, organization=organization, slug=role))
 
 
 def role_validate(*, organization: Organization, role: str, field: str = "role") -> str:
     """A role slug the org knows (built-in or custom); owner is never granted this way."""
-    if role == OWNER:
+    if role == Role.OWNER:
         raise ApplicationError(
             code=ErrorCode.INSUFFICIENT_PERMISSIONS,
             message="Ownership changes only through transfer-ownership.",
@@ -196,7 +194,7 @@ def member_update(
     """Change a member's role and/or status: only to a role the caller could give, only on a member who is not their better."""
     membership = _membership_lock(membership)
     organization = membership.organization
-    if membership.role == OWNER and (("role" in data and data["role"] != OWNER) or data.get("status") == Membership.Status.SUSPENDED):
+    if membership.role == Role.OWNER and (("role" in data and data["role"] != Role.OWNER) or data.get("status") == Membership.Status.SUSPENDED):
         raise ApplicationError(
             code=ErrorCode.INSUFFICIENT_PERMISSIONS,
             message="The owner cannot be demoted or suspended; transfer ownership first.",
@@ -240,7 +238,7 @@ def _notify(*, event: str, user, organization, context: dict) -> None:
 def member_remove(*, membership: Membership, actor, ensure_not_better: MemberCheck, request=None) -> None:
     """Remove a member (never the owner, never a better of the caller); their team places and extra roles go with them."""
     membership = _membership_lock(membership)
-    if membership.role == OWNER:
+    if membership.role == Role.OWNER:
         raise ApplicationError(
             code=ErrorCode.INSUFFICIENT_PERMISSIONS, message="The owner cannot be removed; transfer ownership first.", status_code=403
         )
@@ -264,7 +262,7 @@ def _membership_delete(*, membership: Membership) -> None:
 def member_leave(*, membership: Membership, request=None) -> None:
     """Leave an org; the owner must transfer ownership first (409)."""
     membership = _membership_lock(membership)
-    if membership.role == OWNER:
+    if membership.role == Role.OWNER:
         raise conflict("The owner cannot leave; transfer ownership first.")
     _membership_delete(membership=membership)
     event_record(action="member.left", actor=membership.user, organization_id=membership.organization_id, target=membership.user, request=request)
@@ -275,7 +273,7 @@ def ownership_transfer(*, organization: Organization, actor, new_owner_id, reque
     """Make another active member the owner; the old owner becomes admin. Exactly one owner, always."""
     # Lock the org row: concurrent transfers and role changes serialize here.
     organization = Organization.objects.select_for_update().get(id=organization.id)
-    current = Membership.objects.select_for_update().get(organization=organization, role=OWNER)
+    current = Membership.objects.select_for_update().get(organization=organization, role=Role.OWNER)
     if current.user_id != actor.id:
         raise ApplicationError(code=ErrorCode.INSUFFICIENT_PERMISSIONS, message="Only the owner can transfer ownership.", status_code=403)
     target = Membership.objects.select_for_update().select_related("user").filter(organization=organization, user_id=new_owner_id).first()
@@ -286,9 +284,9 @@ def ownership_transfer(*, organization: Organization, actor, new_owner_id, reque
     if target.status != Membership.Status.ACTIVE:
         raise validation_error("user_id", "Ownership can only go to an active member.")
     previous_role = target.role
-    current.role = ADMIN
+    current.role = Role.ADMIN
     current.save(update_fields=["role", "updated_at"])
-    target.role = OWNER
+    target.role = Role.OWNER
     target.save(update_fields=["role", "updated_at"])
     authz_revision_bump(organization=organization)
     event_record(
@@ -296,7 +294,7 @@ def ownership_transfer(*, organization: Organization, actor, new_owner_id, reque
         actor=actor,
         organization_id=organization.id,
         target=target.user,
-        changes={"owner": [str(current.user_id), str(target.user_id)], "role": [previous_role, OWNER]},
+        changes={"owner": [str(current.user_id), str(target.user_id)], "role": [previous_role, Role.OWNER]},
         request=request,
     )
     return target
@@ -332,7 +330,7 @@ def admission_settings_clean(*, organization: Organization, settings: dict) -> d
             raise validation_error("allowed_email_domains", exc.message)
     role = cleaned.get("default_role")
     if role is not None:
-        if role == OWNER or not _role_exists(organization=organization, role=role):
+        if role == Role.OWNER or not _role_exists(organization=organization, role=role):
             raise validation_error("default_role", f"Use a role of this organization other than owner, not '{role}'.")
     return cleaned
 
@@ -355,10 +353,10 @@ def email_domain_require(*, organization: Organization, email: str, field: str =
 
 def default_role(*, organization: Organization) -> str:
     """The role of members who join without an invitation (domain join, direct add): `default_role`, else member."""
-    role = organization.settings.get("default_role") or MEMBER
-    if role == OWNER or not _role_exists(organization=organization, role=role):
+    role = organization.settings.get("default_role") or Role.MEMBER
+    if role == Role.OWNER or not _role_exists(organization=organization, role=role):
         # A custom role deleted since it was chosen: the documented default, never an error at sign-in.
-        return MEMBER
+        return Role.MEMBER
     return role
 
 

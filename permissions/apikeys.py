@@ -4,7 +4,6 @@ A secret reads `sk_live_<prefix>_<random>`. The prefix is public (it is listed) 
 the row; only an HMAC of the whole secret is stored.
 """
 import hmac
-import ipaddress
 import re
 import secrets
 import string
@@ -19,6 +18,7 @@ from audit.services import event_record
 from core import authz, clock, entitlements
 from core.errors import ErrorCode
 from core.exceptions import ApplicationError, conflict, validation_error
+from core.net import cidrs_normalize, ip_in_cidrs, ip_parse
 from organizations.models import Membership, Organization
 from organizations.services import MemberCheck
 from permissions.models import ApiKey
@@ -84,40 +84,9 @@ def _new_secret() -> tuple[str, str]:
     raise RuntimeError("could not draw an unused API key prefix")  # 62**12 prefixes: never in practice
 
 
-def _parse_ip(ip: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        return ipaddress.ip_address(ip) if ip else None
-    except ValueError:
-        return None
-
-
 def ip_allowed(api_key: ApiKey, ip: str | None) -> bool:
     """An empty allowlist allows every address; otherwise the client IP must fall in one CIDR."""
-    if not api_key.ip_allowlist:
-        return True
-    address = _parse_ip(ip)
-    if address is None:
-        return False
-    for cidr in api_key.ip_allowlist:
-        try:
-            if address in ipaddress.ip_network(cidr, strict=False):
-                return True
-        except ValueError:
-            continue
-    return False
-
-
-def cidrs_normalize(values: list[str]) -> list[str]:
-    """Canonical CIDRs (`10.0.0.7` → `10.0.0.7/32`), deduplicated in order; ValueError names a bad one."""
-    networks: list[str] = []
-    for value in values:
-        try:
-            network = str(ipaddress.ip_network(value.strip(), strict=False))
-        except ValueError:
-            raise ValueError(f"'{value}' is not an IP address or CIDR range.")
-        if network not in networks:
-            networks.append(network)
-    return networks
+    return not api_key.ip_allowlist or ip_in_cidrs(ip, api_key.ip_allowlist)
 
 
 # --- authentication ---------------------------------------------------------------------------
@@ -164,7 +133,7 @@ def api_key_touch(*, api_key: ApiKey, ip: str | None) -> bool:
     window_start = now - timedelta(seconds=USAGE_WRITE_SECONDS)
     if api_key.last_used_at is not None and api_key.last_used_at > window_start:
         return False
-    address = _parse_ip(ip)
+    address = ip_parse(ip)
     # A bad address (a forged X-Forwarded-For) is stored as unknown, never written to an inet column.
     last_ip = str(address) if address is not None else None
     written = (
@@ -305,13 +274,16 @@ def api_key_rotate(
     api_key: ApiKey,
     ensure_grantable: GrantCheck,
     ensure_not_better: MemberCheck,
+    holder=None,
     actor=None,
     actor_type: str | None = None,
     request=None,
 ) -> tuple[ApiKey, str]:
     """Give the key a new secret; the old one keeps working for API_KEY_ROTATION_GRACE_HOURS.
 
-    The caller must hold every scope of the key and every permission of its creator.
+    The caller must hold every scope of the key and every permission of its creator. The key
+    then acts for `holder` (the member the new secret is handed to): removed or suspended, the
+    holder's secret dies with them, and it never acts beyond what they may do.
     Rotating again within the grace period ends the grace of the secret before.
     """
     api_key = ApiKey.objects.select_for_update(of=("self",)).select_related("created_by").get(id=api_key.id)
@@ -329,14 +301,22 @@ def api_key_rotate(
     api_key.previous_valid_until = grace_until
     api_key.prefix = prefix
     api_key.secret_hash = secret_hash(secret)
-    api_key.save(update_fields=["prefix", "secret_hash", "previous_prefix", "previous_secret_hash", "previous_valid_until"])
+    changes = {"prefix": [old_prefix, prefix]}
+    fields = ["prefix", "secret_hash", "previous_prefix", "previous_secret_hash", "previous_valid_until"]
+    if holder is not None and api_key.created_by_id != holder.pk:
+        # Whoever holds the secret is who the key acts for: a peer who rotated someone's key
+        # must not keep a credential that outlives their own membership.
+        changes["created_by"] = [str(api_key.created_by_id) if api_key.created_by_id else None, str(holder.pk)]
+        api_key.created_by = holder
+        fields.append("created_by")
+    api_key.save(update_fields=fields)
     event_record(
         action="api_key.rotated",
         actor=actor,
         actor_type=actor_type,
         organization_id=api_key.organization_id,
         target=api_key,
-        changes={"prefix": [old_prefix, prefix]},
+        changes=changes,
         metadata={"previous_valid_until": grace_until},
         request=request,
     )

@@ -10,6 +10,7 @@ from core import authz, clock
 from core.errors import ErrorCode
 from core.exceptions import ApplicationError
 from core.http import client_ip
+from core.roles import Role
 from organizations.context import OrgContext, resolve
 from organizations.models import Membership
 from permissions import engine
@@ -89,7 +90,7 @@ def require_not_better_than(request, context: OrgContext, *, targets: Iterable[M
     everything = authz.codes()
     beyond: set[str] = set()
     # The owner first: they can hold everything, so one look settles a long list (a deny on everyone).
-    for target in sorted(targets, key=lambda membership: membership.role != engine.OWNER):
+    for target in sorted(targets, key=lambda membership: membership.role != Role.OWNER):
         if target.user_id == caller_id:
             continue
         beyond |= member_holdings(organization=context.organization, membership=target)
@@ -124,7 +125,7 @@ def require_team_leave(request, context: OrgContext, *, team_id, targets: Iterab
 
 
 def _owner_in_person(context: OrgContext) -> bool:
-    return context.api_key is None and context.membership is not None and context.membership.role == engine.OWNER
+    return context.api_key is None and context.membership is not None and context.membership.role == Role.OWNER
 
 
 def require_policy_edit(request, context: OrgContext, *, permissions=(), targets: Iterable[Membership] = ()) -> None:

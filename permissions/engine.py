@@ -1,5 +1,4 @@
 """Authorization decisions: one function answers every permission question, for views and `check` alike."""
-import ipaddress
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -8,37 +7,23 @@ from django.core.cache import cache
 from django.db.models import Q
 
 from core import authz, clock
+from core.authz import MEMBERSHIP
 from core.errors import ErrorCode
+from core.net import ip_in_cidrs
+from core.roles import BUILTIN_ROLES  # noqa: F401  (re-exported: callers of the engine read it here)
+from core.roles import Role as BuiltinRole
 from organizations.context import membership_of
 from organizations.models import Membership, Organization, TeamMembership
 from permissions.models import Policy, Role
 from permissions.permissions import ROLES_MANAGE
 
-OWNER = "owner"
-BUILTIN_ROLES = (OWNER, "admin", "member", "viewer")
-_VIEWER = ("org:read", "members:read", "teams:read", "documents:read", "integrations:read", "messaging:read")
-# What `member` has on top of viewer.
-_MEMBER_EXTRA = ("documents:write", "messaging:write", "ai:use")
-_ADMIN_EXCLUDED = frozenset({"org:delete", "org:transfer", "billing:manage"})
-# Any active member (or key of the org) may call such a route: it still declares this.
-MEMBERSHIP = "membership"
 _CACHE_SECONDS = 600
 _CONDITIONS = ("mfa_required", "ip_ranges", "time_window")
 
 
 def builtin_permissions(slug: str) -> frozenset[str]:
-    """Permissions of a built-in role, computed from the live catalog so new apps' permissions flow in."""
-    every = authz.codes()
-    if slug == "owner":
-        return every
-    if slug == "admin":
-        return every - _ADMIN_EXCLUDED
-    viewer = frozenset(_VIEWER) & every
-    if slug == "viewer":
-        return viewer
-    if slug == "member":
-        return viewer | (frozenset(_MEMBER_EXTRA) & every)
-    return frozenset()
+    """Permissions of a built-in role as the apps' declarations grant them (none for a custom slug), from the live catalog."""
+    return authz.granted_to(slug)
 
 
 @dataclass(frozen=True)
@@ -144,7 +129,7 @@ def member_subject(*, organization: Organization, membership: Membership, fresh:
             .distinct()
         )
         roles = {membership.role}
-        granted: set[str] = set(builtin_permissions(membership.role)) if membership.role in BUILTIN_ROLES else set()
+        granted: set[str] = set(builtin_permissions(membership.role))
         for slug, permissions, is_builtin in rows:
             roles.add(slug)
             granted |= builtin_permissions(slug) if is_builtin else set(permissions or [])
@@ -181,7 +166,7 @@ def member_inputs(*, organization: Organization, membership: Membership) -> tupl
 
 def role_permissions(*, organization: Organization, slug: str) -> frozenset[str]:
     """Permissions a role slug carries in this org (built-in from code, custom from its row)."""
-    if slug in BUILTIN_ROLES:
+    if BuiltinRole.is_builtin(slug):
         return builtin_permissions(slug)
     row = Role.objects.filter(organization=organization, slug=slug).values_list("permissions", flat=True).first()
     return frozenset(row or []) & authz.codes()
@@ -268,22 +253,6 @@ def api_key_subject(*, api_key) -> Subject:
 # --- conditions ---------------------------------------------------------------------------
 
 
-def _ip_in_ranges(ip: str | None, ranges: list[str]) -> bool:
-    if not ip:
-        return False
-    try:
-        address = ipaddress.ip_address(ip)
-    except ValueError:
-        return False
-    for cidr in ranges:
-        try:
-            if address in ipaddress.ip_network(cidr, strict=False):
-                return True
-        except ValueError:
-            continue
-    return False
-
-
 def _in_time_window(now: datetime, window: dict) -> bool:
     try:
         zone = ZoneInfo(window.get("timezone") or "UTC")
@@ -319,7 +288,7 @@ def unmet_condition(conditions: dict, facts: Facts) -> str | None:
     """Name the first requirement the request does not meet, or None when all hold."""
     if conditions.get("mfa_required") and not facts.mfa:
         return "mfa_required"
-    if conditions.get("ip_ranges") and not _ip_in_ranges(facts.ip, conditions["ip_ranges"]):
+    if conditions.get("ip_ranges") and not ip_in_cidrs(facts.ip, conditions["ip_ranges"]):
         return "ip_ranges"
     if conditions.get("time_window") and not _in_time_window(facts.now or clock.now(), conditions["time_window"]):
         return "time_window"
@@ -347,7 +316,7 @@ def decide(*, subject: Subject, policies: list[_PolicyRule], permission: str, fa
     applicable = [rule for rule in policies if rule.covers(permission) and rule.applies_to(subject)]
     # The owner, in person, is never locked out of roles and policies by a policy (API.md v1.1
     # invariant 2): otherwise a deny naming them would be theirs to keep forever.
-    owner_on_policies = permission == ROLES_MANAGE and OWNER in subject.roles and not subject.is_api_key
+    owner_on_policies = permission == ROLES_MANAGE and BuiltinRole.OWNER in subject.roles and not subject.is_api_key
     for rule in applicable:
         if rule.effect != Policy.Effect.DENY or owner_on_policies:
             continue

@@ -1,12 +1,12 @@
 """Implementations of hooks the permissions app provides to lower apps."""
 from core import hooks
-from permissions import engine
+from core.roles import Role as BuiltinRole
 from permissions.models import ApiKey, Role, RoleAssignment
 
 
 def role_exists(*, organization, slug: str) -> bool:
     """A built-in role or a custom role of this org."""
-    return slug in engine.BUILTIN_ROLES or Role.objects.filter(organization=organization, slug=slug).exists()
+    return BuiltinRole.is_builtin(slug) or Role.objects.filter(organization=organization, slug=slug).exists()
 
 
 def member_cleanup(*, organization, user) -> None:

@@ -5,6 +5,7 @@ from django.conf import settings
 from django.db import models
 
 from core import clock
+from core.models import OrgScopedQuerySet
 from organizations.models import Organization
 
 
@@ -74,11 +75,6 @@ class Policy(models.Model):
         return f"{self.effect} {self.name}"
 
 
-class ApiKeyQuerySet(models.QuerySet):
-    def for_organization(self, organization):
-        return self.filter(organization=organization)
-
-
 class ApiKey(models.Model):
     """An organization API key. The secret is shown once; only a keyed hash is stored."""
 
@@ -101,7 +97,7 @@ class ApiKey(models.Model):
     last_used_ip = models.GenericIPAddressField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
-    objects = ApiKeyQuerySet.as_manager()
+    objects = OrgScopedQuerySet.as_manager()
     # Read by audit.services.event_record when a key is the actor of an event.
     audit_actor_type = "api_key"
 

@@ -1,5 +1,6 @@
-"""Permissions declared by the permissions app, and the catalog entries of apps yet to land."""
+"""Permissions declared by the permissions app."""
 from core.authz import declare
+from core.roles import Role
 
-ROLES_MANAGE = declare("roles:manage", "Create and change custom roles, role assignments and policies.")
-API_KEYS_MANAGE = declare("api_keys:manage", "Create, rotate and revoke API keys.")
+ROLES_MANAGE = declare("roles:manage", "Create and change custom roles, role assignments and policies.", roles=(Role.ADMIN,))
+API_KEYS_MANAGE = declare("api_keys:manage", "Create, rotate and revoke API keys.", roles=(Role.ADMIN,))

@@ -5,6 +5,7 @@ from django.db.models import Case, IntegerField, QuerySet, Value, When
 from django.shortcuts import get_object_or_404
 
 from core import authz
+from core.roles import BUILTIN_ROLES
 from organizations.context import OrgContext
 from organizations.models import Membership, Organization
 from permissions import engine
@@ -22,8 +23,8 @@ def permission_catalog() -> list[dict]:
 def role_list(*, organization: Organization) -> QuerySet[Role]:
     """The org's roles: built-in ones first (owner → viewer), then custom ones by name."""
     rank = Case(
-        *[When(slug=slug, is_builtin=True, then=Value(i)) for i, slug in enumerate(engine.BUILTIN_ROLES)],
-        default=Value(len(engine.BUILTIN_ROLES)),
+        *[When(slug=slug, is_builtin=True, then=Value(i)) for i, slug in enumerate(BUILTIN_ROLES)],
+        default=Value(len(BUILTIN_ROLES)),
         output_field=IntegerField(),
     )
     return Role.objects.filter(organization=organization).order_by(rank, "name", "id")

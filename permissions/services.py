@@ -17,10 +17,12 @@ from audit.models import AuditEvent
 from audit.services import event_record
 from core import authz
 from core.errors import ErrorCode
-from core.exceptions import ApplicationError, conflict, validation_error
+from core.exceptions import ApplicationError, conflict, forbidden, validation_error
+from core.roles import BUILTIN_ROLES
+from core.roles import Role as BuiltinRole
 from core.services import model_update
 from organizations.models import Invite, Membership, Organization, Team, TeamMembership
-from organizations.services import OWNER, authz_revision_bump
+from organizations.services import authz_revision_bump
 from permissions import engine
 from permissions.models import ApiKey, Policy, Role, RoleAssignment
 
@@ -32,10 +34,10 @@ MemberCheck = Callable[[Iterable[Membership]], None]
 WILDCARD = "*"
 _ROLE_SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,48}[a-z0-9])?$")
 BUILTIN_ROLE_DETAILS = {
-    "owner": ("Owner", "Everything, including deleting and transferring the organization and billing."),
-    "admin": ("Admin", "Everything but deleting or transferring the organization and managing billing."),
-    "member": ("Member", "Read the organization, members and teams; write documents."),
-    "viewer": ("Viewer", "Read-only access to the organization, members and teams."),
+    BuiltinRole.OWNER: ("Owner", "Everything, including deleting and transferring the organization and billing."),
+    BuiltinRole.ADMIN: ("Admin", "Everything but deleting or transferring the organization and managing billing."),
+    BuiltinRole.MEMBER: ("Member", "Read the organization, members and teams; write documents."),
+    BuiltinRole.VIEWER: ("Viewer", "Read-only access to the organization, members and teams."),
 }
 
 
@@ -53,10 +55,6 @@ def _audit(*, action: str, actor, organization: Organization, target, changes: d
         metadata=metadata,
         request=request,
     )
-
-
-def _forbidden(message: str) -> ApplicationError:
-    return ApplicationError(code=ErrorCode.INSUFFICIENT_PERMISSIONS, message=message, status_code=403)
 
 
 def permissions_validate(permissions: Iterable[str], *, field: str = "permissions", allow_wildcard: bool = False) -> list[str]:
@@ -83,7 +81,7 @@ def role_grants(role: Role) -> frozenset[str]:
 
 def _custom_only(role: Role) -> None:
     if role.is_builtin:
-        raise _forbidden("Built-in roles are read-only.")
+        raise forbidden("Built-in roles are read-only.")
 
 
 # --- roles ----------------------------------------------------------------------------------
@@ -91,14 +89,14 @@ def _custom_only(role: Role) -> None:
 
 def roles_builtin_ensure(*, organization: Organization) -> None:
     """Materialize the built-in roles of an org as rows (so they have ids), once."""
-    if Role.objects.filter(organization=organization, is_builtin=True).count() >= len(engine.BUILTIN_ROLES):
+    if Role.objects.filter(organization=organization, is_builtin=True).count() >= len(BUILTIN_ROLES):
         return
     # ignore_conflicts: concurrent first requests may race to create the same rows. No revision
     # bump: a built-in row grants exactly what its slug already granted.
     Role.objects.bulk_create(
         [
             Role(organization=organization, slug=slug, name=BUILTIN_ROLE_DETAILS[slug][0], description=BUILTIN_ROLE_DETAILS[slug][1], is_builtin=True)
-            for slug in engine.BUILTIN_ROLES
+            for slug in BUILTIN_ROLES
         ],
         ignore_conflicts=True,
     )
@@ -110,7 +108,7 @@ def _role_slug(*, slug: str | None, name: str) -> str:
         raise validation_error("slug", "Give a slug: 1-50 lowercase letters, digits, hyphens and underscores.")
     if not _ROLE_SLUG_RE.match(slug):
         raise validation_error("slug", "Use 1-50 lowercase letters, digits, hyphens and underscores.")
-    if slug in engine.BUILTIN_ROLES:
+    if BuiltinRole.is_builtin(slug):
         raise validation_error("slug", f"'{slug}' is a built-in role.")
     return slug
 
@@ -270,8 +268,8 @@ def role_assignment_create(
     role = Role.objects.filter(organization=organization, id=role_id).first()
     if role is None:
         raise validation_error("role_id", "Unknown role.")
-    if role.slug == OWNER:
-        raise _forbidden("Ownership changes only through transfer-ownership.")
+    if role.slug == BuiltinRole.OWNER:
+        raise forbidden("Ownership changes only through transfer-ownership.")
     if membership.role == role.slug or RoleAssignment.objects.filter(organization=organization, user_id=user_id, role=role).exists():
         raise conflict("This member already has this role.")
     stakes = engine.role_stakes(organization=organization, slug=role.slug)
@@ -333,7 +331,7 @@ def _subjects_validate(*, organization: Organization, subjects: dict) -> dict:
     """Roles the org knows, users who are its members, teams that are its teams (400 naming the rest)."""
     known_of = {
         "roles": (
-            lambda slugs: set(engine.BUILTIN_ROLES)
+            lambda slugs: set(BUILTIN_ROLES)
             | set(Role.objects.filter(organization=organization, slug__in=slugs).values_list("slug", flat=True)),
             "Unknown role(s)",
         ),

@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 
 from accounts import oauth
 from accounts.api.views import ERRORS, organization_id_of
+from core.schema import errors
 
 TO_GOOGLE = "Redirect to Google's consent page (or to the front end with `#error=<code>`)."
 TO_FRONTEND = (
@@ -65,6 +66,7 @@ class GoogleLinkView(APIView):
         responses={
             200: inline_serializer("OAuthLinkResponse", fields={"redirect_url": serializers.URLField()}),
             **ERRORS,
+            **errors(403, wording={403: "INSUFFICIENT_PERMISSIONS (e-mail not verified yet, or an impersonation token)"}),
         },
         tags=["auth"],
     )

@@ -12,7 +12,7 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts import mfa, selectors, services, staff
+from accounts import login, mfa, selectors, services, sessions, staff
 from accounts.api import serializers as s
 from accounts.models import User, UserSession
 from accounts.tokens import TokenPair
@@ -99,7 +99,7 @@ class LoginView(APIView):
         serializer = s.LoginSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        result = services.user_login(
+        result = login.user_login(
             request=request,
             email=data["email"],
             password=data["password"],
@@ -137,7 +137,7 @@ class RefreshView(APIView):
         """Exchange a refresh token for a new access + refresh pair (rotation with reuse detection)."""
         serializer = s.RefreshSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        pair = services.token_refresh(refresh_token=serializer.validated_data["refresh_token"], request=request)
+        pair = sessions.token_refresh(refresh_token=serializer.validated_data["refresh_token"], request=request)
         return Response(pair.as_response())
 
 
@@ -146,7 +146,7 @@ class LogoutView(APIView):
     def post(self, request):
         """Revoke the current session."""
         session = get_object_or_404(request.user.sessions.all(), id=session_id_of(request))
-        services.session_revoke(session=session, reason="logout", actor=request.user, request=request)
+        sessions.session_revoke(session=session, reason="logout", actor=request.user, request=request)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -154,7 +154,7 @@ class LogoutAllView(APIView):
     @extend_schema(request=None, responses={204: None, **ERRORS}, tags=["auth"])
     def post(self, request):
         """Revoke every session of the current user."""
-        services.sessions_revoke_all(user=request.user, reason="logout_all", actor=request.user, request=request)
+        sessions.sessions_revoke_all(user=request.user, reason="logout_all", actor=request.user, request=request)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -181,7 +181,7 @@ class SessionDetailView(APIView):
     def delete(self, request, session_id):
         """Revoke one of my sessions."""
         session = get_object_or_404(selectors.session_list(user=request.user), id=session_id)
-        services.session_revoke(session=session, reason="revoked_by_user", actor=request.user, request=request)
+        sessions.session_revoke(session=session, reason="revoked_by_user", actor=request.user, request=request)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

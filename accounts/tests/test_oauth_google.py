@@ -1,4 +1,5 @@
 """Google sign-in, linking and unlinking through allauth, against a local fake of Google over HTTP."""
+
 import time
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
@@ -28,6 +29,18 @@ from core import clock
 START = "/api/v1/auth/google"
 LINK = "/api/v1/auth/link/google"
 UNLINK = "/api/v1/auth/unlink/google"
+
+
+@pytest.fixture(autouse=True)
+def _linking_needs_a_verified_email(request):
+    """Linking is for accounts whose e-mail is proved (invariant 3): the signed-in `user` here is verified."""
+    if "user" in request.fixturenames:
+        from accounts.models import User
+        from core import clock as _clock
+
+        user = request.getfixturevalue("user")
+        User.objects.filter(id=user.id).update(email_verified_at=_clock.now())
+        user.refresh_from_db()
 ME = "/api/v1/users/me"
 MFA_VERIFY = "/api/v1/auth/mfa/verify"
 REDIRECT_URI = "http://testserver/api/v1/auth/google/callback"

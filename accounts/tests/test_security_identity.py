@@ -11,13 +11,14 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.models import OneTimeToken, User, UserSession
-from accounts.services import session_create
+from accounts.sessions import session_create
 from accounts.staff import impersonation_start
 from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
 from accounts.tests.fake_google import GoogleAccount
 from accounts.tests.test_oauth_google import (  # noqa: F401 (fixtures)
     LINK,
     START,
+    _linking_needs_a_verified_email,
     frontend_fragment,
     google,
     google_server,
@@ -32,6 +33,7 @@ from organizations.models import Domain, Membership
 from organizations.tests.factories import MembershipFactory, OrganizationFactory
 
 pytestmark = pytest.mark.django_db
+
 
 VICTIM_EMAIL = "victim@victim.example"
 
@@ -63,7 +65,7 @@ def login(email: str, password: str = DEFAULT_PASSWORD) -> dict:
 @pytest.fixture
 def squatter(django_capture_on_commit_callbacks, mailoutbox):
     """The attack: invite victim@ into my own org, accept it myself with the code the API handed me."""
-    attacker = UserFactory(email="mallory@attacker.example")
+    attacker = UserFactory(email="mallory@attacker.example", email_verified_at=clock.now())
     own_org = OrganizationFactory()
     MembershipFactory(organization=own_org, user=attacker, role="owner")
     attacker_api = bearer(session_create(user=attacker, organization_id=own_org.id).access_token)
@@ -145,7 +147,7 @@ def test_google_sign_in_of_the_real_owner_does_not_land_in_the_squatted_account(
 
 def test_a_link_url_opened_in_another_browser_links_nothing(google, round_trip):
     # given: the attacker asks for a link URL and sends it to the victim
-    attacker = UserFactory(email="mallory@attacker.example")
+    attacker = UserFactory(email="mallory@attacker.example", email_verified_at=clock.now())
     attacker_browser = bearer(login(attacker.email)["access_token"])
     redirect_url = attacker_browser.get(LINK).json()["redirect_url"]
     victim_google = google.sign_in(GoogleAccount(email="victim@gmail.example"))
@@ -166,7 +168,7 @@ def test_a_link_url_opened_in_another_browser_links_nothing(google, round_trip):
 
 def test_a_link_flow_started_by_the_attacker_cannot_be_finished_by_the_victim(google):
     # given: the attacker opens his own link URL (so holds the cookie and the session) and stops at Google
-    attacker = UserFactory(email="mallory@attacker.example")
+    attacker = UserFactory(email="mallory@attacker.example", email_verified_at=clock.now())
     attacker_browser = bearer(login(attacker.email)["access_token"])
     started = attacker_browser.get(local(attacker_browser.get(LINK).json()["redirect_url"]))
     assert started.status_code == 302 and "state=" in started["Location"]
@@ -184,7 +186,7 @@ def test_a_link_flow_started_by_the_attacker_cannot_be_finished_by_the_victim(go
 def test_the_link_callback_needs_the_binding_cookie_of_its_start(google):
     # given: the link started in the right browser, then the cookie is gone (another profile, stolen session)
     google.sign_in(GoogleAccount(email="someone@gmail.example"))
-    browser = bearer(login(UserFactory().email)["access_token"])
+    browser = bearer(login(UserFactory(email_verified_at=clock.now()).email)["access_token"])
     started = browser.get(local(browser.get(LINK).json()["redirect_url"]))
     back_to_us = google.consent(started["Location"])
     del browser.cookies["google_link"]

@@ -7,7 +7,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound
-from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -17,6 +16,7 @@ from ai.api import serializers as s
 from ai.api import sse
 from ai.permissions import AI_USE, IsMemberNotApiKey
 from ai.providers import ai_settings
+from core.negotiation import IgnoreAcceptNegotiation
 from core.pagination import PageLimitPagination
 from core.schema import ORG_HEADER, errors
 from permissions.drf import HasOrgPermission, OrgScopedMixin
@@ -39,13 +39,6 @@ SSE_DESCRIPTION = (
     "are ordinary JSON error responses."
 )
 non_atomic = method_decorator(transaction.non_atomic_requests, name="dispatch")
-
-
-class JsonErrorsNegotiation(DefaultContentNegotiation):
-    """A client asking for text/event-stream still gets its errors as JSON envelopes."""
-
-    def select_renderer(self, request, renderers, format_suffix=None):
-        return renderers[0], renderers[0].media_type
 
 
 class AiScoped(OrgScopedMixin):
@@ -103,7 +96,8 @@ class ChatView(AiScoped, APIView):
 
 @non_atomic
 class ChatStreamView(AiScoped, APIView):
-    content_negotiation_class = JsonErrorsNegotiation
+    # A client asking for text/event-stream still gets its errors as JSON envelopes.
+    content_negotiation_class = IgnoreAcceptNegotiation
 
     @extend_schema(
         parameters=ORG_HEADER,

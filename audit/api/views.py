@@ -9,7 +9,6 @@ from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework.exceptions import MethodNotAllowed, NotFound
-from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -17,6 +16,7 @@ from audit import chain, selectors
 from audit.api import serializers as s
 from audit.permissions import AUDIT_READ
 from core import clock
+from core.negotiation import IgnoreAcceptNegotiation
 from core.pagination import PageLimitPagination, positive_int_param
 from core.schema import errors
 from permissions.drf import OrgScopedMixin
@@ -139,16 +139,6 @@ class AuditLogVerifyView(AuditView):
         )
 
 
-class FirstRendererNegotiation(BaseContentNegotiation):
-    """Ignore Accept: the export picks its media type from `?format=`, errors are JSON."""
-
-    def select_parser(self, request, parsers):
-        return parsers[0] if parsers else None
-
-    def select_renderer(self, request, renderers, format_suffix=None):
-        return renderers[0], renderers[0].media_type
-
-
 class _Echo:
     """A write-only file for csv.writer that hands back each line instead of storing it."""
 
@@ -199,7 +189,8 @@ def _streamed(make_events, render) -> Iterator[str]:
 
 
 class AuditLogExportView(AuditView):
-    content_negotiation_class = FirstRendererNegotiation
+    # The export picks its media type from `?format=`; errors are JSON whatever Accept says.
+    content_negotiation_class = IgnoreAcceptNegotiation
 
     @extend_schema(
         parameters=ORG_PATH + [s.ExportQuerySerializer],

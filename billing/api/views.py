@@ -8,8 +8,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing import permissions as perms
-from billing import selectors, services, webhooks
+from billing import selectors, webhooks
 from billing.api import serializers as s
+from billing.services import checkout, manual, payments, subscriptions
 from core.schema import ORG_HEADER, errors
 from permissions.drf import HasOrgPermission, OrgScopedMixin
 
@@ -89,7 +90,7 @@ class CheckoutView(BillingScoped, APIView):
         serializer = s.CheckoutSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        body = services.checkout_start(
+        body = checkout.checkout_start(
             organization=self.organization,
             plan_code=data["plan"],
             interval=data["interval"],
@@ -114,7 +115,7 @@ class PortalView(BillingScoped, APIView):
         """Open the Stripe Customer Portal for the org; send the browser to `portal_url`."""
         serializer = s.PortalSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        body = services.portal_open(
+        body = checkout.portal_open(
             organization=self.organization,
             return_url=serializer.validated_data.get("return_url"),
             actor=request.user,
@@ -137,7 +138,7 @@ class ChangePlanView(BillingScoped, APIView):
         serializer = s.ChangePlanSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        services.subscription_change_plan(
+        subscriptions.subscription_change_plan(
             organization=self.organization,
             plan_code=data["plan"],
             interval=data.get("interval"),
@@ -160,7 +161,7 @@ class PreviewChangeView(BillingScoped, APIView):
         """What a plan change would be invoiced now (Stripe's preview, prorations included)."""
         serializer = s.PreviewQuerySerializer(data=request.query_params)
         serializer.is_valid(raise_exception=True)
-        body = services.subscription_preview_change(
+        body = subscriptions.subscription_preview_change(
             organization=self.organization,
             plan_code=serializer.validated_data["plan"],
             interval=serializer.validated_data.get("interval"),
@@ -181,7 +182,7 @@ class CancelView(BillingScoped, APIView):
         """Cancel at the end of the period, or now with `{"immediately": true}`."""
         serializer = s.CancelSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        services.subscription_cancel(
+        subscriptions.subscription_cancel(
             organization=self.organization,
             immediately=serializer.validated_data["immediately"],
             actor=request.user,
@@ -196,7 +197,7 @@ class ReactivateView(BillingScoped, APIView):
     @extend_schema(parameters=ORG_HEADER, request=None, responses={200: s.SubscriptionSerializer, **ERRORS, **STRIPE_ERRORS}, tags=TAGS)
     def post(self, request):
         """Undo a pending cancellation."""
-        services.subscription_reactivate(organization=self.organization, actor=request.user, request=request)
+        subscriptions.subscription_reactivate(organization=self.organization, actor=request.user, request=request)
         return Response(_subscription_body(self.organization))
 
 
@@ -209,7 +210,7 @@ class ActivateView(APIView):
         serializer = s.ActivateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        account = services.subscription_activate_manual(
+        account = manual.subscription_activate_manual(
             organization_id=data["organization_id"], plan_code=data["plan"], months=data["months"], actor=request.user, request=request
         )
         return Response(s.ActivateResponseSerializer(account).data)
@@ -302,7 +303,7 @@ class PaymentRefundView(BillingScoped, APIView):
         """Refund a payment, fully or `amount` of it (billing:manage, the owner by default)."""
         serializer = s.RefundSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        charge = services.payment_refund(
+        charge = payments.payment_refund(
             organization=self.organization,
             payment_id=id,
             amount=serializer.validated_data.get("amount"),
@@ -335,7 +336,7 @@ class PaymentMethodListView(BillingScoped, APIView):
         """Attach a Stripe PaymentMethod (the first one, or with `set_default`, becomes the default)."""
         serializer = s.PaymentMethodAttachSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        method = services.payment_method_attach(
+        method = payments.payment_method_attach(
             organization=self.organization,
             payment_method_id=serializer.validated_data["payment_method_id"],
             set_default=serializer.validated_data["set_default"],
@@ -351,7 +352,7 @@ class PaymentMethodDetailView(BillingScoped, APIView):
     @extend_schema(parameters=[*ORG_HEADER, *STRIPE_ID], responses={204: None, **ERRORS, 503: STRIPE_ERRORS[503]}, tags=TAGS)
     def delete(self, request, id):
         """Detach a payment method from the org's customer."""
-        services.payment_method_detach(organization=self.organization, payment_method_id=id, actor=request.user, request=request)
+        payments.payment_method_detach(organization=self.organization, payment_method_id=id, actor=request.user, request=request)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -361,7 +362,7 @@ class PaymentMethodDefaultView(BillingScoped, APIView):
     @extend_schema(parameters=[*ORG_HEADER, *STRIPE_ID], request=None, responses={200: s.PaymentMethodSerializer, **ERRORS, 503: STRIPE_ERRORS[503]}, tags=TAGS)
     def post(self, request, id):
         """Make a payment method the default for the org's invoices."""
-        method = services.payment_method_set_default(organization=self.organization, payment_method_id=id, actor=request.user, request=request)
+        method = payments.payment_method_set_default(organization=self.organization, payment_method_id=id, actor=request.user, request=request)
         return Response(s.PaymentMethodSerializer(method, context={"default_payment_method_id": method.id}).data)
 
 

@@ -4,8 +4,9 @@ from datetime import datetime, UTC
 import pytest
 from freezegun import freeze_time
 
-from billing import catalog, selectors, services
+from billing import catalog, selectors
 from billing.models import Plan, Subscription, UsageCounter
+from billing.services.usage import usage_consume, usage_record
 from billing.tests.conftest import code_of
 from core import entitlements, hooks
 from core.exceptions import ApplicationError
@@ -91,7 +92,7 @@ def test_usage_reports_every_key_with_its_limit(team, monkeypatch):
         lambda organization: {"integrations": 2},
         lambda organization: {"storage_mb": 120, "integrations": 1},
     ])
-    services.usage_record(organization=organization, metric=catalog.Metric.AI_REQUESTS, quantity=7)
+    usage_record(organization=organization, metric=catalog.Metric.AI_REQUESTS, quantity=7)
 
     body = clients["admin"].get("/api/v1/billing/usage").json()
 
@@ -114,7 +115,7 @@ def test_usage_reports_every_key_with_its_limit(team, monkeypatch):
 )
 def test_check_limit(team, feature, expected):
     organization, members, clients = team
-    services.usage_record(organization=organization, metric=catalog.Metric.AI_REQUESTS, quantity=100)
+    usage_record(organization=organization, metric=catalog.Metric.AI_REQUESTS, quantity=100)
 
     response = clients["owner"].post("/api/v1/billing/usage/check-limit", {"feature": feature}, format="json")
 
@@ -136,26 +137,26 @@ def test_usage_counters_are_monthly(org_factory):
     organization, _ = org_factory()
 
     with freeze_time("2026-03-31 23:59:00"):
-        services.usage_record(organization=organization, metric="ai_requests", quantity=3)
-        assert services.usage_record(organization=organization, metric="ai_requests") == 4
+        usage_record(organization=organization, metric="ai_requests", quantity=3)
+        assert usage_record(organization=organization, metric="ai_requests") == 4
     with freeze_time("2026-04-01 00:01:00"):
         assert selectors.usage_count(organization=organization, metric="ai_requests") == 0
-        services.usage_record(organization=organization, metric="ai_requests", quantity=2)
+        usage_record(organization=organization, metric="ai_requests", quantity=2)
 
     assert dict(UsageCounter.objects.values_list("period", "count")) == {
         datetime(2026, 3, 1).date(): 4, datetime(2026, 4, 1).date(): 2,
     }
     with pytest.raises(ValueError):
-        services.usage_record(organization=organization, metric="bananas")
+        usage_record(organization=organization, metric="bananas")
 
 
 def test_usage_consume_refuses_past_the_monthly_allowance(org_factory):
     organization, _ = org_factory()
-    services.usage_record(organization=organization, metric="ai_requests", quantity=99)
+    usage_record(organization=organization, metric="ai_requests", quantity=99)
 
-    assert services.usage_consume(organization=organization, metric="ai_requests") == 100
+    assert usage_consume(organization=organization, metric="ai_requests") == 100
     with pytest.raises(ApplicationError) as refused:
-        services.usage_consume(organization=organization, metric="ai_requests")
+        usage_consume(organization=organization, metric="ai_requests")
 
     assert refused.value.status_code == 402 and refused.value.code == "PLAN_LIMIT_REACHED"
     assert selectors.usage_count(organization=organization, metric="ai_requests") == 100

@@ -108,7 +108,8 @@ def test_free_to_pro_to_team_to_past_due_to_cancelled_back_to_free(team, synced_
 
 def test_plan_changes_notify_the_owner(monkeypatch, org_factory, django_capture_on_commit_callbacks):
     from billing.models import Subscription
-    from billing.services import _record_change, _snapshot, plans_seed
+    from billing.services.plans import plans_seed
+    from billing.services.state import subscription_change_record, subscription_snapshot
     from core import hooks
 
     plans_seed()
@@ -116,11 +117,11 @@ def test_plan_changes_notify_the_owner(monkeypatch, org_factory, django_capture_
     calls = []
     monkeypatch.setitem(hooks._registry, hooks.NOTIFY, [lambda **kwargs: calls.append(kwargs)])
     account, _ = Subscription.objects.get_or_create(organization=organization, defaults={"plan": __import__("billing.models", fromlist=["Plan"]).Plan.objects.get(code="free")})
-    old = _snapshot(account)
+    old = subscription_snapshot(account)
     account.plan = type(account.plan).objects.get(code="pro")
     account.status = "active"
     with django_capture_on_commit_callbacks(execute=True):
-        _record_change(account=account, old=old)
+        subscription_change_record(account=account, old=old)
     assert len(calls) == 1
     call = calls[0]
     assert call["event"] == "subscription_changed" and call["user"] == members["owner"].user

@@ -6,7 +6,7 @@ from django.conf import settings
 from freezegun import freeze_time
 from rest_framework.test import APIClient
 
-from accounts.services import session_create
+from accounts.sessions import session_create
 from accounts.tests.factories import UserFactory
 from audit.models import AuditEvent
 from billing import selectors, tasks

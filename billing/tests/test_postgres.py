@@ -6,8 +6,9 @@ from django.db import connection, transaction
 from rest_framework.test import APIClient
 
 from audit.models import AuditEvent
-from billing import services, webhooks
+from billing import webhooks
 from billing.models import Subscription, WebhookEvent
+from billing.services.customers import account_for_update, customer_ensure
 from billing.tests.conftest import post_event
 from core.testing import run_together
 from organizations.tests.factories import MembershipFactory, OrganizationFactory
@@ -27,8 +28,8 @@ def subscribed_org(postgres, fake_stripe, synced_plans):
     organization = OrganizationFactory()
     MembershipFactory(organization=organization, role="owner")
     with transaction.atomic():
-        account = services.account_for_update(organization=organization)
-        services.customer_ensure(account=account)
+        account = account_for_update(organization=organization)
+        customer_ensure(account=account)
     customer = Subscription.objects.get(organization=organization).stripe_customer_id
     session = fake_stripe._api_create_checkout_session({
         "mode": "subscription", "customer": customer, "success_url": "https://app.example.test/ok",

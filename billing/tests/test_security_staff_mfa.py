@@ -2,7 +2,7 @@
 import pytest
 from rest_framework.test import APIClient
 
-from accounts.services import session_create
+from accounts.sessions import session_create
 from accounts.staff import impersonation_start
 from accounts.tests.factories import UserFactory
 from billing.models import Subscription

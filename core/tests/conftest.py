@@ -2,7 +2,7 @@
 import pytest
 from rest_framework.test import APIClient
 
-from accounts import services
+from accounts import sessions
 
 
 @pytest.fixture
@@ -10,7 +10,7 @@ def make_session(db):
     """Open a server-side session for a user and return its token pair."""
 
     def make(user):
-        return services.session_create(user=user)
+        return sessions.session_create(user=user)
 
     return make
 

@@ -6,11 +6,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound
-from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.negotiation import IgnoreAcceptNegotiation
 from core.pagination import PageLimitPagination
 from core.schema import errors
 from documents import selectors, services
@@ -97,22 +97,13 @@ class DocumentDetailView(DocumentView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class IgnoreAcceptNegotiation(BaseContentNegotiation):
-    """The download's media type is the document's; errors are JSON whatever Accept says."""
-
-    def select_parser(self, request, parsers):
-        return parsers[0] if parsers else None
-
-    def select_renderer(self, request, renderers, format_suffix=None):
-        return renderers[0], renderers[0].media_type
-
-
 def content_disposition(filename: str) -> str:
     """An attachment header with the name percent-encoded (RFC 6266 / 5987)."""
     return f"attachment; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 class DocumentDownloadView(DocumentView):
+    # The download's media type is the document's; errors are JSON whatever Accept says.
     content_negotiation_class = IgnoreAcceptNegotiation
 
     @extend_schema(

@@ -364,6 +364,25 @@ def test_a_removed_org_member_is_cut_off(team, committed, monkeypatch):
     run(scenario)
 
 
+def test_an_open_socket_without_mfa_is_closed_once_the_org_requires_mfa(team, committed, monkeypatch):
+    """`require_mfa` switched on while a password-only session has a socket open: cut off at the next event."""
+    from messaging import consumers
+    from organizations.models import Organization
+
+    monkeypatch.setattr(consumers, "RECHECK_SECONDS", 0)
+    chat = direct_chat(team.clients["owner"], team.user("member"))
+
+    async def scenario():
+        member = await open_for(team, "member")
+        await committed(lambda: Organization.objects.filter(id=team.organization.id).update(settings={"require_mfa": True}))
+        await committed(send, team.clients["owner"], chat["id"], "after the org required MFA")
+
+        output = await member.receive_output(timeout=WAIT)
+        assert output == {"type": "websocket.close", "code": 4403}
+
+    run(scenario)
+
+
 def test_bad_frames_get_an_error_event_and_the_socket_stays_open(team):
     async def scenario():
         socket = await open_for(team, "member")

@@ -8,12 +8,12 @@ from rest_framework.views import APIView
 
 from accounts.api.serializers import AuthResponseSerializer
 from accounts.api.views import auth_body
+from core.roles import Role
 from organizations import invites
 from organizations import permissions as perms
 from organizations.api import invite_serializers as s
 from organizations.api.views import ERRORS, ORG_PATH
 from organizations.models import Invite
-from organizations.services import OWNER
 from permissions.drf import OrgScopedMixin, require_role_grantable, require_team_join
 
 CODE_PATH = [OpenApiParameter("code", str, OpenApiParameter.PATH, description="The invitation code from the link")]
@@ -67,7 +67,7 @@ class InviteListCreateView(OrgScopedMixin, ListAPIView):
         serializer = s.InviteCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        if data["role"] != OWNER:
+        if data["role"] != Role.OWNER:
             # Nobody hands out more than they hold themselves: the role, and the teams' allow policies.
             require_role_grantable(request, self.org_context, slug=data["role"])
         require_team_join(request, self.org_context, team_ids=data["team_ids"] or [])

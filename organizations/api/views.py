@@ -10,9 +10,10 @@ from rest_framework.views import APIView
 from accounts.api.serializers import AuthResponseSerializer
 from accounts.api.views import auth_body, session_id_of
 from accounts.models import UserSession
-from accounts.services import session_switch_organization
+from accounts.sessions import session_switch_organization
 from core.errors import ErrorCode
 from core.exceptions import ApplicationError
+from core.roles import Role
 from core.schema import errors
 from organizations import permissions as perms
 from organizations import selectors, services
@@ -62,7 +63,7 @@ class OrganizationListCreateView(ListAPIView):
             company_size=data.get("company_size", ""),
             request=request,
         )
-        organization.my_role = services.OWNER
+        organization.my_role = Role.OWNER
         return Response(s.OrganizationSerializer(organization).data, status=status.HTTP_201_CREATED)
 
 
@@ -110,7 +111,7 @@ class OrganizationSettingsView(OrgScopedMixin, APIView):
         serializer = s.SettingsSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         new_default_role = serializer.validated_data["settings"].get("default_role")
-        if isinstance(new_default_role, str) and new_default_role != services.OWNER:
+        if isinstance(new_default_role, str) and new_default_role != Role.OWNER:
             # Invariant 1: the role every newcomer will get is handed out by whoever sets it.
             require_role_grantable(request, self.org_context, slug=new_default_role)
         settings = services.organization_settings_update(

@@ -7,7 +7,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from accounts.models import User
-from accounts.services import session_create
+from accounts.sessions import session_create
 from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
 from core import authz, clock, entitlements, hooks
 from organizations.models import Domain, Invite, Membership

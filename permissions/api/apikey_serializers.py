@@ -3,7 +3,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core import authz, clock
-from permissions import apikeys
+from core.net import cidrs_normalize
 from permissions.models import ApiKey
 
 
@@ -99,6 +99,6 @@ class ApiKeyCreateSerializer(serializers.Serializer):
 
     def validate_ip_allowlist(self, values: list[str]) -> list[str]:
         try:
-            return apikeys.cidrs_normalize(values)
+            return cidrs_normalize(values)
         except ValueError as exc:
             raise serializers.ValidationError(str(exc))

@@ -126,6 +126,7 @@ class ApiKeyRotateView(ApiKeyViewMixin, APIView):
             api_key=api_key,
             ensure_grantable=self.ensure_grantable,
             ensure_not_better=self.ensure_not_better,
+            holder=acting_for(request),
             request=request,
             **audit_actor(request),
         )

@@ -1,5 +1,4 @@
 """Request and response shapes of the permissions endpoints (catalog, roles, assignments, checks, policies)."""
-import ipaddress
 import re
 from collections.abc import Mapping
 from functools import cache
@@ -7,6 +6,7 @@ from zoneinfo import available_timezones
 
 from rest_framework import serializers
 
+from core.net import cidrs_normalize
 from permissions import services
 from permissions.models import Policy, Role, RoleAssignment
 
@@ -201,15 +201,10 @@ class ConditionsSerializer(StrictSerializer):
     time_window = TimeWindowSerializer(required=False)
 
     def validate_ip_ranges(self, value):
-        ranges, bad = [], []
-        for cidr in value:
-            try:
-                ranges.append(str(ipaddress.ip_network(cidr.strip(), strict=False)))
-            except ValueError:
-                bad.append(cidr)
-        if bad:
-            raise serializers.ValidationError(f"Not valid CIDR(s): {', '.join(bad)}.")
-        return sorted(set(ranges))
+        try:
+            return cidrs_normalize(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc))
 
 
 class SubjectsSerializer(StrictSerializer):

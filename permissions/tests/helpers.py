@@ -2,8 +2,9 @@
 import pytest
 from rest_framework.test import APIClient
 
-from accounts.services import session_create
+from accounts.sessions import session_create
 from core import authz
+from core.roles import Role
 
 
 def code_of(response) -> str:
@@ -25,12 +26,12 @@ def token_client(user, organization, *, mfa: bool = False) -> APIClient:
 
 @pytest.fixture
 def temp_catalog(monkeypatch):
-    """Declare permissions for one test only: the registry is swapped for a copy."""
+    """Declare permissions for one test only (granted to admin and owner): the registry is swapped for a copy."""
     monkeypatch.setattr(authz, "_catalog", dict(authz._catalog))
 
     def declare(*codes: str) -> None:
         for code in codes:
             if not authz.is_declared(code):  # an app may have declared it for real by now
-                authz.declare(code, f"Test permission {code}.")
+                authz.declare(code, f"Test permission {code}.", roles=(Role.ADMIN,))
 
     return declare

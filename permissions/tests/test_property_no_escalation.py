@@ -322,7 +322,8 @@ class NoEscalation(RuleBasedStateMachine):
             actor_can = self._effective(actor)
             response = self._call(actor, "post", f"api-keys/{self.live_keys[key]['id']}/rotate")
             if response.status_code == 200:
-                self.live_keys[key]["secret"] = response.json()["secret"]
+                # The key now acts for whoever holds its new secret.
+                self.live_keys[key].update(secret=response.json()["secret"], creator=actor)
                 self._credential_check(actor_can, key, f"rotating {key} by {actor}")
 
     @rule(by=keys, key=keys)
@@ -332,7 +333,8 @@ class NoEscalation(RuleBasedStateMachine):
             by_can = self._key_effective(by)
             response = self._call(by, "post", f"api-keys/{self.live_keys[key]['id']}/rotate", client=self._key_client(by))
             if response.status_code == 200:
-                self.live_keys[key]["secret"] = response.json()["secret"]
+                # The key now acts for the member the rotating key acts for.
+                self.live_keys[key].update(secret=response.json()["secret"], creator=self.live_keys[by]["creator"])
                 self._credential_check(by_can, key, f"rotating {key} by {by}")
 
     @rule(actor=ACTORS, key=consumes(keys))

@@ -1,8 +1,8 @@
 """Compare each organization's local subscription with Stripe and repair drift."""
 from django.core.management.base import BaseCommand
 
-from billing import services
 from billing.models import Subscription
+from billing.services.reconcile import subscription_reconcile
 from core.exceptions import ApplicationError
 
 
@@ -20,7 +20,7 @@ class Command(BaseCommand):
         drifted = failed = 0
         for account in accounts:
             try:
-                repairs = services.subscription_reconcile(organization=account.organization, dry_run=dry_run)
+                repairs = subscription_reconcile(organization=account.organization, dry_run=dry_run)
             except ApplicationError as exc:
                 failed += 1
                 self.stderr.write(f"{account.organization_id}: {exc.message}")

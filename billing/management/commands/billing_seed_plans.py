@@ -1,7 +1,7 @@
 """Create the catalog's plans that are missing (idempotent; `make run` calls it)."""
 from django.core.management.base import BaseCommand
 
-from billing import services
+from billing.services.plans import plans_seed
 
 
 class Command(BaseCommand):
@@ -11,5 +11,5 @@ class Command(BaseCommand):
         parser.add_argument("--reset", action="store_true", help="Overwrite edited plans with the catalog's defaults.")
 
     def handle(self, *args, reset=False, **options):
-        for code, action in services.plans_seed(reset=reset):
+        for code, action in plans_seed(reset=reset):
             self.stdout.write(f"{code}: {action}")

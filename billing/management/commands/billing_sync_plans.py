@@ -1,7 +1,7 @@
 """Create or update each paid plan's Stripe Product and monthly/yearly Prices."""
 from django.core.management.base import BaseCommand, CommandError
 
-from billing import services
+from billing.services.plans import plans_sync_stripe
 from core.exceptions import ApplicationError
 
 
@@ -10,7 +10,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         try:
-            synced = services.plans_sync_stripe()
+            synced = plans_sync_stripe()
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
         for code, ids in synced.items():

@@ -1,0 +1,161 @@
+"""Sign-in sessions: open one for a sign-in, rotate its refresh token, switch its org, revoke it.
+
+Below both `services` and `mfa`, which each open and revoke sessions.
+"""
+import logging
+
+from django.conf import settings
+from django.db import transaction
+from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from accounts.authentication import session_state_forget
+from accounts.models import User, UserSession
+from accounts.tokens import TokenPair, issue_pair, new_jti
+from audit.services import event_record
+from core import clock, hooks
+from core.errors import ErrorCode
+from core.exceptions import ApplicationError
+from core.http import client_ip, user_agent
+
+logger = logging.getLogger(__name__)
+
+
+def session_create(
+    *,
+    user: User,
+    request=None,
+    mfa_verified: bool = False,
+    organization_id=None,
+    auth_method: str = "password",
+) -> TokenPair:
+    """Open a server-side session for a sign-in and return its first token pair."""
+    if organization_id is None:
+        organization_id = hooks.call(hooks.DEFAULT_ORGANIZATION, None, user=user)
+    now = clock.now()
+    session = UserSession.objects.create(
+        user=user,
+        created_at=now,
+        last_used_at=now,
+        expires_at=now + settings.SIMPLE_JWT["REFRESH_TOKEN_LIFETIME"],
+        ip=client_ip(request) if request is not None else None,
+        user_agent=user_agent(request) if request is not None else "",
+        refresh_jti=new_jti(),
+        mfa_verified=mfa_verified,
+        organization_id=organization_id,
+        auth_method=auth_method,
+    )
+    return issue_pair(user=user, session=session)
+
+
+def session_revoke(*, session: UserSession, reason: str, actor: User | None = None, request=None) -> None:
+    """Revoke one session: its refresh token and every access token it issued stop working now."""
+    updated = UserSession.objects.filter(id=session.id, revoked_at__isnull=True).update(
+        revoked_at=clock.now(), revoked_reason=reason
+    )
+    # Now, so this process refuses the tokens at once; again after commit, in case another
+    # request cached the session as active while this transaction was still open.
+    session_state_forget(session.id)
+    transaction.on_commit(lambda: session_state_forget(session.id))
+    if updated:
+        event_record(
+            action="session.revoked",
+            actor=actor,
+            organization_id=session.organization_id,
+            target=session,
+            metadata={"reason": reason, "user_id": str(session.user_id)},
+            request=request,
+        )
+
+
+def sessions_revoke_all(
+    *, user: User, reason: str, except_session_id=None, actor: User | None = None, request=None
+) -> int:
+    """Revoke every live session of a user (but one, when given); return how many."""
+    sessions = list(UserSession.objects.filter(user=user, revoked_at__isnull=True).exclude(id=except_session_id))
+    for session in sessions:
+        session_revoke(session=session, reason=reason, actor=actor, request=request)
+    return len(sessions)
+
+
+def token_refresh(*, refresh_token: str, request=None) -> TokenPair:
+    """Rotate a refresh token; a rotated-out token presented again revokes its whole session."""
+    try:
+        token = RefreshToken(refresh_token)
+    except ExpiredTokenError:
+        raise ApplicationError(code=ErrorCode.TOKEN_EXPIRED, message="Refresh token has expired.", status_code=401)
+    except TokenError:
+        raise ApplicationError(code=ErrorCode.TOKEN_INVALID, message="Refresh token is invalid.", status_code=401)
+    # Not the impersonator: impersonation sessions get no refresh token, so it is almost always
+    # absent, and joining a second user row would cost every refresh.
+    session = UserSession.objects.select_related("user").filter(id=token.get("sid")).first()
+    if session is None or not session.is_active or not session.user.is_active:
+        raise ApplicationError(code=ErrorCode.TOKEN_INVALID, message="Session has been revoked.", status_code=401)
+    old_jti = token.get("jti")
+    jti = new_jti()
+    now = clock.now()
+    # Compare-and-swap on the current jti: of two concurrent uses of one token, exactly one wins.
+    rotated = UserSession.objects.filter(id=session.id, refresh_jti=old_jti, revoked_at__isnull=True).update(
+        refresh_jti=jti,
+        last_used_at=now,
+        ip=client_ip(request) if request is not None else session.ip,
+    )
+    if rotated != 1:
+        logger.warning("refresh token reuse detected; revoking session %s", session.id)
+        session_revoke(session=session, reason="refresh_reuse", actor=None, request=request)
+        raise ApplicationError(
+            code=ErrorCode.TOKEN_INVALID,
+            message="Refresh token was already used; the session has been revoked.",
+            status_code=401,
+        )
+    session.refresh_jti = jti
+    session.last_used_at = now
+    return issue_pair(user=session.user, session=session)
+
+
+def session_switch_organization(*, session: UserSession, organization_id) -> TokenPair:
+    """Point a session at another active organization and re-issue its tokens (rotation)."""
+    session.organization_id = organization_id
+    session.refresh_jti = new_jti()
+    session.last_used_at = clock.now()
+    session.save(update_fields=["organization_id", "refresh_jti", "last_used_at"])
+    return issue_pair(user=session.user, session=session, with_refresh=session.impersonator_id is None)
+
+
+def login_complete(
+    *, user: User, request, organization_id=None, mfa_verified: bool, auth_method: str = "password"
+) -> TokenPair:
+    """Open the session of a successful sign-in and record it."""
+    # Verified-domain memberships are offered (or granted) before the session picks its org.
+    hooks.collect(hooks.DOMAIN_SIGN_IN, user=user, request=request)
+    if organization_id is not None:
+        organization_id = organization_for_login(user=user, organization_id=organization_id)
+    pair = session_create(
+        user=user,
+        request=request,
+        mfa_verified=mfa_verified,
+        organization_id=organization_id,
+        auth_method=auth_method,
+    )
+    User.objects.filter(id=user.id).update(last_login=clock.now())
+    event_record(
+        action="user.logged_in",
+        actor=user,
+        organization_id=pair.session.organization_id,
+        target=pair.session,
+        metadata={"method": auth_method, "mfa": mfa_verified},
+        request=request,
+    )
+    return pair
+
+
+def organization_for_login(*, user: User, organization_id):
+    """Accept a requested active org only when the organizations app confirms membership."""
+    summary = hooks.call(hooks.ORGANIZATION_SUMMARY, None, user=user, organization_id=organization_id)
+    if summary is None:
+        raise ApplicationError(
+            code=ErrorCode.INVALID_ORG_CONTEXT,
+            message="You are not an active member of this organization.",
+            status_code=403,
+        )
+    return organization_id

@@ -1,0 +1,44 @@
+"""IP addresses and CIDR ranges: the one way allow-lists are written and checked."""
+import ipaddress
+from collections.abc import Iterable
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def ip_parse(value: str | None) -> IPAddress | None:
+    """Return the IP address in `value`, or None when it is empty or not an address."""
+    try:
+        return ipaddress.ip_address(value) if value else None
+    except ValueError:
+        return None
+
+
+def cidrs_normalize(values: Iterable[str]) -> list[str]:
+    """Return the canonical CIDRs (`10.0.0.7` → `10.0.0.7/32`), sorted, without duplicates.
+
+    Host bits are dropped (`10.1.2.3/16` → `10.1.0.0/16`) and IPv6 is compressed; a ValueError
+    names every value that is neither an address nor a range.
+    """
+    networks, bad = set(), []
+    for value in values:
+        try:
+            networks.add(ipaddress.ip_network(value.strip(), strict=False).compressed)
+        except ValueError:
+            bad.append(value)
+    if bad:
+        raise ValueError(f"Not valid CIDR(s): {', '.join(bad)}.")
+    return sorted(networks)
+
+
+def ip_in_cidrs(ip: str | None, cidrs: Iterable[str]) -> bool:
+    """Tell whether `ip` falls in one of `cidrs` (no or a malformed address: never; a malformed range is skipped)."""
+    address = ip_parse(ip)
+    if address is None:
+        return False
+    for cidr in cidrs:
+        try:
+            if address in ipaddress.ip_network(cidr, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
