@@ -27,8 +27,10 @@ seed: migrate
 run: seed
 	$(BIN)/uvicorn config.asgi:application --reload --no-proxy-headers --host 0.0.0.0 --port $(PORT)
 
-## The whole suite (SQLite unless DATABASE_URL is set; Redis cache when REDIS_URL is set).
+## Lint (ruff) and the import-layer contracts (import-linter, pyproject.toml), then the whole suite (SQLite unless DATABASE_URL is set; Redis cache when REDIS_URL is set).
 test: install
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(PY) manage.py makemigrations --check --dry-run --settings=config.settings.test
 	$(BIN)/pytest -n 2 --dist loadfile
 

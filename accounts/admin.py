@@ -4,9 +4,9 @@ from django.contrib import admin, messages
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.views import PasswordChangeView
 from django.db import models
+from django.db.models import Count, Exists, OuterRef, Q
 from django.http import HttpResponseRedirect
 from django.urls import reverse
-from django.db.models import Count, Exists, OuterRef, Q
 from django_otp.admin import OTPAdminSite
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -15,6 +15,7 @@ from accounts.models import BackupCodeDevice, OneTimeToken, User, UserSession
 from audit.services import event_record
 from core import hooks
 from core.admin import ReadOnlyAdmin
+
 
 class _StaffPasswordChangeView(PasswordChangeView):
     """The admin's "change password" page, saved through the API's service: audited, every API session revoked."""

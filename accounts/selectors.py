@@ -37,8 +37,8 @@ def user_export(*, user: User) -> dict:
     """Everything held about a user, for a GDPR data export."""
     from allauth.socialaccount.models import SocialAccount
 
-    from audit.models import AuditEvent
     from accounts.mfa import mfa_status
+    from audit.models import AuditEvent
 
     sessions = UserSession.objects.for_user(user).order_by("-created_at")
     events = AuditEvent.objects.filter(actor_id=user.id).order_by("-created_at")

@@ -18,9 +18,8 @@ from audit.services import event_record
 from core import clock, hooks
 from core.errors import ErrorCode
 from core.exceptions import ApplicationError, conflict
-from core.tasks import enqueue
 from core.services import model_update
-
+from core.tasks import enqueue
 
 # --- one-time tokens -------------------------------------------------------------------
 

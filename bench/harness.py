@@ -422,7 +422,10 @@ def _load() -> str:
 
 def table(rows: list[Row], ceiling_rps: float) -> str:
     """The table: absolute figures and the ratio to the ceiling's requests/s."""
-    header = f"| {'scenario':<52} | {'req/s':>8} | {'p50 ms':>7} | {'p95 ms':>7} | {'p99 ms':>7} | {'× ceiling':>9} | {'CPU ms/req':>10} | {'conns':>5} | {'errors':>6} |"
+    header = (
+        f"| {'scenario':<52} | {'req/s':>8} | {'p50 ms':>7} | {'p95 ms':>7} | {'p99 ms':>7} "
+        f"| {'× ceiling':>9} | {'CPU ms/req':>10} | {'conns':>5} | {'errors':>6} |"
+    )
     lines = [header, "|" + "|".join("-" * (len(cell)) for cell in header.split("|")[1:-1]) + "|"]
     for row in rows:
         ratio = "—" if row.reference else f"{row.rps / ceiling_rps:.2f}"

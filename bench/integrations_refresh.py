@@ -28,7 +28,7 @@ from django.conf import settings as django_settings
 from django.db import connection, connections
 
 from core import clock
-from integrations import selectors, services, tasks, vault
+from integrations import selectors, tasks, vault
 from integrations.models import Integration, IntegrationLog
 from integrations.tests.fake_provider import FakeOAuthProvider
 from organizations.models import Organization
@@ -154,7 +154,7 @@ def main(argv=None) -> int:
     print()
     print("| workers | beat scan + queue | refresh run | refreshes/s | per task p50 / p95 | refreshed once | skipped (locked or done) | errors |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for workers, seed_seconds, queue_seconds, queued, result, refreshed_once, errors in rows:
+    for workers, _seed_seconds, queue_seconds, queued, result, refreshed_once, errors in rows:
         print(
             f"| {workers} | {queue_seconds:.2f} s ({queued:,} msgs) | {result['seconds']:.1f} s | "
             f"{result['refreshed'] / result['seconds']:.0f} | {result['p50']:.2f} / {result['p95']:.2f} ms | "

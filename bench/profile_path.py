@@ -23,17 +23,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import auth_refresh
 import harness
+import members
+import permissions_check
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from pyinstrument import Profiler
 
 from core.testing import asgi_http_request
-
-import auth_refresh
-import members
-import permissions_check
 
 ASGI_CONCURRENCY = 4
 

@@ -75,7 +75,7 @@ BROKER_TIMEOUT_SECONDS = 2
 def _check_broker() -> str:
     if settings.CELERY_TASK_ALWAYS_EAGER:
         return "skipped"
-    from config.celery import app
+    from celery import current_app as app  # the project app (config/__init__.py loads it); core does not import config
 
     # The URL is read from settings now (not the app's cached conf) so the probe checks
     # the broker the settings name; one attempt, no retry sleeps, bounded connect time.

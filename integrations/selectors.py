@@ -4,7 +4,6 @@ from datetime import datetime, timedelta
 from django.db.models import Q, QuerySet
 
 from core import clock
-
 from integrations.models import Integration, IntegrationLog
 
 # How far ahead the beat refreshes, and how long an unused refresh token may idle.

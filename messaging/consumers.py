@@ -22,7 +22,7 @@ from core.exceptions import ApplicationError
 from core.ids import parse_uuid
 from messaging import realtime, selectors, services
 from messaging.permissions import MESSAGING_READ, MESSAGING_WRITE
-from organizations.context import mfa_requirement_check
+from organizations.context import member_context, mfa_requirement_check
 from organizations.models import Membership
 from permissions import engine
 
@@ -86,16 +86,10 @@ def authenticate(*, raw_token: str | None, org_param: str | None) -> Connection:
     organization_id = parse_uuid(org_param) if org_param else parse_uuid(token.get("org_id"))
     if organization_id is None:
         raise Refused(CLOSE_FORBIDDEN, "No organization: pass ?org=<org_id>.")
-    membership = (
-        Membership.objects.select_related("organization")
-        .filter(user=user, organization_id=organization_id, status=Membership.Status.ACTIVE)
-        .first()
-    )
-    if membership is None:
-        raise Refused(CLOSE_FORBIDDEN, "Not an active member of this organization.")
     mfa = bool(token.get("mfa"))
     try:
-        mfa_requirement_check(organization=membership.organization, mfa=mfa)  # org setting `require_mfa`
+        # The same resolver as the REST API's: membership, suspension and the org's `require_mfa`.
+        membership = member_context(user=user, organization_id=organization_id, mfa=mfa).membership
     except ApplicationError as exc:
         raise Refused(CLOSE_FORBIDDEN, exc.message) from None
     if not _decide(organization=membership.organization, membership=membership, permission=MESSAGING_READ, mfa=mfa):

@@ -112,16 +112,16 @@ def resolve(request, *, path_org_id=None) -> OrgContext:
         requested = parse_uuid(path_org_id)
         if requested is None:
             raise _org_not_found()
-        context = _api_key_context(api_key, requested) if is_api_key else _from_path(request.user, requested)
+        if is_api_key:
+            context = _api_key_context(api_key, requested)
+        else:
+            context = member_context(user=request.user, organization_id=requested, mfa=_session_mfa(request))
     else:
         header = request.META.get(ORG_HEADER)
         if is_api_key:
             context = _api_key_context(api_key, parse_uuid(header) if header else None)
         else:
             context = _from_header_or_token(request, header)
-    if not is_api_key:
-        claims = getattr(request, "auth", None)
-        mfa_requirement_check(organization=context.organization, mfa=bool(hasattr(claims, "get") and claims.get("mfa")))
     request._org_context = context
     return context
 
@@ -143,13 +143,28 @@ def mfa_requirement_check(*, organization: Organization, mfa: bool) -> None:
         )
 
 
-def _from_path(user, organization_id) -> OrgContext:
+def member_context(*, user, organization_id, mfa: bool, reveal_existence: bool = False) -> OrgContext:
+    """The one resolver of a member's org context: HTTP, the WebSocket and OAuth callbacks all call it.
+
+    The user's membership of the org (cached, organizations.signals drop it): none → 404
+    ORG_NOT_FOUND, or with `reveal_existence` (an org the caller chose by header or token, not
+    by path) 403 INVALID_ORG_CONTEXT when the org exists; suspended → 403 INVALID_ORG_CONTEXT;
+    `require_mfa` without `mfa` → 403 MFA_REQUIRED.
+    """
     membership = membership_of(user, organization_id)
     if membership is None:
+        if reveal_existence and Organization.objects.filter(id=parse_uuid(organization_id)).exists():
+            raise _invalid_context("You are not a member of this organization.")
         raise _org_not_found()
     if membership.status != Membership.Status.ACTIVE:
         raise _invalid_context("Your membership of this organization is suspended.")
+    mfa_requirement_check(organization=membership.organization, mfa=mfa)
     return OrgContext(organization=membership.organization, membership=membership)
+
+
+def _session_mfa(request) -> bool:
+    claims = getattr(request, "auth", None)
+    return bool(hasattr(claims, "get") and claims.get("mfa"))
 
 
 def _from_header_or_token(request, header) -> OrgContext:
@@ -166,11 +181,4 @@ def _from_header_or_token(request, header) -> OrgContext:
         organization_id = parse_uuid(claims.get("org_id")) if hasattr(claims, "get") and claims.get("org_id") else None
     if organization_id is None:
         raise _invalid_context("No organization selected: send X-Org-ID or switch organization.")
-    membership = membership_of(request.user, organization_id)
-    if membership is None:
-        if not Organization.objects.filter(id=organization_id).exists():
-            raise _org_not_found()
-        raise _invalid_context("You are not a member of this organization.")
-    if membership.status != Membership.Status.ACTIVE:
-        raise _invalid_context("Your membership of this organization is suspended.")
-    return OrgContext(organization=membership.organization, membership=membership)
+    return member_context(user=request.user, organization_id=organization_id, mfa=_session_mfa(request), reveal_existence=True)

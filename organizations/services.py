@@ -144,7 +144,9 @@ def organization_delete(*, organization: Organization, actor, confirm: str, requ
     """Delete an org (owner only; `confirm` must equal its slug)."""
     if confirm != organization.slug:
         raise validation_error("confirm", "Type the organization's slug to confirm.")
-    event_record(action="org.deleted", actor=actor, organization_id=organization.id, target=organization, changes={"name": [organization.name, None]}, request=request)
+    event_record(
+        action="org.deleted", actor=actor, organization_id=organization.id, target=organization, changes={"name": [organization.name, None]}, request=request
+    )
     UserSession.objects.filter(organization_id=organization.id).update(organization_id=None)
     organization.delete()
 
@@ -216,11 +218,25 @@ def member_update(
     if changes:
         authz_revision_bump(organization=organization)
         if "role" in changes:
-            event_record(action="member.role_changed", actor=actor, organization_id=organization.id, target=membership.user, changes={"role": [old_role, membership.role]}, request=request)
+            event_record(
+                action="member.role_changed",
+                actor=actor,
+                organization_id=organization.id,
+                target=membership.user,
+                changes={"role": [old_role, membership.role]},
+                request=request,
+            )
             _notify(event="role_changed", user=membership.user, organization=organization, context={"role": membership.role, "previous_role": old_role})
         if "status" in changes:
             verb = "suspended" if membership.status == Membership.Status.SUSPENDED else "reactivated"
-            event_record(action=f"member.{verb}", actor=actor, organization_id=organization.id, target=membership.user, changes={"status": changes["status"]}, request=request)
+            event_record(
+                action=f"member.{verb}",
+                actor=actor,
+                organization_id=organization.id,
+                target=membership.user,
+                changes={"status": changes["status"]},
+                request=request,
+            )
             if verb == "suspended":
                 _sessions_leave_org(user_id=membership.user_id, organization_id=organization.id)
     return membership
@@ -245,7 +261,14 @@ def member_remove(*, membership: Membership, actor, ensure_not_better: MemberChe
     # Removing takes everything the member holds: only someone holding all of it may (invariant 2).
     ensure_not_better(membership)
     _membership_delete(membership=membership)
-    event_record(action="member.removed", actor=actor, organization_id=membership.organization_id, target=membership.user, changes={"role": [membership.role, None]}, request=request)
+    event_record(
+        action="member.removed",
+        actor=actor,
+        organization_id=membership.organization_id,
+        target=membership.user,
+        changes={"role": [membership.role, None]},
+        request=request,
+    )
     _notify(event="member_removed", user=membership.user, organization=membership.organization, context={})
 
 
@@ -305,7 +328,14 @@ def member_profile_update(*, membership: Membership, data: dict, request=None) -
     """Update my per-org display name and title."""
     membership, changes = model_update(instance=membership, fields=["display_name", "title"], data=data)
     if changes:
-        event_record(action="member.profile_updated", actor=membership.user, organization_id=membership.organization_id, target=membership.user, changes=changes, request=request)
+        event_record(
+            action="member.profile_updated",
+            actor=membership.user,
+            organization_id=membership.organization_id,
+            target=membership.user,
+            changes=changes,
+            request=request,
+        )
     return membership
 
 
@@ -377,5 +407,13 @@ def membership_add(*, organization: Organization, user, role: str, actor=None, r
     if created:
         authz_revision_bump(organization=organization)
         hooks.collect(hooks.MEMBERSHIP_CHANGED, organization=organization)
-        event_record(action="member.joined", actor=actor or user, organization_id=organization.id, target=user, changes={"role": [None, role]}, metadata={"source": source}, request=request)
+        event_record(
+            action="member.joined",
+            actor=actor or user,
+            organization_id=organization.id,
+            target=user,
+            changes={"role": [None, role]},
+            metadata={"source": source},
+            request=request,
+        )
     return membership

@@ -2,6 +2,7 @@
 from collections.abc import Iterable
 from dataclasses import replace
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured
 from rest_framework import exceptions
 from rest_framework.permissions import BasePermission
@@ -11,7 +12,7 @@ from core.errors import ErrorCode
 from core.exceptions import ApplicationError
 from core.http import client_ip
 from core.roles import Role
-from organizations.context import OrgContext, resolve
+from organizations.context import OrgContext, member_context, resolve
 from organizations.models import Membership
 from permissions import engine
 from permissions.models import Policy
@@ -165,15 +166,20 @@ def authorize_member(request, *, organization_id, user_id, permission: str, mfa:
     """
     if caller is not None and str(caller.pk) != str(user_id):
         raise ApplicationError(code=ErrorCode.INVALID_ORG_CONTEXT, message="This flow was started by another user.", status_code=403)
-    membership = (
-        Membership.objects.select_related("organization", "user")
-        .filter(organization_id=organization_id, user_id=user_id, status=Membership.Status.ACTIVE)
-        .first()
+    gone = ApplicationError(
+        code=ErrorCode.INVALID_ORG_CONTEXT, message="You are no longer an active member of that organization.", status_code=403
     )
-    if membership is None:
-        raise ApplicationError(
-            code=ErrorCode.INVALID_ORG_CONTEXT, message="You are no longer an active member of that organization.", status_code=403
-        )
+    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        raise gone
+    try:
+        # The one org resolver (as HTTP and the WebSocket), with the MFA the signed token recorded.
+        membership = member_context(user=user, organization_id=organization_id, mfa=mfa).membership
+    except ApplicationError as exc:
+        if exc.code == ErrorCode.MFA_REQUIRED:
+            raise
+        raise gone from None
+    membership.user = user
     decision = engine.decide(
         subject=engine.member_subject(organization=membership.organization, membership=membership),
         policies=engine.organization_policies(membership.organization),

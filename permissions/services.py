@@ -219,7 +219,9 @@ def role_usage(*, role: Role) -> list[str]:
     if Invite.objects.pending().filter(organization_id=organization_id, role=role.slug).exists():
         usage.append("invites")
     # Policies are few per org; a JSON containment lookup is not portable to SQLite.
-    if any(role.slug in (subjects or {}).get("roles", []) for subjects in Policy.objects.filter(organization_id=organization_id).values_list("subjects", flat=True)):
+    if any(
+        role.slug in (subjects or {}).get("roles", []) for subjects in Policy.objects.filter(organization_id=organization_id).values_list("subjects", flat=True)
+    ):
         usage.append("policies")
     return usage
 

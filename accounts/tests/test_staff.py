@@ -226,11 +226,12 @@ def test_the_staff_members_own_session_survives_stop(impersonation, staff_client
 
 
 def test_impersonation_token_cannot_change_password_or_delete_the_account(db):
+    from rest_framework.test import APIClient
+
     from accounts.models import User
     from accounts.sessions import session_create
     from accounts.staff import impersonation_start
     from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
-    from rest_framework.test import APIClient
 
     staff_user = UserFactory(is_staff=True)
     target = UserFactory()

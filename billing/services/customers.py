@@ -10,7 +10,6 @@ from core.roles import Role
 from organizations.models import Membership
 
 
-
 def account_for_update(*, organization) -> Subscription:
     """Lock the org's billing row (creating it on the free plan): its changes apply one at a time."""
     account = Subscription.objects.select_for_update().filter(organization=organization).first()

@@ -408,7 +408,9 @@ class FakeStripe:
         if "default_payment_method" in settings:
             pm_id = settings["default_payment_method"] or None
             if pm_id and self.get(pm_id, "payment_method").get("customer") != id:
-                raise StripeFailure(400, "The payment method is not attached to this customer.", code="invalid", param="invoice_settings[default_payment_method]")
+                raise StripeFailure(
+                    400, "The payment method is not attached to this customer.", code="invalid", param="invoice_settings[default_payment_method]"
+                )
             customer["invoice_settings"]["default_payment_method"] = pm_id
         for field in ("name", "email"):
             if field in params:
@@ -473,7 +475,13 @@ class FakeStripe:
             "currency": params["currency"],
             "unit_amount": amount,
             "unit_amount_decimal": str(amount),
-            "recurring": {"interval": params["recurring"]["interval"], "interval_count": 1, "usage_type": "licensed", "aggregate_usage": None, "trial_period_days": None},
+            "recurring": {
+                "interval": params["recurring"]["interval"],
+                "interval_count": 1,
+                "usage_type": "licensed",
+                "aggregate_usage": None,
+                "trial_period_days": None,
+            },
             "product": params["product"],
             "lookup_key": lookup_key,
             "nickname": params.get("nickname"),
@@ -590,8 +598,18 @@ class FakeStripe:
         start, end = subscription["current_period_start"], subscription["current_period_end"]
         fraction = max(0.0, min(1.0, (end - at) / (end - start)))
         lines = [
-            {"description": f"Unused time on {item['price']['nickname']}", "amount": -round(old_amount * fraction), "proration": True, "period": {"start": at, "end": end}},
-            {"description": f"Remaining time on {new_price['nickname']}", "amount": round(new_amount * fraction), "proration": True, "period": {"start": at, "end": end}},
+            {
+                "description": f"Unused time on {item['price']['nickname']}",
+                "amount": -round(old_amount * fraction),
+                "proration": True,
+                "period": {"start": at, "end": end},
+            },
+            {
+                "description": f"Remaining time on {new_price['nickname']}",
+                "amount": round(new_amount * fraction),
+                "proration": True,
+                "period": {"start": at, "end": end},
+            },
             {"description": f"{new_price['nickname']} (next period)", "amount": new_amount, "proration": False, "period": {"start": end, "end": end + PERIOD}},
         ]
         total = sum(line["amount"] for line in lines)
@@ -637,14 +655,18 @@ class FakeStripe:
         pm = self.get(id, "payment_method")
         customer = self.get(params["customer"], "customer")
         if pm["customer"] and pm["customer"] != customer["id"]:
-            raise StripeFailure(400, "This PaymentMethod is already attached to another customer.", code="payment_method_unexpected_state", param="payment_method")
+            raise StripeFailure(
+                400, "This PaymentMethod is already attached to another customer.", code="payment_method_unexpected_state", param="payment_method"
+            )
         pm["customer"] = customer["id"]
         return pm
 
     def _api_detach_payment_method(self, params, id):
         pm = self.get(id, "payment_method")
         if not pm["customer"]:
-            raise StripeFailure(400, "The payment method you provided is not attached to a customer.", code="payment_method_unexpected_state", param="payment_method")
+            raise StripeFailure(
+                400, "The payment method you provided is not attached to a customer.", code="payment_method_unexpected_state", param="payment_method"
+            )
         customer = self.get(pm["customer"], "customer")
         if customer["invoice_settings"].get("default_payment_method") == id:
             customer["invoice_settings"]["default_payment_method"] = None

@@ -1,5 +1,5 @@
 """One entitlement service for every app: limits, feature flags, token claims, usage and metering."""
-from datetime import datetime, UTC
+from datetime import UTC, datetime
 
 import pytest
 from freezegun import freeze_time

@@ -116,7 +116,9 @@ def test_plan_changes_notify_the_owner(monkeypatch, org_factory, django_capture_
     organization, members = org_factory(roles=("owner", "member"))
     calls = []
     monkeypatch.setitem(hooks._registry, hooks.NOTIFY, [lambda **kwargs: calls.append(kwargs)])
-    account, _ = Subscription.objects.get_or_create(organization=organization, defaults={"plan": __import__("billing.models", fromlist=["Plan"]).Plan.objects.get(code="free")})
+    account, _ = Subscription.objects.get_or_create(
+        organization=organization, defaults={"plan": __import__("billing.models", fromlist=["Plan"]).Plan.objects.get(code="free")}
+    )
     old = subscription_snapshot(account)
     account.plan = type(account.plan).objects.get(code="pro")
     account.status = "active"

@@ -138,7 +138,7 @@ def test_gunicorn_shares_metrics_between_workers_without_side_effects_on_import(
 
 def test_dockerfile_builds_a_non_root_gunicorn_image():
     dockerfile = (ROOT / "Dockerfile").read_text()
-    instructions = [line.split(maxsplit=1) for line in dockerfile.splitlines() if line and not line[0] in "# "]
+    instructions = [line.split(maxsplit=1) for line in dockerfile.splitlines() if line and line[0] not in "# "]
     keywords = [parts[0] for parts in instructions]
 
     assert instructions[0] == ["FROM", "python:3.11-slim"]

@@ -165,7 +165,10 @@ def test_removed_member_is_refused(team, fake_provider):
     assert response.json()["error"]["code"] == "INVALID_ORG_CONTEXT"
 
 
-@pytest.mark.parametrize(("failure", "status", "kind"), [("timeout", 503, "temporary"), ("500", 503, "temporary"), ("invalid_client", 409, "rejected"), ("garbage", 503, "temporary")])
+@pytest.mark.parametrize(
+    ("failure", "status", "kind"),
+    [("timeout", 503, "temporary"), ("500", 503, "temporary"), ("invalid_client", 409, "rejected"), ("garbage", 503, "temporary")],
+)
 def test_provider_failures_on_exchange(owner_client, fake_provider, failure, status, kind):
     query = fake_provider.consent(start(owner_client))
     fake_provider.fail_next = [failure]

@@ -5,8 +5,8 @@ from messaging.models import Call, Chat, Message
 from messaging.payloads import (  # noqa: F401  (re-exported for the views)
     CallParticipantSerializer,
     CallSerializer,
-    ChatSerializer,
     ChatMessageSerializer,
+    ChatSerializer,
 )
 from messaging.selectors import MESSAGES_PAGE_DEFAULT, MESSAGES_PAGE_MAX
 from messaging.services import MAX_GROUP_MEMBERS, MAX_MESSAGE_CHARS

@@ -99,7 +99,11 @@ class ChatListView(MessagingView):
     @extend_schema(
         parameters=ORG_HEADER,
         request=s.ChatCreateSerializer,
-        responses={201: s.ChatSerializer, 200: OpenApiResponse(s.ChatSerializer, description="The direct chat with that member, which already existed"), **ERRORS},
+        responses={
+            201: s.ChatSerializer,
+            200: OpenApiResponse(s.ChatSerializer, description="The direct chat with that member, which already existed"),
+            **ERRORS,
+        },
         tags=CHAT_TAGS,
         operation_id="chats_create",
     )
@@ -119,12 +123,24 @@ class ChatDetailView(MessagingView):
         """One of my chats, with its members, last message and my unread count."""
         return self.chat_response(chat_id)
 
-    @extend_schema(parameters=CHAT_PATH, request=s.ChatUpdateSerializer, responses={200: s.ChatSerializer, **ERRORS, **CONFLICT}, tags=CHAT_TAGS, operation_id="chats_update")
+    @extend_schema(
+        parameters=CHAT_PATH,
+        request=s.ChatUpdateSerializer,
+        responses={200: s.ChatSerializer, **ERRORS, **CONFLICT},
+        tags=CHAT_TAGS,
+        operation_id="chats_update",
+    )
     def put(self, request, chat_id):
         """Rename or describe a group chat (its admins only)."""
         return self._update(request, chat_id)
 
-    @extend_schema(parameters=CHAT_PATH, request=s.ChatUpdateSerializer, responses={200: s.ChatSerializer, **ERRORS, **CONFLICT}, tags=CHAT_TAGS, operation_id="chats_partial_update")
+    @extend_schema(
+        parameters=CHAT_PATH,
+        request=s.ChatUpdateSerializer,
+        responses={200: s.ChatSerializer, **ERRORS, **CONFLICT},
+        tags=CHAT_TAGS,
+        operation_id="chats_partial_update",
+    )
     def patch(self, request, chat_id):
         """Rename or describe a group chat (its admins only)."""
         return self._update(request, chat_id)
@@ -142,7 +158,13 @@ class ChatDetailView(MessagingView):
 
 
 class ChatMembersView(MessagingView):
-    @extend_schema(parameters=CHAT_PATH, request=s.ChatMembersAddSerializer, responses={200: s.ChatMembersAddedSerializer, **ERRORS, **CONFLICT}, tags=CHAT_TAGS, operation_id="chats_members_add")
+    @extend_schema(
+        parameters=CHAT_PATH,
+        request=s.ChatMembersAddSerializer,
+        responses={200: s.ChatMembersAddedSerializer, **ERRORS, **CONFLICT},
+        tags=CHAT_TAGS,
+        operation_id="chats_members_add",
+    )
     def post(self, request, chat_id):
         """Add active members of the organization to a group chat (its admins only)."""
         data = _validated(s.ChatMembersAddSerializer, request.data)
@@ -173,7 +195,9 @@ class ChatReadView(MessagingView):
     # Read receipts are the reader's own state: a viewer marks what they read too.
     required_permissions = {"POST": MESSAGING_READ}
 
-    @extend_schema(parameters=CHAT_PATH, request=s.ChatReadSerializer, responses={200: s.ChatReadStateSerializer, **ERRORS}, tags=CHAT_TAGS, operation_id="chats_read")
+    @extend_schema(
+        parameters=CHAT_PATH, request=s.ChatReadSerializer, responses={200: s.ChatReadStateSerializer, **ERRORS}, tags=CHAT_TAGS, operation_id="chats_read"
+    )
     def post(self, request, chat_id):
         """Mark the chat read up to a message (default: its newest); it never moves backwards."""
         data = _validated(s.ChatReadSerializer, request.data)
@@ -185,7 +209,12 @@ class ChatReadView(MessagingView):
 
 
 class MessageListView(MessagingView):
-    @extend_schema(parameters=CHAT_PATH + [s.ChatMessageQuerySerializer], responses={200: s.ChatMessagePageSerializer, **ERRORS}, tags=CHAT_TAGS, operation_id="chats_messages_list")
+    @extend_schema(
+        parameters=CHAT_PATH + [s.ChatMessageQuerySerializer],
+        responses={200: s.ChatMessagePageSerializer, **ERRORS},
+        tags=CHAT_TAGS,
+        operation_id="chats_messages_list",
+    )
     def get(self, request, chat_id):
         """The chat's messages, newest first, by keyset: `?limit=`, then `?cursor=<next_cursor>` for older ones."""
         query = _validated(s.ChatMessageQuerySerializer, request.query_params)
@@ -193,7 +222,13 @@ class MessageListView(MessagingView):
         messages, next_cursor = selectors.message_page(chat=chat, cursor=query["cursor"], limit=query["limit"])
         return Response({"data": s.ChatMessageSerializer(messages, many=True).data, "next_cursor": next_cursor})
 
-    @extend_schema(parameters=CHAT_PATH, request=s.ChatMessageCreateSerializer, responses={201: s.ChatMessageSerializer, **ERRORS}, tags=CHAT_TAGS, operation_id="chats_messages_create")
+    @extend_schema(
+        parameters=CHAT_PATH,
+        request=s.ChatMessageCreateSerializer,
+        responses={201: s.ChatMessageSerializer, **ERRORS},
+        tags=CHAT_TAGS,
+        operation_id="chats_messages_create",
+    )
     def post(self, request, chat_id):
         """Send a message to the chat; its members get `message:new`."""
         data = _validated(s.ChatMessageCreateSerializer, request.data)
@@ -202,12 +237,24 @@ class MessageListView(MessagingView):
 
 
 class MessageDetailView(MessagingView):
-    @extend_schema(parameters=MESSAGE_PATH, request=s.ChatMessageEditSerializer, responses={200: s.ChatMessageSerializer, **ERRORS, **CONFLICT}, tags=CHAT_TAGS, operation_id="chats_messages_update")
+    @extend_schema(
+        parameters=MESSAGE_PATH,
+        request=s.ChatMessageEditSerializer,
+        responses={200: s.ChatMessageSerializer, **ERRORS, **CONFLICT},
+        tags=CHAT_TAGS,
+        operation_id="chats_messages_update",
+    )
     def put(self, request, chat_id, message_id):
         """Edit one's own message."""
         return self._edit(request, chat_id, message_id)
 
-    @extend_schema(parameters=MESSAGE_PATH, request=s.ChatMessageEditSerializer, responses={200: s.ChatMessageSerializer, **ERRORS, **CONFLICT}, tags=CHAT_TAGS, operation_id="chats_messages_partial_update")
+    @extend_schema(
+        parameters=MESSAGE_PATH,
+        request=s.ChatMessageEditSerializer,
+        responses={200: s.ChatMessageSerializer, **ERRORS, **CONFLICT},
+        tags=CHAT_TAGS,
+        operation_id="chats_messages_partial_update",
+    )
     def patch(self, request, chat_id, message_id):
         """Edit one's own message."""
         return self._edit(request, chat_id, message_id)
@@ -228,7 +275,9 @@ class MessageDetailView(MessagingView):
 
 
 class CallStartView(MessagingView):
-    @extend_schema(parameters=CHAT_PATH, request=s.CallStartSerializer, responses={201: s.CallSerializer, **ERRORS, **CONFLICT}, tags=CALL_TAGS, operation_id="calls_start")
+    @extend_schema(
+        parameters=CHAT_PATH, request=s.CallStartSerializer, responses={201: s.CallSerializer, **ERRORS, **CONFLICT}, tags=CALL_TAGS, operation_id="calls_start"
+    )
     def post(self, request, chat_id):
         """Start an audio or video call in one of my chats; the other members get `call:incoming`."""
         data = _validated(s.CallStartSerializer, request.data)
@@ -283,12 +332,24 @@ class CallRejectView(MessagingView):
 
 
 class CallMediaView(MessagingView):
-    @extend_schema(parameters=CALL_PATH, request=s.CallMediaSerializer, responses={200: s.CallParticipantSerializer, **ERRORS, **CONFLICT}, tags=CALL_TAGS, operation_id="calls_media_update")
+    @extend_schema(
+        parameters=CALL_PATH,
+        request=s.CallMediaSerializer,
+        responses={200: s.CallParticipantSerializer, **ERRORS, **CONFLICT},
+        tags=CALL_TAGS,
+        operation_id="calls_media_update",
+    )
     def put(self, request, call_id):
         """Set my media state in a call I joined (muted, camera, screen sharing); the others get `call:media`."""
         return self._media(request, call_id)
 
-    @extend_schema(parameters=CALL_PATH, request=s.CallMediaSerializer, responses={200: s.CallParticipantSerializer, **ERRORS, **CONFLICT}, tags=CALL_TAGS, operation_id="calls_media_partial_update")
+    @extend_schema(
+        parameters=CALL_PATH,
+        request=s.CallMediaSerializer,
+        responses={200: s.CallParticipantSerializer, **ERRORS, **CONFLICT},
+        tags=CALL_TAGS,
+        operation_id="calls_media_partial_update",
+    )
     def patch(self, request, call_id):
         """Set my media state in a call I joined (muted, camera, screen sharing); the others get `call:media`."""
         return self._media(request, call_id)

@@ -9,7 +9,7 @@ import pytest
 from asgiref.sync import async_to_sync
 
 from messaging.tests.conftest import group_chat, send
-from messaging.tests.test_websocket import WAIT, QUIET, open_for
+from messaging.tests.test_websocket import QUIET, WAIT, open_for
 
 REDIS_TEST_URL = os.environ.get("MESSAGING_REDIS_TEST_URL", "redis://127.0.0.1:6379/11")
 

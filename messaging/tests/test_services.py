@@ -124,7 +124,9 @@ def test_notification_payload_has_the_api_shape(people):
     from notifications.models import Notification
 
     organization, users = people
-    notification = Notification.objects.create(user=users["member"], organization=organization, event="role_changed", title="t", body="b", data={"role": "admin"})
+    notification = Notification.objects.create(
+        user=users["member"], organization=organization, event="role_changed", title="t", body="b", data={"role": "admin"}
+    )
 
     with mock.patch.object(realtime, "publish") as publish:
         notification_publish(notification=notification)

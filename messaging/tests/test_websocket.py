@@ -124,9 +124,12 @@ def test_non_member_of_the_org_is_refused(team, other_team):
 
 
 def test_suspended_member_is_refused(team):
+    from organizations.context import context_forget
     from organizations.models import Membership
 
     Membership.objects.filter(pk=team.members["member"].pk).update(status=Membership.Status.SUSPENDED)
+    # update() skips the signals that drop the cached membership (as a suspension through the API does).
+    context_forget(organization_id=team.organization.id, user_id=team.members["member"].user_id)
 
     async def scenario():
         _, connected, code = await connect(token_of(team, "member"), team.organization.id)
@@ -243,7 +246,10 @@ def test_call_events_and_signalling_reach_the_callee_only(team, other_team, comm
 
         await caller.send_json_to({"type": "call:offer", "call_id": call_id, "sdp": {"type": "offer", "sdp": "v=0..."}})
         offer = await callee.receive_json_from(timeout=WAIT)
-        assert offer == {"type": "call:offer", "data": {"call_id": call_id, "from_user_id": str(team.user("owner").id), "sdp": {"type": "offer", "sdp": "v=0..."}}}
+        assert offer == {
+            "type": "call:offer",
+            "data": {"call_id": call_id, "from_user_id": str(team.user("owner").id), "sdp": {"type": "offer", "sdp": "v=0..."}},
+        }
 
         await committed(team.clients["member"].post, f"/api/v1/calls/{call_id}/join")
         answered = await caller.receive_json_from(timeout=WAIT)
@@ -251,7 +257,9 @@ def test_call_events_and_signalling_reach_the_callee_only(team, other_team, comm
 
         await callee.send_json_to({"type": "call:answer", "call_id": call_id, "sdp": {"type": "answer", "sdp": "v=0..."}})
         assert (await caller.receive_json_from(timeout=WAIT))["type"] == "call:answer"
-        await callee.send_json_to({"type": "call:ice-candidate", "call_id": call_id, "candidate": {"candidate": "candidate:1 1 udp"}, "to_user_id": str(team.user("owner").id)})
+        await callee.send_json_to(
+            {"type": "call:ice-candidate", "call_id": call_id, "candidate": {"candidate": "candidate:1 1 udp"}, "to_user_id": str(team.user("owner").id)}
+        )
         ice = await caller.receive_json_from(timeout=WAIT)
         assert ice["type"] == "call:ice-candidate" and ice["data"]["candidate"] == {"candidate": "candidate:1 1 udp"}
         assert await callee.receive_nothing(timeout=QUIET)
@@ -447,7 +455,9 @@ def test_a_deny_policy_on_messaging_read_refuses_the_socket(team):
     from organizations.models import Organization
     from permissions.models import Policy
 
-    Policy.objects.create(organization=team.organization, name="no chat for viewers", effect="deny", permissions=["messaging:read"], subjects={"roles": ["viewer"]})
+    Policy.objects.create(
+        organization=team.organization, name="no chat for viewers", effect="deny", permissions=["messaging:read"], subjects={"roles": ["viewer"]}
+    )
     Organization.objects.filter(pk=team.organization.pk).update(authz_revision=F("authz_revision") + 1)
 
     async def scenario():

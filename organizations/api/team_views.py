@@ -11,8 +11,8 @@ from organizations.api import invite_serializers as s
 from organizations.api.invite_views import actor_of
 from organizations.api.views import ERRORS, ORG_PATH
 from organizations.models import Team, TeamMembership
-from permissions.engine import MEMBERSHIP
 from permissions.drf import OrgScopedMixin, require_team_join, require_team_leave
+from permissions.engine import MEMBERSHIP
 
 TEAM_PATH = [OpenApiParameter("team_id", str, OpenApiParameter.PATH, description="Team id (UUID)")]
 USER_PATH = [OpenApiParameter("user_id", str, OpenApiParameter.PATH, description="User id (UUID)")]

@@ -80,7 +80,12 @@ class OrganizationDetailView(OrgScopedMixin, APIView):
         """Get an organization."""
         return Response(self._body())
 
-    @extend_schema(parameters=ORG_PATH, request=s.OrganizationUpdateSerializer, responses={200: s.OrganizationSerializer, 402: OpenApiResponse(description="PLAN_UPGRADE_REQUIRED (slug change)"), 409: ERRORS[400], **ERRORS}, tags=["organizations"])
+    @extend_schema(
+        parameters=ORG_PATH,
+        request=s.OrganizationUpdateSerializer,
+        responses={200: s.OrganizationSerializer, 402: OpenApiResponse(description="PLAN_UPGRADE_REQUIRED (slug change)"), 409: ERRORS[400], **ERRORS},
+        tags=["organizations"],
+    )
     def patch(self, request, org_id):
         """Change name, website or slug (a slug change needs the `custom_slug` plan feature)."""
         serializer = s.OrganizationUpdateSerializer(data=request.data)

@@ -42,7 +42,14 @@ def test_suspension_takes_effect_on_the_next_request(warm):
     organization, members, client = warm
     owner = members["owner"]
 
-    services.member_update(membership=members["member"], actor=owner.user, actor_membership=owner, data={"status": "suspended"}, ensure_role_grantable=lambda slug: None, ensure_not_better=lambda target: None)
+    services.member_update(
+        membership=members["member"],
+        actor=owner.user,
+        actor_membership=owner,
+        data={"status": "suspended"},
+        ensure_role_grantable=lambda slug: None,
+        ensure_not_better=lambda target: None,
+    )
 
     response = client.get(f"/api/v1/orgs/{organization.id}")
     assert response.status_code == 403
@@ -62,7 +69,14 @@ def test_a_role_change_takes_effect_on_the_next_request(warm):
     assert client.patch(f"/api/v1/orgs/{organization.id}", {"name": "Renamed"}, format="json").status_code == 403
 
     owner = members["owner"]
-    services.member_update(membership=members["member"], actor=owner.user, actor_membership=owner, data={"role": "admin"}, ensure_role_grantable=lambda slug: None, ensure_not_better=lambda target: None)
+    services.member_update(
+        membership=members["member"],
+        actor=owner.user,
+        actor_membership=owner,
+        data={"role": "admin"},
+        ensure_role_grantable=lambda slug: None,
+        ensure_not_better=lambda target: None,
+    )
 
     response = client.patch(f"/api/v1/orgs/{organization.id}", {"name": "Renamed"}, format="json")
     assert response.status_code == 200 and response.json()["name"] == "Renamed"

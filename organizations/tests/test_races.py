@@ -31,7 +31,7 @@ def _owners(organization) -> list:
 @pytest.mark.parametrize("round_", range(3))
 def test_role_changes_racing_a_transfer_leave_exactly_one_owner(org, round_):
     organization, members, clients = org
-    owner, admin, member = members["owner"], members["admin"], members["member"]
+    owner, member = members["owner"], members["member"]
     base = f"/api/v1/orgs/{organization.id}"
     calls = [
         # the owner hands the org to the member ...

@@ -20,7 +20,9 @@ _LAST = ("/leave", "transfer-ownership")
 
 def _ordered_writes():
     routes = [(r, c, m) for r, c, m in org_scoped_routes() if m in WRITES]
-    return sorted(routes, key=lambda item: (any(item[0].endswith(x) or x in item[0] for x in _LAST), item[0] == "api/v1/orgs/<uuid:org_id>" and item[2] == "delete"))
+    return sorted(
+        routes, key=lambda item: (any(item[0].endswith(x) or x in item[0] for x in _LAST), item[0] == "api/v1/orgs/<uuid:org_id>" and item[2] == "delete")
+    )
 
 
 def _check(role: str, granted: frozenset[str], before=None):

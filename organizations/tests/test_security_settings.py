@@ -133,7 +133,9 @@ def test_invites_outside_the_allowed_domains_are_refused(org):
     # given
     organization, members = org
     admin = client_with(members["admin"].user, organization, mfa=True)
-    assert settings_patch(client_with(members["owner"].user, organization, mfa=True), organization, {"allowed_email_domains": ["corp.example"]}).status_code == 200
+    assert (
+        settings_patch(client_with(members["owner"].user, organization, mfa=True), organization, {"allowed_email_domains": ["corp.example"]}).status_code == 200
+    )
 
     # when
     outside = admin.post(f"/api/v1/orgs/{organization.id}/invites", {"email": "friend@gmail.example", "role": "member"}, format="json")

@@ -127,9 +127,13 @@ def objects_of(organization, member) -> dict:
         "event_id": event_record(action="test.seeded", organization_id=organization.id, target=organization).id,
         "role_id": role.id,
         "assignment_id": RoleAssignment.objects.create(organization=organization, user=member.user, role=role).id,
-        "policy_id": Policy.objects.create(organization=organization, name="p", effect="allow", permissions=["org:read"], subjects={"users": ["00000000-0000-4000-8000-000000000000"]}).id,
+        "policy_id": Policy.objects.create(
+            organization=organization, name="p", effect="allow", permissions=["org:read"], subjects={"users": ["00000000-0000-4000-8000-000000000000"]}
+        ).id,
         "key_id": ApiKey.objects.create(organization=organization, name="k", prefix=f"k{tag}", secret_hash="c" * 64, scopes=["org:read"]).id,
-        "document_id": apps.get_model("documents", "Document").objects.create(organization=organization, title="d", filename="d.txt", content_type="text/plain", size=1, file=f"documents/{organization.id}/seeded").id,
+        "document_id": apps.get_model("documents", "Document")
+        .objects.create(organization=organization, title="d", filename="d.txt", content_type="text/plain", size=1, file=f"documents/{organization.id}/seeded")
+        .id,
     }
 
 

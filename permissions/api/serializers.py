@@ -57,7 +57,9 @@ class PermissionsBodySerializer(StrictSerializer):
 
 
 class EffectivePermissionsSerializer(serializers.Serializer):
-    data = serializers.ListField(child=serializers.CharField(), help_text="Permissions held right now: roles ∪ assignments ∪ policy allows, minus policy denies.")
+    data = serializers.ListField(
+        child=serializers.CharField(), help_text="Permissions held right now: roles ∪ assignments ∪ policy allows, minus policy denies."
+    )
     roles = serializers.ListField(child=serializers.CharField(), help_text="Base role slug and extra roles' slugs.")
     revision = serializers.IntegerField(help_text="The organization's authorization revision these answers reflect.")
 
@@ -79,7 +81,11 @@ class RoleSerializer(serializers.ModelSerializer):
 
 class RoleCreateSerializer(StrictSerializer):
     name = serializers.CharField(max_length=100)
-    slug = serializers.CharField(max_length=50, required=False, help_text="Lowercase letters, digits, `-` and `_`; generated from the name when absent; never a built-in slug; cannot change later.")
+    slug = serializers.CharField(
+        max_length=50,
+        required=False,
+        help_text="Lowercase letters, digits, `-` and `_`; generated from the name when absent; never a built-in slug; cannot change later.",
+    )
     description = serializers.CharField(max_length=500, required=False, allow_blank=True)
     permissions = _permission_list(help_text="Declared permission codes; you can only grant permissions you hold.")
 
@@ -142,7 +148,9 @@ class CheckManySerializer(StrictSerializer):
     )
     user_id = serializers.UUIDField(required=False, help_text=_OTHER_USER)
     at_least_revision = serializers.IntegerField(
-        required=False, min_value=1, help_text="When newer than the revision this request sees, the answer is computed fresh (revision re-read, caches bypassed)."
+        required=False,
+        min_value=1,
+        help_text="When newer than the revision this request sees, the answer is computed fresh (revision re-read, caches bypassed).",
     )
 
 
@@ -213,7 +221,9 @@ class SubjectsSerializer(StrictSerializer):
     A deny names members: only someone holding every permission they hold may write it (the owner always may).
     """
 
-    roles = serializers.ListField(child=serializers.SlugField(max_length=50), required=False, max_length=100, help_text="Role slugs of the org (base or extra role).")
+    roles = serializers.ListField(
+        child=serializers.SlugField(max_length=50), required=False, max_length=100, help_text="Role slugs of the org (base or extra role)."
+    )
     users = serializers.ListField(child=serializers.UUIDField(), required=False, max_length=500, help_text="User ids of members.")
     teams = serializers.ListField(child=serializers.UUIDField(), required=False, max_length=100, help_text="Team ids of the org.")
 
@@ -245,7 +255,9 @@ class PolicyUpdateSerializer(StrictSerializer):
 
     name = serializers.CharField(max_length=100, required=False)
     effect = serializers.ChoiceField(choices=Policy.Effect.choices, required=False)
-    permissions = serializers.ListField(child=serializers.CharField(max_length=100), allow_empty=False, max_length=500, required=False, help_text=_POLICY_PERMISSIONS)
+    permissions = serializers.ListField(
+        child=serializers.CharField(max_length=100), allow_empty=False, max_length=500, required=False, help_text=_POLICY_PERMISSIONS
+    )
     subjects = SubjectsSerializer(required=False)
     conditions = ConditionsSerializer(required=False)
 

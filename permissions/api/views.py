@@ -183,7 +183,9 @@ class RoleListCreateView(PermissionsViewMixin, ListAPIView):
         """Create a custom role (only with permissions you hold)."""
         serializer = s.RoleCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        role = services.role_create(organization=self.organization, actor=self.actor, ensure_grantable=self.ensure_grantable, request=request, **serializer.validated_data)
+        role = services.role_create(
+            organization=self.organization, actor=self.actor, ensure_grantable=self.ensure_grantable, request=request, **serializer.validated_data
+        )
         return Response(s.RoleSerializer(role).data, status=status.HTTP_201_CREATED)
 
 
@@ -265,7 +267,9 @@ class RoleAssignmentListCreateView(PermissionsViewMixin, ListAPIView):
         """Extra roles given to members on top of their base role."""
         return super().get(request, *args, **kwargs)
 
-    @extend_schema(parameters=ORG_PATH, request=s.RoleAssignmentBodySerializer, responses={201: s.RoleAssignmentSerializer, 409: CONFLICT, **ERRORS}, tags=[TAG])
+    @extend_schema(
+        parameters=ORG_PATH, request=s.RoleAssignmentBodySerializer, responses={201: s.RoleAssignmentSerializer, 409: CONFLICT, **ERRORS}, tags=[TAG]
+    )
     def post(self, request, org_id):
         """Give an active member an extra role (not owner; only a role whose permissions you hold)."""
         serializer = s.RoleAssignmentBodySerializer(data=request.data)

@@ -3,6 +3,8 @@
 The sets are pinned as the engine computed them before grants moved into the declarations
 (`_VIEWER`, `_MEMBER_EXTRA`, `_ADMIN_EXCLUDED` in permissions/engine.py): moving them changed nothing.
 """
+from itertools import pairwise
+
 import pytest
 
 from core import authz
@@ -28,6 +30,6 @@ def test_each_builtin_role_holds_exactly_what_it_held_before(role, expected):
 def test_the_roles_nest_and_the_owner_holds_every_declared_permission():
     held = [engine.builtin_permissions(role) for role in reversed(BUILTIN_ROLES)]  # viewer → owner
 
-    assert all(lower < higher for lower, higher in zip(held, held[1:]))
+    assert all(lower < higher for lower, higher in pairwise(held))
     assert engine.builtin_permissions(Role.OWNER) == authz.codes()
     assert engine.builtin_permissions("auditor") == frozenset()  # a custom role's slug: its row decides

@@ -104,7 +104,11 @@ def test_member_permissions_needs_members_read_and_a_member(org, org_factory):
     assert denied.status_code == 403 and code_of(denied) == "INSUFFICIENT_PERMISSIONS"
     assert viewer.get(org_url(organization, f"members/{uuid.uuid4()}/permissions")).status_code == 404
     assert viewer.get(org_url(organization, f"members/{other_members['owner'].user_id}/permissions")).status_code == 404
-    assert viewer.get(org_url(organization, f"members/{suspended.user_id}/permissions")).json() == {"data": [], "roles": ["admin"], "revision": revision(organization)}
+    assert viewer.get(org_url(organization, f"members/{suspended.user_id}/permissions")).json() == {
+        "data": [],
+        "roles": ["admin"],
+        "revision": revision(organization),
+    }
 
 
 # --- check ------------------------------------------------------------------------------------
@@ -147,7 +151,9 @@ def test_check_another_user_needs_members_read_and_treats_mfa_as_unmet(org):
 
     about_admin = owner.post(org_url(organization, "permissions/check"), {"permission": "org:update", "user_id": admin_id}, format="json")
     about_me = owner.post(org_url(organization, "permissions/check"), {"permission": "org:update", "user_id": str(members["owner"].user_id)}, format="json")
-    nosy = token_client(blind.user, organization).post(org_url(organization, "permissions/check"), {"permission": "org:read", "user_id": admin_id}, format="json")
+    nosy = token_client(blind.user, organization).post(
+        org_url(organization, "permissions/check"), {"permission": "org:read", "user_id": admin_id}, format="json"
+    )
     stranger = owner.post(org_url(organization, "permissions/check"), {"permission": "org:read", "user_id": str(uuid.uuid4())}, format="json")
 
     assert about_admin.json() == {"allowed": False, "reason": "denied by policy 'mfa' (mfa_required)"}
@@ -270,7 +276,9 @@ def test_no_stale_grant_after_role_downgrade_or_unassignment_or_policy(org):
     assert admin.patch(org_url(organization, f"members/{members['member'].user_id}"), {"status": "active"}, format="json").status_code == 403
 
     roles = {r["slug"]: r["id"] for r in owner.get(org_url(organization, "roles")).json()["data"]}
-    assigned = owner.post(org_url(organization, "role-assignments"), {"user_id": str(members["admin"].user_id), "role_id": roles["admin"]}, format="json").json()
+    assigned = owner.post(
+        org_url(organization, "role-assignments"), {"user_id": str(members["admin"].user_id), "role_id": roles["admin"]}, format="json"
+    ).json()
     third = check_many(admin, organization, ["members:update"]).json()
     owner.delete(org_url(organization, f"role-assignments/{assigned['id']}"))
     fourth = check_many(admin, organization, ["members:update"]).json()
@@ -279,7 +287,11 @@ def test_no_stale_grant_after_role_downgrade_or_unassignment_or_policy(org):
     assert fourth["revision"] > third["revision"] > second["revision"]
 
     viewer_reads = check_many(admin, organization, ["members:read"]).json()
-    owner.post(org_url(organization, "policies"), {"name": "no", "effect": "deny", "permissions": ["members:read"], "subjects": {"users": [str(members["admin"].user_id)]}}, format="json")
+    owner.post(
+        org_url(organization, "policies"),
+        {"name": "no", "effect": "deny", "permissions": ["members:read"], "subjects": {"users": [str(members["admin"].user_id)]}},
+        format="json",
+    )
     fifth = check_many(admin, organization, ["members:read"]).json()
 
     assert viewer_reads["results"] == {"members:read": True} and fifth["results"] == {"members:read": False}

@@ -1,5 +1,5 @@
 """The authorization engine: built-in defaults, policies (deny wins, conditions), subjects, cache and revision."""
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from freezegun import freeze_time
@@ -53,7 +53,17 @@ def test_builtin_defaults_follow_the_contract_for_todays_catalog():
 
 def test_builtin_defaults_take_in_permissions_declared_later(temp_catalog):
     # given: the apps yet to land declare their permissions
-    temp_catalog("documents:read", "documents:write", "integrations:read", "integrations:manage", "billing:read", "billing:manage", "messaging:read", "messaging:write", "ai:use")
+    temp_catalog(
+        "documents:read",
+        "documents:write",
+        "integrations:read",
+        "integrations:manage",
+        "billing:read",
+        "billing:manage",
+        "messaging:read",
+        "messaging:write",
+        "ai:use",
+    )
 
     # then: the pinned defaults, exactly
     assert engine.builtin_permissions("viewer") == frozenset(VIEWER)
@@ -261,11 +271,17 @@ def test_time_window_across_midnight_with_days(org_factory, utc_time, allowed):
     assert decision.allowed is allowed
 
 
-@pytest.mark.parametrize(("utc_time", "allowed"), [("2024-01-03 10:00", True), ("2024-01-03 17:00", True), ("2024-01-03 17:01", False), ("2024-01-03 08:59", False)])
+@pytest.mark.parametrize(
+    ("utc_time", "allowed"), [("2024-01-03 10:00", True), ("2024-01-03 17:00", True), ("2024-01-03 17:01", False), ("2024-01-03 08:59", False)]
+)
 def test_time_window_deny_refuses_outside_business_hours(org_factory, utc_time, allowed):
     organization, members = org_factory(roles=("owner",))
     Policy.objects.create(
-        organization=organization, name="office hours", effect="deny", permissions=["org:update"], conditions={"time_window": {"start": "09:00", "end": "17:00"}}
+        organization=organization,
+        name="office hours",
+        effect="deny",
+        permissions=["org:update"],
+        conditions={"time_window": {"start": "09:00", "end": "17:00"}},
     )
 
     with freeze_time(utc_time):
@@ -298,7 +314,9 @@ def test_subjects_by_role_user_and_team(org_factory):
     team = TeamFactory(organization=organization)
     TeamMembership.objects.create(team=team, user=other_admin.user)
     Policy.objects.create(organization=organization, name="by role", effect="deny", permissions=["teams:read"], subjects={"roles": ["member"]})
-    Policy.objects.create(organization=organization, name="by user", effect="deny", permissions=["members:invite"], subjects={"users": [str(members["admin"].user_id)]})
+    Policy.objects.create(
+        organization=organization, name="by user", effect="deny", permissions=["members:invite"], subjects={"users": [str(members["admin"].user_id)]}
+    )
     Policy.objects.create(organization=organization, name="by team", effect="deny", permissions=["teams:manage"], subjects={"teams": [str(team.id)]})
 
     member, admin, teammate = subject_of(members["member"]), subject_of(members["admin"]), subject_of(other_admin)
@@ -327,7 +345,9 @@ def test_key_subjects_act_for_their_creator_within_their_scopes(org_factory):
     key = engine.api_key_subject(api_key=ApiKey(organization=organization, created_by=members["viewer"].user, scopes=scopes))
     Policy.objects.create(organization=organization, name="members role", effect="deny", permissions=["members:read"], subjects={"roles": ["viewer"]})
     Policy.objects.create(organization=organization, name="everyone", effect="deny", permissions=["teams:read"])
-    Policy.objects.create(organization=organization, name="allow viewers", effect="allow", permissions=["members:invite", "members:update"], subjects={"roles": ["viewer"]})
+    Policy.objects.create(
+        organization=organization, name="allow viewers", effect="allow", permissions=["members:invite", "members:update"], subjects={"roles": ["viewer"]}
+    )
 
     assert key.permissions == {"members:read", "teams:read", "org:read"}  # scopes ∩ the creator's role grants
     assert key.user_id == str(members["viewer"].user_id) and key.roles == {"viewer"}
@@ -356,7 +376,7 @@ def test_effective_permissions_is_union_minus_denies(org_factory):
 def test_time_window_malformed_never_met():
     window = {"start": "25:99", "end": "06:00"}
 
-    assert engine.unmet_condition({"time_window": window}, engine.Facts(now=datetime(2024, 1, 1, tzinfo=timezone.utc))) == "time_window"
+    assert engine.unmet_condition({"time_window": window}, engine.Facts(now=datetime(2024, 1, 1, tzinfo=UTC))) == "time_window"
 
 
 # --- cache and revision -----------------------------------------------------------------------
@@ -404,21 +424,41 @@ def test_every_role_assignment_membership_and_policy_change_bumps_the_revision(o
     bumped()
     role = services.role_permissions_set(role=role, actor=owner, permissions=["teams:read", "teams:manage"], ensure_grantable=allow_all)
     bumped()
-    assignment = services.role_assignment_create(organization=organization, actor=owner, user_id=members["viewer"].user_id, role_id=role.id, ensure_grantable=allow_all, ensure_not_better=allow_all)
+    assignment = services.role_assignment_create(
+        organization=organization, actor=owner, user_id=members["viewer"].user_id, role_id=role.id, ensure_grantable=allow_all, ensure_not_better=allow_all
+    )
     bumped()
     services.role_assignment_delete(assignment=assignment, actor=owner, ensure_grantable=allow_all, ensure_not_better=allow_all)
     bumped()
     services.role_delete(role=role, actor=owner)
     bumped()
-    policy = services.policy_create(organization=organization, actor=owner, name="p", effect="deny", permissions=["org:update"], ensure_grantable=allow_all, ensure_not_better=allow_all)
+    policy = services.policy_create(
+        organization=organization, actor=owner, name="p", effect="deny", permissions=["org:update"], ensure_grantable=allow_all, ensure_not_better=allow_all
+    )
     bumped()
-    policy = services.policy_update(policy=policy, actor=owner, data={"conditions": {"mfa_required": True}}, ensure_grantable=allow_all, ensure_not_better=allow_all)
+    policy = services.policy_update(
+        policy=policy, actor=owner, data={"conditions": {"mfa_required": True}}, ensure_grantable=allow_all, ensure_not_better=allow_all
+    )
     bumped()
     services.policy_delete(policy=policy, actor=owner, ensure_grantable=allow_all)
     bumped()
-    org_services.member_update(membership=members["viewer"], actor=owner, actor_membership=members["owner"], data={"role": "admin"}, ensure_role_grantable=allow_all, ensure_not_better=allow_all)
+    org_services.member_update(
+        membership=members["viewer"],
+        actor=owner,
+        actor_membership=members["owner"],
+        data={"role": "admin"},
+        ensure_role_grantable=allow_all,
+        ensure_not_better=allow_all,
+    )
     bumped()
-    org_services.member_update(membership=members["viewer"], actor=owner, actor_membership=members["owner"], data={"status": "suspended"}, ensure_role_grantable=allow_all, ensure_not_better=allow_all)
+    org_services.member_update(
+        membership=members["viewer"],
+        actor=owner,
+        actor_membership=members["owner"],
+        data={"status": "suspended"},
+        ensure_role_grantable=allow_all,
+        ensure_not_better=allow_all,
+    )
     bumped()
     newcomer = UserFactory()
     org_services.membership_add(organization=organization, user=newcomer, role="viewer")
@@ -440,15 +480,32 @@ def test_cached_answers_change_right_after_a_change(org_factory):
         return engine.decide(subject=subject, policies=engine.organization_policies(org), permission=permission, facts=engine.Facts()).allowed
 
     assert can("members:update")  # cached now
-    org_services.member_update(membership=members["admin"], actor=owner, actor_membership=members["owner"], data={"role": "viewer"}, ensure_role_grantable=allow_all, ensure_not_better=allow_all)
+    org_services.member_update(
+        membership=members["admin"],
+        actor=owner,
+        actor_membership=members["owner"],
+        data={"role": "viewer"},
+        ensure_role_grantable=allow_all,
+        ensure_not_better=allow_all,
+    )
     assert not can("members:update")  # no stale grant after a downgrade
 
     extra = services.role_create(organization=organization, actor=owner, name="Updaters", permissions=["members:update"], ensure_grantable=allow_all)
-    services.role_assignment_create(organization=organization, actor=owner, user_id=members["admin"].user_id, role_id=extra.id, ensure_grantable=allow_all, ensure_not_better=allow_all)
+    services.role_assignment_create(
+        organization=organization, actor=owner, user_id=members["admin"].user_id, role_id=extra.id, ensure_grantable=allow_all, ensure_not_better=allow_all
+    )
     assert can("members:update")
     services.role_permissions_set(role=extra, actor=owner, permissions=["teams:manage"], ensure_grantable=allow_all)
     assert not can("members:update") and can("teams:manage")
-    policy = services.policy_create(organization=organization, actor=owner, name="no teams", effect="deny", permissions=["teams:manage"], ensure_grantable=allow_all, ensure_not_better=allow_all)
+    policy = services.policy_create(
+        organization=organization,
+        actor=owner,
+        name="no teams",
+        effect="deny",
+        permissions=["teams:manage"],
+        ensure_grantable=allow_all,
+        ensure_not_better=allow_all,
+    )
     assert not can("teams:manage")
     services.policy_delete(policy=policy, actor=owner, ensure_grantable=allow_all)
     assert can("teams:manage")
@@ -458,12 +515,16 @@ def test_at_least_revision_reads_the_revision_again_and_skips_the_cache(org_fact
     organization, members = org_factory(roles=("owner", "viewer"))
     owner = members["owner"].user
     role = services.role_create(organization=organization, actor=owner, name="Inviters", permissions=["members:invite"], ensure_grantable=allow_all)
-    services.role_assignment_create(organization=organization, actor=owner, user_id=members["viewer"].user_id, role_id=role.id, ensure_grantable=allow_all, ensure_not_better=allow_all)
+    services.role_assignment_create(
+        organization=organization, actor=owner, user_id=members["viewer"].user_id, role_id=role.id, ensure_grantable=allow_all, ensure_not_better=allow_all
+    )
     membership = Membership.objects.select_related("organization").get(id=members["viewer"].id)
     # A context whose org was read before the change below (a replica, a long request...).
     stale = OrgContext(organization=membership.organization, membership=membership)
     seen = stale.organization.authz_revision
-    assert selectors.decisions(evaluation=selectors.evaluation_prepare(context=stale, facts=engine.Facts()), permissions=["members:invite"]) == {"members:invite": True}
+    assert selectors.decisions(evaluation=selectors.evaluation_prepare(context=stale, facts=engine.Facts()), permissions=["members:invite"]) == {
+        "members:invite": True
+    }
 
     services.role_permissions_set(role=role, actor=owner, permissions=["teams:manage"], ensure_grantable=allow_all)
     latest = Organization.objects.get(id=organization.id).authz_revision

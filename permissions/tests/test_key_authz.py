@@ -50,7 +50,9 @@ def test_keys_meet_their_creators_policies_on_views(org_factory):
     client = key_client(organization, ["org:read", "members:read"])
     assert client.get(org_url(organization)).status_code == 200
     # A deny aimed at the creator's role binds the keys they made (API.md: a key never acts beyond its creator).
-    Policy.objects.create(organization=organization, name="members", effect="deny", permissions=["org:read"], subjects={"roles": ["owner", "admin", "member", "viewer"]})
+    Policy.objects.create(
+        organization=organization, name="members", effect="deny", permissions=["org:read"], subjects={"roles": ["owner", "admin", "member", "viewer"]}
+    )
     Policy.objects.create(organization=organization, name="everyone", effect="deny", permissions=["members:read"])
     type(organization).objects.filter(id=organization.id).update(authz_revision=organization.authz_revision + 1)
 

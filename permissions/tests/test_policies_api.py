@@ -261,7 +261,9 @@ def test_deny_policy_on_members_read_for_role_member_blocks_the_members_list(org
     assert member.get(org_url(organization, "members")).status_code == 200
 
     created = token_client(members["owner"].user, organization).post(
-        org_url(organization, "policies"), policy_body(name="hide directory", permissions=["members:read"], subjects={"roles": ["member"]}, conditions={}), format="json"
+        org_url(organization, "policies"),
+        policy_body(name="hide directory", permissions=["members:read"], subjects={"roles": ["member"]}, conditions={}),
+        format="json",
     )
     assert created.status_code == 201
 
@@ -317,7 +319,13 @@ def test_time_window_allow_opens_a_view_only_inside_the_window(org):
     organization, members = org
     token_client(members["owner"].user, organization).post(
         org_url(organization, "policies"),
-        policy_body(name="night shift", effect="allow", permissions=["members:invite", "roles:manage"], subjects={"roles": ["viewer"]}, conditions={"time_window": {"start": "22:00", "end": "06:00"}}),
+        policy_body(
+            name="night shift",
+            effect="allow",
+            permissions=["members:invite", "roles:manage"],
+            subjects={"roles": ["viewer"]},
+            conditions={"time_window": {"start": "22:00", "end": "06:00"}},
+        ),
         format="json",
     )
 
@@ -339,7 +347,9 @@ def test_team_subject_policy_applies_to_team_members(org):
     TeamMembership.objects.create(team=team, user=members["admin"].user)
     other_admin = MembershipFactory(organization=organization, role="admin")
     token_client(members["owner"].user, organization).post(
-        org_url(organization, "policies"), policy_body(name="team freeze", permissions=["org:update"], subjects={"teams": [str(team.id)]}, conditions={}), format="json"
+        org_url(organization, "policies"),
+        policy_body(name="team freeze", permissions=["org:update"], subjects={"teams": [str(team.id)]}, conditions={}),
+        format="json",
     )
 
     blocked = token_client(members["admin"].user, organization).patch(org_url(organization), {"name": "A"}, format="json")

@@ -21,7 +21,8 @@ import os
 import pytest
 from django.core.cache import cache
 from django.db import transaction
-from hypothesis import HealthCheck, Phase, settings, strategies as st
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis import strategies as st
 from hypothesis.stateful import (
     Bundle,
     RuleBasedStateMachine,
@@ -40,9 +41,9 @@ from accounts.tests.factories import UserFactory
 from accounts.tokens import issue_access
 from conftest import client_for
 from core import authz, clock
+from organizations.context import OrgContext
 from organizations.models import Membership, Organization
 from organizations.tests.factories import MembershipFactory, OrganizationFactory
-from organizations.context import OrgContext
 from permissions import engine
 from permissions.drf import decision_inputs
 from permissions.models import ApiKey, Policy
@@ -114,7 +115,9 @@ class NoEscalation(RuleBasedStateMachine):
         self.other_ids = {
             self._ok(other_client.post(f"/api/v1/orgs/{self.other.id}/teams", {"name": "Other team"}, format="json"))["id"],
             self._ok(other_client.post(f"/api/v1/orgs/{self.other.id}/roles", {"name": "Other role", "permissions": ["org:read"]}, format="json"))["id"],
-            self._ok(other_client.post(f"/api/v1/orgs/{self.other.id}/policies", {"name": "Other", "effect": "deny", "permissions": ["org:update"]}, format="json"))["id"],
+            self._ok(
+                other_client.post(f"/api/v1/orgs/{self.other.id}/policies", {"name": "Other", "effect": "deny", "permissions": ["org:update"]}, format="json")
+            )["id"],
         }
         self.live_keys: dict[str, dict] = {}
         self.before = self._snapshot()
@@ -351,7 +354,12 @@ class NoEscalation(RuleBasedStateMachine):
         actor=ACTORS,
         effect=st.sampled_from(["allow", "deny"]),
         permissions=st.one_of(perm_sets, st.just(["*"])),
-        subject=st.one_of(st.none(), st.sampled_from(TARGETS), st.sampled_from(["owner", "admin", "hr", "member", "viewer"]).map(lambda r: ("role", r)), teams.map(lambda t: ("team", t))),
+        subject=st.one_of(
+            st.none(),
+            st.sampled_from(TARGETS),
+            st.sampled_from(["owner", "admin", "hr", "member", "viewer"]).map(lambda r: ("role", r)),
+            teams.map(lambda t: ("team", t)),
+        ),
         condition=conditions,
     )
     def policy_create(self, actor, effect, permissions, subject, condition):

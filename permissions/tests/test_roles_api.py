@@ -461,9 +461,13 @@ def test_assign_needs_an_active_member_and_a_role_of_this_org(org, org_factory):
     suspended = MembershipFactory(organization=organization, role="viewer", status="suspended")
     client = token_client(members["owner"].user, organization)
 
-    outsider = client.post(org_url(organization, "role-assignments"), {"user_id": str(other_members["owner"].user_id), "role_id": str(custom.id)}, format="json")
+    outsider = client.post(
+        org_url(organization, "role-assignments"), {"user_id": str(other_members["owner"].user_id), "role_id": str(custom.id)}, format="json"
+    )
     asleep = client.post(org_url(organization, "role-assignments"), {"user_id": str(suspended.user_id), "role_id": str(custom.id)}, format="json")
-    foreign = client.post(org_url(organization, "role-assignments"), {"user_id": str(members["viewer"].user_id), "role_id": str(foreign_role.id)}, format="json")
+    foreign = client.post(
+        org_url(organization, "role-assignments"), {"user_id": str(members["viewer"].user_id), "role_id": str(foreign_role.id)}, format="json"
+    )
     garbage = client.post(org_url(organization, "role-assignments"), {"user_id": "nope", "role_id": str(custom.id), "extra": 1}, format="json")
 
     assert outsider.status_code == 400 and "user_id" in outsider.json()["error"]["details"]
@@ -569,7 +573,9 @@ def test_another_orgs_roles_and_assignments_are_invisible_and_untouched(org, org
         client.get(org_url(organization, f"roles/{other_role.id}/permissions")),
         client.put(org_url(organization, f"roles/{other_role.id}/permissions"), {"permissions": []}, format="json"),
         client.delete(org_url(organization, f"role-assignments/{other_assignment.id}")),
-        client.delete(org_url(organization, "role-assignments"), {"user_id": str(other_members["member"].user_id), "role_id": str(other_role.id)}, format="json"),
+        client.delete(
+            org_url(organization, "role-assignments"), {"user_id": str(other_members["member"].user_id), "role_id": str(other_role.id)}, format="json"
+        ),
     ]
 
     assert [r.status_code for r in in_b] == [404] * len(in_b)

@@ -121,7 +121,9 @@ def test_the_owner_rotates_and_revokes_an_admins_key_and_members_their_own(team)
     member_key, _ = issue(organization, members["member"], scopes=["documents:read"])
     owner = token_client(members["owner"].user, organization)
     member = token_client(members["member"].user, organization)
-    Policy.objects.create(organization=organization, name="members manage keys", effect="allow", permissions=["api_keys:manage"], subjects={"roles": ["member"]})
+    Policy.objects.create(
+        organization=organization, name="members manage keys", effect="allow", permissions=["api_keys:manage"], subjects={"roles": ["member"]}
+    )
     authz_revision_bump(organization=organization)
 
     rotated = owner.post(keys_url(organization, f"/{admin_key.id}/rotate"))
