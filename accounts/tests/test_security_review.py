@@ -15,9 +15,10 @@ from accounts.tests.test_oauth_google import (  # noqa: F401 (fixtures)
     local,
     round_trip,
 )
+from accounts.tests.test_security_identity import _unlimited_plan, bearer  # noqa: F401 (autouse fixture)
 from audit.models import AuditEvent
 from conftest import login_tokens
-from core import clock, entitlements, hooks
+from core import clock
 
 pytestmark = pytest.mark.django_db
 
@@ -25,15 +26,6 @@ VICTIM_EMAIL = "ceo@victim.example"
 SQUATTER_PASSWORD = "Squatter-passphrase-1"
 
 
-@pytest.fixture(autouse=True)
-def _unlimited_plan(monkeypatch):
-    monkeypatch.setitem(hooks._registry, entitlements.ENTITLEMENT_LIMIT, [lambda organization, name: None])
-
-
-def bearer(access_token: str) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access_token}")
-    return client
 
 
 def test_a_google_identity_linked_by_a_squatter_does_not_survive_the_mailbox_owner_reclaiming_the_account(
