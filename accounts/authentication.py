@@ -8,6 +8,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.impersonation import impersonation_request_check
 from accounts.models import UserSession
+from core.actor import Principal
 from core.errors import ErrorCode
 
 SESSION_CACHE_SECONDS = 300
@@ -56,11 +57,16 @@ class JWTAuthentication(simplejwt_auth.JWTAuthentication):
 
     def authenticate(self, request):
         result = super().authenticate(request)
-        if result is not None and result[1].get("act"):
+        if result is None:
+            return None
+        user, token = result
+        # `request.auth` is the typed principal: the token's claims are read there, once.
+        principal = Principal.from_claims(user, token.payload)
+        if principal.is_impersonation:
             # Every REST route a bearer token reaches passes here: the one place invariant 5 is
             # enforced, whatever permission classes a view declares (accounts/impersonation.py).
             impersonation_request_check(request)
-        return result
+        return user, principal
 
     def get_validated_token(self, raw_token: bytes) -> AccessToken:
         try:

@@ -9,42 +9,34 @@ from accounts.models import User, UserSession
 from accounts.tokens import TokenPair, issue_pair
 from audit.services import event_record
 from core import clock, hooks
+from core.actor import Actor, Principal, principal_of
 from core.errors import ErrorCode
 from core.exceptions import ApplicationError, forbidden, not_found
-from core.http import client_ip, user_agent
 
 
-def _claim(token, name: str):
-    return token.get(name) if hasattr(token, "get") else None
-
-
-def is_impersonating(token) -> bool:
-    """Tell whether an access token was issued by an impersonation (it carries `act`)."""
-    return bool(_claim(token, "act"))
-
-
-def staff_power_check(*, user, token, action: str) -> None:
+def staff_power_check(*, principal: Principal, action: str) -> None:
     """Refuse a staff power to anyone but an active staff member signed in as themselves with MFA."""
-    if is_impersonating(token):
+    if principal.is_impersonation:
         raise forbidden(f"Cannot {action} while impersonating.")
+    user = principal.user if principal.is_user else None
     if not (user is not None and user.is_authenticated and user.is_active and user.is_staff):
         raise forbidden("Staff only.")
     # Invariant 8: the claim mirrors the session's MFA state, which only a TOTP/backup-code sign-in sets.
-    if not _claim(token, "mfa"):
+    if not principal.mfa:
         raise ApplicationError(code=ErrorCode.MFA_REQUIRED, message=f"Sign in with MFA to {action}.", status_code=403)
 
 
-def impersonation_check(*, staff_user: User, staff_token) -> None:
+def impersonation_check(*, principal: Principal) -> None:
     """Refuse anyone but an MFA-verified staff member who is not already impersonating."""
     # An impersonation token must never mint another one (no chains, no escalation).
-    staff_power_check(user=staff_user, token=staff_token, action="impersonate users")
+    staff_power_check(principal=principal, action="impersonate users")
 
 
 class CanImpersonate(BasePermission):
     """DRF permission: checked before the body is read, so non-staff learn nothing about users."""
 
     def has_permission(self, request, view) -> bool:
-        impersonation_check(staff_user=request.user, staff_token=request.auth)
+        impersonation_check(principal=principal_of(request))
         return True
 
 
@@ -54,7 +46,7 @@ class NotImpersonating(BasePermission):
     message = "Not allowed while impersonating."
 
     def has_permission(self, request, view) -> bool:
-        return not is_impersonating(request.auth)
+        return not principal_of(request).is_impersonation
 
 
 def _impersonation_target(user_id) -> User:
@@ -68,9 +60,10 @@ def _impersonation_target(user_id) -> User:
 
 
 @transaction.atomic
-def impersonation_start(*, staff_user: User, staff_token, user_id, reason: str, request=None) -> tuple[User, TokenPair]:
+def impersonation_start(*, actor: Actor, user_id, reason: str) -> tuple[User, TokenPair]:
     """Open an impersonation session (30 minutes at most); return the target and its access token."""
-    impersonation_check(staff_user=staff_user, staff_token=staff_token)
+    impersonation_check(principal=actor.principal)
+    staff_user = actor.user
     target = _impersonation_target(user_id)
     now = clock.now()
     organization_id = hooks.call(hooks.DEFAULT_ORGANIZATION, None, user=target)
@@ -79,8 +72,8 @@ def impersonation_start(*, staff_user: User, staff_token, user_id, reason: str, 
         created_at=now,
         last_used_at=now,
         expires_at=now + timedelta(minutes=settings.IMPERSONATION_MINUTES),
-        ip=client_ip(request) if request is not None else None,
-        user_agent=user_agent(request) if request is not None else "",
+        ip=actor.ip,
+        user_agent=actor.user_agent,
         impersonator=staff_user,
         impersonation_reason=reason,
         organization_id=organization_id,
@@ -90,36 +83,36 @@ def impersonation_start(*, staff_user: User, staff_token, user_id, reason: str, 
     )
     event_record(
         action="user.impersonation_started",
-        actor=staff_user,
+        actor=actor,
         organization_id=organization_id,
         target=target,
         metadata={"reason": reason, "session_id": str(session.id)},
-        request=request,
     )
     # No refresh token: the session cannot outlive its first access token's window.
     return target, issue_pair(user=target, session=session, with_refresh=False)
 
 
 @transaction.atomic
-def impersonation_stop(*, token, request=None) -> None:
-    """End the impersonation session that `token` belongs to."""
+def impersonation_stop(*, actor: Actor) -> None:
+    """End the impersonation session the actor's token belongs to."""
     from accounts.sessions import session_revoke
 
-    if not is_impersonating(token):
+    if not actor.principal.is_impersonation:
         raise ApplicationError(code=ErrorCode.VALIDATION_ERROR, message="This token is not an impersonation token.")
     session = (
         UserSession.objects.select_related("user", "impersonator")
-        .filter(id=_claim(token, "sid"), impersonator__isnull=False)
+        .filter(id=actor.principal.session_id, impersonator__isnull=False)
         .first()
     )
     if session is None:
         raise not_found("Session not found.")
+    # The staff member ends it: recorded as them (the impersonation is named too).
+    actor = actor.as_user(session.impersonator)
     event_record(
         action="user.impersonation_stopped",
-        actor=session.impersonator,
+        actor=actor,
         organization_id=session.organization_id,
         target=session.user,
         metadata={"session_id": str(session.id)},
-        request=request,
     )
-    session_revoke(session=session, reason="impersonation_stopped", actor=session.impersonator, request=request)
+    session_revoke(session=session, reason="impersonation_stopped", actor=actor)

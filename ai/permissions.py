@@ -1,6 +1,7 @@
 """Permissions declared by the AI chat app, and its DRF permission class."""
 from rest_framework.permissions import BasePermission
 
+from core.actor import principal_of
 from core.authz import declare
 from core.roles import Role
 
@@ -17,4 +18,4 @@ class IsMemberNotApiKey(BasePermission):
     message = "AI chat needs a signed-in member; API keys cannot hold conversations."
 
     def has_permission(self, request, view) -> bool:
-        return not getattr(request.user, "is_api_key", False)
+        return not principal_of(request).is_api_key

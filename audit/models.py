@@ -40,6 +40,7 @@ class AuditEvent(models.Model):
     class ActorType(models.TextChoices):
         USER = "user"
         API_KEY = "api_key"
+        SERVICE = "service"
         SYSTEM = "system"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)

@@ -2,6 +2,7 @@
 from rest_framework.permissions import BasePermission
 
 from accounts.staff import staff_power_check
+from core.actor import principal_of
 from core.authz import declare
 from core.roles import Role
 
@@ -22,5 +23,5 @@ class IsStaffUser(BasePermission):
         if not (request.user and request.user.is_authenticated):
             return False  # 401: DRF answers "not authenticated" for a refused anonymous caller
         # An impersonation token carries the impersonated user, who is not staff: refused too.
-        staff_power_check(user=request.user, token=request.auth, action="activate subscriptions")
+        staff_power_check(principal=principal_of(request), action="activate subscriptions")
         return True

@@ -18,11 +18,12 @@ from rest_framework import exceptions as drf_exceptions
 
 from accounts.authentication import JWTAuthentication, session_is_active
 from core import clock
+from core.actor import Principal
 from core.exceptions import ApplicationError
 from core.ids import parse_uuid
 from messaging import realtime, selectors, services
 from messaging.permissions import MESSAGING_READ, MESSAGING_WRITE
-from organizations.context import member_context, mfa_requirement_check
+from organizations.context import mfa_requirement_check, org_context
 from organizations.models import Membership
 from permissions import engine
 
@@ -83,19 +84,20 @@ def authenticate(*, raw_token: str | None, org_param: str | None) -> Connection:
     except drf_exceptions.AuthenticationFailed as exc:
         detail = exc.detail.get("detail") if isinstance(exc.detail, dict) else exc.detail
         raise Refused(CLOSE_UNAUTHENTICATED, str(detail)) from None
-    organization_id = parse_uuid(org_param) if org_param else parse_uuid(token.get("org_id"))
+    principal = Principal.from_claims(user, token.payload)
+    organization_id = parse_uuid(org_param) if org_param else parse_uuid(principal.organization_id)
     if organization_id is None:
         raise Refused(CLOSE_FORBIDDEN, "No organization: pass ?org=<org_id>.")
-    mfa = bool(token.get("mfa"))
+    mfa = principal.mfa
     try:
         # The same resolver as the REST API's: membership, suspension and the org's `require_mfa`.
-        membership = member_context(user=user, organization_id=organization_id, mfa=mfa).membership
+        membership = org_context(principal=principal, organization_id=organization_id).membership
     except ApplicationError as exc:
         raise Refused(CLOSE_FORBIDDEN, exc.message) from None
     if not _decide(organization=membership.organization, membership=membership, permission=MESSAGING_READ, mfa=mfa):
         raise Refused(CLOSE_FORBIDDEN, f"Missing permission {MESSAGING_READ}.")
     return Connection(
-        user=user, organization=membership.organization, session_id=str(token["sid"]), expires_at=int(token["exp"]), mfa=mfa
+        user=user, organization=membership.organization, session_id=principal.session_id, expires_at=int(token["exp"]), mfa=mfa
     )
 
 

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from django.core.cache import cache
 from django.db import transaction
 
+from core.actor import Principal, principal_of
 from core.errors import ErrorCode
 from core.exceptions import ApplicationError
 from core.ids import parse_uuid
@@ -106,24 +107,48 @@ def resolve(request, *, path_org_id=None) -> OrgContext:
     cached = getattr(request, "_org_context", None)
     if cached is not None:
         return cached
-    api_key = getattr(request, "auth", None)
-    is_api_key = hasattr(api_key, "scopes") and hasattr(api_key, "organization_id")
+    principal = principal_of(request)
     if path_org_id is not None:
         requested = parse_uuid(path_org_id)
         if requested is None:
             raise _org_not_found()
-        if is_api_key:
-            context = _api_key_context(api_key, requested)
-        else:
-            context = member_context(user=request.user, organization_id=requested, mfa=_session_mfa(request))
+        context = org_context(principal=principal, organization_id=requested)
     else:
-        header = request.META.get(ORG_HEADER)
-        if is_api_key:
-            context = _api_key_context(api_key, parse_uuid(header) if header else None)
-        else:
-            context = _from_header_or_token(request, header)
+        context = org_context(principal=principal, organization_id=_requested_org(request, principal), reveal_existence=True)
     request._org_context = context
     return context
+
+
+def _requested_org(request, principal: Principal):
+    """The org named by X-Org-ID, else by the token (a key names its own): None when neither does."""
+    header = request.META.get(ORG_HEADER)
+    if header:
+        organization_id = parse_uuid(header)
+        if organization_id is None:
+            raise ApplicationError(
+                code=ErrorCode.VALIDATION_ERROR,
+                message="X-Org-ID must be a UUID.",
+                details={"X-Org-ID": ["Must be a valid UUID."]},
+            )
+        return organization_id
+    return parse_uuid(principal.organization_id)
+
+
+def org_context(*, principal: Principal, organization_id, reveal_existence: bool = False) -> OrgContext:
+    """The one way into an org, for every path (HTTP, the WebSocket, OAuth callbacks): principal + org id.
+
+    An API key reaches only its own org (404 for any other); a user goes through
+    `member_context`; anyone else has no org. No org named → 403 INVALID_ORG_CONTEXT.
+    """
+    if principal.is_api_key:
+        return _api_key_context(principal.api_key, organization_id)
+    if organization_id is None:
+        raise _invalid_context("No organization selected: send X-Org-ID or switch organization.")
+    if not principal.is_user:
+        raise _org_not_found()
+    return member_context(
+        user=principal.user, organization_id=organization_id, mfa=principal.mfa, reveal_existence=reveal_existence
+    )
 
 
 def mfa_requirement_check(*, organization: Organization, mfa: bool) -> None:
@@ -160,25 +185,3 @@ def member_context(*, user, organization_id, mfa: bool, reveal_existence: bool =
         raise _invalid_context("Your membership of this organization is suspended.")
     mfa_requirement_check(organization=membership.organization, mfa=mfa)
     return OrgContext(organization=membership.organization, membership=membership)
-
-
-def _session_mfa(request) -> bool:
-    claims = getattr(request, "auth", None)
-    return bool(hasattr(claims, "get") and claims.get("mfa"))
-
-
-def _from_header_or_token(request, header) -> OrgContext:
-    if header:
-        organization_id = parse_uuid(header)
-        if organization_id is None:
-            raise ApplicationError(
-                code=ErrorCode.VALIDATION_ERROR,
-                message="X-Org-ID must be a UUID.",
-                details={"X-Org-ID": ["Must be a valid UUID."]},
-            )
-    else:
-        claims = getattr(request, "auth", None)
-        organization_id = parse_uuid(claims.get("org_id")) if hasattr(claims, "get") and claims.get("org_id") else None
-    if organization_id is None:
-        raise _invalid_context("No organization selected: send X-Org-ID or switch organization.")
-    return member_context(user=request.user, organization_id=organization_id, mfa=_session_mfa(request), reveal_existence=True)

@@ -6,6 +6,7 @@ from rest_framework.permissions import AllowAny
 
 from accounts.authentication import TokenAuthError
 from audit.models import AuditEvent
+from core.actor import Principal, principal_of
 from core.errors import ErrorCode
 from core.http import client_ip
 from permissions.models import ApiKey
@@ -18,7 +19,7 @@ KEYWORD = b"api-key"
 
 
 class ApiKeyPrincipal:
-    """The `request.user` of a key's request: authenticated, yet no user (the key is `request.auth`)."""
+    """The `request.user` of a key's request: authenticated, yet no user (`request.auth` names the key)."""
 
     is_authenticated = True
     is_anonymous = False
@@ -47,8 +48,8 @@ class ApiKeyPrincipal:
 
 def request_api_key(request) -> ApiKey | None:
     """The API key a request was authenticated with, or None for a user's request."""
-    auth = getattr(request, "auth", None)
-    return auth if isinstance(auth, ApiKey) else None
+    principal = principal_of(request)
+    return principal.api_key if principal.is_api_key else None
 
 
 def audit_actor(request) -> dict:
@@ -119,7 +120,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         if engine.api_key_subject(api_key=api_key).user_id is None:
             raise TokenAuthError(ErrorCode.TOKEN_INVALID, "API key is invalid.")
         apikeys.api_key_touch(api_key=api_key, ip=ip)
-        return ApiKeyPrincipal(api_key), api_key
+        return ApiKeyPrincipal(api_key), Principal.for_api_key(api_key)
 
     def authenticate_header(self, request):
         return 'Api-Key realm="api"'

@@ -8,11 +8,12 @@ from rest_framework import exceptions
 from rest_framework.permissions import BasePermission
 
 from core import authz, clock
+from core.actor import Principal, principal_of
 from core.errors import ErrorCode
 from core.exceptions import ApplicationError
 from core.http import client_ip
 from core.roles import Role
-from organizations.context import OrgContext, member_context, resolve
+from organizations.context import OrgContext, org_context, resolve
 from organizations.models import Membership
 from permissions import engine
 from permissions.models import Policy
@@ -21,9 +22,7 @@ from permissions.permissions import ROLES_MANAGE
 
 def request_facts(request) -> engine.Facts:
     """Policy-relevant facts of the request: MFA of the session, client IP, time."""
-    claims = getattr(request, "auth", None)
-    mfa = bool(claims.get("mfa")) if hasattr(claims, "get") else False
-    return engine.Facts(mfa=mfa, ip=client_ip(request), now=clock.now())
+    return engine.Facts(mfa=principal_of(request).mfa, ip=client_ip(request), now=clock.now())
 
 
 def subject_of(context: OrgContext, *, fresh: bool = False) -> engine.Subject:
@@ -174,7 +173,8 @@ def authorize_member(request, *, organization_id, user_id, permission: str, mfa:
         raise gone
     try:
         # The one org resolver (as HTTP and the WebSocket), with the MFA the signed token recorded.
-        membership = member_context(user=user, organization_id=organization_id, mfa=mfa).membership
+        principal = Principal.for_user(user, mfa=mfa)
+        membership = org_context(principal=principal, organization_id=organization_id).membership
     except ApplicationError as exc:
         if exc.code == ErrorCode.MFA_REQUIRED:
             raise

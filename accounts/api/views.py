@@ -17,6 +17,7 @@ from accounts.api import serializers as s
 from accounts.models import User, UserSession
 from accounts.tokens import TokenPair
 from core import hooks
+from core.actor import actor_of, principal_of
 from core.errors import ErrorCode
 from core.exceptions import ApplicationError
 from core.schema import errors
@@ -29,14 +30,12 @@ non_atomic = method_decorator(transaction.non_atomic_requests, name="dispatch")
 
 def session_id_of(request) -> str | None:
     """The `sid` of the access token that authenticated this request."""
-    auth = getattr(request, "auth", None)
-    return auth.get("sid") if hasattr(auth, "get") else None
+    return principal_of(request).session_id
 
 
 def organization_id_of(request) -> str | None:
     """The active organization claimed by the access token."""
-    auth = getattr(request, "auth", None)
-    return auth.get("org_id") if hasattr(auth, "get") else None
+    return principal_of(request).organization_id
 
 
 def auth_body(pair: TokenPair, user: User, organization=None) -> dict:
@@ -392,7 +391,7 @@ class MeView(APIView):
     @extend_schema(request=s.MeDeleteSerializer, responses={204: None, 409: ERRORS[400], **ERRORS}, tags=["users"])
     def delete(self, request):
         """Delete my account and everything held about me."""
-        if staff.is_impersonating(request.auth):
+        if principal_of(request).is_impersonation:
             raise ApplicationError(code=ErrorCode.INSUFFICIENT_PERMISSIONS, message="Not allowed while impersonating.", status_code=403)
         serializer = s.MeDeleteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -428,11 +427,9 @@ class ImpersonateView(APIView):
         serializer = s.ImpersonateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         target, pair = staff.impersonation_start(
-            staff_user=request.user,
-            staff_token=request.auth,
+            actor=actor_of(request),
             user_id=serializer.validated_data["user_id"],
             reason=serializer.validated_data["reason"],
-            request=request,
         )
         return Response({**pair.as_response(), "user": s.UserSerializer(target).data})
 
@@ -441,5 +438,5 @@ class ImpersonateStopView(APIView):
     @extend_schema(request=None, responses={204: None, **ERRORS}, tags=["staff"])
     def post(self, request):
         """End the impersonation session this token belongs to."""
-        staff.impersonation_stop(token=request.auth, request=request)
+        staff.impersonation_stop(actor=actor_of(request))
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -29,6 +29,7 @@ from accounts.tests.test_oauth_google import (  # noqa: F401 (fixtures)
 from audit.models import AuditEvent
 from conftest import login_tokens
 from core import clock, entitlements, hooks
+from core.actor import Actor, Principal
 from organizations.models import Domain, Membership
 from organizations.tests.factories import MembershipFactory, OrganizationFactory
 
@@ -234,7 +235,7 @@ def impersonated():
     MembershipFactory(organization=organization, user=owner, role="owner")
     staff_pair = session_create(user=staff, mfa_verified=True)
     _, pair = impersonation_start(
-        staff_user=staff, staff_token=AccessToken(staff_pair.access_token), user_id=owner.id, reason="ticket 4521"
+        actor=Actor(principal=Principal.from_claims(staff, AccessToken(staff_pair.access_token).payload)), user_id=owner.id, reason="ticket 4521"
     )
     assert AccessToken(pair.access_token)["act"]["sub"] == str(staff.id)
     return owner, organization, bearer(pair.access_token)

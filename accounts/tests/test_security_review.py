@@ -19,6 +19,7 @@ from accounts.tests.test_security_identity import _unlimited_plan, bearer  # noq
 from audit.models import AuditEvent
 from conftest import login_tokens
 from core import clock
+from core.actor import Actor, Principal
 
 pytestmark = pytest.mark.django_db
 
@@ -99,7 +100,8 @@ def test_an_impersonation_token_cannot_hand_the_org_to_someone_else(django_captu
     MembershipFactory(organization=organization, user=owner, role="owner")
     MembershipFactory(organization=organization, user=accomplice, role="viewer")
     staff_pair = session_create(user=staff, mfa_verified=True)
-    _, pair = impersonation_start(staff_user=staff, staff_token=AccessToken(staff_pair.access_token), user_id=owner.id, reason="ticket 1")
+    staff_actor = Actor(principal=Principal.from_claims(staff, AccessToken(staff_pair.access_token).payload))
+    _, pair = impersonation_start(actor=staff_actor, user_id=owner.id, reason="ticket 1")
 
     with django_capture_on_commit_callbacks(execute=True):
         response = bearer(pair.access_token).post(

@@ -15,6 +15,7 @@ from accounts.models import UserSession
 from accounts.tests.factories import UserFactory
 from audit.models import AuditEvent
 from conftest import login_tokens
+from core.actor import Actor, Principal
 
 IMPERSONATE = "/api/v1/staff/impersonate"
 STOP = "/api/v1/staff/impersonate/stop"
@@ -239,7 +240,7 @@ def test_impersonation_token_cannot_change_password_or_delete_the_account(db):
     from rest_framework_simplejwt.tokens import AccessToken
 
     _, pair = impersonation_start(
-        staff_user=staff_user, staff_token=AccessToken(staff_pair.access_token), user_id=target.id, reason="support ticket 42"
+        actor=Actor(principal=Principal.from_claims(staff_user, AccessToken(staff_pair.access_token).payload)), user_id=target.id, reason="support ticket 42"
     )
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {pair.access_token}")

@@ -8,6 +8,7 @@ from accounts.tests.factories import UserFactory
 from billing.models import Subscription
 from billing.tests.conftest import code_of
 from conftest import client_for
+from core.actor import Actor, Principal
 
 pytestmark = pytest.mark.django_db
 
@@ -55,7 +56,7 @@ def test_impersonation_token_cannot_activate(team):
     from rest_framework_simplejwt.tokens import AccessToken
 
     _, pair = impersonation_start(
-        staff_user=staff, staff_token=AccessToken(staff_token), user_id=members["owner"].user_id, reason="ticket 7"
+        actor=Actor(principal=Principal.from_claims(staff, AccessToken(staff_token).payload)), user_id=members["owner"].user_id, reason="ticket 7"
     )
 
     # when

@@ -18,6 +18,7 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.actor import principal_of
 from core.errors import ErrorCode
 from core.exceptions import ApplicationError, validation_error
 from core.schema import ORG_HEADER, errors
@@ -125,9 +126,8 @@ class OAuthStartView(IntegrationView):
         Also sets an HttpOnly cookie binding the flow to this browser: the callback must carry it
         (or this user's bearer token). Call it with credentials so the browser keeps the cookie.
         """
-        claims = request.auth if hasattr(request.auth, "get") else {}
         started = services.oauth_start(
-            organization=self.organization, user=request.user, key=key, mfa=bool(claims.get("mfa")), request=request
+            organization=self.organization, user=request.user, key=key, mfa=principal_of(request).mfa, request=request
         )
         response = Response({"authorize_url": started.authorize_url})
         # HttpOnly: no script reads it. Lax: the provider's top-level redirect back still carries it.

@@ -4,6 +4,7 @@ import uuid
 import pytest
 from rest_framework.test import APIRequestFactory
 
+from core.actor import Principal
 from core.exceptions import ApplicationError
 from organizations.context import resolve
 from organizations.tests.factories import MembershipFactory, OrganizationFactory
@@ -15,7 +16,7 @@ def request_for(user, *, header=None, claim=None):
     extra = {"HTTP_X_ORG_ID": header} if header is not None else {}
     request = APIRequestFactory().get("/api/v1/anything", **extra)
     request.user = user
-    request.auth = {"org_id": str(claim) if claim else None, "sid": "s"}
+    request.auth = Principal.from_claims(user, {"org_id": str(claim) if claim else None, "sid": "s"})
     return request
 
 

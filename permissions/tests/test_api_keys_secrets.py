@@ -7,6 +7,7 @@ from django.core.management import call_command
 
 from audit.models import AuditEvent
 from core import authz
+from core.actor import Principal
 from core.errors import ErrorCode
 from permissions import apikeys
 from permissions.authentication import ApiKeyPrincipal, audit_actor
@@ -86,7 +87,7 @@ def test_audit_actor_names_the_key_for_a_keys_request(org_factory, rf):
     organization, _ = org_factory()
     api_key, _ = issue(organization)
     request = rf.get("/")
-    request.auth, request.user = api_key, ApiKeyPrincipal(api_key)
+    request.auth, request.user = Principal.for_api_key(api_key), ApiKeyPrincipal(api_key)
 
     assert audit_actor(request) == {"actor": api_key, "actor_type": AuditEvent.ActorType.API_KEY}
 
