@@ -14,6 +14,7 @@ from accounts import mfa, services, sessions
 from accounts.models import BackupCodeDevice, OneTimeToken, User, UserSession
 from audit.services import event_record
 from core import hooks
+from core.actor import actor_of
 from core.admin import ReadOnlyAdmin
 
 
@@ -27,7 +28,7 @@ class _StaffPasswordChangeView(PasswordChangeView):
             user=self.request.user,
             current_password=form.cleaned_data["old_password"],
             new_password=form.cleaned_data["new_password1"],
-            request=self.request,
+            actor=actor_of(self.request),
         )
         # This admin session stays signed in, as with Django's view.
         update_session_auth_hash(self.request, self.request.user)
@@ -122,26 +123,27 @@ class UserAdmin(admin.ModelAdmin):
             }
             event_record(
                 action="user.updated",
-                actor=request.user,
+                actor=actor_of(request),
                 organization_id=hooks.call(hooks.DEFAULT_ORGANIZATION, None, user=obj),
                 target=obj,
                 changes=changes,
                 metadata={"via": "admin"},
-                request=request,
             )
 
     @admin.action(description="Revoke all sessions of the selected users", permissions=["change"])
     def revoke_sessions(self, request, queryset):
+        actor = actor_of(request)
         revoked = sum(
-            sessions.sessions_revoke_all(user=user, reason="revoked_by_staff", actor=request.user, request=request)
+            sessions.sessions_revoke_all(user=user, reason="revoked_by_staff", actor=actor)
             for user in queryset
         )
         self.message_user(request, f"{revoked} session(s) revoked.", messages.SUCCESS)
 
     @admin.action(description="Reset MFA of the selected users (lost device)", permissions=["change"])
     def reset_mfa(self, request, queryset):
+        actor = actor_of(request)
         for user in queryset:
-            mfa.mfa_reset(user=user, actor=request.user, request=request)
+            mfa.mfa_reset(user=user, actor=actor)
         self.message_user(request, f"MFA reset for {queryset.count()} user(s).", messages.SUCCESS)
 
 
@@ -195,8 +197,9 @@ class UserSessionAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Revoke the selected sessions", permissions=["revoke"])
     def revoke(self, request, queryset):
+        actor = actor_of(request)
         for session in queryset:
-            sessions.session_revoke(session=session, reason="revoked_by_staff", actor=request.user, request=request)
+            sessions.session_revoke(session=session, reason="revoked_by_staff", actor=actor)
         self.message_user(request, f"{queryset.count()} session(s) revoked.", messages.SUCCESS)
 
 

@@ -12,6 +12,7 @@ from accounts.sessions import login_complete, organization_for_login
 from accounts.tokens import TokenPair
 from audit.services import event_record
 from core import hooks
+from core.actor import Actor, actor_of
 from core.errors import ErrorCode
 from core.exceptions import ApplicationError
 
@@ -40,24 +41,23 @@ def credentials_check(*, request, email: str, password: str) -> User:
     if getattr(django_request, "axes_locked_out", False):
         raise _lockout_error()
     if user is None:
-        _login_failed_record(email=email, request=request)
+        _login_failed_record(email=email, actor=actor_of(request))
         if getattr(django_request, "axes_locked_out", False):
             raise _lockout_error()
         raise ApplicationError(code=ErrorCode.AUTHENTICATION_FAILED, message=INVALID_CREDENTIALS, status_code=401)
     return user
 
 
-def _login_failed_record(*, email: str, request) -> None:
+def _login_failed_record(*, email: str, actor: Actor) -> None:
     user = User.objects.filter(email=email).first()
     if user is None:
         return  # no org to record it under, and nothing to reveal
     # The login view runs outside a request transaction, so this survives the 401.
     event_record(
         action="user.login_failed",
-        actor=user,
+        actor=actor.as_user(user),
         organization_id=hooks.call(hooks.DEFAULT_ORGANIZATION, None, user=user),
         target=user,
-        request=request,
     )
 
 
@@ -69,4 +69,4 @@ def user_login(*, request, email: str, password: str, organization_id=None) -> T
         organization_id = organization_for_login(user=user, organization_id=organization_id)
     if mfa.mfa_enabled(user=user):
         return mfa.challenge_issue(user=user, organization_id=organization_id)
-    return login_complete(user=user, request=request, organization_id=organization_id, mfa_verified=False)
+    return login_complete(user=user, actor=actor_of(request), organization_id=organization_id, mfa_verified=False)

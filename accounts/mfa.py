@@ -17,6 +17,7 @@ from accounts.sessions import login_complete, sessions_revoke_all
 from accounts.tokens import TokenPair, hash_secret, random_secret
 from audit.services import event_record
 from core import clock, hooks
+from core.actor import Actor
 from core.errors import ErrorCode
 from core.exceptions import ApplicationError
 
@@ -136,7 +137,7 @@ def _backup_codes_replace(*, user: User) -> list[str]:
     return codes
 
 
-def totp_confirm(*, user: User, code: str, request=None, organization_id=None, session_id=None) -> list[str]:
+def totp_confirm(*, user: User, code: str, actor: Actor, organization_id=None, session_id=None) -> list[str]:
     """Confirm enrollment with a first code; MFA is on from now and every other session is revoked.
 
     Returns 10 fresh backup codes. `session_id` (the confirming session) stays signed in.
@@ -152,27 +153,24 @@ def totp_confirm(*, user: User, code: str, request=None, organization_id=None, s
         )
     if not _totp_check(device, code):
         raise _invalid_code()
-    return _totp_activate(device=device, user=user, request=request, organization_id=organization_id, session_id=session_id)
+    return _totp_activate(device=device, user=user, actor=actor, organization_id=organization_id, session_id=session_id)
 
 
 @transaction.atomic
-def _totp_activate(*, device: TOTPDevice, user: User, request, organization_id, session_id) -> list[str]:
+def _totp_activate(*, device: TOTPDevice, user: User, actor: Actor, organization_id, session_id) -> list[str]:
     # Conditional UPDATE: of two concurrent confirmations only one activates and mints codes.
     if TOTPDevice.objects.filter(id=device.id, confirmed=False).update(confirmed=True) != 1:
         raise _already_enabled()
     codes = _backup_codes_replace(user=user)
     # Invariant 10: sessions opened with the password alone (perhaps by whoever made the user enrol)
     # must not outlive the switch to MFA; each revocation is audited as `session.revoked`.
-    revoked = sessions_revoke_all(
-        user=user, reason="mfa_enabled", except_session_id=session_id, actor=user, request=request
-    )
+    revoked = sessions_revoke_all(user=user, reason="mfa_enabled", except_session_id=session_id, actor=actor)
     event_record(
         action="mfa.enabled",
-        actor=user,
+        actor=actor,
         organization_id=organization_id,
         target=user,
         metadata={"sessions_revoked": revoked},
-        request=request,
     )
     return codes
 
@@ -204,42 +202,40 @@ def mfa_throttle_check(*, user: User, code: str) -> None:
         _totp_throttle_check(device)
 
 
-def backup_codes_regenerate(*, user: User, code: str, request=None, organization_id=None) -> list[str]:
+def backup_codes_regenerate(*, user: User, code: str, actor: Actor, organization_id=None) -> list[str]:
     """Replace every backup code after a valid TOTP code."""
     device = _confirmed_totp(user)
     if device is None:
         raise _not_enabled()
     if not _totp_check(device, code or ""):
         raise _invalid_code()
-    return _backup_codes_renew(user=user, request=request, organization_id=organization_id)
+    return _backup_codes_renew(user=user, actor=actor, organization_id=organization_id)
 
 
 @transaction.atomic
-def _backup_codes_renew(*, user: User, request, organization_id) -> list[str]:
+def _backup_codes_renew(*, user: User, actor: Actor, organization_id) -> list[str]:
     codes = _backup_codes_replace(user=user)
-    event_record(
-        action="mfa.backup_codes_regenerated", actor=user, organization_id=organization_id, target=user, request=request
-    )
+    event_record(action="mfa.backup_codes_regenerated", actor=actor, organization_id=organization_id, target=user)
     return codes
 
 
-def totp_disable(*, user: User, code: str, request=None, organization_id=None) -> None:
+def totp_disable(*, user: User, code: str, actor: Actor, organization_id=None) -> None:
     """Turn MFA off after a valid TOTP or backup code; every device and code is removed."""
     if not mfa_enabled(user=user):
         raise _not_enabled()
     if mfa_code_verify(user=user, code=code) is None:
         raise _invalid_code()
-    _mfa_remove(user=user, actor=user, organization_id=organization_id, request=request, metadata={})
+    _mfa_remove(user=user, actor=actor, organization_id=organization_id, metadata={})
 
 
-def mfa_reset(*, user: User, actor: User, request=None) -> None:
+def mfa_reset(*, user: User, actor: Actor) -> None:
     """Remove a user's second factor for them (staff, e.g. a lost phone); recorded as `mfa.disabled`."""
     organization_id = hooks.call(hooks.DEFAULT_ORGANIZATION, None, user=user)
-    _mfa_remove(user=user, actor=actor, organization_id=organization_id, request=request, metadata={"by_staff": True})
+    _mfa_remove(user=user, actor=actor, organization_id=organization_id, metadata={"by_staff": True})
 
 
 @transaction.atomic
-def _mfa_remove(*, user: User, actor: User, organization_id, request, metadata: dict) -> None:
+def _mfa_remove(*, user: User, actor: Actor, organization_id, metadata: dict) -> None:
     removed, _ = TOTPDevice.objects.filter(user=user).delete()
     BackupCodeDevice.objects.filter(user=user).delete()
     if removed:
@@ -249,7 +245,6 @@ def _mfa_remove(*, user: User, actor: User, organization_id, request, metadata: 
             organization_id=organization_id,
             target=user,
             metadata=metadata,
-            request=request,
         )
 
 
@@ -285,7 +280,7 @@ def _live_challenges(mfa_token: str):
     )
 
 
-def challenge_complete(*, mfa_token: str, code: str, request) -> TokenPair:
+def challenge_complete(*, mfa_token: str, code: str, actor: Actor) -> TokenPair:
     """Finish a sign-in: a valid code spends the challenge and opens an MFA-verified session.
 
     Runs outside the request transaction so failed attempts are counted durably.
@@ -294,6 +289,7 @@ def challenge_complete(*, mfa_token: str, code: str, request) -> TokenPair:
     if challenge is None or not challenge.user.is_active:
         raise _challenge_invalid()
     user = challenge.user
+    actor = actor.as_user(user)
     mfa_throttle_check(user=user, code=code)
     # Count the attempt before checking the code: concurrent guesses cannot exceed the limit.
     if _live_challenges(mfa_token).update(attempts=F("attempts") + 1) != 1:
@@ -302,23 +298,22 @@ def challenge_complete(*, mfa_token: str, code: str, request) -> TokenPair:
     if method is None:
         event_record(
             action="mfa.verification_failed",
-            actor=user,
+            actor=actor,
             organization_id=hooks.call(hooks.DEFAULT_ORGANIZATION, None, user=user),
             target=user,
-            request=request,
         )
         raise _invalid_code()
-    return _challenge_finish(challenge=challenge, method=method, request=request)
+    return _challenge_finish(challenge=challenge, method=method, actor=actor)
 
 
 @transaction.atomic
-def _challenge_finish(*, challenge: OneTimeToken, method: str, request) -> TokenPair:
+def _challenge_finish(*, challenge: OneTimeToken, method: str, actor: Actor) -> TokenPair:
     # Conditional UPDATE: one challenge opens at most one session, even under concurrent use.
     if OneTimeToken.objects.filter(id=challenge.id, used_at__isnull=True).update(used_at=clock.now()) != 1:
         raise _challenge_invalid()
     pair = login_complete(
         user=challenge.user,
-        request=request,
+        actor=actor,
         organization_id=challenge.data.get("organization_id"),
         mfa_verified=True,
         auth_method=challenge.data.get("auth_method") or "password",
@@ -327,9 +322,8 @@ def _challenge_finish(*, challenge: OneTimeToken, method: str, request) -> Token
         # The user is told (audit/export) whenever one of their paper codes is spent.
         event_record(
             action="mfa.backup_code_used",
-            actor=challenge.user,
+            actor=actor,
             organization_id=pair.session.organization_id,
             target=challenge.user,
-            request=request,
         )
     return pair

@@ -32,6 +32,7 @@ from accounts.models import OneTimeToken, User
 from accounts.tokens import hash_secret, random_secret
 from audit.services import event_record
 from core import clock, hooks
+from core.actor import Actor, actor_of
 from core.errors import ErrorCode
 from core.exceptions import ApplicationError, validation_error
 
@@ -176,10 +177,8 @@ def google_callback(*, request: HttpRequest) -> HttpResponse:
     return response
 
 
-def _token_redirect(*, request: HttpRequest, user: User) -> HttpResponse:
-    pair = sessions.login_complete(
-        user=user, request=request, organization_id=None, mfa_verified=False, auth_method=GOOGLE
-    )
+def _token_redirect(*, actor: Actor, user: User) -> HttpResponse:
+    pair = sessions.login_complete(user=user, actor=actor, organization_id=None, mfa_verified=False, auth_method=GOOGLE)
     context = selectors.user_organization_context(user=user, organization_id=pair.session.organization_id)
     return frontend_redirect(
         access_token=pair.access_token,
@@ -201,8 +200,10 @@ class GoogleLink:
     binding: str
 
 
-def google_link_url_issue(*, user: User, request: HttpRequest, organization_id=None) -> GoogleLink:
+def google_link_url_issue(*, user: User, start_url: str, organization_id=None) -> GoogleLink:
     """Return the URL a browser opens to link Google to `user` (short-lived, single use) and its binding.
+
+    `start_url` is the absolute URL of the Google start endpoint (`START_URL_NAME`).
 
     The binding goes to the caller's browser as an HttpOnly cookie (`link_binding_set`) and is
     required by both the start and the callback, so the URL works only in the browser that asked.
@@ -221,8 +222,7 @@ def google_link_url_issue(*, user: User, request: HttpRequest, organization_id=N
         # Only the hash is stored: a database reader cannot forge the cookie.
         data={"organization_id": str(organization_id) if organization_id else None, "binding": hash_secret(binding)},
     )
-    url = request.build_absolute_uri(f"{reverse(START_URL_NAME)}?{urlencode({'token': secret})}")
-    return GoogleLink(url=url, binding=binding)
+    return GoogleLink(url=f"{start_url}?{urlencode({'token': secret})}", binding=binding)
 
 
 def _link_cookie_path() -> str:
@@ -256,20 +256,19 @@ def _binding_matches(request: HttpRequest, binding_hash) -> bool:
 
 
 def social_account_connect(*, request: HttpRequest, sociallogin: SocialLogin, user: User, organization_id=None) -> None:
-    """Attach the provider account of `sociallogin` to `user` and record it."""
+    """Attach the provider account of `sociallogin` to `user` (allauth needs the HTTP request) and record it."""
     sociallogin.connect(request, user)
     event_record(
         action="user.provider_linked",
-        actor=user,
+        actor=actor_of(request).as_user(user),
         target=user,
         organization_id=organization_id or hooks.call(hooks.DEFAULT_ORGANIZATION, None, user=user),
         metadata={"provider": sociallogin.account.provider},
-        request=request,
     )
 
 
 @transaction.atomic
-def social_account_unlink(*, user: User, provider: str, request=None, organization_id=None) -> None:
+def social_account_unlink(*, user: User, provider: str, actor: Actor, organization_id=None) -> None:
     """Unlink a sign-in provider; refuse when it is the account's last way to sign in."""
     accounts = SocialAccount.objects.filter(user=user)
     linked = accounts.filter(provider=provider)
@@ -284,11 +283,10 @@ def social_account_unlink(*, user: User, provider: str, request=None, organizati
     linked.delete()
     event_record(
         action="user.provider_unlinked",
-        actor=user,
+        actor=actor,
         target=user,
         organization_id=organization_id,
         metadata={"provider": provider},
-        request=request,
     )
 
 
@@ -322,7 +320,7 @@ class AccountAdapter(DefaultAccountAdapter):
         response = super().post_login(request, user, **kwargs)
         if not _is_social_login(kwargs):
             return response
-        return _token_redirect(request=request, user=user)
+        return _token_redirect(actor=actor_of(request), user=user)
 
 
 def _email_of(sociallogin: SocialLogin) -> str | None:
@@ -427,7 +425,7 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
     def save_user(self, request: HttpRequest, sociallogin: SocialLogin, form=None) -> User:
         """Create the account of a first Google sign-in (no usable password) and record it."""
         user = super().save_user(request, sociallogin, form=form)
-        event_record(action="user.registered", actor=user, target=user, metadata={"method": GOOGLE}, request=request)
+        event_record(action="user.registered", actor=actor_of(request).as_user(user), target=user, metadata={"method": GOOGLE})
         return user
 
     def get_connect_redirect_url(self, request: HttpRequest, socialaccount) -> str:

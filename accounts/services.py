@@ -16,6 +16,7 @@ from accounts.sessions import session_create, sessions_revoke_all
 from accounts.tokens import TokenPair, hash_secret, random_secret
 from audit.services import event_record
 from core import clock, hooks
+from core.actor import Actor
 from core.errors import ErrorCode
 from core.exceptions import ApplicationError, conflict
 from core.services import model_update
@@ -102,10 +103,11 @@ def user_register(
     full_name: str,
     organization_name: str | None = None,
     organization_website: str | None = None,
-    request=None,
+    actor: Actor,
 ) -> tuple[User, object, TokenPair]:
     """Create an account (and, with `organization_name`, its organization) and sign it in."""
     user = user_create(email=email, password=password, full_name=full_name)
+    actor = actor.as_user(user)
     organization = None
     if organization_name:
         organization = hooks.call(
@@ -114,17 +116,16 @@ def user_register(
             user=user,
             name=organization_name,
             website=organization_website or "",
-            request=request,
+            actor=actor,
         )
     event_record(
         action="user.registered",
-        actor=user,
+        actor=actor,
         organization_id=getattr(organization, "id", None),
         target=user,
-        request=request,
     )
     email_verification_send(user=user)
-    pair = session_create(user=user, request=request, organization_id=getattr(organization, "id", None))
+    pair = session_create(user=user, actor=actor, organization_id=getattr(organization, "id", None))
     return user, organization, pair
 
 
@@ -132,7 +133,7 @@ def user_register(
 
 
 @transaction.atomic
-def password_change(*, user: User, current_password: str, new_password: str, session_id=None, request=None) -> None:
+def password_change(*, user: User, current_password: str, new_password: str, actor: Actor, session_id=None) -> None:
     """Change a password after checking the current one; every other session is revoked."""
     if not user.has_usable_password() or not user.check_password(current_password):
         message = "Current password is incorrect."
@@ -145,12 +146,11 @@ def password_change(*, user: User, current_password: str, new_password: str, ses
     session = UserSession.objects.filter(id=session_id).first()
     event_record(
         action="user.password_changed",
-        actor=user,
+        actor=actor,
         organization_id=session.organization_id if session else None,
         target=user,
-        request=request,
     )
-    sessions_revoke_all(user=user, reason="password_changed", except_session_id=session_id, actor=user, request=request)
+    sessions_revoke_all(user=user, reason="password_changed", except_session_id=session_id, actor=actor)
 
 
 @transaction.atomic
@@ -170,10 +170,12 @@ def password_reset_request(*, email: str) -> None:
 
 
 @transaction.atomic
-def password_reset(*, token: str, new_password: str, request=None) -> User:
+def password_reset(*, token: str, new_password: str, actor: Actor) -> User:
     """Set a new password with a reset token (single use); every session is revoked."""
     spent = one_time_token_consume(secret=token, purpose=OneTimeToken.Purpose.PASSWORD_RESET)
     user = spent.user
+    # Whoever holds the token acts as its user.
+    actor = actor.as_user(user)
     password_validate(password=new_password, user=user, field="new_password")
     user.set_password(new_password)
     user.save(update_fields=["password", "updated_at"])
@@ -183,23 +185,22 @@ def password_reset(*, token: str, new_password: str, request=None) -> User:
     )
     event_record(
         action="user.password_reset",
-        actor=user,
+        actor=actor,
         organization_id=hooks.call(hooks.DEFAULT_ORGANIZATION, None, user=user),
         target=user,
-        request=request,
     )
-    sessions_revoke_all(user=user, reason="password_reset", actor=user, request=request)
+    sessions_revoke_all(user=user, reason="password_reset", actor=actor)
     if spent.data.get("email") == user.email:
         if user.email_verified_at is None:
             # Whoever held the account before the mailbox was proved may have linked their own
             # identity to it (a pre-account takeover): the mailbox owner starts without them.
-            _identities_unproved_drop(user=user, request=request)
+            _identities_unproved_drop(user=user, actor=actor)
         # The token went to this address and only there: whoever spent it reads that mailbox.
-        _email_verified_mark(user=user, request=request)
+        _email_verified_mark(user=user, actor=actor)
     return user
 
 
-def _identities_unproved_drop(*, user: User, request=None) -> None:
+def _identities_unproved_drop(*, user: User, actor: Actor) -> None:
     """Unlink every third-party identity linked while the account's e-mail was unproved (audited)."""
     from allauth.socialaccount.models import SocialAccount  # allauth's models load after the apps
 
@@ -209,12 +210,11 @@ def _identities_unproved_drop(*, user: User, request=None) -> None:
     SocialAccount.objects.filter(user=user).delete()
     event_record(
         action="user.identities_unlinked",
-        actor=user,
+        actor=actor,
         organization_id=hooks.call(hooks.DEFAULT_ORGANIZATION, None, user=user),
         target=user,
         changes={"providers": [sorted(linked), []]},
         metadata={"reason": "linked_before_email_proved"},
-        request=request,
     )
 
 
@@ -233,18 +233,19 @@ def email_verification_send(*, user: User) -> None:
 
 
 @transaction.atomic
-def email_verify(*, token: str, request=None) -> User:
+def email_verify(*, token: str, actor: Actor) -> User:
     """Mark the email verified with a token issued for that same email."""
     spent = one_time_token_consume(secret=token, purpose=OneTimeToken.Purpose.EMAIL_VERIFY)
     user = spent.user
     if spent.data.get("email") != user.email:
         message = "This token was issued for another email address."
         raise ApplicationError(code=ErrorCode.VALIDATION_ERROR, message=message, details={"token": [message]})
-    _email_verified_mark(user=user, request=request)
+    # Whoever holds the token acts as its user.
+    _email_verified_mark(user=user, actor=actor.as_user(user))
     return user
 
 
-def _email_verified_mark(*, user: User, request=None) -> None:
+def _email_verified_mark(*, user: User, actor: Actor) -> None:
     """Record that the user proved their mailbox (a token mailed there was spent), once."""
     if user.email_verified_at is not None:
         return
@@ -252,35 +253,33 @@ def _email_verified_mark(*, user: User, request=None) -> None:
     user.save(update_fields=["email_verified_at", "updated_at"])
     event_record(
         action="user.email_verified",
-        actor=user,
+        actor=actor,
         organization_id=hooks.call(hooks.DEFAULT_ORGANIZATION, None, user=user),
         target=user,
-        request=request,
     )
-    hooks.collect(hooks.DOMAIN_SIGN_IN, user=user, request=request)
+    hooks.collect(hooks.DOMAIN_SIGN_IN, user=user, actor=actor)
 
 
 # --- profile ------------------------------------------------------------------------------
 
 
 @transaction.atomic
-def user_update(*, user: User, data: dict, request=None, organization_id=None) -> User:
+def user_update(*, user: User, data: dict, actor: Actor, organization_id=None) -> User:
     """Update the profile fields a user may change on themselves."""
     user, changes = model_update(instance=user, fields=["full_name", "avatar_url", "phone"], data=data)
     if changes:
         event_record(
             action="user.updated",
-            actor=user,
+            actor=actor,
             organization_id=organization_id,
             target=user,
             changes=changes,
-            request=request,
         )
     return user
 
 
 @transaction.atomic
-def user_delete(*, user: User, password: str | None, request=None) -> None:
+def user_delete(*, user: User, password: str | None, actor: Actor) -> None:
     """Delete an account (GDPR erasure) after re-checking the password; refused for a blocking owner."""
     if user.has_usable_password() and not user.check_password(password or ""):
         message = "Password is incorrect."
@@ -291,10 +290,9 @@ def user_delete(*, user: User, password: str | None, request=None) -> None:
     session_ids = list(UserSession.objects.filter(user=user).values_list("id", flat=True))
     event_record(
         action="user.deleted",
-        actor=user,
+        actor=actor,
         organization_id=None,
         target=user,
-        request=request,
     )
     hooks.collect(hooks.USER_DELETED, user=user)
     user.delete()

@@ -14,9 +14,9 @@ from accounts.models import User, UserSession
 from accounts.tokens import TokenPair, issue_pair, new_jti
 from audit.services import event_record
 from core import clock, hooks
+from core.actor import Actor
 from core.errors import ErrorCode
 from core.exceptions import ApplicationError
-from core.http import client_ip, user_agent
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 def session_create(
     *,
     user: User,
-    request=None,
+    actor: Actor,
     mfa_verified: bool = False,
     organization_id=None,
     auth_method: str = "password",
@@ -38,8 +38,8 @@ def session_create(
         created_at=now,
         last_used_at=now,
         expires_at=now + settings.SIMPLE_JWT["REFRESH_TOKEN_LIFETIME"],
-        ip=client_ip(request) if request is not None else None,
-        user_agent=user_agent(request) if request is not None else "",
+        ip=actor.ip,
+        user_agent=actor.user_agent,
         refresh_jti=new_jti(),
         mfa_verified=mfa_verified,
         organization_id=organization_id,
@@ -48,7 +48,7 @@ def session_create(
     return issue_pair(user=user, session=session)
 
 
-def session_revoke(*, session: UserSession, reason: str, actor: User | None = None, request=None) -> None:
+def session_revoke(*, session: UserSession, reason: str, actor: Actor) -> None:
     """Revoke one session: its refresh token and every access token it issued stop working now."""
     updated = UserSession.objects.filter(id=session.id, revoked_at__isnull=True).update(
         revoked_at=clock.now(), revoked_reason=reason
@@ -64,21 +64,18 @@ def session_revoke(*, session: UserSession, reason: str, actor: User | None = No
             organization_id=session.organization_id,
             target=session,
             metadata={"reason": reason, "user_id": str(session.user_id)},
-            request=request,
         )
 
 
-def sessions_revoke_all(
-    *, user: User, reason: str, except_session_id=None, actor: User | None = None, request=None
-) -> int:
+def sessions_revoke_all(*, user: User, reason: str, actor: Actor, except_session_id=None) -> int:
     """Revoke every live session of a user (but one, when given); return how many."""
     sessions = list(UserSession.objects.filter(user=user, revoked_at__isnull=True).exclude(id=except_session_id))
     for session in sessions:
-        session_revoke(session=session, reason=reason, actor=actor, request=request)
+        session_revoke(session=session, reason=reason, actor=actor)
     return len(sessions)
 
 
-def token_refresh(*, refresh_token: str, request=None) -> TokenPair:
+def token_refresh(*, refresh_token: str, actor: Actor) -> TokenPair:
     """Rotate a refresh token; a rotated-out token presented again revokes its whole session."""
     try:
         token = RefreshToken(refresh_token)
@@ -98,11 +95,11 @@ def token_refresh(*, refresh_token: str, request=None) -> TokenPair:
     rotated = UserSession.objects.filter(id=session.id, refresh_jti=old_jti, revoked_at__isnull=True).update(
         refresh_jti=jti,
         last_used_at=now,
-        ip=client_ip(request) if request is not None else session.ip,
+        ip=actor.ip or session.ip,
     )
     if rotated != 1:
         logger.warning("refresh token reuse detected; revoking session %s", session.id)
-        session_revoke(session=session, reason="refresh_reuse", actor=None, request=request)
+        session_revoke(session=session, reason="refresh_reuse", actor=actor)
         raise ApplicationError(
             code=ErrorCode.TOKEN_INVALID,
             message="Refresh token was already used; the session has been revoked.",
@@ -123,16 +120,17 @@ def session_switch_organization(*, session: UserSession, organization_id) -> Tok
 
 
 def login_complete(
-    *, user: User, request, organization_id=None, mfa_verified: bool, auth_method: str = "password"
+    *, user: User, actor: Actor, organization_id=None, mfa_verified: bool, auth_method: str = "password"
 ) -> TokenPair:
-    """Open the session of a successful sign-in and record it."""
+    """Open the session of a successful sign-in and record it (acted by `user`, from the actor's origin)."""
+    actor = actor.as_user(user)
     # Verified-domain memberships are offered (or granted) before the session picks its org.
-    hooks.collect(hooks.DOMAIN_SIGN_IN, user=user, request=request)
+    hooks.collect(hooks.DOMAIN_SIGN_IN, user=user, actor=actor)
     if organization_id is not None:
         organization_id = organization_for_login(user=user, organization_id=organization_id)
     pair = session_create(
         user=user,
-        request=request,
+        actor=actor,
         mfa_verified=mfa_verified,
         organization_id=organization_id,
         auth_method=auth_method,
@@ -140,11 +138,10 @@ def login_complete(
     User.objects.filter(id=user.id).update(last_login=clock.now())
     event_record(
         action="user.logged_in",
-        actor=user,
+        actor=actor,
         organization_id=pair.session.organization_id,
         target=pair.session,
         metadata={"method": auth_method, "mfa": mfa_verified},
-        request=request,
     )
     return pair
 

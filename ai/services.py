@@ -19,6 +19,7 @@ from ai.models import Conversation, Message
 from ai.providers import Provider, ProviderError, ProviderNotConfigured, ProviderTimeout, ai_settings, provider_get
 from audit.services import event_record
 from core import clock, entitlements
+from core.actor import Actor
 from core.errors import ErrorCode
 from core.exceptions import ApplicationError, validation_error
 
@@ -195,7 +196,7 @@ class ChatReplyStream:
 
 
 @transaction.atomic
-def conversation_delete(*, conversation: Conversation, actor, request=None) -> None:
+def conversation_delete(*, conversation: Conversation, actor: Actor) -> None:
     """Delete a conversation and its messages (audited: the history is gone for good)."""
     event_record(
         action="ai_conversation.deleted",
@@ -204,6 +205,5 @@ def conversation_delete(*, conversation: Conversation, actor, request=None) -> N
         target=conversation,
         target_type="ai_conversation",
         metadata={"title": conversation.title, "messages": conversation.messages.count()},
-        request=request,
     )
     conversation.delete()

@@ -1,5 +1,4 @@
 """Writing audit events: the one function every app calls inside its transaction, and retention."""
-import dataclasses
 import logging
 import uuid
 from datetime import timedelta
@@ -12,7 +11,7 @@ from django.db import connections, models, router, transaction
 from audit import chain
 from audit.models import AuditEvent
 from core import clock, entitlements
-from core.actor import Actor, Principal, PrincipalKind
+from core.actor import Actor, PrincipalKind
 from core.ids import parse_uuid
 from core.middleware import current_request_id
 from core.net import ip_parse
@@ -99,44 +98,22 @@ _ACTOR_TYPES = {
 }
 
 
-def _legacy_actor(actor, request, actor_type, impersonator_id) -> Actor:
-    # Transitional: callers not yet passing an Actor (removed once every app passes one).
-    from core.actor import actor_of
-
-    base = actor_of(request) if request is not None else Actor.system()
-    if actor is None or actor_type == AuditEvent.ActorType.SYSTEM:
-        principal = Principal.system()
-    elif actor_type == AuditEvent.ActorType.API_KEY or getattr(actor, "audit_actor_type", None) == AuditEvent.ActorType.API_KEY:
-        principal = Principal.for_api_key(getattr(actor, "api_key", actor))
-    else:
-        principal = Principal.for_user(actor)
-    if impersonator_id is None:
-        impersonator_id = base.impersonator_id
-    principal = dataclasses.replace(principal, impersonator_id=str(impersonator_id) if impersonator_id else None)
-    return dataclasses.replace(base, principal=principal)
-
-
 def event_record(
     *,
     action: str,
-    actor: Actor = None,
+    actor: Actor,
     organization_id=None,
     target: models.Model | None = None,
     target_type: str = "",
     target_id: str = "",
     changes: dict | None = None,
     metadata: dict | None = None,
-    request=None,
-    actor_type=None,
-    impersonator_id=None,
 ) -> AuditEvent:
     """Record one audit event; call it inside the transaction of the change it describes.
 
     Who acted (a user, an API key, a service or the system), who impersonated them, and the
     client's IP, user agent and request id all come from `actor`.
     """
-    if not isinstance(actor, Actor) or request is not None or actor_type is not None or impersonator_id is not None:
-        actor = _legacy_actor(actor, request, actor_type, impersonator_id)
     if target is not None:
         target_type = target_type or target._meta.model_name
         target_id = target_id or str(target.pk)

@@ -382,12 +382,13 @@ def organization_with_members(tag: str, members: int):
 
     Returns (organization, owner).
     """
+    from core.actor import Actor
     from organizations import services as org_services
     from organizations.models import Membership
 
     users = users_create(tag, members)
     owner = users[0]
-    organization = org_services.organization_create(user=owner, name=f"Bench {tag}", slug=f"bench-{tag}", request=None)
+    organization = org_services.organization_create(user=owner, name=f"Bench {tag}", slug=f"bench-{tag}", actor=Actor.for_user(owner))
     roles = ["admin", "member", "member", "viewer"]
     Membership.objects.bulk_create(
         Membership(organization=organization, user=user, role=roles[n % len(roles)], display_name=f"Member {n}")
@@ -399,8 +400,9 @@ def organization_with_members(tag: str, members: int):
 def access_token(user, organization) -> str:
     """A fresh session's access token with `organization` active."""
     from accounts.sessions import session_create
+    from core.actor import Actor
 
-    return session_create(user=user, organization_id=organization.id).access_token
+    return session_create(user=user, actor=Actor.for_user(user), organization_id=organization.id).access_token
 
 
 # --- output ------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ CHECKS = 50
 
 def seed(bench: harness.Bench) -> dict:
     from core import authz
+    from core.actor import Actor
     from permissions import services as perm_services
 
     organization, owner = harness.organization_with_members("checks", 20)
@@ -26,7 +27,7 @@ def seed(bench: harness.Bench) -> dict:
     ]
     for name, effect, permissions, subjects, conditions in policies:
         perm_services.policy_create(
-            organization=organization, actor=owner, name=name, effect=effect, permissions=permissions,
+            organization=organization, actor=Actor.for_user(owner), name=name, effect=effect, permissions=permissions,
             ensure_grantable=lambda permissions: None, ensure_not_better=lambda members: None,
             subjects=subjects, conditions=conditions,
         )  # fmt: skip

@@ -4,6 +4,7 @@ from celery import shared_task
 from billing import webhooks
 from billing.services.manual import manual_subscriptions_expire
 from billing.services.subscriptions import subscription_seats_sync
+from core.actor import Actor
 
 
 @shared_task(
@@ -41,4 +42,4 @@ def sync_seats(organization_id: str) -> bool:
     organization = Organization.objects.filter(id=organization_id).first()
     if organization is None:
         return False
-    return subscription_seats_sync(organization=organization)
+    return subscription_seats_sync(organization=organization, actor=Actor.system())

@@ -25,6 +25,7 @@ from billing.models import Subscription, WebhookEvent
 from billing.services.customers import account_for_update, organization_owner
 from billing.services.state import subscription_apply
 from core import clock, hooks
+from core.actor import Actor
 from core.errors import ErrorCode
 from core.exceptions import ApplicationError
 from organizations.models import Organization
@@ -201,16 +202,14 @@ def _on_checkout_completed(*, event, obj, account):
         return True, "applied: subscription already recorded"
     with gateway.errors():
         subscription = gateway.as_dict(gateway.subscription_retrieve(subscription_id))
-    return subscription_apply(
-        account=account, data=subscription, version=event.event_created, metadata=_metadata(event)
-    )
+    return subscription_apply(account=account, data=subscription, version=event.event_created, actor=Actor.system(), metadata=_metadata(event))
 
 
 def _on_subscription(*, event, obj, account):
     if obj.get("object") != "subscription":
         return False, "ignored: not a subscription"
     _link_customer(account, _id_of(obj.get("customer")))
-    return subscription_apply(account=account, data=obj, version=event.event_created, metadata=_metadata(event))
+    return subscription_apply(account=account, data=obj, version=event.event_created, actor=Actor.system(), metadata=_metadata(event))
 
 
 def _on_invoice(*, event, obj, account):
@@ -235,6 +234,7 @@ def _on_invoice_payment_failed(*, event, obj, account):
     }
     event_record(
         action="invoice.payment_failed",
+        actor=Actor.system(),
         organization_id=organization.id,
         target_type="invoice",
         target_id=obj.get("id") or "",

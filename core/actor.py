@@ -166,6 +166,10 @@ class Actor:
         )
         return replace(self, principal=principal)
 
+    def as_system(self) -> Actor:
+        """The same call, acted by the platform (an automatic consequence of it): origin kept."""
+        return replace(self, principal=_SYSTEM)
+
     @property
     def user(self):
         """The signed-in person, or None when a key, a service or the system acts (`created_by` fields)."""

@@ -12,6 +12,36 @@ ENTITLEMENT_LIMIT = "entitlement_limit"  # (organization, name) -> int | None (N
 ENTITLEMENT_FEATURE = "entitlement_feature"  # (organization, name) -> bool
 
 
+@hooks.hook
+def entitlement_limit(*, organization, name: str) -> int | None:
+    """The plan's limit for `name`; None = unlimited (billing absent)."""
+    return None
+
+
+@hooks.hook
+def entitlement_feature(*, organization, name: str) -> bool:
+    """Whether the plan includes feature `name`; every feature is on with billing absent."""
+    return True
+
+
+@hooks.hook
+def usage_consume(*, organization, name: str, quantity: int) -> None:
+    """Meter `quantity` of `name` against this month's allowance (402 PLAN_LIMIT_REACHED when used up)."""
+    return None
+
+
+@hooks.hook
+def usage_release(*, organization, name: str, quantity: int) -> None:
+    """Give back `quantity` of `name` consumed this month."""
+    return None
+
+
+@hooks.hook
+def usage_used(*, organization, name: str) -> int | None:
+    """This month's count of metered `name`; None when nothing meters it."""
+    return None
+
+
 @dataclass(frozen=True)
 class LimitCheck:
     allowed: bool

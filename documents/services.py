@@ -9,6 +9,7 @@ from django.utils.text import get_valid_filename
 
 from audit.services import event_record
 from core import entitlements
+from core.actor import Actor
 from core.exceptions import ApplicationError, payload_too_large
 from core.parsers import StreamLimitUploadHandler
 from documents.models import Document
@@ -47,13 +48,6 @@ def _max_upload_bytes() -> int:
     return int(settings.DOCUMENT_MAX_UPLOAD_MB) * BYTES_PER_MB
 
 
-def _actor_user(actor):
-    from accounts.models import User
-
-    # An API key's principal is not a User: the document then has no uploader.
-    return actor if isinstance(actor, User) else None
-
-
 def _too_large() -> ApplicationError:
     return payload_too_large(
         f"The file is larger than the {settings.DOCUMENT_MAX_UPLOAD_MB} MB upload limit.",
@@ -88,7 +82,7 @@ def document_upload_limiter(*, organization) -> StreamLimitUploadHandler:
     )
 
 
-def document_upload(*, organization, uploaded_file, title: str = "", description: str = "", actor=None, request=None) -> Document:
+def document_upload(*, organization, uploaded_file, title: str = "", description: str = "", actor: Actor) -> Document:
     """Store an uploaded file for the organization; 413 over the per-file cap, 402 over the plan's storage."""
     size = uploaded_file.size
     if size > _max_upload_bytes():
@@ -107,7 +101,7 @@ def document_upload(*, organization, uploaded_file, title: str = "", description
             filename=filename,
             content_type=content_type,
             size=size,
-            uploaded_by=_actor_user(actor),
+            uploaded_by=actor.user,  # None when an API key uploads
         )
         # The storage name comes from upload_to (org id + uuid), never from the client.
         document.file.save(filename, uploaded_file, save=False)
@@ -120,7 +114,6 @@ def document_upload(*, organization, uploaded_file, title: str = "", description
                 organization_id=organization.id,
                 target=document,
                 metadata={"title": document.title, "filename": filename, "content_type": content_type, "size": size},
-                request=request,
             )
         except BaseException:
             document.file.storage.delete(stored_name)
@@ -135,7 +128,7 @@ def _delete_stored_file(storage, name: str) -> None:
         logger.exception("could not delete stored document file %s", name)
 
 
-def document_delete(*, document: Document, actor=None, request=None) -> None:
+def document_delete(*, document: Document, actor: Actor) -> None:
     """Delete a document and, once the deletion is committed, its stored file."""
     storage, name = document.file.storage, document.file.name
     with transaction.atomic():
@@ -145,7 +138,6 @@ def document_delete(*, document: Document, actor=None, request=None) -> None:
             organization_id=document.organization_id,
             target=document,
             metadata={"title": document.title, "filename": document.filename, "size": document.size},
-            request=request,
         )
         document.delete()
         # After commit: a rolled-back delete must not lose the file.

@@ -1,6 +1,7 @@
 """Staff admin: integrations and their log, read-only; credentials and data keys are never shown."""
 from django.contrib import admin, messages
 
+from core.actor import actor_of
 from core.admin import ReadOnlyAdmin
 from integrations import services
 from integrations.models import Integration, IntegrationLog, OrgDataKey
@@ -22,7 +23,7 @@ class IntegrationAdmin(ReadOnlyAdmin):
     @admin.action(description="Revoke (at the provider when it can) and wipe the credentials")
     def revoke(self, request, queryset):
         for integration in queryset.exclude(status=Integration.Status.REVOKED):
-            services.integration_revoke(integration=integration, actor=request.user, request=request)
+            services.integration_revoke(integration=integration, actor=actor_of(request))
             self.message_user(request, f"{integration} revoked", messages.SUCCESS)
 
 

@@ -13,15 +13,13 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.core import signing
 from django.core.cache import cache
 from django.db import transaction
-from django.urls import reverse
 
-from accounts.models import User
 from audit.services import event_record
 from core import clock, entitlements
+from core.actor import Actor
 from core.errors import ErrorCode
 from core.exceptions import ApplicationError, conflict, validation_error
 from integrations import oauth, selectors, vault
@@ -111,8 +109,7 @@ def integration_connect(
     expires_at: datetime | None = None,
     scopes: tuple[str, ...] | list[str] = (),
     account: str = "",
-    actor=None,
-    request=None,
+    actor: Actor,
 ) -> tuple[Integration, bool]:
     """Store (or replace) the org's connection to a provider; returns (integration, created)."""
     credentials = dict(credentials)
@@ -138,8 +135,8 @@ def integration_connect(
         integration.expires_at = expires_at
         integration.last_refreshed_at = now
         integration.last_error = ""
-        # An API key's principal is not a user: the integration then has no `connected_by`.
-        integration.connected_by = actor if isinstance(actor, User) else None
+        # None when an API key connects: the integration then has no `connected_by`.
+        integration.connected_by = actor.user
         integration.connected_at = now
         integration.revoked_at = None
         integration.save()
@@ -150,16 +147,8 @@ def integration_connect(
             organization_id=organization.id,
             target=integration,
             metadata={"integration": provider.key, "type": type, "replaced": not created, "expires_at": expires_at},
-            request=request,
         )
     return integration, created
-
-
-def _oauth_redirect_uri(provider: Provider, request) -> str:
-    configured = settings.INTEGRATIONS_OAUTH_REDIRECT_URI
-    if configured:
-        return configured.replace("{key}", provider.key)
-    return request.build_absolute_uri(reverse("integrations:oauth-callback", kwargs={"key": provider.key}))
 
 
 def _oauth_provider(key: str) -> Provider:
@@ -185,7 +174,7 @@ def _binding_digest(browser_secret: str) -> str:
     return hashlib.sha256(browser_secret.encode()).hexdigest()
 
 
-def oauth_start(*, organization, user, key: str, mfa: bool = False, request=None) -> OAuthStart:
+def oauth_start(*, organization, user, key: str, redirect_uri: str, mfa: bool = False) -> OAuthStart:
     """Begin the authorization-code flow: a signed, expiring state bound to user, org and browser (+ PKCE).
 
     The state travels through the provider and whoever the URL is sent to; the browser secret
@@ -206,7 +195,7 @@ def oauth_start(*, organization, user, key: str, mfa: bool = False, request=None
         salt=OAUTH_STATE_SALT,
         compress=True,
     )  # fmt: skip
-    url = oauth.authorize_url(provider, state=state, redirect_uri=_oauth_redirect_uri(provider, request), code_challenge=challenge)
+    url = oauth.authorize_url(provider, state=state, redirect_uri=redirect_uri, code_challenge=challenge)
     return OAuthStart(authorize_url=url, browser_secret=browser_secret)
 
 
@@ -249,13 +238,11 @@ def oauth_binding_check(*, claims: dict, browser_secret: str | None, caller=None
     )
 
 
-def oauth_complete(*, organization, provider_key: str, code: str, claims: dict, actor=None, request=None) -> tuple[Integration, bool]:
+def oauth_complete(*, organization, provider_key: str, code: str, claims: dict, redirect_uri: str, actor: Actor) -> tuple[Integration, bool]:
     """Finish the flow: exchange the code at the provider and store the tokens."""
     provider = _oauth_provider(provider_key)
     try:
-        tokens = oauth.code_exchange(
-            provider, code=code, redirect_uri=_oauth_redirect_uri(provider, request), code_verifier=claims.get("verifier")
-        )
+        tokens = oauth.code_exchange(provider, code=code, redirect_uri=redirect_uri, code_verifier=claims.get("verifier"))
     except oauth.ProviderError as error:
         raise provider_error_response(error) from None
     return integration_connect(
@@ -267,7 +254,6 @@ def oauth_complete(*, organization, provider_key: str, code: str, claims: dict, 
         scopes=tokens.scopes or provider.scopes,
         account=_account_name(provider, tokens.access_token),
         actor=actor,
-        request=request,
     )
 
 
@@ -300,7 +286,7 @@ def _lock(integration_id, *, skip_locked: bool) -> Integration | None:
     return queryset.filter(id=integration_id).first()
 
 
-def integration_refresh(*, integration_id, actor=None, request=None, skip_locked: bool = False, due_before: datetime | None = None):
+def integration_refresh(*, integration_id, actor: Actor, skip_locked: bool = False, due_before: datetime | None = None):
     """Refresh one integration's access token at its provider, under a row lock.
 
     Returns the integration, or None when it was skipped: locked by another worker
@@ -332,13 +318,13 @@ def integration_refresh(*, integration_id, actor=None, request=None, skip_locked
             failure = error
         else:
             failure = None
-            _refresh_store(integration=integration, credentials=credentials, tokens=tokens, actor=actor, request=request)
+            _refresh_store(integration=integration, credentials=credentials, tokens=tokens, actor=actor)
     if failure is not None:
         raise failure
     return integration
 
 
-def _refresh_store(*, integration: Integration, credentials: dict, tokens: oauth.TokenSet, actor, request) -> None:
+def _refresh_store(*, integration: Integration, credentials: dict, tokens: oauth.TokenSet, actor: Actor) -> None:
     """Seal the new tokens and record the successful refresh (inside the caller's transaction)."""
     now = clock.now()
     integration.secret = vault.seal(organization=integration.organization, payload={**credentials, **tokens.credentials()})
@@ -357,7 +343,6 @@ def _refresh_store(*, integration: Integration, credentials: dict, tokens: oauth
         organization_id=integration.organization_id,
         target=integration,
         metadata={"integration": integration.key, "expires_at": tokens.expires_at},
-        request=request,
     )
 
 
@@ -368,6 +353,7 @@ def _mark_failed(*, integration: Integration, reason: str) -> None:
     log_write(integration=integration, action=Action.REFRESH_FAILED, message=f"Gave up: {reason}")
     event_record(
         action="integration.refresh_failed",
+        actor=Actor.system(),
         organization_id=integration.organization_id,
         target=integration,
         metadata={"integration": integration.key, "reason": reason[:500]},
@@ -410,6 +396,7 @@ def integrations_expire(*, now: datetime | None = None) -> int:
             log_write(integration=integration, action=Action.EXPIRED, message="The credentials expired; reconnect to resume.")
             event_record(
                 action="integration.expired",
+                actor=Actor.system(),
                 organization_id=integration.organization_id,
                 target=integration,
                 metadata={"integration": integration.key, "expires_at": integration.expires_at},
@@ -421,7 +408,7 @@ def integrations_expire(*, now: datetime | None = None) -> int:
 # --- revoke ----------------------------------------------------------------------------------
 
 
-def integration_revoke(*, integration: Integration, actor=None, request=None) -> bool:
+def integration_revoke(*, integration: Integration, actor: Actor) -> bool:
     """Revoke at the provider when it can, then wipe the stored secrets; returns whether the provider revoked."""
     with transaction.atomic():
         integration = _lock(integration.id, skip_locked=False)
@@ -450,6 +437,5 @@ def integration_revoke(*, integration: Integration, actor=None, request=None) ->
             organization_id=integration.organization_id,
             target=integration,
             metadata={"integration": integration.key, "revoked_at_provider": revoked_remotely},
-            request=request,
         )
     return revoked_remotely

@@ -6,6 +6,7 @@ from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 
 from core import clock
+from core.actor import Actor
 from integrations import oauth, selectors, services
 
 logger = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ def refresh_integration(self, integration_id: str) -> str:
     try:
         # skip_locked: another worker holding the row is already refreshing it.
         # due_before: a retry or a duplicate message finds it refreshed meanwhile and stops.
-        integration = services.integration_refresh(integration_id=integration_id, skip_locked=True, due_before=clock.now())
+        integration = services.integration_refresh(integration_id=integration_id, actor=Actor.system(), skip_locked=True, due_before=clock.now())
     except oauth.ProviderError as error:
         if error.retryable and self.request.retries < settings.INTEGRATIONS_REFRESH_MAX_RETRIES:
             countdown = get_exponential_backoff_interval(

@@ -20,6 +20,7 @@ from django.db import IntegrityError, transaction
 
 from audit.services import event_record
 from core import clock
+from core.actor import Actor
 from integrations.models import OrgDataKey
 
 logger = logging.getLogger(__name__)
@@ -132,6 +133,7 @@ def data_key_rewrap(*, organization_id) -> bool:
         row.save(update_fields=["wrapped_key", "master_key_id", "rotated_at"])
         event_record(
             action="integration.data_key_rewrapped",
+            actor=Actor.system(),
             organization_id=organization_id,
             target=row,
             target_type="org_data_key",

@@ -18,7 +18,7 @@ from rest_framework import exceptions as drf_exceptions
 
 from accounts.authentication import JWTAuthentication, session_is_active
 from core import clock
-from core.actor import Principal
+from core.actor import Actor, Principal
 from core.exceptions import ApplicationError
 from core.ids import parse_uuid
 from messaging import realtime, selectors, services
@@ -51,12 +51,13 @@ class Refused(Exception):
 
 @dataclass(frozen=True)
 class Connection:
-    """Who is on the socket: user, organization, the token's session and expiry."""
+    """Who is on the socket: user, organization, the token's session and expiry, and the actor of its changes."""
 
     user: object
     organization: object
     session_id: str
     expires_at: int
+    actor: Actor
     mfa: bool = False
 
 
@@ -97,7 +98,13 @@ def authenticate(*, raw_token: str | None, org_param: str | None) -> Connection:
     if not _decide(organization=membership.organization, membership=membership, permission=MESSAGING_READ, mfa=mfa):
         raise Refused(CLOSE_FORBIDDEN, f"Missing permission {MESSAGING_READ}.")
     return Connection(
-        user=user, organization=membership.organization, session_id=principal.session_id, expires_at=int(token["exp"]), mfa=mfa
+        user=user,
+        organization=membership.organization,
+        session_id=principal.session_id,
+        expires_at=int(token["exp"]),
+        # No origin: a socket's client IP is not reliably known behind proxies (see _decide).
+        actor=Actor(principal=principal),
+        mfa=mfa,
     )
 
 
@@ -271,7 +278,7 @@ class MessagingConsumer(AsyncJsonWebsocketConsumer):
         if len(str(payload)) > MAX_SIGNAL_CHARS:
             raise ApplicationError(code="VALIDATION_ERROR", message="Signalling message too large.")
         targets = await database_sync_to_async(services.call_signal_targets)(
-            organization=self.connection.organization, actor=self.connection.user, call_id=call_id, to_user_id=to_user_id
+            organization=self.connection.organization, actor=self.connection.actor, call_id=call_id, to_user_id=to_user_id
         )
         data = {"call_id": str(call_id), "from_user_id": self.user_id, **payload}
         await realtime.apublish_to_users(self.org_id, targets, kind, data)
@@ -280,7 +287,7 @@ class MessagingConsumer(AsyncJsonWebsocketConsumer):
         await self._require_write()
         action = services.call_reject if kind == "call:reject" else services.call_end
         await database_sync_to_async(action)(
-            organization=self.connection.organization, actor=self.connection.user, call_id=self._call_id(content)
+            organization=self.connection.organization, actor=self.connection.actor, call_id=self._call_id(content)
         )
 
     async def _message_send(self, content: dict) -> None:
@@ -289,6 +296,6 @@ class MessagingConsumer(AsyncJsonWebsocketConsumer):
         if chat_id is None:
             raise ApplicationError(code="VALIDATION_ERROR", message="`chat_id` must be a UUID.", details={"chat_id": ["Must be a valid UUID."]})
         await database_sync_to_async(services.message_send)(
-            organization=self.connection.organization, actor=self.connection.user, chat_id=chat_id,
+            organization=self.connection.organization, actor=self.connection.actor, chat_id=chat_id,
             content=content.get("content"), message_type=content.get("message_type") or "TEXT",
         )

@@ -8,6 +8,7 @@ from django.db import IntegrityError, transaction
 
 from audit.services import event_record
 from core import clock
+from core.actor import Actor
 from core.services import model_update
 from messaging import payloads, realtime, selectors
 from messaging.errors import conflict, forbidden, not_found, validation_error
@@ -18,24 +19,16 @@ MAX_MESSAGE_CHARS = 4000
 MAX_GROUP_MEMBERS = 256
 
 
-def _audit(action: str, *, organization, actor, target, request=None, changes=None, metadata=None) -> None:
-    event_record(
-        action=action,
-        actor=actor,
-        organization_id=organization.id,
-        target=target,
-        changes=changes,
-        metadata=metadata,
-        request=request,
-    )
+def _audit(action: str, *, organization, actor: Actor, target, changes=None, metadata=None) -> None:
+    event_record(action=action, actor=actor, organization_id=organization.id, target=target, changes=changes, metadata=metadata)
 
 
 def _chat_not_found():
     return not_found("Chat not found.")
 
 
-def _locked_chat(*, organization, actor, chat_id) -> tuple[Chat, ChatMember]:
-    found = selectors.chat_for_update(organization=organization, user=actor, chat_id=chat_id)
+def _locked_chat(*, organization, user, chat_id) -> tuple[Chat, ChatMember]:
+    found = selectors.chat_for_update(organization=organization, user=user, chat_id=chat_id)
     if found is None:
         # Another org's chat and a chat one is not in look the same: not found.
         raise _chat_not_found()
@@ -68,12 +61,13 @@ def _active_member_ids(*, organization, user_ids) -> set:
 # --- chats ------------------------------------------------------------------------------------
 
 
-def chat_create(*, organization, actor, kind: str, member_ids, name: str = "", description: str = "", request=None) -> tuple[Chat, bool]:
+def chat_create(*, organization, actor: Actor, kind: str, member_ids, name: str = "", description: str = "") -> tuple[Chat, bool]:
     """Create a chat (the caller is in it); a direct chat that exists already is returned as it is.
 
     Returns (chat, created). A direct chat names exactly one other member; a group chat needs a name.
     """
-    others = {str(user_id) for user_id in member_ids} - {str(actor.pk)}
+    user = actor.user
+    others = {str(user_id) for user_id in member_ids} - {str(user.pk)}
     if kind == Chat.Kind.DIRECT:
         if len(others) != 1:
             raise validation_error("member_ids", "A direct chat names exactly one other member of the organization.")
@@ -86,14 +80,14 @@ def chat_create(*, organization, actor, kind: str, member_ids, name: str = "", d
         raise validation_error("type", "`type` is `direct` or `group`.")
     _active_member_ids(organization=organization, user_ids=others)
     if kind == Chat.Kind.DIRECT:
-        key = direct_key_of([actor.pk, *others])
+        key = direct_key_of([user.pk, *others])
         existing = Chat.objects.for_organization(organization).filter(kind=Chat.Kind.DIRECT, direct_key=key).first()
         if existing is not None:
             return existing, False
         try:
             # A savepoint: two people opening the same direct chat at once both end up with the one row.
             with transaction.atomic():
-                chat = _chat_insert(organization=organization, actor=actor, kind=kind, others=others, key=key, request=request)
+                chat = _chat_insert(organization=organization, actor=actor, kind=kind, others=others, key=key)
         except IntegrityError:
             existing = Chat.objects.for_organization(organization).filter(kind=Chat.Kind.DIRECT, direct_key=key).first()
             if existing is None:
@@ -103,25 +97,26 @@ def chat_create(*, organization, actor, kind: str, member_ids, name: str = "", d
     with transaction.atomic():
         chat = _chat_insert(
             organization=organization, actor=actor, kind=kind, others=others, name=name.strip(),
-            description=description or "", request=request,
+            description=description or "",
         )
     return chat, True
 
 
-def _chat_insert(*, organization, actor, kind, others, key=None, name="", description="", request=None) -> Chat:
+def _chat_insert(*, organization, actor: Actor, kind, others, key=None, name="", description="") -> Chat:
+    user = actor.user
     chat = Chat.objects.create(
-        organization=organization, kind=kind, name=name, description=description, direct_key=key, created_by=actor
+        organization=organization, kind=kind, name=name, description=description, direct_key=key, created_by=user
     )
     # In a direct chat both are admins of it: either may delete it.
     creator_role = ChatMember.Role.ADMIN
     other_role = ChatMember.Role.ADMIN if kind == Chat.Kind.DIRECT else ChatMember.Role.MEMBER
     ChatMember.objects.bulk_create(
-        [ChatMember(chat=chat, user=actor, role=creator_role)]
+        [ChatMember(chat=chat, user=user, role=creator_role)]
         + [ChatMember(chat=chat, user_id=user_id, role=other_role) for user_id in sorted(others)]
     )
-    member_ids = [str(actor.pk), *sorted(others)]
+    member_ids = [str(user.pk), *sorted(others)]
     _audit(
-        "chat.created", organization=organization, actor=actor, target=chat, request=request,
+        "chat.created", organization=organization, actor=actor, target=chat,
         metadata={"type": kind, "name": name, "member_ids": member_ids},
     )
     realtime.publish_to_users(
@@ -131,36 +126,36 @@ def _chat_insert(*, organization, actor, kind, others, key=None, name="", descri
 
 
 @transaction.atomic
-def chat_update(*, organization, actor, chat_id, data: dict, request=None) -> Chat:
+def chat_update(*, organization, actor: Actor, chat_id, data: dict) -> Chat:
     """Rename or describe a group chat (its admins only)."""
-    chat, membership = _locked_chat(organization=organization, actor=actor, chat_id=chat_id)
+    chat, membership = _locked_chat(organization=organization, user=actor.user, chat_id=chat_id)
     _require_group_admin(chat, membership, "be renamed" if chat.is_direct else "change it")
     if "name" in data and not (data["name"] or "").strip():
         raise validation_error("name", "A group chat needs a name.")
     clean = {key: (value.strip() if key == "name" else value) for key, value in data.items() if key in ("name", "description")}
     chat, changes = model_update(instance=chat, fields=["name", "description"], data=clean)
     if changes:
-        _audit("chat.updated", organization=organization, actor=actor, target=chat, request=request, changes=changes)
+        _audit("chat.updated", organization=organization, actor=actor, target=chat, changes=changes)
         realtime.publish_to_chat(chat.id, "chat:updated", {"chat": payloads.chat_brief_payload(chat)})
     return chat
 
 
 @transaction.atomic
-def chat_delete(*, organization, actor, chat_id, request=None) -> None:
+def chat_delete(*, organization, actor: Actor, chat_id) -> None:
     """Delete a chat with its messages: a group chat by its admins, a direct chat by either member."""
-    chat, membership = _locked_chat(organization=organization, actor=actor, chat_id=chat_id)
+    chat, membership = _locked_chat(organization=organization, user=actor.user, chat_id=chat_id)
     if membership.role != ChatMember.Role.ADMIN:
         raise forbidden("Only the chat's admins can delete it.")
-    _chat_remove(chat=chat, organization=organization, actor=actor, request=request)
+    _chat_remove(chat=chat, organization=organization, actor=actor)
 
 
-def _chat_remove(*, chat: Chat, organization, actor, request=None) -> None:
+def _chat_remove(*, chat: Chat, organization, actor: Actor) -> None:
     # A call still ringing or live in the chat ends first, so its participants get `call:ended`
     # (the deletion below takes the call rows with it).
     for call in Call.objects.filter(chat=chat).live().select_for_update():
-        _call_finish(call=call, organization=organization, actor=actor, reason="chat_deleted", request=request)
+        _call_finish(call=call, organization=organization, actor=actor, reason="chat_deleted")
     _audit(
-        "chat.deleted", organization=organization, actor=actor, target=chat, request=request,
+        "chat.deleted", organization=organization, actor=actor, target=chat,
         metadata={"type": chat.kind, "name": chat.name, "messages": chat.last_seq},
     )
     realtime.publish_to_chat(chat.id, "chat:deleted", {"chat_id": str(chat.id)}, control={"leave_chat": str(chat.id)})
@@ -168,9 +163,9 @@ def _chat_remove(*, chat: Chat, organization, actor, request=None) -> None:
 
 
 @transaction.atomic
-def chat_members_add(*, organization, actor, chat_id, member_ids, request=None) -> list[str]:
+def chat_members_add(*, organization, actor: Actor, chat_id, member_ids) -> list[str]:
     """Add active members of the organization to a group chat (its admins only); return the ids added."""
-    chat, membership = _locked_chat(organization=organization, actor=actor, chat_id=chat_id)
+    chat, membership = _locked_chat(organization=organization, user=actor.user, chat_id=chat_id)
     _require_group_admin(chat, membership, "take more members")
     wanted = _active_member_ids(organization=organization, user_ids=member_ids)
     present = {str(user_id) for user_id in selectors.chat_member_ids(chat=chat)}
@@ -181,7 +176,7 @@ def chat_members_add(*, organization, actor, chat_id, member_ids, request=None) 
     ChatMember.objects.bulk_create([ChatMember(chat=chat, user_id=user_id) for user_id in added])
     for user_id in added:
         _audit(
-            "chat.member_added", organization=organization, actor=actor, target=chat, request=request,
+            "chat.member_added", organization=organization, actor=actor, target=chat,
             metadata={"user_id": user_id},
         )
     if added:
@@ -194,50 +189,52 @@ def chat_members_add(*, organization, actor, chat_id, member_ids, request=None) 
 
 
 @transaction.atomic
-def chat_member_remove(*, organization, actor, chat_id, user_id, request=None) -> None:
+def chat_member_remove(*, organization, actor: Actor, chat_id, user_id) -> None:
     """Remove someone from a group chat (its admins only; removing oneself is leaving)."""
-    if str(user_id) == str(actor.pk):
-        _leave(organization=organization, actor=actor, chat_id=chat_id, request=request)
+    user = actor.user
+    if str(user_id) == str(user.pk):
+        _leave(organization=organization, actor=actor, chat_id=chat_id)
         return
-    chat, membership = _locked_chat(organization=organization, actor=actor, chat_id=chat_id)
+    chat, membership = _locked_chat(organization=organization, user=user, chat_id=chat_id)
     _require_group_admin(chat, membership, "lose members")
     removed = ChatMember.objects.filter(chat=chat, user_id=user_id).first()
     if removed is None:
         raise not_found("This user is not a member of the chat.")
     removed.delete()
     _audit(
-        "chat.member_removed", organization=organization, actor=actor, target=chat, request=request,
+        "chat.member_removed", organization=organization, actor=actor, target=chat,
         metadata={"user_id": str(user_id)},
     )
     _after_departure(chat=chat, organization=organization, user_id=user_id, event="chat:member_removed")
 
 
 @transaction.atomic
-def chat_leave(*, organization, actor, chat_id, request=None) -> None:
+def chat_leave(*, organization, actor: Actor, chat_id) -> None:
     """Leave a group chat; the last one out deletes it, and a chat left without admins gets one."""
-    _leave(organization=organization, actor=actor, chat_id=chat_id, request=request)
+    _leave(organization=organization, actor=actor, chat_id=chat_id)
 
 
-def _leave(*, organization, actor, chat_id, request=None) -> None:
-    chat, membership = _locked_chat(organization=organization, actor=actor, chat_id=chat_id)
+def _leave(*, organization, actor: Actor, chat_id) -> None:
+    user = actor.user
+    chat, membership = _locked_chat(organization=organization, user=user, chat_id=chat_id)
     if chat.is_direct:
         raise conflict("A direct chat cannot be left; delete it instead.")
     membership.delete()
-    _audit("chat.member_left", organization=organization, actor=actor, target=chat, request=request, metadata={"user_id": str(actor.pk)})
+    _audit("chat.member_left", organization=organization, actor=actor, target=chat, metadata={"user_id": str(user.pk)})
     remaining = ChatMember.objects.filter(chat=chat).order_by("joined_at", "id")
     if not remaining.exists():
         # The leaver's sockets are still in the chat's group: chat:deleted reaches them there.
-        _chat_remove(chat=chat, organization=organization, actor=actor, request=request)
+        _chat_remove(chat=chat, organization=organization, actor=actor)
         return
     if not remaining.filter(role=ChatMember.Role.ADMIN).exists():
         successor = remaining.first()
         successor.role = ChatMember.Role.ADMIN
         successor.save(update_fields=["role"])
         _audit(
-            "chat.admin_assigned", organization=organization, actor=actor, target=chat, request=request,
+            "chat.admin_assigned", organization=organization, actor=actor, target=chat,
             metadata={"user_id": str(successor.user_id), "reason": "last admin left"},
         )
-    _after_departure(chat=chat, organization=organization, user_id=actor.pk, event="chat:member_left")
+    _after_departure(chat=chat, organization=organization, user_id=user.pk, event="chat:member_left")
 
 
 def member_departed(*, organization, user) -> None:
@@ -250,11 +247,11 @@ def member_departed(*, organization, user) -> None:
         if chat.is_direct:
             # The other person keeps the conversation; only the departed member's seat goes.
             membership.delete()
-            _audit("chat.member_removed", organization=organization, actor=None, target=chat,
+            _audit("chat.member_removed", organization=organization, actor=Actor.system(), target=chat,
                    metadata={"user_id": str(user.pk), "reason": "left the organization"})  # fmt: skip
             _after_departure(chat=chat, organization=organization, user_id=user.pk, event="chat:member_removed")
         else:
-            _leave(organization=organization, actor=user, chat_id=chat.id)
+            _leave(organization=organization, actor=Actor.for_user(user), chat_id=chat.id)
 
 
 def _after_departure(*, chat: Chat, organization, user_id, event: str) -> None:
@@ -277,18 +274,19 @@ def _content_clean(content) -> str:
 
 
 @transaction.atomic
-def message_send(*, organization, actor, chat_id, content: str, message_type: str = Message.Type.TEXT) -> Message:
+def message_send(*, organization, actor: Actor, chat_id, content: str, message_type: str = Message.Type.TEXT) -> Message:
     """Post a message to a chat the caller is in; it is numbered after the chat's last one."""
+    user = actor.user
     text = _content_clean(content)
     if message_type not in Message.Type.values:
         raise validation_error("message_type", f"`message_type` is one of: {', '.join(Message.Type.values)}.")
     # The chat row lock numbers messages without gaps or duplicates under concurrent senders.
-    chat, membership = _locked_chat(organization=organization, actor=actor, chat_id=chat_id)
+    chat, membership = _locked_chat(organization=organization, user=user, chat_id=chat_id)
     now = clock.now()
     chat.last_seq += 1
     chat.last_message_at = now
     chat.save(update_fields=["last_seq", "last_message_at", "updated_at"])
-    message = Message.objects.create(chat=chat, seq=chat.last_seq, sender=actor, message_type=message_type, content=text, created_at=now)
+    message = Message.objects.create(chat=chat, seq=chat.last_seq, sender=user, message_type=message_type, content=text, created_at=now)
     # One's own message counts as read.
     membership.last_read_seq = message.seq
     membership.save(update_fields=["last_read_seq"])
@@ -296,8 +294,8 @@ def message_send(*, organization, actor, chat_id, content: str, message_type: st
     return message
 
 
-def _message_for_change(*, organization, actor, chat_id, message_id) -> tuple[Chat, ChatMember, Message]:
-    chat, membership = _locked_chat(organization=organization, actor=actor, chat_id=chat_id)
+def _message_for_change(*, organization, user, chat_id, message_id) -> tuple[Chat, ChatMember, Message]:
+    chat, membership = _locked_chat(organization=organization, user=user, chat_id=chat_id)
     message = Message.objects.select_for_update().filter(chat=chat, id=message_id).first()
     if message is None:
         raise not_found("Message not found.")
@@ -305,11 +303,12 @@ def _message_for_change(*, organization, actor, chat_id, message_id) -> tuple[Ch
 
 
 @transaction.atomic
-def message_edit(*, organization, actor, chat_id, message_id, content: str, request=None) -> Message:
+def message_edit(*, organization, actor: Actor, chat_id, message_id, content: str) -> Message:
     """Change the text of one's own message."""
+    user = actor.user
     text = _content_clean(content)
-    chat, _, message = _message_for_change(organization=organization, actor=actor, chat_id=chat_id, message_id=message_id)
-    if message.sender_id != actor.pk:
+    chat, _, message = _message_for_change(organization=organization, user=user, chat_id=chat_id, message_id=message_id)
+    if message.sender_id != user.pk:
         raise forbidden("Only the author can edit a message.")
     if message.is_deleted:
         raise conflict("A deleted message cannot be edited.")
@@ -319,19 +318,20 @@ def message_edit(*, organization, actor, chat_id, message_id, content: str, requ
         message.save(update_fields=["content", "edited_at"])
         # The text itself stays out of the audit log: it is the conversation, not an admin change.
         _audit(
-            "message.edited", organization=organization, actor=actor, target=message, request=request,
+            "message.edited", organization=organization, actor=actor, target=message,
             metadata={"chat_id": str(chat.id), "seq": message.seq},
         )
         realtime.publish_to_chat(chat.id, "message:updated", {"message": payloads.message_payload(message)})
-    message.sender = actor
+    message.sender = user
     return message
 
 
 @transaction.atomic
-def message_delete(*, organization, actor, chat_id, message_id, request=None) -> None:
+def message_delete(*, organization, actor: Actor, chat_id, message_id) -> None:
     """Delete a message (its author or a chat admin): the row stays, its text is wiped."""
-    chat, membership, message = _message_for_change(organization=organization, actor=actor, chat_id=chat_id, message_id=message_id)
-    is_author = message.sender_id == actor.pk
+    user = actor.user
+    chat, membership, message = _message_for_change(organization=organization, user=user, chat_id=chat_id, message_id=message_id)
+    is_author = message.sender_id == user.pk
     if not (is_author or membership.role == ChatMember.Role.ADMIN):
         raise forbidden("Only the author or a chat admin can delete a message.")
     if message.is_deleted:
@@ -340,7 +340,7 @@ def message_delete(*, organization, actor, chat_id, message_id, request=None) ->
     message.content = ""
     message.save(update_fields=["deleted_at", "content"])
     _audit(
-        "message.deleted", organization=organization, actor=actor, target=message, request=request,
+        "message.deleted", organization=organization, actor=actor, target=message,
         metadata={"chat_id": str(chat.id), "seq": message.seq, "author_id": str(message.sender_id) if message.sender_id else None, "by_author": is_author},
     )
     realtime.publish_to_chat(
@@ -349,12 +349,13 @@ def message_delete(*, organization, actor, chat_id, message_id, request=None) ->
 
 
 @transaction.atomic
-def chat_mark_read(*, organization, actor, chat_id, message_id=None) -> tuple[ChatMember, int]:
+def chat_mark_read(*, organization, actor: Actor, chat_id, message_id=None) -> tuple[ChatMember, int]:
     """Mark the chat read up to a message (default: its last one); never moves backwards.
 
     Returns (membership, unread count after it).
     """
-    chat, membership = _locked_chat(organization=organization, actor=actor, chat_id=chat_id)
+    user = actor.user
+    chat, membership = _locked_chat(organization=organization, user=user, chat_id=chat_id)
     upto = chat.last_seq
     if message_id is not None:
         message = Message.objects.filter(chat=chat, id=message_id).only("seq").first()
@@ -365,20 +366,20 @@ def chat_mark_read(*, organization, actor, chat_id, message_id=None) -> tuple[Ch
         membership.last_read_seq = upto
         membership.save(update_fields=["last_read_seq"])
         realtime.publish_to_chat(
-            chat.id, "message:read", {"chat_id": str(chat.id), "user_id": str(actor.pk), "last_read_seq": upto}
+            chat.id, "message:read", {"chat_id": str(chat.id), "user_id": str(user.pk), "last_read_seq": upto}
         )
-    return membership, selectors.unread_count(chat=chat, user=actor, last_read_seq=membership.last_read_seq)
+    return membership, selectors.unread_count(chat=chat, user=user, last_read_seq=membership.last_read_seq)
 
 
 # --- calls ------------------------------------------------------------------------------------
 
 
-def _call_for_change(*, organization, actor, call_id) -> tuple[Call, CallParticipant]:
+def _call_for_change(*, organization, user, call_id) -> tuple[Call, CallParticipant]:
     """Lock a live call of a chat the caller is in; return it with the caller's participation."""
     call = (
         Call.objects.for_organization(organization)
         .select_for_update()
-        .filter(id=call_id, chat__members__user=actor)
+        .filter(id=call_id, chat__members__user=user)
         .select_related("chat")
         .first()
     )
@@ -386,7 +387,7 @@ def _call_for_change(*, organization, actor, call_id) -> tuple[Call, CallPartici
         raise not_found("Call not found.")
     if call.status == Call.Status.ENDED:
         raise conflict("The call has ended.", call_id=[str(call.id)])
-    participant, _ = CallParticipant.objects.get_or_create(call=call, user=actor)
+    participant, _ = CallParticipant.objects.get_or_create(call=call, user=user)
     return call, participant
 
 
@@ -396,39 +397,41 @@ def _reload(call: Call) -> Call:
 
 
 @transaction.atomic
-def call_start(*, organization, actor, chat_id, kind: str, request=None) -> Call:
+def call_start(*, organization, actor: Actor, chat_id, kind: str) -> Call:
     """Ring the chat's other members; one live call per chat (409 naming the live one)."""
+    user = actor.user
     if kind not in Call.Kind.values:
         raise validation_error("call_type", "`call_type` is `audio` or `video`.")
-    chat, _ = _locked_chat(organization=organization, actor=actor, chat_id=chat_id)
+    chat, _ = _locked_chat(organization=organization, user=user, chat_id=chat_id)
     live = Call.objects.filter(chat=chat).live().first()
     if live is not None:
         raise conflict("This chat already has a call in progress.", call_id=[str(live.id)])
     now = clock.now()
-    call = Call.objects.create(organization=organization, chat=chat, kind=kind, started_by=actor, started_at=now)
+    call = Call.objects.create(organization=organization, chat=chat, kind=kind, started_by=user, started_at=now)
     member_ids = selectors.chat_member_ids(chat=chat)
     CallParticipant.objects.bulk_create(
         [
             CallParticipant(
                 call=call, user_id=user_id,
-                state=CallParticipant.State.JOINED if user_id == actor.pk else CallParticipant.State.INVITED,
-                joined_at=now if user_id == actor.pk else None,
-                video_enabled=kind == Call.Kind.VIDEO and user_id == actor.pk,
+                state=CallParticipant.State.JOINED if user_id == user.pk else CallParticipant.State.INVITED,
+                joined_at=now if user_id == user.pk else None,
+                video_enabled=kind == Call.Kind.VIDEO and user_id == user.pk,
             )
             for user_id in member_ids
         ]
     )
-    _audit("call.started", organization=organization, actor=actor, target=call, request=request, metadata={"chat_id": str(chat.id), "call_type": kind})
+    _audit("call.started", organization=organization, actor=actor, target=call, metadata={"chat_id": str(chat.id), "call_type": kind})
     call = _reload(call)
-    data = {"call": payloads.call_payload(call), "chat": payloads.chat_brief_payload(chat), "from_user_id": str(actor.pk)}
-    realtime.publish_to_users(organization.id, [u for u in member_ids if u != actor.pk], "call:incoming", data)
+    data = {"call": payloads.call_payload(call), "chat": payloads.chat_brief_payload(chat), "from_user_id": str(user.pk)}
+    realtime.publish_to_users(organization.id, [u for u in member_ids if u != user.pk], "call:incoming", data)
     return call
 
 
 @transaction.atomic
-def call_join(*, organization, actor, call_id) -> Call:
+def call_join(*, organization, actor: Actor, call_id) -> Call:
     """Join (answer) a live call of one's chat; the first answer makes a ringing call active."""
-    call, participant = _call_for_change(organization=organization, actor=actor, call_id=call_id)
+    user = actor.user
+    call, participant = _call_for_change(organization=organization, user=user, call_id=call_id)
     now = clock.now()
     if participant.state != CallParticipant.State.JOINED:
         participant.state = CallParticipant.State.JOINED
@@ -440,14 +443,15 @@ def call_join(*, organization, actor, call_id) -> Call:
             call.status = Call.Status.ACTIVE
             call.answered_at = now
             call.save(update_fields=["status", "answered_at"])
-        others = selectors.call_recipients(call=call, exclude_user_id=actor.pk)
+        others = selectors.call_recipients(call=call, exclude_user_id=user.pk)
         realtime.publish_to_users(
-            organization.id, others, "call:answered", {"call_id": str(call.id), "user_id": str(actor.pk), "status": call.status}
+            organization.id, others, "call:answered", {"call_id": str(call.id), "user_id": str(user.pk), "status": call.status}
         )
     return _reload(call)
 
 
-def _call_finish(*, call: Call, organization, actor, reason: str, request=None) -> None:
+def _call_finish(*, call: Call, organization, actor: Actor, reason: str) -> None:
+    user = actor.user
     recipients = list(call.participants.values_list("user_id", flat=True))
     now = clock.now()
     call.status = Call.Status.ENDED
@@ -455,16 +459,17 @@ def _call_finish(*, call: Call, organization, actor, reason: str, request=None) 
     call.end_reason = reason
     call.save(update_fields=["status", "ended_at", "end_reason"])
     CallParticipant.objects.filter(call=call, state=CallParticipant.State.JOINED).update(state=CallParticipant.State.LEFT, left_at=now)
-    _audit("call.ended", organization=organization, actor=actor, target=call, request=request, metadata={"chat_id": str(call.chat_id), "reason": reason})
+    _audit("call.ended", organization=organization, actor=actor, target=call, metadata={"chat_id": str(call.chat_id), "reason": reason})
     realtime.publish_to_users(
-        organization.id, recipients, "call:ended", {"call_id": str(call.id), "chat_id": str(call.chat_id), "reason": reason, "ended_by": str(actor.pk)}
+        organization.id, recipients, "call:ended", {"call_id": str(call.id), "chat_id": str(call.chat_id), "reason": reason, "ended_by": str(user.pk)}
     )
 
 
 @transaction.atomic
-def call_leave(*, organization, actor, call_id, request=None) -> Call:
+def call_leave(*, organization, actor: Actor, call_id) -> Call:
     """Leave a call; it ends when nobody is left in it (or, in a direct chat, when one side hangs up)."""
-    call, participant = _call_for_change(organization=organization, actor=actor, call_id=call_id)
+    user = actor.user
+    call, participant = _call_for_change(organization=organization, user=user, call_id=call_id)
     participant.state = CallParticipant.State.LEFT
     participant.left_at = clock.now()
     participant.screen_sharing = False
@@ -472,35 +477,36 @@ def call_leave(*, organization, actor, call_id, request=None) -> Call:
     joined = CallParticipant.objects.filter(call=call, state=CallParticipant.State.JOINED).count()
     if joined == 0 or (call.chat.is_direct and call.status == Call.Status.ACTIVE):
         reason = "cancelled" if call.status == Call.Status.RINGING else "completed"
-        _call_finish(call=call, organization=organization, actor=actor, reason=reason, request=request)
+        _call_finish(call=call, organization=organization, actor=actor, reason=reason)
     else:
-        others = selectors.call_recipients(call=call, exclude_user_id=actor.pk)
-        realtime.publish_to_users(organization.id, others, "call:participant_left", {"call_id": str(call.id), "user_id": str(actor.pk)})
+        others = selectors.call_recipients(call=call, exclude_user_id=user.pk)
+        realtime.publish_to_users(organization.id, others, "call:participant_left", {"call_id": str(call.id), "user_id": str(user.pk)})
     return _reload(call)
 
 
 @transaction.atomic
-def call_end(*, organization, actor, call_id, request=None) -> Call:
+def call_end(*, organization, actor: Actor, call_id) -> Call:
     """End a live call for everyone in it."""
-    call, _ = _call_for_change(organization=organization, actor=actor, call_id=call_id)
-    _call_finish(call=call, organization=organization, actor=actor, reason="ended", request=request)
+    call, _ = _call_for_change(organization=organization, user=actor.user, call_id=call_id)
+    _call_finish(call=call, organization=organization, actor=actor, reason="ended")
     return _reload(call)
 
 
 @transaction.atomic
-def call_reject(*, organization, actor, call_id, request=None) -> Call:
+def call_reject(*, organization, actor: Actor, call_id) -> Call:
     """Decline a ringing call; when everyone invited declined, it ends as `rejected`."""
-    call, participant = _call_for_change(organization=organization, actor=actor, call_id=call_id)
+    user = actor.user
+    call, participant = _call_for_change(organization=organization, user=user, call_id=call_id)
     if participant.state == CallParticipant.State.JOINED:
         raise conflict("You are in this call: leave it instead.")
     participant.state = CallParticipant.State.DECLINED
     participant.save(update_fields=["state"])
-    others = selectors.call_recipients(call=call, exclude_user_id=actor.pk)
-    realtime.publish_to_users(organization.id, others, "call:reject", {"call_id": str(call.id), "from_user_id": str(actor.pk)})
+    others = selectors.call_recipients(call=call, exclude_user_id=user.pk)
+    realtime.publish_to_users(organization.id, others, "call:reject", {"call_id": str(call.id), "from_user_id": str(user.pk)})
     pending = CallParticipant.objects.filter(call=call, state=CallParticipant.State.INVITED).exists()
     joined = CallParticipant.objects.filter(call=call, state=CallParticipant.State.JOINED).count()
     if call.status == Call.Status.RINGING and not pending and joined <= 1:
-        _call_finish(call=call, organization=organization, actor=actor, reason="rejected", request=request)
+        _call_finish(call=call, organization=organization, actor=actor, reason="rejected")
     return _reload(call)
 
 
@@ -508,9 +514,10 @@ MEDIA_FIELDS = ("audio_enabled", "video_enabled", "screen_sharing")
 
 
 @transaction.atomic
-def call_media_update(*, organization, actor, call_id, data: dict) -> CallParticipant:
+def call_media_update(*, organization, actor: Actor, call_id, data: dict) -> CallParticipant:
     """Change one's media state in a call one has joined; the others are told."""
-    call, participant = _call_for_change(organization=organization, actor=actor, call_id=call_id)
+    user = actor.user
+    call, participant = _call_for_change(organization=organization, user=user, call_id=call_id)
     if participant.state != CallParticipant.State.JOINED:
         raise conflict("Join the call before changing your media.")
     changed = [name for name in MEDIA_FIELDS if name in data and getattr(participant, name) != data[name]]
@@ -518,28 +525,29 @@ def call_media_update(*, organization, actor, call_id, data: dict) -> CallPartic
         setattr(participant, name, bool(data[name]))
     if changed:
         participant.save(update_fields=changed)
-        others = selectors.call_recipients(call=call, exclude_user_id=actor.pk)
+        others = selectors.call_recipients(call=call, exclude_user_id=user.pk)
         realtime.publish_to_users(
             organization.id, others, "call:media",
-            {"call_id": str(call.id), "user_id": str(actor.pk), **{name: getattr(participant, name) for name in MEDIA_FIELDS}},
+            {"call_id": str(call.id), "user_id": str(user.pk), **{name: getattr(participant, name) for name in MEDIA_FIELDS}},
         )
-    participant.user = actor
+    participant.user = user
     return participant
 
 
-def call_signal_targets(*, organization, actor, call_id, to_user_id=None) -> list[str]:
+def call_signal_targets(*, organization, actor: Actor, call_id, to_user_id=None) -> list[str]:
     """Whom a signalling message (offer, answer, ICE candidate) of the caller may go to.
 
     The caller must be invited to or in a live call of a chat they belong to; the message goes
     to `to_user_id` (who must be in the call too) or else to every other participant.
     """
-    call = Call.objects.for_organization(organization).filter(id=call_id, chat__members__user=actor).live().first()
+    user = actor.user
+    call = Call.objects.for_organization(organization).filter(id=call_id, chat__members__user=user).live().first()
     if call is None:
         raise not_found("Call not found.")
-    me = CallParticipant.objects.filter(call=call, user=actor, state__in=(CallParticipant.State.INVITED, CallParticipant.State.JOINED))
+    me = CallParticipant.objects.filter(call=call, user=user, state__in=(CallParticipant.State.INVITED, CallParticipant.State.JOINED))
     if not me.exists():
         raise forbidden("You are not in this call.")
-    targets = [str(user_id) for user_id in selectors.call_recipients(call=call, exclude_user_id=actor.pk)]
+    targets = [str(user_id) for user_id in selectors.call_recipients(call=call, exclude_user_id=user.pk)]
     if to_user_id is not None:
         if str(to_user_id) not in targets:
             raise validation_error("to_user_id", "This user is not in the call.")

@@ -8,6 +8,7 @@ from django.db.models import QuerySet
 
 from audit.services import event_record
 from core import clock, entitlements
+from core.actor import Actor
 from core.errors import ErrorCode
 from core.exceptions import ApplicationError, conflict, validation_error
 from organizations import invites
@@ -95,7 +96,7 @@ _TAKEN = "This domain is already verified by another organization."
 
 
 @transaction.atomic
-def domain_claim(*, organization: Organization, domain: str, join_policy: str, actor, request=None) -> Domain:
+def domain_claim(*, organization: Organization, domain: str, join_policy: str, actor: Actor) -> Domain:
     """Claim a domain (unverified until its TXT record is found); public webmail domains are refused."""
     name = domain_normalize(domain)
     if name in PUBLIC_EMAIL_DOMAINS:
@@ -121,13 +122,12 @@ def domain_claim(*, organization: Organization, domain: str, join_policy: str, a
         organization_id=organization.id,
         target=claimed,
         changes={"domain": [None, name], "join_policy": [None, join_policy]},
-        request=request,
     )
     return claimed
 
 
 @transaction.atomic
-def domain_verify(*, domain: Domain, actor, request=None) -> Domain:
+def domain_verify(*, domain: Domain, actor: Actor) -> Domain:
     """Look the TXT record up; found → verified (already verified: unchanged), else 400 saying why."""
     if domain.verified_at is not None:
         return domain
@@ -159,13 +159,12 @@ def domain_verify(*, domain: Domain, actor, request=None) -> Domain:
         organization_id=domain.organization_id,
         target=domain,
         changes={"verified_at": [None, domain.verified_at]},
-        request=request,
     )
     return domain
 
 
 @transaction.atomic
-def domain_delete(*, domain: Domain, actor, request=None) -> None:
+def domain_delete(*, domain: Domain, actor: Actor) -> None:
     """Release a claimed domain; its users are no longer offered membership."""
     event_record(
         action="domain.deleted",
@@ -173,7 +172,6 @@ def domain_delete(*, domain: Domain, actor, request=None) -> None:
         organization_id=domain.organization_id,
         target=domain,
         changes={"domain": [domain.domain, None]},
-        request=request,
     )
     domain.delete()
 
@@ -181,7 +179,7 @@ def domain_delete(*, domain: Domain, actor, request=None) -> None:
 # --- sign-in hook ----------------------------------------------------------------------------
 
 
-def _offer(*, claim: Domain, user, request) -> None:
+def _offer(*, claim: Domain, user, actor: Actor) -> None:
     organization = claim.organization
     if not email_domain_allowed(organization=organization, email=user.email):
         return  # the org admits other domains only (`allowed_email_domains`): no offer, no error at sign-in
@@ -189,12 +187,13 @@ def _offer(*, claim: Domain, user, request) -> None:
         if not entitlements.check(organization, "max_members", used=invites.members_used(organization)).allowed:
             return
         role = default_role(organization=organization)
-        membership_add(organization=organization, user=user, role=role, request=request, source="domain")
+        membership_add(organization=organization, user=user, role=role, actor=actor.as_user(user), source="domain")
     else:
-        invites.invite_offer(organization=organization, user=user, request=request)
+        # Nobody chose this person: the platform makes the offer (a system event).
+        invites.invite_offer(organization=organization, user=user, actor=actor.as_system())
 
 
-def domain_sign_in(*, user, request=None) -> None:
+def domain_sign_in(*, user, actor: Actor) -> None:
     """Offer (invite) or grant (auto_join) membership to a user whose verified email is on a verified domain."""
     # Only a verified address proves the user belongs to the domain's organization.
     if not user.email_verified or "@" not in user.email:
@@ -208,7 +207,7 @@ def domain_sign_in(*, user, request=None) -> None:
     for claim in claims:
         try:
             with transaction.atomic():
-                _offer(claim=claim, user=user, request=request)
+                _offer(claim=claim, user=user, actor=actor)
         except (ApplicationError, DatabaseError):
             # An offer that fails must never fail the sign-in it rides on.
             logger.exception("domain membership offer failed for user %s in org %s", user.id, claim.organization_id)

@@ -1,12 +1,14 @@
 """Implementations of the hooks through which accounts asks about organizations."""
 from core import hooks
+from core.actor import Actor
 from core.roles import Role
 from organizations import domains, selectors, services
 from organizations.models import Membership, Organization
 
 
-def organization_create(*, user, name: str, website: str = "", company_size: str = "", request=None) -> Organization:
-    return services.organization_create(user=user, name=name, website=website, company_size=company_size, request=request)
+def organization_create(*, user, name: str, website: str = "", company_size: str = "", actor: Actor) -> Organization:
+    """Create the org `user` asked for at registration: they act, and become its owner."""
+    return services.organization_create(user=user, name=name, website=website, company_size=company_size, actor=actor.as_user(user))
 
 
 def default_organization(*, user):

@@ -14,6 +14,7 @@ from accounts.models import User
 from accounts.tokens import TokenPair, hash_secret, random_secret
 from audit.services import event_record
 from core import clock, entitlements, hooks
+from core.actor import Actor
 from core.errors import ErrorCode
 from core.exceptions import ApplicationError, conflict, validation_error
 from core.tasks import enqueue
@@ -50,11 +51,6 @@ class AcceptResult:
     user: User
     tokens: TokenPair | None  # set when the invite created the account (anonymous accept)
 
-
-
-def _user_or_none(actor):
-    """`invited_by` names a person; an API key acting for its org leaves it empty (audit names the key)."""
-    return actor if isinstance(actor, User) else None
 
 def invite_url(code: str) -> str:
     """The front-end link that opens an invitation."""
@@ -147,7 +143,7 @@ def _member_exists(organization: Organization, email: str) -> bool:
     return Membership.objects.filter(organization=organization, user__email__iexact=email).exists()
 
 
-def _notify_existing_user(*, invite: Invite, actor) -> None:
+def _notify_existing_user(*, invite: Invite, actor: Actor) -> None:
     user = User.objects.filter(email__iexact=invite.email, is_active=True).first()
     if user is None:
         return
@@ -162,12 +158,12 @@ def _notify_existing_user(*, invite: Invite, actor) -> None:
             "invite_id": str(invite.id),
             "organization_name": invite.organization.name,
             "role": invite.role,
-            "invited_by": getattr(actor, "email", None),
+            "invited_by": actor.user.email if actor.user is not None else None,
         },
     )
 
 
-def _issue(*, organization: Organization, email: str, role: str, teams: list[Team], actor, source: str, request=None) -> IssuedInvite:
+def _issue(*, organization: Organization, email: str, role: str, teams: list[Team], actor: Actor, source: str) -> IssuedInvite:
     """Create the pending invite for `email`, or refresh the one that exists (new code, expiry, role, teams)."""
     code, code_hash = _new_code()
     existing = (
@@ -186,7 +182,8 @@ def _issue(*, organization: Organization, email: str, role: str, teams: list[Tea
                     email=email,
                     role=role,
                     code_hash=code_hash,
-                    invited_by=_user_or_none(actor),
+                    # A person; an API key leaves it empty (audit names the key).
+                    invited_by=actor.user,
                     created_at=clock.now(),
                     expires_at=_expiry(),
                 )
@@ -199,7 +196,7 @@ def _issue(*, organization: Organization, email: str, role: str, teams: list[Tea
         invite, created = existing, False
         changes = {"role": [invite.role, role]} if invite.role != role else {}
         invite.role, invite.code_hash, invite.expires_at = role, code_hash, _expiry()
-        invite.invited_by = _user_or_none(actor) or invite.invited_by
+        invite.invited_by = actor.user or invite.invited_by
         invite.save(update_fields=["role", "code_hash", "expires_at", "invited_by"])
     else:
         created = True
@@ -212,7 +209,6 @@ def _issue(*, organization: Organization, email: str, role: str, teams: list[Tea
         target=invite,
         changes=changes,
         metadata={"email": email, "refreshed": not created, "source": source, "team_ids": [str(t.id) for t in teams]},
-        request=request,
     )
     _notify_existing_user(invite=invite, actor=actor)
     _email_queue(invite, code)
@@ -220,7 +216,7 @@ def _issue(*, organization: Organization, email: str, role: str, teams: list[Tea
 
 
 @transaction.atomic
-def invite_create(*, organization: Organization, email: str, role: str, team_ids=None, actor, request=None) -> IssuedInvite:
+def invite_create(*, organization: Organization, email: str, role: str, team_ids=None, actor: Actor) -> IssuedInvite:
     """Invite an email (re-inviting a pending one refreshes it); 409 for an existing member."""
     email = _email_normalize(email)
     email_domain_require(organization=organization, email=email)
@@ -228,7 +224,7 @@ def invite_create(*, organization: Organization, email: str, role: str, team_ids
     teams = _teams_resolve(organization=organization, team_ids=team_ids)
     if _member_exists(organization, email):
         raise conflict("This person is already a member of the organization.", email=["Already a member."])
-    return _issue(organization=organization, email=email, role=role, teams=teams, actor=actor, source="invite", request=request)
+    return _issue(organization=organization, email=email, role=role, teams=teams, actor=actor, source="invite")
 
 
 def _lock(invite: Invite) -> Invite:
@@ -236,7 +232,7 @@ def _lock(invite: Invite) -> Invite:
 
 
 @transaction.atomic
-def invite_resend(*, invite: Invite, actor, request=None) -> IssuedInvite:
+def invite_resend(*, invite: Invite, actor: Actor) -> IssuedInvite:
     """Issue a new code and expiry for a pending (or expired) invitation and email it again."""
     invite = _lock(invite)
     if invite.status != Invite.Status.PENDING:
@@ -255,14 +251,13 @@ def invite_resend(*, invite: Invite, actor, request=None) -> IssuedInvite:
         organization_id=invite.organization_id,
         target=invite,
         changes={"expires_at": [old_expiry, invite.expires_at]},
-        request=request,
     )
     _email_queue(invite, code)
     return IssuedInvite(invite=invite, code=code, created=False)
 
 
 @transaction.atomic
-def invite_cancel(*, invite: Invite, actor, request=None) -> None:
+def invite_cancel(*, invite: Invite, actor: Actor) -> None:
     """Cancel a pending invitation (cancelling a cancelled one is a no-op; a used one is 409)."""
     invite = _lock(invite)
     if invite.status == Invite.Status.CANCELLED:
@@ -277,7 +272,6 @@ def invite_cancel(*, invite: Invite, actor, request=None) -> None:
         organization_id=invite.organization_id,
         target=invite,
         changes={"status": [Invite.Status.PENDING, Invite.Status.CANCELLED]},
-        request=request,
     )
 
 
@@ -296,7 +290,7 @@ def _respond(*, invite: Invite, status: str) -> None:
     invite.status, invite.responded_at = status, now
 
 
-def _join_teams(*, invite: Invite, user, request) -> None:
+def _join_teams(*, invite: Invite, user, actor: Actor) -> None:
     teams = list(invite.teams.all())
     TeamMembership.objects.bulk_create(
         [TeamMembership(team=team, user=user, added_at=clock.now()) for team in teams], ignore_conflicts=True
@@ -304,12 +298,11 @@ def _join_teams(*, invite: Invite, user, request) -> None:
     for team in teams:
         event_record(
             action="team.member_added",
-            actor=user,
+            actor=actor,
             organization_id=invite.organization_id,
             target=team,
             changes={"user_id": [None, str(user.id)]},
             metadata={"source": "invite"},
-            request=request,
         )
 
 
@@ -352,7 +345,7 @@ def _invitee(*, invite: Invite, user, full_name: str | None, password: str | Non
 
 
 @transaction.atomic
-def invite_accept(*, code: str, user=None, full_name: str | None = None, password: str | None = None, request=None) -> AcceptResult:
+def invite_accept(*, code: str, full_name: str | None = None, password: str | None = None, actor: Actor) -> AcceptResult:
     """Accept an invitation: join the org (and its teams) as the invited role, once.
 
     An anonymous caller gives `full_name` and `password` and gets an account (email not
@@ -361,7 +354,7 @@ def invite_accept(*, code: str, user=None, full_name: str | None = None, passwor
     """
     invite = invite_get_by_code(code=code, lock=True)
     _require_usable(invite)
-    account, user_created = _invitee(invite=invite, user=user, full_name=full_name, password=password)
+    account, user_created = _invitee(invite=invite, user=actor.user, full_name=full_name, password=password)
     organization = invite.organization
     role = invite.role
     try:
@@ -370,32 +363,32 @@ def invite_accept(*, code: str, user=None, full_name: str | None = None, passwor
         # A custom role deleted after the invitation was sent.
         raise validation_error("code", "The role of this invitation no longer exists; ask for a new invitation.")
     _respond(invite=invite, status=Invite.Status.ACCEPTED)
-    membership = membership_add(organization=organization, user=account, role=role, actor=account, request=request, source="invite")
-    _join_teams(invite=invite, user=account, request=request)
+    # The invitee joins: the account acts (the one just created, for an anonymous caller).
+    actor = actor.as_user(account)
+    membership = membership_add(organization=organization, user=account, role=role, actor=actor, source="invite")
+    _join_teams(invite=invite, user=account, actor=actor)
     event_record(
         action="invite.accepted",
-        actor=account,
+        actor=actor,
         organization_id=organization.id,
         target=invite,
         changes={"status": [Invite.Status.PENDING, Invite.Status.ACCEPTED]},
         metadata={"email": invite.email, "role": membership.role, "account_created": user_created},
-        request=request,
     )
     tokens = None
     if user_created:
         from accounts.sessions import login_complete
 
-        tokens = login_complete(user=account, request=request, organization_id=organization.id, mfa_verified=False, auth_method="invite")
+        tokens = login_complete(user=account, actor=actor, organization_id=organization.id, mfa_verified=False, auth_method="invite")
     return AcceptResult(invite=invite, membership=membership, user=account, tokens=tokens)
 
 
 @transaction.atomic
-def invite_decline(*, code: str, user=None, request=None) -> None:
+def invite_decline(*, code: str, actor: Actor) -> None:
     """Decline an invitation (anyone holding the code may)."""
     invite = invite_get_by_code(code=code, lock=True)
     _require_usable(invite)
     _respond(invite=invite, status=Invite.Status.DECLINED)
-    actor = user if user is not None and user.is_authenticated else None
     event_record(
         action="invite.declined",
         actor=actor,
@@ -403,11 +396,10 @@ def invite_decline(*, code: str, user=None, request=None) -> None:
         target=invite,
         changes={"status": [Invite.Status.PENDING, Invite.Status.DECLINED]},
         metadata={"email": invite.email},
-        request=request,
     )
 
 
-def invite_offer(*, organization: Organization, user, request=None) -> IssuedInvite | None:
+def invite_offer(*, organization: Organization, user, actor: Actor) -> IssuedInvite | None:
     """Offer membership (as the org's `default_role`) to a user of a verified domain: a pending invite, emailed.
 
     Nothing when a live one is pending, or the user declined / an admin cancelled one before
@@ -430,4 +422,4 @@ def invite_offer(*, organization: Organization, user, request=None) -> IssuedInv
         role, teams = pending.role, list(pending.teams.all())
     else:
         role, teams = default_role(organization=organization), []
-    return _issue(organization=organization, email=email, role=role, teams=teams, actor=None, source="domain", request=request)
+    return _issue(organization=organization, email=email, role=role, teams=teams, actor=actor, source="domain")

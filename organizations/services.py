@@ -9,6 +9,7 @@ from django.utils.text import slugify
 from accounts.models import UserSession
 from audit.services import event_record
 from core import clock, entitlements, hooks
+from core.actor import Actor
 from core.errors import ErrorCode
 from core.exceptions import ApplicationError, conflict, validation_error
 from core.roles import Role
@@ -65,7 +66,7 @@ def _slug_generate(name: str) -> str:
 
 
 @transaction.atomic
-def organization_create(*, user, name: str, slug: str | None = None, website: str = "", company_size: str = "", request=None) -> Organization:
+def organization_create(*, user, name: str, slug: str | None = None, website: str = "", company_size: str = "", actor: Actor) -> Organization:
     """Create an org with `user` as its owner; the slug is generated when absent (409 when taken)."""
     name = name.strip()
     if not name:
@@ -81,17 +82,16 @@ def organization_create(*, user, name: str, slug: str | None = None, website: st
     Membership.objects.create(organization=organization, user=user, role=Role.OWNER)
     event_record(
         action="org.created",
-        actor=user,
+        actor=actor,
         organization_id=organization.id,
         target=organization,
         changes={"name": [None, name], "slug": [None, slug]},
-        request=request,
     )
     return organization
 
 
 @transaction.atomic
-def organization_update(*, organization: Organization, actor, data: dict, request=None) -> Organization:
+def organization_update(*, organization: Organization, actor: Actor, data: dict) -> Organization:
     """Change name, slug (plan feature `custom_slug`) or website."""
     if "slug" in data and data["slug"] != organization.slug:
         data = {**data, "slug": _slug_validate(data["slug"])}
@@ -100,7 +100,7 @@ def organization_update(*, organization: Organization, actor, data: dict, reques
             raise conflict("This slug is already taken.", slug=["This slug is already taken."])
     organization, changes = model_update(instance=organization, fields=["name", "slug", "website"], data=data)
     if changes:
-        event_record(action="org.updated", actor=actor, organization_id=organization.id, target=organization, changes=changes, request=request)
+        event_record(action="org.updated", actor=actor, organization_id=organization.id, target=organization, changes=changes)
     return organization
 
 
@@ -121,7 +121,7 @@ def settings_validate(settings: dict) -> dict:
 
 
 @transaction.atomic
-def organization_settings_update(*, organization: Organization, actor, settings: dict, request=None) -> dict:
+def organization_settings_update(*, organization: Organization, actor: Actor, settings: dict) -> dict:
     """Merge validated keys into the org's settings (a null value removes a key)."""
     removals = {k for k, v in settings.items() if v is None}
     settings_validate({k: v for k, v in settings.items() if v is not None})
@@ -135,18 +135,16 @@ def organization_settings_update(*, organization: Organization, actor, settings:
         organization.settings = new
         organization.save(update_fields=["settings", "updated_at"])
         changes = {k: [old.get(k), new.get(k)] for k in set(old) | set(new) if old.get(k) != new.get(k)}
-        event_record(action="org.settings_updated", actor=actor, organization_id=organization.id, target=organization, changes=changes, request=request)
+        event_record(action="org.settings_updated", actor=actor, organization_id=organization.id, target=organization, changes=changes)
     return new
 
 
 @transaction.atomic
-def organization_delete(*, organization: Organization, actor, confirm: str, request=None) -> None:
+def organization_delete(*, organization: Organization, actor: Actor, confirm: str) -> None:
     """Delete an org (owner only; `confirm` must equal its slug)."""
     if confirm != organization.slug:
         raise validation_error("confirm", "Type the organization's slug to confirm.")
-    event_record(
-        action="org.deleted", actor=actor, organization_id=organization.id, target=organization, changes={"name": [organization.name, None]}, request=request
-    )
+    event_record(action="org.deleted", actor=actor, organization_id=organization.id, target=organization, changes={"name": [organization.name, None]})
     UserSession.objects.filter(organization_id=organization.id).update(organization_id=None)
     organization.delete()
 
@@ -186,12 +184,11 @@ def _membership_lock(membership: Membership) -> Membership:
 def member_update(
     *,
     membership: Membership,
-    actor,
+    actor: Actor,
     actor_membership: Membership | None,
     data: dict,
     ensure_role_grantable: RoleCheck,
     ensure_not_better: MemberCheck,
-    request=None,
 ) -> Membership:
     """Change a member's role and/or status: only to a role the caller could give, only on a member who is not their better."""
     membership = _membership_lock(membership)
@@ -224,7 +221,6 @@ def member_update(
                 organization_id=organization.id,
                 target=membership.user,
                 changes={"role": [old_role, membership.role]},
-                request=request,
             )
             _notify(event="role_changed", user=membership.user, organization=organization, context={"role": membership.role, "previous_role": old_role})
         if "status" in changes:
@@ -235,7 +231,6 @@ def member_update(
                 organization_id=organization.id,
                 target=membership.user,
                 changes={"status": changes["status"]},
-                request=request,
             )
             if verb == "suspended":
                 _sessions_leave_org(user_id=membership.user_id, organization_id=organization.id)
@@ -251,7 +246,7 @@ def _notify(*, event: str, user, organization, context: dict) -> None:
 
 
 @transaction.atomic
-def member_remove(*, membership: Membership, actor, ensure_not_better: MemberCheck, request=None) -> None:
+def member_remove(*, membership: Membership, actor: Actor, ensure_not_better: MemberCheck) -> None:
     """Remove a member (never the owner, never a better of the caller); their team places and extra roles go with them."""
     membership = _membership_lock(membership)
     if membership.role == Role.OWNER:
@@ -267,7 +262,6 @@ def member_remove(*, membership: Membership, actor, ensure_not_better: MemberChe
         organization_id=membership.organization_id,
         target=membership.user,
         changes={"role": [membership.role, None]},
-        request=request,
     )
     _notify(event="member_removed", user=membership.user, organization=membership.organization, context={})
 
@@ -282,22 +276,22 @@ def _membership_delete(*, membership: Membership) -> None:
 
 
 @transaction.atomic
-def member_leave(*, membership: Membership, request=None) -> None:
+def member_leave(*, membership: Membership, actor: Actor) -> None:
     """Leave an org; the owner must transfer ownership first (409)."""
     membership = _membership_lock(membership)
     if membership.role == Role.OWNER:
         raise conflict("The owner cannot leave; transfer ownership first.")
     _membership_delete(membership=membership)
-    event_record(action="member.left", actor=membership.user, organization_id=membership.organization_id, target=membership.user, request=request)
+    event_record(action="member.left", actor=actor, organization_id=membership.organization_id, target=membership.user)
 
 
 @transaction.atomic
-def ownership_transfer(*, organization: Organization, actor, new_owner_id, request=None) -> Membership:
+def ownership_transfer(*, organization: Organization, actor: Actor, new_owner_id) -> Membership:
     """Make another active member the owner; the old owner becomes admin. Exactly one owner, always."""
     # Lock the org row: concurrent transfers and role changes serialize here.
     organization = Organization.objects.select_for_update().get(id=organization.id)
     current = Membership.objects.select_for_update().get(organization=organization, role=Role.OWNER)
-    if current.user_id != actor.id:
+    if actor.user is None or current.user_id != actor.user.pk:
         raise ApplicationError(code=ErrorCode.INSUFFICIENT_PERMISSIONS, message="Only the owner can transfer ownership.", status_code=403)
     target = Membership.objects.select_for_update().select_related("user").filter(organization=organization, user_id=new_owner_id).first()
     if target is None:
@@ -318,23 +312,21 @@ def ownership_transfer(*, organization: Organization, actor, new_owner_id, reque
         organization_id=organization.id,
         target=target.user,
         changes={"owner": [str(current.user_id), str(target.user_id)], "role": [previous_role, Role.OWNER]},
-        request=request,
     )
     return target
 
 
 @transaction.atomic
-def member_profile_update(*, membership: Membership, data: dict, request=None) -> Membership:
+def member_profile_update(*, membership: Membership, data: dict, actor: Actor) -> Membership:
     """Update my per-org display name and title."""
     membership, changes = model_update(instance=membership, fields=["display_name", "title"], data=data)
     if changes:
         event_record(
             action="member.profile_updated",
-            actor=membership.user,
+            actor=actor,
             organization_id=membership.organization_id,
             target=membership.user,
             changes=changes,
-            request=request,
         )
     return membership
 
@@ -391,7 +383,7 @@ def default_role(*, organization: Organization) -> str:
 
 
 @transaction.atomic
-def membership_add(*, organization: Organization, user, role: str, actor=None, request=None, source: str = "invite") -> Membership:
+def membership_add(*, organization: Organization, user, role: str, actor: Actor, source: str = "invite") -> Membership:
     """Add an active member (idempotent: an existing membership is returned unchanged).
 
     Every way in passes here, so the admission rules hold on all of them: the address must be
@@ -409,11 +401,10 @@ def membership_add(*, organization: Organization, user, role: str, actor=None, r
         hooks.collect(hooks.MEMBERSHIP_CHANGED, organization=organization)
         event_record(
             action="member.joined",
-            actor=actor or user,
+            actor=actor,
             organization_id=organization.id,
             target=user,
             changes={"role": [None, role]},
             metadata={"source": source},
-            request=request,
         )
     return membership

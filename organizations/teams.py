@@ -11,6 +11,7 @@ from django.db.models import Count, OuterRef, QuerySet, Subquery
 
 from audit.services import event_record
 from core import clock
+from core.actor import Actor
 from core.errors import ErrorCode
 from core.exceptions import ApplicationError, conflict, validation_error
 from core.services import model_update
@@ -87,7 +88,7 @@ def _save(func):
 
 
 @transaction.atomic
-def team_create(*, organization: Organization, name: str, description: str = "", actor, request=None) -> Team:
+def team_create(*, organization: Organization, name: str, description: str = "", actor: Actor) -> Team:
     """Create a team (names are unique per org, case-insensitively: 409)."""
     name = _name_clean(name)
     if _name_taken(organization=organization, name=name):
@@ -100,13 +101,12 @@ def team_create(*, organization: Organization, name: str, description: str = "",
         organization_id=organization.id,
         target=team,
         changes={"name": [None, name], "description": [None, team.description]},
-        request=request,
     )
     return team
 
 
 @transaction.atomic
-def team_update(*, team: Team, data: dict, actor, request=None) -> Team:
+def team_update(*, team: Team, data: dict, actor: Actor) -> Team:
     """Rename a team or change its description."""
     if "name" in data:
         data = {**data, "name": _name_clean(data["name"])}
@@ -114,12 +114,12 @@ def team_update(*, team: Team, data: dict, actor, request=None) -> Team:
             raise conflict(_DUPLICATE, name=[_DUPLICATE])
     team, changes = _save(lambda: model_update(instance=team, fields=["name", "description"], data=data))
     if changes:
-        event_record(action="team.updated", actor=actor, organization_id=team.organization_id, target=team, changes=changes, request=request)
+        event_record(action="team.updated", actor=actor, organization_id=team.organization_id, target=team, changes=changes)
     return team
 
 
 @transaction.atomic
-def team_delete(*, team: Team, actor, ensure_leavable: LeaveCheck, request=None) -> None:
+def team_delete(*, team: Team, actor: Actor, ensure_leavable: LeaveCheck) -> None:
     """Delete a team; its members stay in the org (it takes them all off the team: checked like that)."""
     members = list(Membership.objects.filter(organization_id=team.organization_id, user_id__in=team.memberships.values("user_id")))
     if members:
@@ -130,7 +130,6 @@ def team_delete(*, team: Team, actor, ensure_leavable: LeaveCheck, request=None)
         organization_id=team.organization_id,
         target=team,
         changes={"name": [team.name, None]},
-        request=request,
     )
     team.delete()
     if members:
@@ -139,7 +138,7 @@ def team_delete(*, team: Team, actor, ensure_leavable: LeaveCheck, request=None)
 
 
 @transaction.atomic
-def team_member_add(*, team: Team, user_id, actor, ensure_joinable: MemberCheck, request=None) -> TeamMembership:
+def team_member_add(*, team: Team, user_id, actor: Actor, ensure_joinable: MemberCheck) -> TeamMembership:
     """Put an active member of the org on the team, if the caller holds what the team's policies grant (400 for a non-member, 409 when on it)."""
     membership = (
         Membership.objects.select_related("user")
@@ -165,13 +164,12 @@ def team_member_add(*, team: Team, user_id, actor, ensure_joinable: MemberCheck,
         organization_id=team.organization_id,
         target=team,
         changes={"user_id": [None, str(user_id)]},
-        request=request,
     )
     return member
 
 
 @transaction.atomic
-def team_member_remove(*, team: Team, user_id, actor, ensure_leavable: LeaveCheck, request=None) -> None:
+def team_member_remove(*, team: Team, user_id, actor: Actor, ensure_leavable: LeaveCheck) -> None:
     """Take a user off the team (404 when not on it), if the caller could lift its denies and is not worse than them."""
     member = _team_member_get(team=team, user_id=user_id)
     # Leaving lifts the deny policies naming the team: checked like deleting them.
@@ -184,5 +182,4 @@ def team_member_remove(*, team: Team, user_id, actor, ensure_leavable: LeaveChec
         organization_id=team.organization_id,
         target=team,
         changes={"user_id": [str(user_id), None]},
-        request=request,
     )

@@ -16,6 +16,7 @@ from django.utils.crypto import get_random_string, salted_hmac
 
 from audit.services import event_record
 from core import authz, clock, entitlements
+from core.actor import Actor
 from core.errors import ErrorCode
 from core.exceptions import ApplicationError, conflict, validation_error
 from core.net import cidrs_normalize, ip_in_cidrs, ip_parse
@@ -205,9 +206,7 @@ def api_key_create(
     expires_at: datetime | None = None,
     ip_allowlist: list[str] | None = None,
     created_by=None,
-    actor=None,
-    actor_type: str | None = None,
-    request=None,
+    actor: Actor,
 ) -> tuple[ApiKey, str]:
     """Issue a key and return it with its secret (the only time the secret exists in clear).
 
@@ -239,7 +238,6 @@ def api_key_create(
     event_record(
         action="api_key.created",
         actor=actor,
-        actor_type=actor_type,
         organization_id=organization.id,
         target=api_key,
         changes={
@@ -249,7 +247,6 @@ def api_key_create(
             "expires_at": [None, expires_at],
             "ip_allowlist": [None, ip_allowlist],
         },
-        request=request,
     )
     return api_key, secret
 
@@ -275,9 +272,7 @@ def api_key_rotate(
     ensure_grantable: GrantCheck,
     ensure_not_better: MemberCheck,
     holder=None,
-    actor=None,
-    actor_type: str | None = None,
-    request=None,
+    actor: Actor,
 ) -> tuple[ApiKey, str]:
     """Give the key a new secret; the old one keeps working for API_KEY_ROTATION_GRACE_HOURS.
 
@@ -313,20 +308,16 @@ def api_key_rotate(
     event_record(
         action="api_key.rotated",
         actor=actor,
-        actor_type=actor_type,
         organization_id=api_key.organization_id,
         target=api_key,
         changes=changes,
         metadata={"previous_valid_until": grace_until},
-        request=request,
     )
     return api_key, secret
 
 
 @transaction.atomic
-def api_key_revoke(
-    *, api_key: ApiKey, ensure_not_better: MemberCheck, actor=None, actor_type: str | None = None, request=None
-) -> ApiKey:
+def api_key_revoke(*, api_key: ApiKey, ensure_not_better: MemberCheck, actor: Actor) -> ApiKey:
     """Revoke a key at once (its rotation grace too); the row stays for the record. Revoking twice is a no-op.
 
     The caller must hold every permission of the key's creator (while the creator is a member).
@@ -341,28 +332,22 @@ def api_key_revoke(
     event_record(
         action="api_key.revoked",
         actor=actor,
-        actor_type=actor_type,
         organization_id=api_key.organization_id,
         target=api_key,
         changes={"revoked_at": [None, api_key.revoked_at]},
-        request=request,
     )
     return api_key
 
 
 @transaction.atomic
-def api_key_delete(
-    *, api_key: ApiKey, ensure_not_better: MemberCheck, actor=None, actor_type: str | None = None, request=None
-) -> None:
+def api_key_delete(*, api_key: ApiKey, ensure_not_better: MemberCheck, actor: Actor) -> None:
     """Delete a key for good (active or revoked); like revoking, not a key of a better."""
     _ensure_not_on_a_better(api_key, ensure_not_better)
     event_record(
         action="api_key.deleted",
         actor=actor,
-        actor_type=actor_type,
         organization_id=api_key.organization_id,
         target=api_key,
         changes={"name": [api_key.name, None], "prefix": [api_key.prefix, None]},
-        request=request,
     )
     ApiKey.objects.filter(id=api_key.id).delete()

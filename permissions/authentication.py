@@ -5,8 +5,7 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from rest_framework.permissions import AllowAny
 
 from accounts.authentication import TokenAuthError
-from audit.models import AuditEvent
-from core.actor import Principal, principal_of
+from core.actor import Principal
 from core.errors import ErrorCode
 from core.http import client_ip
 from permissions.models import ApiKey
@@ -29,9 +28,6 @@ class ApiKeyPrincipal:
     is_api_key = True
     email = ""
     full_name = ""
-    # Lets audit.services.event_record tell a key's change from a user's when a view passes
-    # `request.user` as the actor (read by duck typing: audit does not import this app).
-    audit_actor_type = AuditEvent.ActorType.API_KEY
 
     def __init__(self, api_key: ApiKey):
         self.api_key = api_key
@@ -44,32 +40,6 @@ class ApiKeyPrincipal:
 
     def __str__(self) -> str:
         return f"api-key:{self.api_key.prefix}"
-
-
-def request_api_key(request) -> ApiKey | None:
-    """The API key a request was authenticated with, or None for a user's request."""
-    principal = principal_of(request)
-    return principal.api_key if principal.is_api_key else None
-
-
-def audit_actor(request) -> dict:
-    """`actor`/`actor_type` for event_record: the key for a key's request, else the user."""
-    api_key = request_api_key(request)
-    if api_key is not None:
-        return {"actor": api_key, "actor_type": AuditEvent.ActorType.API_KEY}
-    return {"actor": request.user, "actor_type": AuditEvent.ActorType.USER}
-
-
-def acting_user(request):
-    """The user behind a request, or None when an API key acts (for `created_by`-style fields)."""
-    return None if request_api_key(request) is not None else request.user
-
-
-def acting_for(request):
-    """The member a request acts for: the signed-in user, or the creator of the key making the call."""
-    api_key = request_api_key(request)
-    # A key made by a key acts for the same member: it can never outlive or outrank them.
-    return api_key.created_by if api_key is not None else request.user
 
 
 def _is_public(view) -> bool:

@@ -98,8 +98,6 @@ class ApiKey(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     objects = OrgScopedQuerySet.as_manager()
-    # Read by audit.services.event_record when a key is the actor of an event.
-    audit_actor_type = "api_key"
 
     class Meta:
         ordering = ["-created_at"]

@@ -13,9 +13,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 from django.utils.text import slugify
 
-from audit.models import AuditEvent
 from audit.services import event_record
 from core import authz
+from core.actor import Actor
 from core.errors import ErrorCode
 from core.exceptions import ApplicationError, conflict, forbidden, validation_error
 from core.roles import BUILTIN_ROLES
@@ -24,7 +24,7 @@ from core.services import model_update
 from organizations.models import Invite, Membership, Organization, Team, TeamMembership
 from organizations.services import authz_revision_bump
 from permissions import engine
-from permissions.models import ApiKey, Policy, Role, RoleAssignment
+from permissions.models import Policy, Role, RoleAssignment
 
 # Called with the permissions a write would grant, revoke or condition; raises when the caller may not.
 GrantCheck = Callable[[Iterable[str]], None]
@@ -44,17 +44,8 @@ BUILTIN_ROLE_DETAILS = {
 # --- helpers --------------------------------------------------------------------------------
 
 
-def _audit(*, action: str, actor, organization: Organization, target, changes: dict | None = None, metadata: dict | None = None, request=None) -> None:
-    event_record(
-        action=action,
-        actor=actor,
-        actor_type=AuditEvent.ActorType.API_KEY if isinstance(actor, ApiKey) else None,
-        organization_id=organization.id,
-        target=target,
-        changes=changes,
-        metadata=metadata,
-        request=request,
-    )
+def _audit(*, action: str, actor: Actor, organization: Organization, target, changes: dict | None = None, metadata: dict | None = None) -> None:
+    event_record(action=action, actor=actor, organization_id=organization.id, target=target, changes=changes, metadata=metadata)
 
 
 def permissions_validate(permissions: Iterable[str], *, field: str = "permissions", allow_wildcard: bool = False) -> list[str]:
@@ -124,13 +115,12 @@ def _name_clean(name: str) -> str:
 def role_create(
     *,
     organization: Organization,
-    actor,
+    actor: Actor,
     name: str,
     permissions: Iterable[str],
     ensure_grantable: GrantCheck,
     slug: str | None = None,
     description: str = "",
-    request=None,
 ) -> Role:
     """Create a custom role (slug unique in the org, never a built-in one; 409 when taken)."""
     name = _name_clean(name)
@@ -151,12 +141,11 @@ def role_create(
         organization=organization,
         target=role,
         changes={"slug": [None, slug], "name": [None, name], "description": [None, role.description], "permissions": [None, permissions]},
-        request=request,
     )
     return role
 
 
-def _permissions_change(*, role: Role, actor, permissions: Iterable[str], ensure_grantable: GrantCheck, request) -> bool:
+def _permissions_change(*, role: Role, actor: Actor, permissions: Iterable[str], ensure_grantable: GrantCheck) -> bool:
     old = sorted(role.permissions or [])
     new = permissions_validate(permissions)
     if new == old:
@@ -172,13 +161,12 @@ def _permissions_change(*, role: Role, actor, permissions: Iterable[str], ensure
         target=role,
         changes={"permissions": [old, new]},
         metadata={"added": sorted(set(new) - set(old)), "removed": sorted(set(old) - set(new))},
-        request=request,
     )
     return True
 
 
 @transaction.atomic
-def role_update(*, role: Role, actor, data: dict, ensure_grantable: GrantCheck, request=None) -> Role:
+def role_update(*, role: Role, actor: Actor, data: dict, ensure_grantable: GrantCheck) -> Role:
     """Change a custom role's name, description and/or permissions (its slug never changes: members refer to it)."""
     _custom_only(role)
     role = Role.objects.select_for_update().select_related("organization").get(id=role.id)
@@ -189,21 +177,21 @@ def role_update(*, role: Role, actor, data: dict, ensure_grantable: GrantCheck, 
         fields["name"] = _name_clean(fields["name"])
     permissions_changed = False
     if "permissions" in data:
-        permissions_changed = _permissions_change(role=role, actor=actor, permissions=data["permissions"], ensure_grantable=ensure_grantable, request=request)
+        permissions_changed = _permissions_change(role=role, actor=actor, permissions=data["permissions"], ensure_grantable=ensure_grantable)
     role, changes = model_update(instance=role, fields=["name", "description"], data=fields)
     if changes:
-        _audit(action="role.updated", actor=actor, organization=role.organization, target=role, changes=changes, request=request)
+        _audit(action="role.updated", actor=actor, organization=role.organization, target=role, changes=changes)
     if changes or permissions_changed:
         authz_revision_bump(organization=role.organization)
     return role
 
 
 @transaction.atomic
-def role_permissions_set(*, role: Role, actor, permissions: Iterable[str], ensure_grantable: GrantCheck, request=None) -> Role:
+def role_permissions_set(*, role: Role, actor: Actor, permissions: Iterable[str], ensure_grantable: GrantCheck) -> Role:
     """Replace a custom role's permissions."""
     _custom_only(role)
     role = Role.objects.select_for_update().select_related("organization").get(id=role.id)
-    if _permissions_change(role=role, actor=actor, permissions=permissions, ensure_grantable=ensure_grantable, request=request):
+    if _permissions_change(role=role, actor=actor, permissions=permissions, ensure_grantable=ensure_grantable):
         authz_revision_bump(organization=role.organization)
     return role
 
@@ -227,7 +215,7 @@ def role_usage(*, role: Role) -> list[str]:
 
 
 @transaction.atomic
-def role_delete(*, role: Role, actor, request=None) -> None:
+def role_delete(*, role: Role, actor: Actor) -> None:
     """Delete a custom role nobody uses (409 while members, assignments, invitations or policies refer to it)."""
     _custom_only(role)
     role = Role.objects.select_for_update().select_related("organization").get(id=role.id)
@@ -241,7 +229,6 @@ def role_delete(*, role: Role, actor, request=None) -> None:
         organization=organization,
         target=role,
         changes={"slug": [role.slug, None], "name": [role.name, None], "permissions": [sorted(role.permissions or []), None]},
-        request=request,
     )
     try:
         with transaction.atomic():
@@ -256,7 +243,7 @@ def role_delete(*, role: Role, actor, request=None) -> None:
 
 @transaction.atomic
 def role_assignment_create(
-    *, organization: Organization, actor, user_id, role_id, ensure_grantable: GrantCheck, ensure_not_better: MemberCheck, request=None
+    *, organization: Organization, actor: Actor, user_id, role_id, ensure_grantable: GrantCheck, ensure_not_better: MemberCheck
 ) -> RoleAssignment:
     """Give an active member an extra role of this org (never owner; 409 when they already have it)."""
     membership = (
@@ -285,7 +272,7 @@ def role_assignment_create(
                 organization=organization,
                 user=membership.user,
                 role=role,
-                assigned_by=None if isinstance(actor, ApiKey) else actor,
+                assigned_by=actor.user,
             )
     except IntegrityError:
         raise conflict("This member already has this role.")
@@ -297,14 +284,13 @@ def role_assignment_create(
         target=membership.user,
         changes={"roles": [None, role.slug]},
         metadata={"assignment_id": str(assignment.id), "role_id": str(role.id)},
-        request=request,
     )
     return assignment
 
 
 @transaction.atomic
 def role_assignment_delete(
-    *, assignment: RoleAssignment, actor, ensure_grantable: GrantCheck, ensure_not_better: MemberCheck, request=None
+    *, assignment: RoleAssignment, actor: Actor, ensure_grantable: GrantCheck, ensure_not_better: MemberCheck
 ) -> None:
     """Take an extra role away from a member (only from one who holds nothing the caller does not)."""
     assignment = RoleAssignment.objects.select_related("organization", "role", "user").get(id=assignment.id)
@@ -320,7 +306,6 @@ def role_assignment_delete(
         target=assignment.user,
         changes={"roles": [assignment.role.slug, None]},
         metadata={"assignment_id": str(assignment.id), "role_id": str(assignment.role_id)},
-        request=request,
     )
     assignment.delete()
     authz_revision_bump(organization=organization)
@@ -402,7 +387,7 @@ def policy_members(*, organization: Organization, subjects: dict) -> list[Member
 def policy_create(
     *,
     organization: Organization,
-    actor,
+    actor: Actor,
     name: str,
     effect: str,
     permissions: Iterable[str],
@@ -410,7 +395,6 @@ def policy_create(
     ensure_not_better: MemberCheck,
     subjects: dict | None = None,
     conditions: dict | None = None,
-    request=None,
 ) -> Policy:
     """Create an allow or deny policy (about permissions the caller holds: no escalation, no lock-out of betters)."""
     values = _policy_values(
@@ -431,13 +415,12 @@ def policy_create(
         organization=organization,
         target=policy,
         changes={field: [None, value] for field, value in values.items()},
-        request=request,
     )
     return policy
 
 
 @transaction.atomic
-def policy_update(*, policy: Policy, actor, data: dict, ensure_grantable: GrantCheck, ensure_not_better: MemberCheck, request=None) -> Policy:
+def policy_update(*, policy: Policy, actor: Actor, data: dict, ensure_grantable: GrantCheck, ensure_not_better: MemberCheck) -> Policy:
     """Change a policy; subjects and conditions, when given, replace the old ones whole."""
     policy = Policy.objects.select_for_update().select_related("organization").get(id=policy.id)
     organization = policy.organization
@@ -456,12 +439,12 @@ def policy_update(*, policy: Policy, actor, data: dict, ensure_grantable: GrantC
     policy, changes = model_update(instance=policy, fields=fields, data=values)
     if changes:
         authz_revision_bump(organization=organization)
-        _audit(action="policy.updated", actor=actor, organization=organization, target=policy, changes=changes, request=request)
+        _audit(action="policy.updated", actor=actor, organization=organization, target=policy, changes=changes)
     return policy
 
 
 @transaction.atomic
-def policy_delete(*, policy: Policy, actor, ensure_grantable: GrantCheck, request=None) -> None:
+def policy_delete(*, policy: Policy, actor: Actor, ensure_grantable: GrantCheck) -> None:
     """Delete a policy (lifting a deny is checked like granting)."""
     policy = Policy.objects.select_for_update().select_related("organization").get(id=policy.id)
     ensure_grantable(covered_permissions(policy.permissions))
@@ -472,7 +455,6 @@ def policy_delete(*, policy: Policy, actor, ensure_grantable: GrantCheck, reques
         organization=organization,
         target=policy,
         changes={field: [getattr(policy, field), None] for field in ("name", "effect", "permissions", "subjects", "conditions")},
-        request=request,
     )
     policy.delete()
     authz_revision_bump(organization=organization)

@@ -1,4 +1,5 @@
 """Google sign-in endpoints: thin views over accounts.oauth (allauth does the OAuth round trip)."""
+from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication
@@ -8,6 +9,7 @@ from rest_framework.views import APIView
 
 from accounts import oauth
 from accounts.api.views import ERRORS, organization_id_of
+from core.actor import actor_of
 from core.schema import errors
 
 TO_GOOGLE = "Redirect to Google's consent page (or to the front end with `#error=<code>`)."
@@ -76,7 +78,11 @@ class GoogleLinkView(APIView):
         The response also sets an HttpOnly cookie: the URL works only in the browser that received
         it (call this with credentials included, then navigate that same browser to the URL).
         """
-        link = oauth.google_link_url_issue(user=request.user, request=request, organization_id=organization_id_of(request))
+        link = oauth.google_link_url_issue(
+            user=request.user,
+            start_url=request.build_absolute_uri(reverse(oauth.START_URL_NAME)),
+            organization_id=organization_id_of(request),
+        )
         response = Response({"redirect_url": link.url})
         oauth.link_binding_set(response, link.binding)
         return response
@@ -90,6 +96,6 @@ class UnlinkView(APIView):
     def delete(self, request, provider: str):
         """Unlink a sign-in provider; refused while it is my only way to sign in."""
         oauth.social_account_unlink(
-            user=request.user, provider=provider, request=request, organization_id=organization_id_of(request)
+            user=request.user, provider=provider, actor=actor_of(request), organization_id=organization_id_of(request)
         )
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -76,7 +76,7 @@ class RegisterView(APIView):
             full_name=data["full_name"],
             organization_name=data.get("organization_name") or None,
             organization_website=data.get("organization_website") or None,
-            request=request,
+            actor=actor_of(request),
         )
         return Response(auth_body(pair, user), status=status.HTTP_201_CREATED)
 
@@ -121,7 +121,7 @@ class MfaVerifyView(APIView):
         serializer = s.MfaVerifySerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         pair = mfa.challenge_complete(
-            mfa_token=serializer.validated_data["mfa_token"], code=serializer.validated_data["code"], request=request
+            mfa_token=serializer.validated_data["mfa_token"], code=serializer.validated_data["code"], actor=actor_of(request)
         )
         return Response(auth_body(pair, pair.session.user))
 
@@ -136,7 +136,7 @@ class RefreshView(APIView):
         """Exchange a refresh token for a new access + refresh pair (rotation with reuse detection)."""
         serializer = s.RefreshSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        pair = sessions.token_refresh(refresh_token=serializer.validated_data["refresh_token"], request=request)
+        pair = sessions.token_refresh(refresh_token=serializer.validated_data["refresh_token"], actor=actor_of(request))
         return Response(pair.as_response())
 
 
@@ -145,7 +145,7 @@ class LogoutView(APIView):
     def post(self, request):
         """Revoke the current session."""
         session = get_object_or_404(request.user.sessions.all(), id=session_id_of(request))
-        sessions.session_revoke(session=session, reason="logout", actor=request.user, request=request)
+        sessions.session_revoke(session=session, reason="logout", actor=actor_of(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -153,7 +153,7 @@ class LogoutAllView(APIView):
     @extend_schema(request=None, responses={204: None, **ERRORS}, tags=["auth"])
     def post(self, request):
         """Revoke every session of the current user."""
-        sessions.sessions_revoke_all(user=request.user, reason="logout_all", actor=request.user, request=request)
+        sessions.sessions_revoke_all(user=request.user, reason="logout_all", actor=actor_of(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -180,7 +180,7 @@ class SessionDetailView(APIView):
     def delete(self, request, session_id):
         """Revoke one of my sessions."""
         session = get_object_or_404(selectors.session_list(user=request.user), id=session_id)
-        sessions.session_revoke(session=session, reason="revoked_by_user", actor=request.user, request=request)
+        sessions.session_revoke(session=session, reason="revoked_by_user", actor=actor_of(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -197,7 +197,7 @@ class PasswordChangeView(APIView):
             current_password=serializer.validated_data["current_password"],
             new_password=serializer.validated_data["new_password"],
             session_id=session_id_of(request),
-            request=request,
+            actor=actor_of(request),
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -232,7 +232,7 @@ class PasswordResetView(APIView):
         services.password_reset(
             token=serializer.validated_data["token"],
             new_password=serializer.validated_data["new_password"],
-            request=request,
+            actor=actor_of(request),
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -245,7 +245,7 @@ class EmailVerifyView(APIView):
     def _verify(self, request, data):
         serializer = s.TokenSerializer(data=data)
         serializer.is_valid(raise_exception=True)
-        user = services.email_verify(token=serializer.validated_data["token"], request=request)
+        user = services.email_verify(token=serializer.validated_data["token"], actor=actor_of(request))
         return Response({"detail": "Email verified.", "email": user.email, "email_verified": True})
 
     @extend_schema(
@@ -318,7 +318,7 @@ class _MfaCodeView(APIView):
         return service(
             user=request.user,
             code=serializer.validated_data["code"],
-            request=request,
+            actor=actor_of(request),
             organization_id=organization_id_of(request),
         )
 
@@ -379,7 +379,7 @@ class MeView(APIView):
         serializer = s.MeUpdateSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         services.user_update(
-            user=request.user, data=serializer.validated_data, request=request, organization_id=organization_id_of(request)
+            user=request.user, data=serializer.validated_data, actor=actor_of(request), organization_id=organization_id_of(request)
         )
         return Response(self._me(request))
 
@@ -395,7 +395,7 @@ class MeView(APIView):
             raise ApplicationError(code=ErrorCode.INSUFFICIENT_PERMISSIONS, message="Not allowed while impersonating.", status_code=403)
         serializer = s.MeDeleteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        services.user_delete(user=request.user, password=serializer.validated_data.get("password"), request=request)
+        services.user_delete(user=request.user, password=serializer.validated_data.get("password"), actor=actor_of(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

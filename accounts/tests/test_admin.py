@@ -242,9 +242,11 @@ def test_users_cannot_be_added_or_deleted_from_the_admin(admin_client_otp):
 
 def test_the_admin_password_change_revokes_api_sessions_and_is_audited(admin_client_otp, staff_user):
     from accounts import sessions
+    from core.actor import Actor
 
     api = APIClient()  # an API session of the staff member (signed in with MFA elsewhere)
-    api.credentials(HTTP_AUTHORIZATION=f"Bearer {sessions.session_create(user=staff_user, mfa_verified=True).access_token}")
+    pair = sessions.session_create(user=staff_user, actor=Actor.for_user(staff_user), mfa_verified=True)
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {pair.access_token}")
     assert api.get("/api/v1/users/me").status_code == 200
 
     response = admin_client_otp.post(

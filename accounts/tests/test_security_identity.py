@@ -69,7 +69,7 @@ def squatter(django_capture_on_commit_callbacks, mailoutbox):
     attacker = UserFactory(email="mallory@attacker.example", email_verified_at=clock.now())
     own_org = OrganizationFactory()
     MembershipFactory(organization=own_org, user=attacker, role="owner")
-    attacker_api = bearer(session_create(user=attacker, organization_id=own_org.id).access_token)
+    attacker_api = bearer(session_create(user=attacker, actor=Actor.for_user(attacker), organization_id=own_org.id).access_token)
     issued = attacker_api.post(f"/api/v1/orgs/{own_org.id}/invites", {"email": VICTIM_EMAIL, "role": "member"}, format="json")
     assert issued.status_code == 201, issued.content
     with django_capture_on_commit_callbacks(execute=True):
@@ -122,7 +122,8 @@ def test_membership_add_from_a_domain_refuses_an_unverified_address(squatter):
 
     victim_org = OrganizationFactory()
     with pytest.raises(ApplicationError) as refused:
-        membership_add(organization=victim_org, user=User.objects.get(email=VICTIM_EMAIL), role="member", source="domain")
+        victim = User.objects.get(email=VICTIM_EMAIL)
+        membership_add(organization=victim_org, user=victim, role="member", actor=Actor.for_user(victim), source="domain")
 
     assert refused.value.code == "VALIDATION_ERROR"
     assert not Membership.objects.filter(organization=victim_org).exists()
@@ -233,7 +234,7 @@ def impersonated():
     owner = UserFactory()
     organization = OrganizationFactory()
     MembershipFactory(organization=organization, user=owner, role="owner")
-    staff_pair = session_create(user=staff, mfa_verified=True)
+    staff_pair = session_create(user=staff, actor=Actor.for_user(staff), mfa_verified=True)
     _, pair = impersonation_start(
         actor=Actor(principal=Principal.from_claims(staff, AccessToken(staff_pair.access_token).payload)), user_id=owner.id, reason="ticket 4521"
     )

@@ -99,7 +99,7 @@ def test_an_impersonation_token_cannot_hand_the_org_to_someone_else(django_captu
     organization = OrganizationFactory()
     MembershipFactory(organization=organization, user=owner, role="owner")
     MembershipFactory(organization=organization, user=accomplice, role="viewer")
-    staff_pair = session_create(user=staff, mfa_verified=True)
+    staff_pair = session_create(user=staff, actor=Actor.for_user(staff), mfa_verified=True)
     staff_actor = Actor(principal=Principal.from_claims(staff, AccessToken(staff_pair.access_token).payload))
     _, pair = impersonation_start(actor=staff_actor, user_id=owner.id, reason="ticket 1")
 

@@ -236,7 +236,7 @@ def test_impersonation_token_cannot_change_password_or_delete_the_account(db):
 
     staff_user = UserFactory(is_staff=True)
     target = UserFactory()
-    staff_pair = session_create(user=staff_user, mfa_verified=True)
+    staff_pair = session_create(user=staff_user, actor=Actor.for_user(staff_user), mfa_verified=True)
     from rest_framework_simplejwt.tokens import AccessToken
 
     _, pair = impersonation_start(

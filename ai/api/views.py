@@ -16,6 +16,7 @@ from ai.api import serializers as s
 from ai.api import sse
 from ai.permissions import AI_USE, IsMemberNotApiKey
 from ai.providers import ai_settings
+from core.actor import actor_of
 from core.negotiation import IgnoreAcceptNegotiation
 from core.pagination import PageLimitPagination
 from core.schema import ORG_HEADER, errors
@@ -173,5 +174,5 @@ class ConversationDetailView(AiScoped, APIView):
     @extend_schema(parameters=ORG_HEADER + CONVERSATION_PATH, responses={204: None, **ERRORS}, tags=TAGS)
     def delete(self, request, conversation_id):
         """Delete one of my conversations and its messages."""
-        services.conversation_delete(conversation=self.get_conversation(conversation_id), actor=request.user, request=request)
+        services.conversation_delete(conversation=self.get_conversation(conversation_id), actor=actor_of(request))
         return Response(status=status.HTTP_204_NO_CONTENT)

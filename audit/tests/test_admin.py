@@ -3,6 +3,7 @@ import pytest
 
 from audit.models import AuditEvent
 from audit.services import event_record
+from core.actor import Actor
 
 pytestmark = pytest.mark.django_db
 
@@ -11,7 +12,7 @@ CHANGELIST = "/admin/audit/auditevent/"
 
 @pytest.fixture
 def event():
-    return event_record(action="org.updated", changes={"name": ["a", "b"]})
+    return event_record(action="org.updated", actor=Actor.system(), changes={"name": ["a", "b"]})
 
 
 def test_staff_can_read_events(admin_client_otp, event):

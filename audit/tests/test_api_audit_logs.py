@@ -14,6 +14,7 @@ from audit.api.views import CSV_COLUMNS
 from audit.models import AuditEvent
 from audit.services import event_record
 from conftest import client_for
+from core.actor import Actor, Principal
 
 pytestmark = pytest.mark.django_db
 
@@ -28,9 +29,9 @@ def code_of(response) -> str:
     return response.json()["error"]["code"]
 
 
-def seed(organization, count: int, *, action="doc.edited", actor=None, **fields) -> list[AuditEvent]:
+def seed(organization, count: int, *, action="doc.edited", actor: Actor | None = None, **fields) -> list[AuditEvent]:
     return [
-        event_record(action=action, actor=actor, organization_id=organization.id, target_type="doc", target_id=str(n), **fields)
+        event_record(action=action, actor=actor or Actor.system(), organization_id=organization.id, target_type="doc", target_id=str(n), **fields)
         for n in range(count)
     ]
 
@@ -44,7 +45,7 @@ def body_of(response) -> bytes:
 
 def test_list_is_paginated_newest_first_in_the_contract_shape(team):
     organization, members, clients = team
-    seed(organization, 3, actor=members["owner"].user, changes={"title": ["a", "b"]})
+    seed(organization, 3, actor=Actor.for_user(members["owner"].user), changes={"title": ["a", "b"]})
 
     response = clients["admin"].get(url(organization), {"limit": 2})
 
@@ -65,7 +66,8 @@ def test_list_is_paginated_newest_first_in_the_contract_shape(team):
 def test_impersonator_is_shown_when_set(team):
     organization, members, clients = team
     staff_id = uuid.uuid4()
-    event = event_record(action="doc.edited", actor=members["owner"].user, organization_id=organization.id, impersonator_id=staff_id)
+    impersonated = Principal.from_claims(members["owner"].user, {"act": {"sub": str(staff_id)}})
+    event = event_record(action="doc.edited", actor=Actor(principal=impersonated), organization_id=organization.id)
 
     item = clients["admin"].get(url(organization, f"/{event.id}")).json()
 
@@ -76,11 +78,11 @@ def test_filters(team, frozen_clock):
     organization, members, clients = team
     owner, admin = members["owner"].user, members["admin"].user
     frozen_clock.current = frozen_clock.current.replace(year=2026, month=1, day=10, hour=12)
-    event_record(action="doc.created", actor=owner, organization_id=organization.id, target_type="doc", target_id="1")
+    event_record(action="doc.created", actor=Actor.for_user(owner), organization_id=organization.id, target_type="doc", target_id="1")
     frozen_clock.advance(days=1)
-    event_record(action="doc.edited", actor=admin, organization_id=organization.id, target_type="doc", target_id="1")
+    event_record(action="doc.edited", actor=Actor.for_user(admin), organization_id=organization.id, target_type="doc", target_id="1")
     frozen_clock.advance(days=1)
-    event_record(action="doc.edited", actor=owner, organization_id=organization.id, target_type="sheet", target_id="2")
+    event_record(action="doc.edited", actor=Actor.for_user(owner), organization_id=organization.id, target_type="sheet", target_id="2")
 
     def actions(**params):
         response = clients["admin"].get(url(organization), params)
@@ -228,7 +230,7 @@ def test_stats_count_per_action_and_day_with_filters(team, frozen_clock):
 
 def test_export_csv_streams_a_header_and_one_row_per_event(team):
     organization, members, clients = team
-    seed(organization, 3, actor=members["owner"].user, changes={"title": ["a", "b"]}, action="doc.edited")
+    seed(organization, 3, actor=Actor.for_user(members["owner"].user), changes={"title": ["a", "b"]}, action="doc.edited")
 
     response = clients["admin"].get(url(organization, "/export"), {"format": "csv", "action": "doc.edited"})
 
@@ -245,7 +247,7 @@ def test_export_csv_streams_a_header_and_one_row_per_event(team):
 
 def test_export_csv_defuses_spreadsheet_formulas(team):
     organization, _, clients = team
-    event_record(action="doc.edited", organization_id=organization.id, target_type="doc", target_id="=HYPERLINK(1)")
+    event_record(action="doc.edited", actor=Actor.system(), organization_id=organization.id, target_type="doc", target_id="=HYPERLINK(1)")
 
     rows = list(csv.reader(io.StringIO(body_of(clients["admin"].get(url(organization, "/export"), {"action": "doc.edited"})).decode())))
 

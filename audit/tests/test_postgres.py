@@ -9,6 +9,7 @@ from django.db import DatabaseError, close_old_connections, connection, transact
 from audit import selectors, services
 from audit.models import AuditEvent
 from audit.services import event_record
+from core.actor import Actor
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -22,7 +23,7 @@ def raw(sql: str, params=()) -> int:
 
 
 def test_raw_update_is_refused(postgres):
-    event = event_record(action="org.updated", organization_id=ORG)
+    event = event_record(action="org.updated", actor=Actor.system(), organization_id=ORG)
 
     with pytest.raises(DatabaseError, match="append-only"):
         raw("UPDATE audit_auditevent SET action = 'rewritten' WHERE id = %s", [event.id])
@@ -31,7 +32,7 @@ def test_raw_update_is_refused(postgres):
 
 
 def test_update_is_refused_even_while_pruning_is_allowed(postgres):
-    event = event_record(action="org.updated", organization_id=ORG)
+    event = event_record(action="org.updated", actor=Actor.system(), organization_id=ORG)
 
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT set_config('audit.allow_prune', 'on', true)")
@@ -41,7 +42,7 @@ def test_update_is_refused_even_while_pruning_is_allowed(postgres):
 
 
 def test_raw_delete_outside_pruning_is_refused(postgres):
-    event = event_record(action="org.updated", organization_id=ORG)
+    event = event_record(action="org.updated", actor=Actor.system(), organization_id=ORG)
 
     with pytest.raises(DatabaseError, match="append-only"):
         raw("DELETE FROM audit_auditevent WHERE id = %s", [event.id])
@@ -55,10 +56,10 @@ def test_raw_delete_outside_pruning_is_refused(postgres):
 
 def test_retention_pruning_gets_through_the_trigger(postgres, settings, monkeypatch):
     settings.AUDIT_RETENTION_DAYS_DEFAULT = 30
-    old = event_record(action="old", organization_id=ORG)
+    old = event_record(action="old", actor=Actor.system(), organization_id=ORG)
     later = old.created_at + timedelta(days=31)
     monkeypatch.setattr("core.clock.now", lambda: later)
-    kept = event_record(action="kept", organization_id=ORG)
+    kept = event_record(action="kept", actor=Actor.system(), organization_id=ORG)
 
     assert services.events_prune() == 1
 
@@ -70,7 +71,7 @@ def test_retention_pruning_gets_through_the_trigger(postgres, settings, monkeypa
 
 
 def test_verify_detects_a_row_changed_with_the_trigger_disabled(postgres):
-    events = [event_record(action=f"step.{n}", organization_id=ORG) for n in range(3)]
+    events = [event_record(action=f"step.{n}", actor=Actor.system(), organization_id=ORG) for n in range(3)]
 
     raw("ALTER TABLE audit_auditevent DISABLE TRIGGER audit_event_append_only")
     try:
@@ -93,7 +94,7 @@ def test_concurrent_writers_keep_one_chain(postgres):
             for i in range(per_writer):
                 # Each in its own transaction, as separate requests would be.
                 with transaction.atomic():
-                    event_record(action=f"writer{n}.event{i}", organization_id=ORG)
+                    event_record(action=f"writer{n}.event{i}", actor=Actor.system(), organization_id=ORG)
         except BaseException as exc:  # noqa: BLE001 - reported by the main thread
             errors.append(exc)
         finally:

@@ -9,6 +9,7 @@ from audit import chain, selectors, services
 from audit.models import AppendOnlyError, AuditEvent
 from audit.services import event_record
 from core import entitlements, hooks
+from core.actor import Actor, actor_of
 
 pytestmark = pytest.mark.django_db
 
@@ -16,8 +17,8 @@ ORG_A = uuid.UUID("aaaaaaaa-0000-4000-8000-000000000001")
 ORG_B = uuid.UUID("bbbbbbbb-0000-4000-8000-000000000002")
 
 
-def record(organization_id=ORG_A, action="thing.happened", **fields):
-    return event_record(action=action, organization_id=organization_id, **fields)
+def record(organization_id=ORG_A, action="thing.happened", actor=None, **fields):
+    return event_record(action=action, actor=actor or Actor.system(), organization_id=organization_id, **fields)
 
 
 # --- the chain ---------------------------------------------------------------------------------
@@ -85,7 +86,7 @@ def test_json_values_read_back_as_written():
 def test_forwarded_garbage_ip_is_not_stored(rf):
     request = rf.get("/", REMOTE_ADDR="not-an-ip")
 
-    event = record(request=request)
+    event = record(actor=actor_of(request))
 
     assert event.ip is None and selectors.chain_verify(organization_id=ORG_A).valid
 

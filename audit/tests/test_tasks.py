@@ -7,6 +7,7 @@ from django.conf import settings
 from audit import selectors, tasks
 from audit.models import AuditEvent
 from audit.services import event_record
+from core.actor import Actor
 
 pytestmark = pytest.mark.django_db
 
@@ -21,9 +22,9 @@ def test_beat_runs_the_prune_daily():
 
 def test_prune_task_removes_expired_events(frozen_clock):
     organization_id = uuid.uuid4()
-    event_record(action="old", organization_id=organization_id)
+    event_record(action="old", actor=Actor.system(), organization_id=organization_id)
     frozen_clock.advance(days=91)
-    kept = event_record(action="kept", organization_id=organization_id)
+    kept = event_record(action="kept", actor=Actor.system(), organization_id=organization_id)
 
     assert tasks.prune_expired_events.delay().get() == 1
 

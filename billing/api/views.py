@@ -11,6 +11,7 @@ from billing import permissions as perms
 from billing import selectors, webhooks
 from billing.api import serializers as s
 from billing.services import checkout, manual, payments, subscriptions
+from core.actor import actor_of
 from core.schema import ORG_HEADER, errors
 from permissions.drf import HasOrgPermission, OrgScopedMixin
 
@@ -96,8 +97,7 @@ class CheckoutView(BillingScoped, APIView):
             interval=data["interval"],
             success_url=data.get("success_url"),
             cancel_url=data.get("cancel_url"),
-            actor=request.user,
-            request=request,
+            actor=actor_of(request),
         )
         return Response(s.CheckoutResponseSerializer(body).data)
 
@@ -118,8 +118,7 @@ class PortalView(BillingScoped, APIView):
         body = checkout.portal_open(
             organization=self.organization,
             return_url=serializer.validated_data.get("return_url"),
-            actor=request.user,
-            request=request,
+            actor=actor_of(request),
         )
         return Response(s.PortalResponseSerializer(body).data)
 
@@ -143,8 +142,7 @@ class ChangePlanView(BillingScoped, APIView):
             plan_code=data["plan"],
             interval=data.get("interval"),
             proration_date=data.get("proration_date"),
-            actor=request.user,
-            request=request,
+            actor=actor_of(request),
         )
         return Response(_subscription_body(self.organization))
 
@@ -185,8 +183,7 @@ class CancelView(BillingScoped, APIView):
         subscriptions.subscription_cancel(
             organization=self.organization,
             immediately=serializer.validated_data["immediately"],
-            actor=request.user,
-            request=request,
+            actor=actor_of(request),
         )
         return Response(_subscription_body(self.organization))
 
@@ -197,7 +194,7 @@ class ReactivateView(BillingScoped, APIView):
     @extend_schema(parameters=ORG_HEADER, request=None, responses={200: s.SubscriptionSerializer, **ERRORS, **STRIPE_ERRORS}, tags=TAGS)
     def post(self, request):
         """Undo a pending cancellation."""
-        subscriptions.subscription_reactivate(organization=self.organization, actor=request.user, request=request)
+        subscriptions.subscription_reactivate(organization=self.organization, actor=actor_of(request))
         return Response(_subscription_body(self.organization))
 
 
@@ -211,7 +208,7 @@ class ActivateView(APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         account = manual.subscription_activate_manual(
-            organization_id=data["organization_id"], plan_code=data["plan"], months=data["months"], actor=request.user, request=request
+            organization_id=data["organization_id"], plan_code=data["plan"], months=data["months"], actor=actor_of(request)
         )
         return Response(s.ActivateResponseSerializer(account).data)
 
@@ -308,8 +305,7 @@ class PaymentRefundView(BillingScoped, APIView):
             payment_id=id,
             amount=serializer.validated_data.get("amount"),
             reason=serializer.validated_data.get("reason"),
-            actor=request.user,
-            request=request,
+            actor=actor_of(request),
         )
         return Response(s.PaymentSerializer(charge).data)
 
@@ -340,8 +336,7 @@ class PaymentMethodListView(BillingScoped, APIView):
             organization=self.organization,
             payment_method_id=serializer.validated_data["payment_method_id"],
             set_default=serializer.validated_data["set_default"],
-            actor=request.user,
-            request=request,
+            actor=actor_of(request),
         )
         return Response(self._body([method])[0], status=status.HTTP_201_CREATED)
 
@@ -352,7 +347,7 @@ class PaymentMethodDetailView(BillingScoped, APIView):
     @extend_schema(parameters=[*ORG_HEADER, *STRIPE_ID], responses={204: None, **ERRORS, 503: STRIPE_ERRORS[503]}, tags=TAGS)
     def delete(self, request, id):
         """Detach a payment method from the org's customer."""
-        payments.payment_method_detach(organization=self.organization, payment_method_id=id, actor=request.user, request=request)
+        payments.payment_method_detach(organization=self.organization, payment_method_id=id, actor=actor_of(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -362,7 +357,7 @@ class PaymentMethodDefaultView(BillingScoped, APIView):
     @extend_schema(parameters=[*ORG_HEADER, *STRIPE_ID], request=None, responses={200: s.PaymentMethodSerializer, **ERRORS, 503: STRIPE_ERRORS[503]}, tags=TAGS)
     def post(self, request, id):
         """Make a payment method the default for the org's invoices."""
-        method = payments.payment_method_set_default(organization=self.organization, payment_method_id=id, actor=request.user, request=request)
+        method = payments.payment_method_set_default(organization=self.organization, payment_method_id=id, actor=actor_of(request))
         return Response(s.PaymentMethodSerializer(method, context={"default_payment_method_id": method.id}).data)
 
 

@@ -8,6 +8,7 @@ from billing import gateway
 from billing.models import Subscription
 from billing.services.customers import account_for_update, customer_ensure
 from billing.services.plans import plan_purchasable, plan_quantity
+from core.actor import Actor
 from core.exceptions import conflict, validation_error
 
 
@@ -29,7 +30,7 @@ def _origin(url: str) -> str:
 
 @transaction.atomic
 def checkout_start(
-    *, organization, plan_code: str, interval: str, success_url: str | None, cancel_url: str | None, actor, request=None
+    *, organization, plan_code: str, interval: str, success_url: str | None, cancel_url: str | None, actor: Actor
 ) -> dict:
     """Open a Stripe Checkout Session subscribing the org to a plan: {checkout_url, session_id}."""
     plan, price_id = plan_purchasable(plan_code, interval)
@@ -40,7 +41,7 @@ def checkout_start(
         raise conflict("The organization already has a subscription: change its plan instead.")
     if account.is_entitled() and account.provider == Subscription.Provider.MANUAL:
         raise conflict("The organization is billed outside Stripe until its manual subscription ends.")
-    customer_id = customer_ensure(account=account, actor=actor, request=request)
+    customer_id = customer_ensure(account=account, actor=actor)
     metadata = {"organization_id": str(organization.id), "plan": plan.code, "interval": interval}
     with gateway.errors():
         session = gateway.checkout_session_create(
@@ -57,11 +58,11 @@ def checkout_start(
 
 
 @transaction.atomic
-def portal_open(*, organization, return_url: str | None, actor, request=None) -> dict:
+def portal_open(*, organization, return_url: str | None, actor: Actor) -> dict:
     """Open a Stripe Customer Portal session: {portal_url}."""
     return_url = _frontend_url(return_url, default_path="/billing", field="return_url")
     account = account_for_update(organization=organization)
-    customer_id = customer_ensure(account=account, actor=actor, request=request)
+    customer_id = customer_ensure(account=account, actor=actor)
     with gateway.errors():
         session = gateway.portal_session_create(customer_id=customer_id, return_url=return_url)
     return {"portal_url": session["url"]}

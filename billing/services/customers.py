@@ -6,6 +6,7 @@ from audit.services import event_record
 from billing import gateway
 from billing.models import Subscription
 from billing.services.plans import plan_free_ensure
+from core.actor import Actor
 from core.roles import Role
 from organizations.models import Membership
 
@@ -29,7 +30,7 @@ def organization_owner(organization):
     return membership.user if membership else None
 
 
-def customer_ensure(*, account: Subscription, actor=None, request=None) -> str:
+def customer_ensure(*, account: Subscription, actor: Actor) -> str:
     """The org's Stripe customer id, creating the customer (once) the first time it is needed."""
     if account.stripe_customer_id:
         return account.stripe_customer_id
@@ -48,6 +49,5 @@ def customer_ensure(*, account: Subscription, actor=None, request=None) -> str:
         organization_id=organization.id,
         target_type="stripe_customer",
         target_id=customer["id"],
-        request=request,
     )
     return customer["id"]

@@ -9,6 +9,7 @@ from billing.services.customers import account_for_update
 from billing.services.plans import plan_free_ensure
 from billing.services.state import subscription_change_record, subscription_snapshot
 from core import clock
+from core.actor import Actor
 from core.errors import ErrorCode
 from core.exceptions import ApplicationError, conflict, validation_error
 from organizations.models import Organization
@@ -23,7 +24,7 @@ def _add_months(moment: datetime, months: int) -> datetime:
 
 
 @transaction.atomic
-def subscription_activate_manual(*, organization_id, plan_code: str, months: int, actor, request=None) -> Subscription:
+def subscription_activate_manual(*, organization_id, plan_code: str, months: int, actor: Actor) -> Subscription:
     """Put an org billed outside Stripe on a plan for `months` (extending a running term of the same plan)."""
     organization = Organization.objects.filter(id=organization_id).first()
     if organization is None:
@@ -54,7 +55,7 @@ def subscription_activate_manual(*, organization_id, plan_code: str, months: int
     account.stripe_subscription_id = None
     account.save()
     subscription_change_record(
-        account=account, old=old, action="subscription.activated", actor=actor, request=request, metadata={"months": months}, always=True
+        account=account, old=old, action="subscription.activated", actor=actor, metadata={"months": months}, always=True
     )
     return account
 
@@ -74,6 +75,6 @@ def manual_subscriptions_expire(*, now: datetime | None = None) -> int:
         account.status = Subscription.Status.EXPIRED
         account.cancel_at_period_end = False
         account.save()
-        subscription_change_record(account=account, old=old, action="subscription.expired")
+        subscription_change_record(account=account, old=old, action="subscription.expired", actor=Actor.system())
         expired += 1
     return expired

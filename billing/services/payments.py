@@ -7,11 +7,12 @@ from djstripe import models as dj
 from audit.services import event_record
 from billing import gateway, selectors
 from billing.services.customers import account_for_update, customer_ensure
+from core.actor import Actor
 from core.exceptions import conflict, validation_error
 
 
 @transaction.atomic
-def payment_refund(*, organization, payment_id: str, amount: int | None, reason: str | None, actor, request=None):
+def payment_refund(*, organization, payment_id: str, amount: int | None, reason: str | None, actor: Actor):
     """Refund an org's payment (all of it, or `amount` in the currency's minor unit)."""
     account = account_for_update(organization=organization)
     charge = selectors.payment_get(organization=organization, payment_id=payment_id)
@@ -34,16 +35,15 @@ def payment_refund(*, organization, payment_id: str, amount: int | None, reason:
         target_id=charge.id,
         changes={"amount_refunded": [charge.stripe_data.get("amount_refunded", 0) - refund.amount, charge.stripe_data.get("amount_refunded", 0)]},
         metadata={"refund_id": refund.id, "reason": reason or ""},
-        request=request,
     )
     return charge
 
 
 @transaction.atomic
-def payment_method_attach(*, organization, payment_method_id: str, set_default: bool, actor, request=None):
+def payment_method_attach(*, organization, payment_method_id: str, set_default: bool, actor: Actor):
     """Attach a Stripe PaymentMethod (made by Stripe.js) to the org's customer; the first one becomes default."""
     account = account_for_update(organization=organization)
-    customer_id = customer_ensure(account=account, actor=actor, request=request)
+    customer_id = customer_ensure(account=account, actor=actor)
     key = gateway.api_key()
     with gateway.errors():
         method = dj.PaymentMethod.attach(payment_method_id, customer_id, api_key=key)
@@ -55,7 +55,6 @@ def payment_method_attach(*, organization, payment_method_id: str, set_default: 
         organization_id=organization.id,
         target_type="payment_method",
         target_id=method.id,
-        request=request,
     )
     return method
 
@@ -67,7 +66,7 @@ def _default_set(*, customer_id: str, payment_method_id: str) -> None:
 
 
 @transaction.atomic
-def payment_method_set_default(*, organization, payment_method_id: str, actor, request=None):
+def payment_method_set_default(*, organization, payment_method_id: str, actor: Actor):
     """Make one of the org's payment methods the default for its invoices."""
     account = account_for_update(organization=organization)
     method = selectors.payment_method_get(organization=organization, payment_method_id=payment_method_id)
@@ -80,13 +79,12 @@ def payment_method_set_default(*, organization, payment_method_id: str, actor, r
         target_type="payment_method",
         target_id=method.id,
         changes={"default_payment_method": [old, method.id]},
-        request=request,
     )
     return method
 
 
 @transaction.atomic
-def payment_method_detach(*, organization, payment_method_id: str, actor, request=None) -> None:
+def payment_method_detach(*, organization, payment_method_id: str, actor: Actor) -> None:
     """Detach one of the org's payment methods from its customer."""
     account = account_for_update(organization=organization)
     method = selectors.payment_method_get(organization=organization, payment_method_id=payment_method_id)
@@ -102,5 +100,4 @@ def payment_method_detach(*, organization, payment_method_id: str, actor, reques
         organization_id=organization.id,
         target_type="payment_method",
         target_id=method.id,
-        request=request,
     )

@@ -14,6 +14,7 @@ from billing.services.state import (
     subscription_snapshot,
 )
 from billing.services.subscriptions import subscription_seats_sync
+from core.actor import Actor
 
 
 def _pick_current(subscriptions: list[dict]) -> dict | None:
@@ -49,7 +50,7 @@ def subscription_reconcile(*, organization, dry_run: bool = False) -> list[str]:
                 account.status = Subscription.Status.CANCELED
                 account.stripe_state_at = now_version()
                 account.save()
-                subscription_change_record(account=account, old=old, metadata={"source": "reconcile"})
+                subscription_change_record(account=account, old=old, actor=Actor.system(), metadata={"source": "reconcile"})
         return repairs
     facts = subscription_facts(current)
     plan = plan_for_price(price_id=facts["price_id"], code_hint=facts["plan_hint"])
@@ -71,8 +72,8 @@ def subscription_reconcile(*, organization, dry_run: bool = False) -> list[str]:
     repairs += [f"{key}: local {local[key]!r}, Stripe {remote_state[key]!r}" for key in local if local[key] != remote_state[key]]
     if repairs and not dry_run:
         # Stripe's answer right now is the newest state there is.
-        subscription_apply(account=account, data=current, version=now_version(), authoritative=True, metadata={"source": "reconcile"})
+        subscription_apply(account=account, data=current, version=now_version(), authoritative=True, actor=Actor.system(), metadata={"source": "reconcile"})
     if not dry_run and facts["status"] in Subscription.ENTITLED and plan is not None and plan.per_seat:
-        if subscription_seats_sync(organization=organization):
+        if subscription_seats_sync(organization=organization, actor=Actor.system()):
             repairs.append("seats synced to the member count")
     return repairs

@@ -13,6 +13,7 @@ from billing.models import Subscription
 from billing.services.customers import organization_owner
 from billing.services.plans import plan_for_price, plan_free_ensure
 from core import clock, hooks
+from core.actor import Actor
 
 logger = logging.getLogger(__name__)
 
@@ -61,8 +62,7 @@ def subscription_apply(
     account: Subscription,
     data: dict,
     version: datetime,
-    actor=None,
-    request=None,
+    actor: Actor,
     metadata: dict | None = None,
     action: str = "subscription.changed",
     always: bool = False,
@@ -101,7 +101,7 @@ def subscription_apply(
     account.save()
     with gateway.errors():
         dj.Subscription.sync_from_stripe_data(gateway.as_stripe_object(data), api_key=gateway.api_key())
-    subscription_change_record(account=account, old=old, action=action, actor=actor, request=request, metadata=metadata, always=always)
+    subscription_change_record(account=account, old=old, action=action, actor=actor, metadata=metadata, always=always)
     return True, "applied"
 
 
@@ -120,7 +120,7 @@ def subscription_snapshot(account: Subscription) -> dict[str, Any]:
 
 
 def subscription_change_record(
-    *, account: Subscription, old: dict, action: str = "subscription.changed", actor=None, request=None, metadata=None, always=False
+    *, account: Subscription, old: dict, actor: Actor, action: str = "subscription.changed", metadata=None, always=False
 ) -> None:
     """Audit what changed since `old` (a snapshot); tell the owner when plan, status or cancellation did."""
     new = subscription_snapshot(account)
@@ -133,7 +133,6 @@ def subscription_change_record(
             target=account,
             changes=changes,
             metadata=metadata or {},
-            request=request,
         )
     if {"plan", "status", "cancel_at_period_end"} & set(changes):
         _notify_subscription_changed(account=account, old=old, new=new)

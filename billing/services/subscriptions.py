@@ -19,6 +19,7 @@ from billing.services.state import (
     subscription_snapshot,
 )
 from core import clock
+from core.actor import Actor
 from core.exceptions import conflict, validation_error
 
 
@@ -40,7 +41,7 @@ def _item_id(subscription: dict) -> str:
 
 @transaction.atomic
 def subscription_change_plan(
-    *, organization, plan_code: str, interval: str | None, actor, proration_date: int | None = None, request=None
+    *, organization, plan_code: str, interval: str | None, actor: Actor, proration_date: int | None = None
 ) -> Subscription:
     """Move the org's Stripe subscription to another plan/interval, prorating the difference."""
     account = _stripe_account(organization)
@@ -59,7 +60,7 @@ def subscription_change_plan(
         if proration_date:
             params["proration_date"] = proration_date
         updated = gateway.as_dict(gateway.subscription_modify(account.stripe_subscription_id, **params))
-    subscription_apply(account=account, data=updated, version=now_version(), authoritative=True, actor=actor, request=request)
+    subscription_apply(account=account, data=updated, version=now_version(), authoritative=True, actor=actor)
     return account
 
 
@@ -110,12 +111,12 @@ def subscription_preview_change(*, organization, plan_code: str, interval: str |
 
 
 @transaction.atomic
-def subscription_cancel(*, organization, immediately: bool, actor, request=None) -> Subscription:
+def subscription_cancel(*, organization, immediately: bool, actor: Actor) -> Subscription:
     """Cancel at the end of the period (or now): the org keeps its plan until then, then is on free."""
     account = account_for_update(organization=organization)
     if not account.is_entitled() or not account.provider:
         raise conflict("The organization has no subscription to cancel.")
-    audit = {"action": "subscription.cancelled", "actor": actor, "request": request, "metadata": {"immediately": immediately}}
+    audit = {"action": "subscription.cancelled", "actor": actor, "metadata": {"immediately": immediately}}
     if account.provider == Subscription.Provider.MANUAL:
         old = subscription_snapshot(account)
         if immediately:
@@ -137,12 +138,12 @@ def subscription_cancel(*, organization, immediately: bool, actor, request=None)
 
 
 @transaction.atomic
-def subscription_reactivate(*, organization, actor, request=None) -> Subscription:
+def subscription_reactivate(*, organization, actor: Actor) -> Subscription:
     """Undo a pending cancellation."""
     account = account_for_update(organization=organization)
     if not account.is_entitled() or not account.cancel_at_period_end:
         raise conflict("There is no pending cancellation to undo.")
-    audit = {"action": "subscription.reactivated", "actor": actor, "request": request}
+    audit = {"action": "subscription.reactivated", "actor": actor}
     if account.provider == Subscription.Provider.MANUAL:
         old = subscription_snapshot(account)
         account.cancel_at_period_end = False
@@ -156,7 +157,7 @@ def subscription_reactivate(*, organization, actor, request=None) -> Subscriptio
 
 
 @transaction.atomic
-def subscription_seats_sync(*, organization, actor=None) -> bool:
+def subscription_seats_sync(*, organization, actor: Actor) -> bool:
     """Make a per-seat Stripe subscription's quantity the org's active member count; True when changed."""
     account = account_for_update(organization=organization)
     if account.provider != Subscription.Provider.STRIPE or not account.is_entitled() or not account.plan.per_seat:

@@ -9,6 +9,7 @@ from billing.models import Plan, Subscription, UsageCounter
 from billing.services.usage import usage_consume, usage_record
 from billing.tests.conftest import code_of
 from core import entitlements, hooks
+from core.actor import Actor
 from core.exceptions import ApplicationError
 from permissions import apikeys
 
@@ -74,7 +75,7 @@ def test_a_free_org_cannot_change_its_slug_but_a_pro_one_can(team):
 def test_api_keys_are_limited_by_the_plan(team):
     organization, members, clients = team
     for index in range(5):
-        apikeys.api_key_create(organization=organization, name=f"k{index}", grantable=frozenset({"org:read"}), scopes=["org:read"])
+        apikeys.api_key_create(organization=organization, name=f"k{index}", grantable=frozenset({"org:read"}), scopes=["org:read"], actor=Actor.system())
 
     refused = clients["owner"].post(f"/api/v1/orgs/{organization.id}/api-keys", {"name": "sixth", "scopes": ["org:read"]}, format="json")
 

@@ -111,6 +111,7 @@ def test_plan_changes_notify_the_owner(monkeypatch, org_factory, django_capture_
     from billing.services.plans import plans_seed
     from billing.services.state import subscription_change_record, subscription_snapshot
     from core import hooks
+    from core.actor import Actor
 
     plans_seed()
     organization, members = org_factory(roles=("owner", "member"))
@@ -123,7 +124,7 @@ def test_plan_changes_notify_the_owner(monkeypatch, org_factory, django_capture_
     account.plan = type(account.plan).objects.get(code="pro")
     account.status = "active"
     with django_capture_on_commit_callbacks(execute=True):
-        subscription_change_record(account=account, old=old)
+        subscription_change_record(account=account, old=old, actor=Actor.system())
     assert len(calls) == 1
     call = calls[0]
     assert call["event"] == "subscription_changed" and call["user"] == members["owner"].user

@@ -13,6 +13,7 @@ from billing import selectors, tasks
 from billing.models import Subscription
 from billing.tests.conftest import code_of
 from core import clock, entitlements
+from core.actor import Actor
 
 pytestmark = pytest.mark.django_db
 
@@ -22,7 +23,7 @@ ACTIVATE = "/api/v1/billing/subscriptions/activate"
 def staff_mfa_client(user) -> APIClient:
     """A staff member's client whose session passed MFA (activation is a staff power: invariant 8)."""
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {session_create(user=user, mfa_verified=True).access_token}")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {session_create(user=user, actor=Actor.for_user(user), mfa_verified=True).access_token}")
     return client
 
 

@@ -10,6 +10,7 @@ from billing import webhooks
 from billing.models import Subscription, WebhookEvent
 from billing.services.customers import account_for_update, customer_ensure
 from billing.tests.conftest import post_event
+from core.actor import Actor
 from core.testing import run_together
 from organizations.tests.factories import MembershipFactory, OrganizationFactory
 
@@ -29,7 +30,7 @@ def subscribed_org(postgres, fake_stripe, synced_plans):
     MembershipFactory(organization=organization, role="owner")
     with transaction.atomic():
         account = account_for_update(organization=organization)
-        customer_ensure(account=account)
+        customer_ensure(account=account, actor=Actor.system())
     customer = Subscription.objects.get(organization=organization).stripe_customer_id
     session = fake_stripe._api_create_checkout_session({
         "mode": "subscription", "customer": customer, "success_url": "https://app.example.test/ok",

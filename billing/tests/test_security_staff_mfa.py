@@ -43,7 +43,7 @@ def test_staff_session_with_mfa_activates(team):
     organization, members, clients = team
     staff = UserFactory(is_staff=True)
 
-    response = activate(bearer(session_create(user=staff, mfa_verified=True).access_token), organization)
+    response = activate(bearer(session_create(user=staff, actor=Actor.for_user(staff), mfa_verified=True).access_token), organization)
 
     assert response.status_code == 200, response.content
 
@@ -52,7 +52,7 @@ def test_impersonation_token_cannot_activate(team):
     # given: staff with MFA impersonate the org's owner
     organization, members, clients = team
     staff = UserFactory(is_staff=True)
-    staff_token = session_create(user=staff, mfa_verified=True).access_token
+    staff_token = session_create(user=staff, actor=Actor.for_user(staff), mfa_verified=True).access_token
     from rest_framework_simplejwt.tokens import AccessToken
 
     _, pair = impersonation_start(

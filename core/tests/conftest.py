@@ -3,6 +3,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from accounts import sessions
+from core.actor import Actor
 
 
 @pytest.fixture
@@ -10,7 +11,7 @@ def make_session(db):
     """Open a server-side session for a user and return its token pair."""
 
     def make(user):
-        return sessions.session_create(user=user)
+        return sessions.session_create(user=user, actor=Actor.for_user(user))
 
     return make
 

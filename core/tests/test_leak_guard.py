@@ -2,6 +2,7 @@
 import pytest
 
 from conftest import client_for
+from core.actor import Actor
 
 
 def test_a_password_hash_in_a_body_fails_the_request(leak_guard):
@@ -14,7 +15,7 @@ def test_a_stored_secret_column_is_forbidden_once_saved(leak_guard, user, org_fa
     from organizations import invites
 
     organization, _ = org_factory()
-    issued = invites.invite_create(organization=organization, email="guest@corp.example", role="member", actor=None)
+    issued = invites.invite_create(organization=organization, email="guest@corp.example", role="member", actor=Actor.system())
 
     with pytest.raises(AssertionError, match="Invite.code_hash"):
         leak_guard.check(f'{{"x": "{issued.invite.code_hash}"}}'.encode(), "GET /x")

@@ -24,6 +24,7 @@ from audit.services import event_record
 from billing.models import Plan
 from conftest import client_for
 from core import clock
+from core.actor import Actor
 from documents.models import Document
 from notifications.tests.factories import NotificationFactory
 from organizations.models import Domain, Invite, TeamMembership
@@ -135,7 +136,7 @@ def _api_keys(world: World, count: int) -> None:
 
 def _audit_events(world: World, count: int) -> None:
     for n in range(count):
-        event_record(action="doc.edited", actor=world.owner, organization_id=world.organization.id, target_type="doc", target_id=str(n))
+        event_record(action="doc.edited", actor=Actor.for_user(world.owner), organization_id=world.organization.id, target_type="doc", target_id=str(n))
 
 
 def _documents(world: World, count: int) -> None:
@@ -156,7 +157,7 @@ def _chat_create(world: World):
 
     other = MembershipFactory(organization=world.organization).user
     chat, _ = messaging_services.chat_create(
-        organization=world.organization, actor=world.owner, kind="group", member_ids=[other.id], name=f"chat {uuid.uuid4().hex[:8]}"
+        organization=world.organization, actor=Actor.for_user(world.owner), kind="group", member_ids=[other.id], name=f"chat {uuid.uuid4().hex[:8]}"
     )
     return chat
 
@@ -170,7 +171,7 @@ def _messages(world: World, count: int) -> None:
     from messaging import services as messaging_services
 
     for n in range(count):
-        messaging_services.message_send(organization=world.organization, actor=world.owner, chat_id=world.chat().id, content=f"message {n}")
+        messaging_services.message_send(organization=world.organization, actor=Actor.for_user(world.owner), chat_id=world.chat().id, content=f"message {n}")
 
 
 def _conversations(world: World, count: int) -> None:

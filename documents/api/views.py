@@ -10,6 +10,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.actor import actor_of
 from core.negotiation import IgnoreAcceptNegotiation
 from core.pagination import PageLimitPagination
 from core.schema import errors
@@ -78,8 +79,7 @@ class DocumentListView(DocumentView):
             uploaded_file=data["file"],
             title=data["title"],
             description=data["description"],
-            actor=request.user,
-            request=request,
+            actor=actor_of(request),
         )
         return Response(s.DocumentSerializer(document).data, status=status.HTTP_201_CREATED)
 
@@ -93,7 +93,7 @@ class DocumentDetailView(DocumentView):
     @extend_schema(parameters=DOCUMENT_PATH, responses={204: None, **ERRORS}, tags=TAGS)
     def delete(self, request, org_id, document_id):
         """Delete a document and its stored file."""
-        services.document_delete(document=self.get_document(document_id), actor=request.user, request=request)
+        services.document_delete(document=self.get_document(document_id), actor=actor_of(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

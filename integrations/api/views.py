@@ -18,7 +18,7 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.actor import principal_of
+from core.actor import actor_of, principal_of
 from core.errors import ErrorCode
 from core.exceptions import ApplicationError, validation_error
 from core.schema import ORG_HEADER, errors
@@ -102,8 +102,7 @@ class ConnectView(IntegrationView):
             type=data["type"],
             credentials=credentials,
             expires_at=data.get("expires_at"),
-            actor=request.user,
-            request=request,
+            actor=actor_of(request),
         )
         return _connected_body(integration, created)
 
@@ -114,6 +113,14 @@ OAUTH_BINDING_COOKIE = "integrations_oauth_binding"
 def _binding_cookie_path(key: str) -> str:
     # Sent only to this provider's callback, nowhere else on the API.
     return reverse("integrations:oauth-callback", kwargs={"key": key})
+
+
+def _oauth_redirect_uri(request, key: str) -> str:
+    """Where the provider sends the browser back: the configured URI, else this server's callback."""
+    configured = settings.INTEGRATIONS_OAUTH_REDIRECT_URI
+    if configured:
+        return configured.replace("{key}", key)
+    return request.build_absolute_uri(reverse("integrations:oauth-callback", kwargs={"key": key}))
 
 
 class OAuthStartView(IntegrationView):
@@ -127,7 +134,7 @@ class OAuthStartView(IntegrationView):
         (or this user's bearer token). Call it with credentials so the browser keeps the cookie.
         """
         started = services.oauth_start(
-            organization=self.organization, user=request.user, key=key, mfa=principal_of(request).mfa, request=request
+            organization=self.organization, user=request.user, key=key, redirect_uri=_oauth_redirect_uri(request, key), mfa=principal_of(request).mfa
         )
         response = Response({"authorize_url": started.authorize_url})
         # HttpOnly: no script reads it. Lax: the provider's top-level redirect back still carries it.
@@ -185,8 +192,15 @@ class OAuthCallbackView(APIView):
             request, organization_id=claims["o"], user_id=claims["u"], permission=INTEGRATIONS_MANAGE, mfa=claims.get("m", False),
             caller=user,
         )
+        # The provider's redirect may carry no token at all: the member who started the flow connects.
+        actor = actor_of(request).as_user(membership.user)
         integration, created = services.oauth_complete(
-            organization=membership.organization, provider_key=key, code=code, claims=claims, actor=membership.user, request=request
+            organization=membership.organization,
+            provider_key=key,
+            code=code,
+            claims=claims,
+            redirect_uri=_oauth_redirect_uri(request, key),
+            actor=actor,
         )
         return _connected_body(integration, created)
 
@@ -224,7 +238,7 @@ class IntegrationRefreshView(IntegrationView):
         """Refresh the access token now through the provider's token endpoint."""
         integration = self.get_integration(key)
         try:
-            integration = services.integration_refresh(integration_id=integration.id, actor=request.user, request=request)
+            integration = services.integration_refresh(integration_id=integration.id, actor=actor_of(request))
         except oauth.ProviderError as error:
             raise services.provider_error_response(error) from None
         except vault.VaultError:
@@ -241,7 +255,7 @@ class IntegrationRevokeView(IntegrationView):
     def post(self, request, key):
         """Revoke at the provider when it supports it, then wipe the stored credentials."""
         integration = self.get_integration(key)
-        remote = services.integration_revoke(integration=integration, actor=request.user, request=request)
+        remote = services.integration_revoke(integration=integration, actor=actor_of(request))
         suffix = " (also at the provider)" if remote else ""
         return Response({"status": "ok", "message": f"{integration.key} revoked{suffix}"})
 

@@ -2,6 +2,7 @@
 import pytest
 from django.urls import reverse
 
+from core.actor import Actor
 from integrations import services
 from integrations.models import Integration
 from integrations.providers import provider_get
@@ -13,7 +14,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def integration():
     integration, _ = services.integration_connect(
-        organization=OrganizationFactory(), provider=provider_get("sendgrid"), type="api_key", credentials={"api_key": "SG.topsecret"}
+        organization=OrganizationFactory(), provider=provider_get("sendgrid"), type="api_key", credentials={"api_key": "SG.topsecret"}, actor=Actor.system()
     )
     return integration
 

@@ -2,6 +2,7 @@
 import pytest
 
 from conftest import client_for
+from core.actor import Actor
 from integrations import services
 from integrations.models import Integration, IntegrationLog
 from integrations.providers import provider_get
@@ -13,7 +14,7 @@ pytestmark = pytest.mark.django_db
 def two_orgs(org_factory, unlimited_plan):
     org_a, members_a = org_factory(roles=("owner",))
     org_b, _ = org_factory(roles=("owner",))
-    services.integration_connect(organization=org_b, provider=provider_get("github"), type="api_key", credentials={"api_key": "b-secret"})
+    services.integration_connect(organization=org_b, provider=provider_get("github"), type="api_key", credentials={"api_key": "b-secret"}, actor=Actor.system())
     return org_a, org_b, client_for(members_a["owner"].user, org_a)
 
 

@@ -5,6 +5,7 @@ import pytest
 from django.db import connection
 
 from core import clock
+from core.actor import Actor
 from core.testing import run_together
 from integrations import services, tasks, vault
 from integrations.models import Integration, IntegrationLog
@@ -26,6 +27,7 @@ def _connected(organization, fake, key):
         organization=organization, provider=provider_get(key), type="oauth",
         credentials={"access_token": tokens["access_token"], "refresh_token": tokens["refresh_token"]},
         expires_at=clock.now() + timedelta(minutes=5),
+        actor=Actor.system(),
     )
     return integration
 
@@ -71,7 +73,7 @@ def test_concurrent_connects_respect_the_plan_limit(monkeypatch):
     results = run_together(
         4,
         lambda i: services.integration_connect(
-            organization=organization, provider=provider_get(keys[i]), type="api_key", credentials={"api_key": f"k{i}"}
+            organization=organization, provider=provider_get(keys[i]), type="api_key", credentials={"api_key": f"k{i}"}, actor=Actor.system()
         ),
     )
 

@@ -5,6 +5,7 @@ import pytest
 
 from audit.models import AuditEvent
 from core import clock
+from core.actor import Actor
 from integrations import selectors, services, tasks, vault
 from integrations.models import Integration, IntegrationLog
 from integrations.providers import provider_get
@@ -22,6 +23,7 @@ def connected(organization, fake, *, key="gmail", expires_in=3600, refreshed_ago
         type="oauth",
         credentials={"access_token": tokens["access_token"], "refresh_token": tokens["refresh_token"]},
         expires_at=clock.now() + timedelta(seconds=expires_in),
+        actor=Actor.system(),
     )
     if refreshed_ago:
         Integration.objects.filter(pk=integration.pk).update(last_refreshed_at=clock.now() - refreshed_ago)
@@ -114,7 +116,7 @@ def test_slack_style_ok_false_is_understood(team, owner_client, fake_provider):
 
 
 def test_api_key_integration_cannot_be_refreshed(team, owner_client, fake_provider):
-    services.integration_connect(organization=team[0], provider=provider_get("sendgrid"), type="api_key", credentials={"api_key": "k"})
+    services.integration_connect(organization=team[0], provider=provider_get("sendgrid"), type="api_key", credentials={"api_key": "k"}, actor=Actor.system())
 
     response = owner_client.post("/api/v1/integrations/sendgrid/refresh")
 
@@ -251,6 +253,7 @@ def test_beat_expires_what_cannot_refresh(team, fake_provider):
     services.integration_connect(
         organization=organization, provider=provider_get("openai"), type="api_key", credentials={"api_key": "k"},
         expires_at=clock.now() + timedelta(minutes=1),
+        actor=Actor.system(),
     )
     Integration.objects.filter(key="openai").update(expires_at=clock.now() - timedelta(seconds=1))
 

@@ -4,6 +4,7 @@ from cryptography.fernet import Fernet
 from django.core.management import call_command
 
 from audit.models import AuditEvent
+from core.actor import Actor
 from integrations import services, vault
 from integrations.models import Integration, OrgDataKey
 from integrations.providers import provider_get
@@ -58,7 +59,7 @@ def test_rotation_keeps_old_ciphertexts_readable_then_rewraps(settings, capsys):
     organizations = [OrganizationFactory() for _ in range(3)]
     for organization in organizations:
         services.integration_connect(
-            organization=organization, provider=provider_get("sendgrid"), type="api_key", credentials={"api_key": f"k-{organization.pk}"}
+            organization=organization, provider=provider_get("sendgrid"), type="api_key", credentials={"api_key": f"k-{organization.pk}"}, actor=Actor.system()
         )
     ciphertexts = dict(Integration.objects.values_list("organization_id", "secret"))
 

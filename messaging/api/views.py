@@ -11,6 +11,7 @@ from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.actor import actor_of, principal_of
 from core.pagination import PageLimitPagination
 from core.schema import ORG_HEADER, errors
 from messaging import selectors, services
@@ -47,7 +48,7 @@ class MessagingView(OrgScopedMixin, APIView):
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
-        if request.method != "OPTIONS" and self.org_context.api_key is not None:
+        if request.method != "OPTIONS" and principal_of(request).is_api_key:
             # Chats are between people: an API key has no seat in one.
             raise PermissionDenied("Messaging needs a signed-in member, not an API key.")
 
@@ -67,7 +68,7 @@ class MessagingView(OrgScopedMixin, APIView):
         return call
 
     def service_kwargs(self) -> dict:
-        return {"organization": self.organization, "actor": self.request.user}
+        return {"organization": self.organization, "actor": actor_of(self.request)}
 
 
 def _validated(serializer_class, data, **kwargs) -> dict:
@@ -111,8 +112,7 @@ class ChatListView(MessagingView):
         """Create a direct chat (one per pair: the existing one is returned, 200) or a group chat (201)."""
         data = _validated(s.ChatCreateSerializer, request.data)
         chat, created = services.chat_create(
-            **self.service_kwargs(), kind=data["type"], member_ids=data["member_ids"], name=data["name"],
-            description=data["description"], request=request,
+            **self.service_kwargs(), kind=data["type"], member_ids=data["member_ids"], name=data["name"], description=data["description"]
         )
         return self.chat_response(chat.id, status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
@@ -147,13 +147,13 @@ class ChatDetailView(MessagingView):
 
     def _update(self, request, chat_id):
         data = _validated(s.ChatUpdateSerializer, request.data)
-        services.chat_update(**self.service_kwargs(), chat_id=chat_id, data=data, request=request)
+        services.chat_update(**self.service_kwargs(), chat_id=chat_id, data=data)
         return self.chat_response(chat_id)
 
     @extend_schema(parameters=CHAT_PATH, responses={204: None, **ERRORS}, tags=CHAT_TAGS, operation_id="chats_destroy")
     def delete(self, request, chat_id):
         """Delete a chat and its messages (a group chat's admins; either member of a direct chat)."""
-        services.chat_delete(**self.service_kwargs(), chat_id=chat_id, request=request)
+        services.chat_delete(**self.service_kwargs(), chat_id=chat_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -168,7 +168,7 @@ class ChatMembersView(MessagingView):
     def post(self, request, chat_id):
         """Add active members of the organization to a group chat (its admins only)."""
         data = _validated(s.ChatMembersAddSerializer, request.data)
-        added = services.chat_members_add(**self.service_kwargs(), chat_id=chat_id, member_ids=data["member_ids"], request=request)
+        added = services.chat_members_add(**self.service_kwargs(), chat_id=chat_id, member_ids=data["member_ids"])
         return Response({"added": added, "chat": s.ChatSerializer(self.chat_or_404(chat_id)).data})
 
 
@@ -176,7 +176,7 @@ class ChatMemberDetailView(MessagingView):
     @extend_schema(parameters=MEMBER_PATH, responses={204: None, **ERRORS, **CONFLICT}, tags=CHAT_TAGS, operation_id="chats_members_remove")
     def delete(self, request, chat_id, user_id):
         """Remove a member from a group chat (its admins only; one's own id means leaving)."""
-        services.chat_member_remove(**self.service_kwargs(), chat_id=chat_id, user_id=user_id, request=request)
+        services.chat_member_remove(**self.service_kwargs(), chat_id=chat_id, user_id=user_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -187,7 +187,7 @@ class ChatLeaveView(MessagingView):
     @extend_schema(parameters=CHAT_PATH, request=None, responses={204: None, **ERRORS, **CONFLICT}, tags=CHAT_TAGS, operation_id="chats_leave")
     def post(self, request, chat_id):
         """Leave a group chat (a direct chat is deleted instead)."""
-        services.chat_leave(**self.service_kwargs(), chat_id=chat_id, request=request)
+        services.chat_leave(**self.service_kwargs(), chat_id=chat_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -261,13 +261,13 @@ class MessageDetailView(MessagingView):
 
     def _edit(self, request, chat_id, message_id):
         data = _validated(s.ChatMessageEditSerializer, request.data)
-        message = services.message_edit(**self.service_kwargs(), chat_id=chat_id, message_id=message_id, content=data["content"], request=request)
+        message = services.message_edit(**self.service_kwargs(), chat_id=chat_id, message_id=message_id, content=data["content"])
         return Response(s.ChatMessageSerializer(message).data)
 
     @extend_schema(parameters=MESSAGE_PATH, responses={204: None, **ERRORS}, tags=CHAT_TAGS, operation_id="chats_messages_destroy")
     def delete(self, request, chat_id, message_id):
         """Delete a message (its author or a chat admin): it stays in the history as deleted, without its text."""
-        services.message_delete(**self.service_kwargs(), chat_id=chat_id, message_id=message_id, request=request)
+        services.message_delete(**self.service_kwargs(), chat_id=chat_id, message_id=message_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -281,7 +281,7 @@ class CallStartView(MessagingView):
     def post(self, request, chat_id):
         """Start an audio or video call in one of my chats; the other members get `call:incoming`."""
         data = _validated(s.CallStartSerializer, request.data)
-        call = services.call_start(**self.service_kwargs(), chat_id=chat_id, kind=data["call_type"], request=request)
+        call = services.call_start(**self.service_kwargs(), chat_id=chat_id, kind=data["call_type"])
         return Response(s.CallSerializer(call).data, status=status.HTTP_201_CREATED)
 
 
@@ -313,7 +313,7 @@ class CallLeaveView(MessagingView):
     @extend_schema(parameters=CALL_PATH, request=None, responses={204: None, **ERRORS, **CONFLICT}, tags=CALL_TAGS, operation_id="calls_leave")
     def post(self, request, call_id):
         """Leave a call; the last one out (or either side of a direct call) ends it."""
-        services.call_leave(**self.service_kwargs(), call_id=call_id, request=request)
+        services.call_leave(**self.service_kwargs(), call_id=call_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -321,14 +321,14 @@ class CallEndView(MessagingView):
     @extend_schema(parameters=CALL_PATH, request=None, responses={200: s.CallSerializer, **ERRORS, **CONFLICT}, tags=CALL_TAGS, operation_id="calls_end")
     def post(self, request, call_id):
         """End a call for everyone; they get `call:ended`."""
-        return Response(s.CallSerializer(services.call_end(**self.service_kwargs(), call_id=call_id, request=request)).data)
+        return Response(s.CallSerializer(services.call_end(**self.service_kwargs(), call_id=call_id)).data)
 
 
 class CallRejectView(MessagingView):
     @extend_schema(parameters=CALL_PATH, request=None, responses={200: s.CallSerializer, **ERRORS, **CONFLICT}, tags=CALL_TAGS, operation_id="calls_reject")
     def post(self, request, call_id):
         """Decline a ringing call; once everyone invited declined, it ends as `rejected`."""
-        return Response(s.CallSerializer(services.call_reject(**self.service_kwargs(), call_id=call_id, request=request)).data)
+        return Response(s.CallSerializer(services.call_reject(**self.service_kwargs(), call_id=call_id)).data)
 
 
 class CallMediaView(MessagingView):

@@ -5,6 +5,7 @@ from unittest import mock
 import pytest
 from django.db import IntegrityError
 
+from core.actor import Actor
 from messaging import realtime, selectors, services
 from messaging.models import Chat, ChatMember, Message, direct_key_of
 from messaging.notifications import notification_publish
@@ -36,7 +37,7 @@ def test_a_direct_chat_created_concurrently_is_returned_not_duplicated(people):
             first = mock.MagicMock()
             first.filter.return_value.first.return_value = None
             scoped.side_effect = [first, Chat.objects.get_queryset().filter(organization=organization)]
-            chat, created = services.chat_create(organization=organization, actor=owner, kind="direct", member_ids=[member.id])
+            chat, created = services.chat_create(organization=organization, actor=Actor.for_user(owner), kind="direct", member_ids=[member.id])
 
     assert (chat.id, created) == (existing.id, False)
     assert real_filter(kind="direct").count() == 1
@@ -44,43 +45,45 @@ def test_a_direct_chat_created_concurrently_is_returned_not_duplicated(people):
 
 def test_messages_are_numbered_per_chat_and_the_senders_own_are_read(people):
     organization, users = people
-    chat, _ = services.chat_create(organization=organization, actor=users["owner"], kind="group", name="g", member_ids=[users["member"].id])
-    other, _ = services.chat_create(organization=organization, actor=users["owner"], kind="group", name="h", member_ids=[])
+    owner, member = Actor.for_user(users["owner"]), Actor.for_user(users["member"])
+    chat, _ = services.chat_create(organization=organization, actor=owner, kind="group", name="g", member_ids=[users["member"].id])
+    other, _ = services.chat_create(organization=organization, actor=owner, kind="group", name="h", member_ids=[])
 
-    seqs = [services.message_send(organization=organization, actor=users["member"], chat_id=chat.id, content=f"m{n}").seq for n in range(3)]
-    other_seq = services.message_send(organization=organization, actor=users["owner"], chat_id=other.id, content="x").seq
+    seqs = [services.message_send(organization=organization, actor=member, chat_id=chat.id, content=f"m{n}").seq for n in range(3)]
+    other_seq = services.message_send(organization=organization, actor=owner, chat_id=other.id, content="x").seq
 
     assert seqs == [1, 2, 3] and other_seq == 1
     assert ChatMember.objects.get(chat=chat, user=users["member"]).last_read_seq == 3
     assert selectors.unread_count(chat=chat, user=users["owner"], last_read_seq=0) == 3
-    membership, unread = services.chat_mark_read(organization=organization, actor=users["owner"], chat_id=chat.id)
+    membership, unread = services.chat_mark_read(organization=organization, actor=owner, chat_id=chat.id)
     assert (membership.last_read_seq, unread) == (3, 0)
 
 
 def test_signal_targets_are_the_other_participants_or_the_named_one(people):
     organization, users = people
-    chat, _ = services.chat_create(organization=organization, actor=users["owner"], kind="group", name="g", member_ids=[users["member"].id, users["viewer"].id])
-    call = services.call_start(organization=organization, actor=users["owner"], chat_id=chat.id, kind="audio")
+    owner, viewer = Actor.for_user(users["owner"]), Actor.for_user(users["viewer"])
+    chat, _ = services.chat_create(organization=organization, actor=owner, kind="group", name="g", member_ids=[users["member"].id, users["viewer"].id])
+    call = services.call_start(organization=organization, actor=owner, chat_id=chat.id, kind="audio")
 
-    everyone = services.call_signal_targets(organization=organization, actor=users["owner"], call_id=call.id)
-    one = services.call_signal_targets(organization=organization, actor=users["owner"], call_id=call.id, to_user_id=users["member"].id)
+    everyone = services.call_signal_targets(organization=organization, actor=owner, call_id=call.id)
+    one = services.call_signal_targets(organization=organization, actor=owner, call_id=call.id, to_user_id=users["member"].id)
 
     assert set(everyone) == {str(users["member"].id), str(users["viewer"].id)}
     assert one == [str(users["member"].id)]
-    services.call_reject(organization=organization, actor=users["viewer"], call_id=call.id)
-    assert services.call_signal_targets(organization=organization, actor=users["owner"], call_id=call.id) == [str(users["member"].id)]
+    services.call_reject(organization=organization, actor=viewer, call_id=call.id)
+    assert services.call_signal_targets(organization=organization, actor=owner, call_id=call.id) == [str(users["member"].id)]
     with pytest.raises(Exception) as refused:
-        services.call_signal_targets(organization=organization, actor=users["viewer"], call_id=call.id)
+        services.call_signal_targets(organization=organization, actor=viewer, call_id=call.id)
     assert refused.value.status_code == 403
 
 
 def test_events_are_published_only_once_the_change_commits(people, django_capture_on_commit_callbacks):
     organization, users = people
-    chat, _ = services.chat_create(organization=organization, actor=users["owner"], kind="group", name="g", member_ids=[])
+    chat, _ = services.chat_create(organization=organization, actor=Actor.for_user(users["owner"]), kind="group", name="g", member_ids=[])
 
     with mock.patch.object(realtime, "_send") as sent:
         with django_capture_on_commit_callbacks(execute=False) as callbacks:
-            services.message_send(organization=organization, actor=users["owner"], chat_id=chat.id, content="hi")
+            services.message_send(organization=organization, actor=Actor.for_user(users["owner"]), chat_id=chat.id, content="hi")
         assert sent.call_count == 0  # nothing before the commit
         for callback in callbacks:
             callback()
@@ -92,13 +95,13 @@ def test_events_are_published_only_once_the_change_commits(people, django_captur
 
 def test_a_failing_channel_layer_never_fails_the_change(people, django_capture_on_commit_callbacks):
     organization, users = people
-    chat, _ = services.chat_create(organization=organization, actor=users["owner"], kind="group", name="g", member_ids=[])
+    chat, _ = services.chat_create(organization=organization, actor=Actor.for_user(users["owner"]), kind="group", name="g", member_ids=[])
     broken = mock.MagicMock()
     broken.group_send = mock.AsyncMock(side_effect=ConnectionError("redis down"))
 
     with mock.patch.object(realtime, "get_channel_layer", return_value=broken):
         with django_capture_on_commit_callbacks(execute=True):
-            message = services.message_send(organization=organization, actor=users["owner"], chat_id=chat.id, content="still saved")
+            message = services.message_send(organization=organization, actor=Actor.for_user(users["owner"]), chat_id=chat.id, content="still saved")
 
     assert Message.objects.filter(id=message.id).exists()
 
@@ -158,12 +161,12 @@ def test_deleting_a_chat_ends_its_live_call_for_everyone_in_it(people, django_ca
 
     organization, users = people
     owner, member = users["owner"], users["member"]
-    chat, _ = services.chat_create(organization=organization, actor=owner, kind="group", name="g", member_ids=[member.id])
-    call = services.call_start(organization=organization, actor=owner, chat_id=chat.id, kind="audio")
+    chat, _ = services.chat_create(organization=organization, actor=Actor.for_user(owner), kind="group", name="g", member_ids=[member.id])
+    call = services.call_start(organization=organization, actor=Actor.for_user(owner), chat_id=chat.id, kind="audio")
 
     with mock.patch.object(realtime, "_send") as sent:
         with django_capture_on_commit_callbacks(execute=True):
-            services.chat_delete(organization=organization, actor=owner, chat_id=chat.id)
+            services.chat_delete(organization=organization, actor=Actor.for_user(owner), chat_id=chat.id)
 
     ended = [message for _, message in (c.args for c in sent.call_args_list) if message["event"] == "call:ended"]
     assert len(ended) == 1 and ended[0]["data"]["reason"] == "chat_deleted"

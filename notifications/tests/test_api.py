@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 from accounts.tests.factories import UserFactory
 from conftest import client_for
 from core import authz, clock
+from core.actor import Actor
 from notifications.models import Notification, NotificationPreference
 from notifications.tests.conftest import code_of
 from notifications.tests.factories import NotificationFactory
@@ -287,7 +288,7 @@ def test_api_keys_are_refused(method, suffix):
     organization = OrganizationFactory()
     owner = MembershipFactory(organization=organization, role="owner")
     notification = NotificationFactory(user=owner.user, organization=organization)
-    _, secret = apikeys.api_key_create(organization=organization, name="ci", grantable=authz.codes())
+    _, secret = apikeys.api_key_create(organization=organization, name="ci", grantable=authz.codes(), actor=Actor.system())
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Api-Key {secret}")
     # when it calls a per-user route

@@ -4,10 +4,10 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.actor import actor_of
 from organizations import domains
 from organizations import permissions as perms
 from organizations.api import invite_serializers as s
-from organizations.api.invite_views import actor_of
 from organizations.api.views import ERRORS, ORG_PATH
 from permissions.drf import OrgScopedMixin
 
@@ -29,7 +29,7 @@ class DomainListCreateView(OrgScopedMixin, APIView):
         """Claim an email domain; publish `verification_record` as a DNS TXT record, then verify."""
         serializer = s.DomainCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        domain = domains.domain_claim(organization=self.organization, actor=actor_of(request), request=request, **serializer.validated_data)
+        domain = domains.domain_claim(organization=self.organization, actor=actor_of(request), **serializer.validated_data)
         return Response(s.DomainSerializer(domain).data, status=status.HTTP_201_CREATED)
 
 
@@ -49,7 +49,7 @@ class DomainDetailView(_DomainMixin, OrgScopedMixin, APIView):
     @extend_schema(parameters=ORG_PATH + DOMAIN_PATH, responses={204: None, **ERRORS}, tags=["domains"])
     def delete(self, request, *args, **kwargs):
         """Release a domain: its users are no longer offered membership."""
-        domains.domain_delete(domain=self._domain(), actor=actor_of(request), request=request)
+        domains.domain_delete(domain=self._domain(), actor=actor_of(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -69,5 +69,5 @@ class DomainVerifyView(_DomainMixin, OrgScopedMixin, APIView):
     )
     def post(self, request, *args, **kwargs):
         """Look the TXT record up; when found the domain is verified (verifying twice is harmless)."""
-        domain = domains.domain_verify(domain=self._domain(), actor=actor_of(request), request=request)
+        domain = domains.domain_verify(domain=self._domain(), actor=actor_of(request))
         return Response(s.DomainSerializer(domain).data)

@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 
 from accounts.api.serializers import AuthResponseSerializer
 from accounts.api.views import auth_body
+from core.actor import actor_of
 from core.roles import Role
 from organizations import invites
 from organizations import permissions as perms
@@ -23,12 +24,6 @@ ACCEPT_INVALID = OpenApiResponse(
     description="VALIDATION_ERROR naming `code` (expired, already accepted, declined or cancelled), "
     "or `full_name` / `password` (anonymous: missing, or a weak password)"
 )
-
-
-def actor_of(request):
-    """The user behind a request, or None (an API key acting for its org)."""
-    user = getattr(request, "user", None)
-    return user if user is not None and user.is_authenticated else None
 
 
 class InviteListCreateView(OrgScopedMixin, ListAPIView):
@@ -77,7 +72,6 @@ class InviteListCreateView(OrgScopedMixin, ListAPIView):
             role=data["role"],
             team_ids=data["team_ids"],
             actor=actor_of(request),
-            request=request,
         )
         return Response(s.InviteIssuedSerializer(issued).data, status=status.HTTP_201_CREATED if issued.created else status.HTTP_200_OK)
 
@@ -98,7 +92,7 @@ class InviteDetailView(OrgScopedMixin, APIView):
     def delete(self, request, org_id, invite_id):
         """Cancel an invitation: its link stops working."""
         invite = invites.invite_get(organization=self.organization, invite_id=invite_id)
-        invites.invite_cancel(invite=invite, actor=actor_of(request), request=request)
+        invites.invite_cancel(invite=invite, actor=actor_of(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -117,7 +111,7 @@ class InviteResendView(OrgScopedMixin, APIView):
         # The new code is returned to the caller: only someone who could grant the role and teams may get it.
         require_role_grantable(request, self.org_context, slug=invite.role)
         require_team_join(request, self.org_context, team_ids=[team.id for team in invite.teams.all()])
-        issued = invites.invite_resend(invite=invite, actor=actor_of(request), request=request)
+        issued = invites.invite_resend(invite=invite, actor=actor_of(request))
         return Response(s.InviteIssuedSerializer(issued).data)
 
 
@@ -165,10 +159,9 @@ class PublicInviteAcceptView(APIView):
         serializer.is_valid(raise_exception=True)
         result = invites.invite_accept(
             code=code,
-            user=actor_of(request),
             full_name=serializer.validated_data.get("full_name"),
             password=serializer.validated_data.get("password"),
-            request=request,
+            actor=actor_of(request),
         )
         if result.tokens is not None:
             return Response(auth_body(result.tokens, result.user))
@@ -187,5 +180,5 @@ class PublicInviteDeclineView(APIView):
     )
     def post(self, request, code):
         """Decline an invitation."""
-        invites.invite_decline(code=code, user=actor_of(request), request=request)
+        invites.invite_decline(code=code, actor=actor_of(request))
         return Response(status=status.HTTP_204_NO_CONTENT)

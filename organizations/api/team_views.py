@@ -5,10 +5,10 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.actor import actor_of
 from organizations import permissions as perms
 from organizations import teams
 from organizations.api import invite_serializers as s
-from organizations.api.invite_views import actor_of
 from organizations.api.views import ERRORS, ORG_PATH
 from organizations.models import Team, TeamMembership
 from permissions.drf import OrgScopedMixin, require_team_join, require_team_leave
@@ -39,7 +39,7 @@ class TeamListCreateView(OrgScopedMixin, ListAPIView):
         """Create a team."""
         serializer = s.TeamWriteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        team = teams.team_create(organization=self.organization, actor=actor_of(request), request=request, **serializer.validated_data)
+        team = teams.team_create(organization=self.organization, actor=actor_of(request), **serializer.validated_data)
         return Response(s.TeamSerializer(team).data, status=status.HTTP_201_CREATED)
 
 
@@ -64,7 +64,7 @@ class TeamDetailView(OrgScopedMixin, APIView):
         """Rename a team or change its description."""
         serializer = s.TeamWriteSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        team = teams.team_update(team=self._team(team_id), data=serializer.validated_data, actor=actor_of(request), request=request)
+        team = teams.team_update(team=self._team(team_id), data=serializer.validated_data, actor=actor_of(request))
         return Response(s.TeamSerializer(team).data)
 
     @extend_schema(parameters=ORG_PATH + TEAM_PATH, responses={204: None, **ERRORS}, tags=["teams"])
@@ -75,7 +75,6 @@ class TeamDetailView(OrgScopedMixin, APIView):
             team=team,
             actor=actor_of(request),
             ensure_leavable=lambda members: require_team_leave(request, context, team_id=team.id, targets=members),
-            request=request,
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -111,7 +110,6 @@ class TeamMemberListCreateView(OrgScopedMixin, ListAPIView):
             user_id=serializer.validated_data["user_id"],
             actor=actor_of(request),
             ensure_joinable=lambda membership: require_team_join(request, context, team_ids=[team.id], target=membership),
-            request=request,
         )
         return Response(s.TeamMemberSerializer(member).data, status=status.HTTP_201_CREATED)
 
@@ -128,7 +126,6 @@ class TeamMemberDetailView(OrgScopedMixin, APIView):
             user_id=user_id,
             actor=actor_of(request),
             ensure_leavable=lambda members: require_team_leave(request, context, team_id=team.id, targets=members),
-            request=request,
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 

@@ -11,6 +11,7 @@ from accounts.api.serializers import AuthResponseSerializer
 from accounts.api.views import auth_body, session_id_of
 from accounts.models import UserSession
 from accounts.sessions import session_switch_organization
+from core.actor import actor_of
 from core.errors import ErrorCode
 from core.exceptions import ApplicationError
 from core.roles import Role
@@ -61,7 +62,7 @@ class OrganizationListCreateView(ListAPIView):
             slug=data.get("slug") or None,
             website=data.get("website", ""),
             company_size=data.get("company_size", ""),
-            request=request,
+            actor=actor_of(request),
         )
         organization.my_role = Role.OWNER
         return Response(s.OrganizationSerializer(organization).data, status=status.HTTP_201_CREATED)
@@ -90,7 +91,7 @@ class OrganizationDetailView(OrgScopedMixin, APIView):
         """Change name, website or slug (a slug change needs the `custom_slug` plan feature)."""
         serializer = s.OrganizationUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        services.organization_update(organization=self.organization, actor=request.user, data=serializer.validated_data, request=request)
+        services.organization_update(organization=self.organization, actor=actor_of(request), data=serializer.validated_data)
         return Response(self._body())
 
     @extend_schema(parameters=ORG_PATH, request=s.OrganizationDeleteSerializer, responses={204: None, **ERRORS}, tags=["organizations"])
@@ -98,7 +99,7 @@ class OrganizationDetailView(OrgScopedMixin, APIView):
         """Delete the organization (owner only; `confirm` must be its slug)."""
         serializer = s.OrganizationDeleteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        services.organization_delete(organization=self.organization, actor=request.user, confirm=serializer.validated_data["confirm"], request=request)
+        services.organization_delete(organization=self.organization, actor=actor_of(request), confirm=serializer.validated_data["confirm"])
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -120,7 +121,7 @@ class OrganizationSettingsView(OrgScopedMixin, APIView):
             # Invariant 1: the role every newcomer will get is handed out by whoever sets it.
             require_role_grantable(request, self.org_context, slug=new_default_role)
         settings = services.organization_settings_update(
-            organization=self.organization, actor=request.user, settings=serializer.validated_data["settings"], request=request
+            organization=self.organization, actor=actor_of(request), settings=serializer.validated_data["settings"]
         )
         return Response({"settings": settings})
 
@@ -186,12 +187,11 @@ class MemberDetailView(OrgScopedMixin, APIView):
         context = self.org_context
         membership = services.member_update(
             membership=self._member(user_id),
-            actor=request.user,
+            actor=actor_of(request),
             actor_membership=context.membership,
             data=serializer.validated_data,
             ensure_role_grantable=lambda slug: require_role_grantable(request, context, slug=slug),
             ensure_not_better=lambda target: require_not_better(request, context, target=target),
-            request=request,
         )
         return Response(s.MemberSerializer(membership).data)
 
@@ -201,9 +201,8 @@ class MemberDetailView(OrgScopedMixin, APIView):
         context = self.org_context
         services.member_remove(
             membership=self._member(user_id),
-            actor=request.user,
+            actor=actor_of(request),
             ensure_not_better=lambda target: require_not_better(request, context, target=target),
-            request=request,
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -217,7 +216,7 @@ class TransferOwnershipView(OrgScopedMixin, APIView):
         serializer = s.TransferOwnershipSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         membership = services.ownership_transfer(
-            organization=self.organization, actor=request.user, new_owner_id=serializer.validated_data["user_id"], request=request
+            organization=self.organization, actor=actor_of(request), new_owner_id=serializer.validated_data["user_id"]
         )
         return Response(s.MemberSerializer(membership).data)
 
@@ -228,7 +227,7 @@ class LeaveView(OrgScopedMixin, APIView):
     @extend_schema(parameters=ORG_PATH, request=None, responses={204: None, 409: ERRORS[400], **ERRORS}, tags=["members"])
     def post(self, request, org_id):
         """Leave the organization (the owner must transfer ownership first)."""
-        services.member_leave(membership=self.org_context.membership, request=request)
+        services.member_leave(membership=self.org_context.membership, actor=actor_of(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -245,7 +244,7 @@ class ProfileView(OrgScopedMixin, APIView):
         """Change my display name and title in this organization."""
         serializer = s.ProfileSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        membership = services.member_profile_update(membership=self.org_context.membership, data=serializer.validated_data, request=request)
+        membership = services.member_profile_update(membership=self.org_context.membership, data=serializer.validated_data, actor=actor_of(request))
         return Response(s.ProfileSerializer(membership).data)
 
 
@@ -273,7 +272,7 @@ class SetupOrganizationView(APIView):
                 name=data["organization_name"],
                 website=data.get("organization_website", ""),
                 company_size=data.get("company_size", ""),
-                request=request,
+                actor=actor_of(request),
             )
             pair = session_switch_organization(session=_current_session(request), organization_id=organization.id)
         return Response(auth_body(pair, request.user), status=status.HTTP_201_CREATED)

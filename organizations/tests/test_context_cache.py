@@ -4,6 +4,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from conftest import client_for
+from core.actor import Actor
 from organizations import services
 from organizations.context import CONTEXT_CACHE_SECONDS, _membership_key, _organization_key
 from organizations.models import Membership
@@ -44,7 +45,7 @@ def test_suspension_takes_effect_on_the_next_request(warm):
 
     services.member_update(
         membership=members["member"],
-        actor=owner.user,
+        actor=Actor.for_user(owner.user),
         actor_membership=owner,
         data={"status": "suspended"},
         ensure_role_grantable=lambda slug: None,
@@ -59,7 +60,7 @@ def test_suspension_takes_effect_on_the_next_request(warm):
 def test_removal_takes_effect_on_the_next_request(warm):
     organization, members, client = warm
 
-    services.member_remove(membership=members["member"], actor=members["owner"].user, ensure_not_better=lambda target: None)
+    services.member_remove(membership=members["member"], actor=Actor.for_user(members["owner"].user), ensure_not_better=lambda target: None)
 
     assert client.get(f"/api/v1/orgs/{organization.id}").status_code == 404
 
@@ -71,7 +72,7 @@ def test_a_role_change_takes_effect_on_the_next_request(warm):
     owner = members["owner"]
     services.member_update(
         membership=members["member"],
-        actor=owner.user,
+        actor=Actor.for_user(owner.user),
         actor_membership=owner,
         data={"role": "admin"},
         ensure_role_grantable=lambda slug: None,
@@ -94,7 +95,7 @@ def test_an_org_change_is_seen_at_once(warm):
 def test_a_deleted_org_is_gone_at_once(warm):
     organization, members, client = warm
 
-    services.organization_delete(organization=organization, actor=members["owner"].user, confirm=organization.slug)
+    services.organization_delete(organization=organization, actor=Actor.for_user(members["owner"].user), confirm=organization.slug)
 
     assert client.get(f"/api/v1/orgs/{organization.id}").status_code == 404
 

@@ -15,6 +15,7 @@ from accounts.tokens import hash_secret
 from audit.models import AuditEvent
 from conftest import client_for
 from core import clock, entitlements, hooks
+from core.actor import Actor
 from organizations import tasks
 from organizations.models import Invite, Membership, TeamMembership
 from organizations.tests.factories import MembershipFactory, TeamFactory
@@ -447,7 +448,7 @@ def test_two_simultaneous_accepts_make_one_membership():
     organization = OrganizationFactory()
     MembershipFactory(organization=organization, role="owner")
     joiner = verified_user("racer@corp.example")
-    issued = invites.invite_create(organization=organization, email=joiner.email, role="member", actor=None)
+    issued = invites.invite_create(organization=organization, email=joiner.email, role="member", actor=Actor.system())
     clients = [client_for(joiner), client_for(joiner)]
     barrier = threading.Barrier(len(clients))
     statuses: list[int] = []

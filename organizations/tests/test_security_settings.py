@@ -10,6 +10,7 @@ from accounts.models import User
 from accounts.sessions import session_create
 from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
 from core import authz, clock, entitlements, hooks
+from core.actor import Actor
 from organizations.models import Domain, Invite, Membership
 from permissions import apikeys
 from permissions.models import Role
@@ -33,7 +34,7 @@ def code_of(response) -> str:
 
 def client_with(user, organization, *, mfa: bool) -> APIClient:
     client = APIClient()
-    pair = session_create(user=user, mfa_verified=mfa, organization_id=organization.id)
+    pair = session_create(user=user, actor=Actor.for_user(user), mfa_verified=mfa, organization_id=organization.id)
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {pair.access_token}")
     return client
 
@@ -105,7 +106,7 @@ def test_require_mfa_does_not_apply_to_api_keys(org):
     organization.settings = {"require_mfa": True}
     organization.save()
     _, secret = apikeys.api_key_create(
-        organization=organization, name="ci", grantable=authz.codes(), scopes=["members:read"], created_by=members["owner"].user
+        organization=organization, name="ci", grantable=authz.codes(), scopes=["members:read"], created_by=members["owner"].user, actor=Actor.system()
     )
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Api-Key {secret}")
@@ -265,8 +266,8 @@ def test_membership_add_applies_the_allowed_domains_to_every_way_in(org):
     organization.save()
 
     with pytest.raises(ApplicationError) as refused:
-        membership_add(organization=organization, user=verified_user("x@elsewhere.example"), role="member", source="direct")
-    joined = membership_add(organization=organization, user=verified_user("y@corp.example"), role="member", source="direct")
+        membership_add(organization=organization, user=verified_user("x@elsewhere.example"), role="member", actor=Actor.system(), source="direct")
+    joined = membership_add(organization=organization, user=verified_user("y@corp.example"), role="member", actor=Actor.system(), source="direct")
 
     assert refused.value.code == "VALIDATION_ERROR" and joined.role == "member"
     assert not Membership.objects.filter(organization=organization, user__email="x@elsewhere.example").exists()
@@ -279,8 +280,8 @@ def test_require_mfa_also_closes_the_websocket_to_password_only_sessions(org):
     organization.settings = {"require_mfa": True}
     organization.save()
     user = members["member"].user
-    password_only = session_create(user=user, mfa_verified=False, organization_id=organization.id).access_token
-    with_mfa = session_create(user=user, mfa_verified=True, organization_id=organization.id).access_token
+    password_only = session_create(user=user, actor=Actor.for_user(user), mfa_verified=False, organization_id=organization.id).access_token
+    with_mfa = session_create(user=user, actor=Actor.for_user(user), mfa_verified=True, organization_id=organization.id).access_token
 
     with pytest.raises(Refused) as refused:
         authenticate(raw_token=password_only, org_param=str(organization.id))

@@ -100,6 +100,7 @@ def objects_of(organization, member) -> dict:
 
     from audit.services import event_record
     from core import clock
+    from core.actor import Actor
 
     tag = str(organization.id)[:8]
     team = TeamFactory(organization=organization)
@@ -124,7 +125,7 @@ def objects_of(organization, member) -> dict:
         ).id,
         "domain_id": domain.id,
         "id": domain.id,
-        "event_id": event_record(action="test.seeded", organization_id=organization.id, target=organization).id,
+        "event_id": event_record(action="test.seeded", actor=Actor.system(), organization_id=organization.id, target=organization).id,
         "role_id": role.id,
         "assignment_id": RoleAssignment.objects.create(organization=organization, user=member.user, role=role).id,
         "policy_id": Policy.objects.create(

@@ -11,12 +11,12 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.actor import actor_of
 from core.exceptions import validation_error
 from core.schema import errors
 from permissions import apikeys, engine
 from permissions.api import apikey_serializers as s
 from permissions.api.views import FORBIDDEN
-from permissions.authentication import acting_for, audit_actor
 from permissions.drf import OrgScopedMixin, decision_inputs, request_facts, require_grantable, require_not_better
 from permissions.models import ApiKey
 from permissions.permissions import API_KEYS_MANAGE
@@ -75,6 +75,7 @@ class ApiKeyListCreateView(ApiKeyViewMixin, ListAPIView):
         serializer = s.ApiKeyCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        actor = actor_of(request)
         api_key, secret = apikeys.api_key_create(
             organization=self.organization,
             name=data["name"],
@@ -83,9 +84,8 @@ class ApiKeyListCreateView(ApiKeyViewMixin, ListAPIView):
             scopes=data.get("scopes"),
             expires_at=data.get("expires_at"),
             ip_allowlist=data.get("ip_allowlist"),
-            created_by=acting_for(request),
-            request=request,
-            **audit_actor(request),
+            created_by=actor.acting_for,
+            actor=actor,
         )
         body = s.ApiKeySecretSerializer(api_key, context={"secret": secret}).data
         return Response(body, status=status.HTTP_201_CREATED)
@@ -103,7 +103,7 @@ class ApiKeyDetailView(ApiKeyViewMixin, APIView):
     def delete(self, request, org_id, key_id):
         """Revoke a key at once (it stays listed as revoked; revoking twice is harmless). Not a key of a better."""
         api_key = apikeys.api_key_get(organization=self.organization, key_id=key_id)
-        apikeys.api_key_revoke(api_key=api_key, ensure_not_better=self.ensure_not_better, request=request, **audit_actor(request))
+        apikeys.api_key_revoke(api_key=api_key, ensure_not_better=self.ensure_not_better, actor=actor_of(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -122,13 +122,13 @@ class ApiKeyRotateView(ApiKeyViewMixin, APIView):
         Only for a caller who holds every scope of the key and every permission of its creator (403).
         """
         api_key = apikeys.api_key_get(organization=self.organization, key_id=key_id)
+        actor = actor_of(request)
         api_key, secret = apikeys.api_key_rotate(
             api_key=api_key,
             ensure_grantable=self.ensure_grantable,
             ensure_not_better=self.ensure_not_better,
-            holder=acting_for(request),
-            request=request,
-            **audit_actor(request),
+            holder=actor.acting_for,
+            actor=actor,
         )
         return Response(s.ApiKeySecretSerializer(api_key, context={"secret": secret}).data)
 
@@ -140,5 +140,5 @@ class ApiKeyPermanentDeleteView(ApiKeyViewMixin, APIView):
     def delete(self, request, org_id, key_id):
         """Delete a key for good (revoked or not). Not a key of a better."""
         api_key = apikeys.api_key_get(organization=self.organization, key_id=key_id)
-        apikeys.api_key_delete(api_key=api_key, ensure_not_better=self.ensure_not_better, request=request, **audit_actor(request))
+        apikeys.api_key_delete(api_key=api_key, ensure_not_better=self.ensure_not_better, actor=actor_of(request))
         return Response(status=status.HTTP_204_NO_CONTENT)

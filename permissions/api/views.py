@@ -16,6 +16,7 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.actor import Actor, actor_of
 from core.exceptions import validation_error
 from core.schema import errors
 from organizations import permissions as org_perms
@@ -46,9 +47,9 @@ class PermissionsViewMixin(OrgScopedMixin):
     """Org-scoped view with the helpers every permissions endpoint needs."""
 
     @property
-    def actor(self):
-        """Who acts, for audit: the API key when one is used, else the signed-in user."""
-        return self.org_context.api_key or self.request.user
+    def actor(self) -> Actor:
+        """Who acts (the signed-in user or the API key), and from where."""
+        return actor_of(self.request)
 
     def ensure_grantable(self, permissions) -> None:
         require_grantable(self.request, self.org_context, set(permissions))
@@ -184,7 +185,7 @@ class RoleListCreateView(PermissionsViewMixin, ListAPIView):
         serializer = s.RoleCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         role = services.role_create(
-            organization=self.organization, actor=self.actor, ensure_grantable=self.ensure_grantable, request=request, **serializer.validated_data
+            organization=self.organization, actor=self.actor, ensure_grantable=self.ensure_grantable, **serializer.validated_data
         )
         return Response(s.RoleSerializer(role).data, status=status.HTTP_201_CREATED)
 
@@ -207,14 +208,14 @@ class RoleDetailView(PermissionsViewMixin, APIView):
         serializer = s.RoleUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         role = services.role_update(
-            role=role, actor=self.actor, data=serializer.validated_data, ensure_grantable=self.ensure_grantable, request=request
+            role=role, actor=self.actor, data=serializer.validated_data, ensure_grantable=self.ensure_grantable
         )
         return Response(s.RoleSerializer(role).data)
 
     @extend_schema(parameters=ORG_PATH, responses={204: None, 409: CONFLICT, **ERRORS}, tags=[TAG])
     def delete(self, request, org_id, role_id):
         """Delete a custom role nobody uses (in use: 409; built-in: 403)."""
-        services.role_delete(role=self._role(role_id), actor=self.actor, request=request)
+        services.role_delete(role=self._role(role_id), actor=self.actor)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -238,7 +239,6 @@ class RolePermissionsView(PermissionsViewMixin, APIView):
             actor=self.actor,
             permissions=serializer.validated_data["permissions"],
             ensure_grantable=self.ensure_grantable,
-            request=request,
         )
         return Response({"data": sorted(services.role_grants(role))})
 
@@ -279,7 +279,6 @@ class RoleAssignmentListCreateView(PermissionsViewMixin, ListAPIView):
             actor=self.actor,
             ensure_grantable=self.ensure_grantable,
             ensure_not_better=self.ensure_not_better,
-            request=request,
             **serializer.validated_data,
         )
         return Response(s.RoleAssignmentSerializer(assignment).data, status=status.HTTP_201_CREATED)
@@ -297,7 +296,7 @@ class RoleAssignmentListCreateView(PermissionsViewMixin, ListAPIView):
         serializer.is_valid(raise_exception=True)
         assignment = selectors.role_assignment_find(organization=self.organization, **serializer.validated_data)
         services.role_assignment_delete(
-            assignment=assignment, actor=self.actor, ensure_grantable=self.ensure_grantable, ensure_not_better=self.ensure_not_better, request=request
+            assignment=assignment, actor=self.actor, ensure_grantable=self.ensure_grantable, ensure_not_better=self.ensure_not_better
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -310,7 +309,7 @@ class RoleAssignmentDetailView(PermissionsViewMixin, APIView):
         """Take an extra role away."""
         assignment = selectors.role_assignment_get(organization=self.organization, assignment_id=assignment_id)
         services.role_assignment_delete(
-            assignment=assignment, actor=self.actor, ensure_grantable=self.ensure_grantable, ensure_not_better=self.ensure_not_better, request=request
+            assignment=assignment, actor=self.actor, ensure_grantable=self.ensure_grantable, ensure_not_better=self.ensure_not_better
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -343,7 +342,6 @@ class PolicyListCreateView(PermissionsViewMixin, ListAPIView):
             actor=self.actor,
             ensure_grantable=self.ensure_grantable,
             ensure_not_better=self.ensure_not_better,
-            request=request,
             **serializer.validated_data,
         )
         return Response(s.PolicySerializer(policy).data, status=status.HTTP_201_CREATED)
@@ -372,12 +370,11 @@ class PolicyDetailView(PermissionsViewMixin, APIView):
             data=serializer.validated_data,
             ensure_grantable=self.ensure_policy_edit,
             ensure_not_better=self.ensure_policy_targets,
-            request=request,
         )
         return Response(s.PolicySerializer(policy).data)
 
     @extend_schema(parameters=ORG_PATH, responses={204: None, **ERRORS}, tags=[TAG])
     def delete(self, request, org_id, policy_id):
         """Delete a policy (lifting a deny needs the permissions it covers; the owner always may)."""
-        services.policy_delete(policy=self._policy(policy_id), actor=self.actor, ensure_grantable=self.ensure_policy_edit, request=request)
+        services.policy_delete(policy=self._policy(policy_id), actor=self.actor, ensure_grantable=self.ensure_policy_edit)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -4,6 +4,7 @@ from rest_framework.test import APIClient
 
 from accounts.sessions import session_create
 from core import authz
+from core.actor import Actor
 from core.roles import Role
 
 
@@ -17,7 +18,7 @@ def org_url(organization, suffix: str = "") -> str:
 
 def token_client(user, organization, *, mfa: bool = False) -> APIClient:
     """A client with a session opened directly (MFA-verified when asked), no login round trip."""
-    pair = session_create(user=user, mfa_verified=mfa, organization_id=organization.id)
+    pair = session_create(user=user, actor=Actor.for_user(user), mfa_verified=mfa, organization_id=organization.id)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {pair.access_token}")
     client.user = user

@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 from audit.models import AuditEvent
 from conftest import client_for
 from core import authz, clock
+from core.actor import Actor
 from organizations.models import Membership, Organization
 from permissions import apikeys, engine
 from permissions.models import ApiKey
@@ -37,7 +38,7 @@ def issue(organization, *, scopes=None, **fields) -> tuple[ApiKey, str]:
     """A key made through the service (any declared scope may be granted), by the owner unless told."""
     fields.setdefault("created_by", Membership.objects.get(organization=organization, role="owner").user)
     return apikeys.api_key_create(
-        organization=organization, name=fields.pop("name", "ci"), grantable=authz.codes(), scopes=scopes, **fields
+        organization=organization, name=fields.pop("name", "ci"), grantable=authz.codes(), scopes=scopes, actor=Actor.system(), **fields
     )
 
 
@@ -91,7 +92,7 @@ def test_list_is_paginated_and_filters_by_status(team, admin):
     for n in range(3):
         issue(organization, name=f"k{n}")
     revoked, _ = issue(organization, name="old")
-    apikeys.api_key_revoke(api_key=revoked, ensure_not_better=unchecked)
+    apikeys.api_key_revoke(api_key=revoked, ensure_not_better=unchecked, actor=Actor.system())
 
     page = admin.get(keys_url(organization), {"limit": 2}).json()
     only_revoked = admin.get(keys_url(organization), {"status": "revoked"}).json()
@@ -175,7 +176,7 @@ def test_plan_limit_on_active_keys(team, admin, monkeypatch):
     organization, _ = team
     monkeypatch.setitem(hooks._registry, entitlements.ENTITLEMENT_LIMIT, [lambda organization, name: 1 if name == "max_api_keys" else None])
     revoked, _ = issue(organization)
-    apikeys.api_key_revoke(api_key=revoked, ensure_not_better=unchecked)  # revoked keys do not count
+    apikeys.api_key_revoke(api_key=revoked, ensure_not_better=unchecked, actor=Actor.system())  # revoked keys do not count
 
     first = admin.post(keys_url(organization), {"name": "one"}, format="json")
     second = admin.post(keys_url(organization), {"name": "two"}, format="json")
@@ -343,7 +344,7 @@ def test_revoking_ends_the_rotation_grace_too(team, admin):
 def test_a_revoked_key_cannot_be_rotated(team, admin):
     organization, _ = team
     api_key, _ = issue(organization)
-    apikeys.api_key_revoke(api_key=api_key, ensure_not_better=unchecked)
+    apikeys.api_key_revoke(api_key=api_key, ensure_not_better=unchecked, actor=Actor.system())
 
     response = admin.post(keys_url(organization, f"/{api_key.id}/rotate"))
 

@@ -5,18 +5,17 @@ import pytest
 import yaml
 from django.core.management import call_command
 
-from audit.models import AuditEvent
 from core import authz
-from core.actor import Principal
+from core.actor import Actor, Principal, actor_of
 from core.errors import ErrorCode
 from permissions import apikeys
-from permissions.authentication import ApiKeyPrincipal, audit_actor
+from permissions.authentication import ApiKeyPrincipal
 
 pytestmark = pytest.mark.django_db
 
 
 def issue(organization, **fields):
-    return apikeys.api_key_create(organization=organization, name="k", grantable=authz.codes(), **fields)
+    return apikeys.api_key_create(organization=organization, name="k", grantable=authz.codes(), actor=Actor.system(), **fields)
 
 
 def test_secret_shape_and_prefix(org_factory):
@@ -83,13 +82,17 @@ def test_principal_is_authenticated_but_no_user(org_factory):
     assert principal.email == ""
 
 
-def test_audit_actor_names_the_key_for_a_keys_request(org_factory, rf):
-    organization, _ = org_factory()
-    api_key, _ = issue(organization)
+def test_the_actor_of_a_keys_request_is_the_key_acting_for_its_creator(org_factory, rf):
+    organization, members = org_factory()
+    owner = members["owner"].user
+    api_key, _ = issue(organization, created_by=owner)
     request = rf.get("/")
     request.auth, request.user = Principal.for_api_key(api_key), ApiKeyPrincipal(api_key)
 
-    assert audit_actor(request) == {"actor": api_key, "actor_type": AuditEvent.ActorType.API_KEY}
+    actor = actor_of(request)
+
+    assert actor.is_api_key and actor.api_key == api_key
+    assert actor.user is None and actor.acting_for == owner
 
 
 def test_schema_documents_the_api_key_scheme_on_org_routes_only(tmp_path):

@@ -6,6 +6,7 @@ from freezegun import freeze_time
 
 from accounts.tests.factories import UserFactory
 from core import authz
+from core.actor import Actor
 from core.errors import ErrorCode
 from organizations import services as org_services
 from organizations.context import OrgContext
@@ -411,40 +412,40 @@ def test_fifty_permissions_cost_two_queries_cold_and_none_warm(org_factory, temp
 
 def test_every_role_assignment_membership_and_policy_change_bumps_the_revision(org_factory):
     organization, members = org_factory(roles=("owner", "admin", "viewer"))
-    owner = members["owner"].user
+    actor = Actor.for_user(members["owner"].user)
     revisions = [Organization.objects.get(id=organization.id).authz_revision]
 
     def bumped() -> None:
         revisions.append(Organization.objects.get(id=organization.id).authz_revision)
         assert revisions[-1] > revisions[-2]
 
-    role = services.role_create(organization=organization, actor=owner, name="Ops", permissions=["teams:read"], ensure_grantable=allow_all)
+    role = services.role_create(organization=organization, actor=actor, name="Ops", permissions=["teams:read"], ensure_grantable=allow_all)
     bumped()
-    role = services.role_update(role=role, actor=owner, data={"name": "Operations"}, ensure_grantable=allow_all)
+    role = services.role_update(role=role, actor=actor, data={"name": "Operations"}, ensure_grantable=allow_all)
     bumped()
-    role = services.role_permissions_set(role=role, actor=owner, permissions=["teams:read", "teams:manage"], ensure_grantable=allow_all)
+    role = services.role_permissions_set(role=role, actor=actor, permissions=["teams:read", "teams:manage"], ensure_grantable=allow_all)
     bumped()
     assignment = services.role_assignment_create(
-        organization=organization, actor=owner, user_id=members["viewer"].user_id, role_id=role.id, ensure_grantable=allow_all, ensure_not_better=allow_all
+        organization=organization, actor=actor, user_id=members["viewer"].user_id, role_id=role.id, ensure_grantable=allow_all, ensure_not_better=allow_all
     )
     bumped()
-    services.role_assignment_delete(assignment=assignment, actor=owner, ensure_grantable=allow_all, ensure_not_better=allow_all)
+    services.role_assignment_delete(assignment=assignment, actor=actor, ensure_grantable=allow_all, ensure_not_better=allow_all)
     bumped()
-    services.role_delete(role=role, actor=owner)
+    services.role_delete(role=role, actor=actor)
     bumped()
     policy = services.policy_create(
-        organization=organization, actor=owner, name="p", effect="deny", permissions=["org:update"], ensure_grantable=allow_all, ensure_not_better=allow_all
+        organization=organization, actor=actor, name="p", effect="deny", permissions=["org:update"], ensure_grantable=allow_all, ensure_not_better=allow_all
     )
     bumped()
     policy = services.policy_update(
-        policy=policy, actor=owner, data={"conditions": {"mfa_required": True}}, ensure_grantable=allow_all, ensure_not_better=allow_all
+        policy=policy, actor=actor, data={"conditions": {"mfa_required": True}}, ensure_grantable=allow_all, ensure_not_better=allow_all
     )
     bumped()
-    services.policy_delete(policy=policy, actor=owner, ensure_grantable=allow_all)
+    services.policy_delete(policy=policy, actor=actor, ensure_grantable=allow_all)
     bumped()
     org_services.member_update(
         membership=members["viewer"],
-        actor=owner,
+        actor=actor,
         actor_membership=members["owner"],
         data={"role": "admin"},
         ensure_role_grantable=allow_all,
@@ -453,7 +454,7 @@ def test_every_role_assignment_membership_and_policy_change_bumps_the_revision(o
     bumped()
     org_services.member_update(
         membership=members["viewer"],
-        actor=owner,
+        actor=actor,
         actor_membership=members["owner"],
         data={"status": "suspended"},
         ensure_role_grantable=allow_all,
@@ -461,17 +462,17 @@ def test_every_role_assignment_membership_and_policy_change_bumps_the_revision(o
     )
     bumped()
     newcomer = UserFactory()
-    org_services.membership_add(organization=organization, user=newcomer, role="viewer")
+    org_services.membership_add(organization=organization, user=newcomer, role="viewer", actor=Actor.for_user(newcomer))
     bumped()
-    org_services.member_remove(membership=Membership.objects.get(organization=organization, user=newcomer), actor=owner, ensure_not_better=allow_all)
+    org_services.member_remove(membership=Membership.objects.get(organization=organization, user=newcomer), actor=actor, ensure_not_better=allow_all)
     bumped()
-    org_services.ownership_transfer(organization=organization, actor=owner, new_owner_id=members["admin"].user_id)
+    org_services.ownership_transfer(organization=organization, actor=actor, new_owner_id=members["admin"].user_id)
     bumped()
 
 
 def test_cached_answers_change_right_after_a_change(org_factory):
     organization, members = org_factory(roles=("owner", "admin"))
-    owner = members["owner"].user
+    actor = Actor.for_user(members["owner"].user)
 
     def can(permission: str) -> bool:
         org = Organization.objects.get(id=organization.id)  # each request reads the revision afresh
@@ -482,7 +483,7 @@ def test_cached_answers_change_right_after_a_change(org_factory):
     assert can("members:update")  # cached now
     org_services.member_update(
         membership=members["admin"],
-        actor=owner,
+        actor=actor,
         actor_membership=members["owner"],
         data={"role": "viewer"},
         ensure_role_grantable=allow_all,
@@ -490,16 +491,16 @@ def test_cached_answers_change_right_after_a_change(org_factory):
     )
     assert not can("members:update")  # no stale grant after a downgrade
 
-    extra = services.role_create(organization=organization, actor=owner, name="Updaters", permissions=["members:update"], ensure_grantable=allow_all)
+    extra = services.role_create(organization=organization, actor=actor, name="Updaters", permissions=["members:update"], ensure_grantable=allow_all)
     services.role_assignment_create(
-        organization=organization, actor=owner, user_id=members["admin"].user_id, role_id=extra.id, ensure_grantable=allow_all, ensure_not_better=allow_all
+        organization=organization, actor=actor, user_id=members["admin"].user_id, role_id=extra.id, ensure_grantable=allow_all, ensure_not_better=allow_all
     )
     assert can("members:update")
-    services.role_permissions_set(role=extra, actor=owner, permissions=["teams:manage"], ensure_grantable=allow_all)
+    services.role_permissions_set(role=extra, actor=actor, permissions=["teams:manage"], ensure_grantable=allow_all)
     assert not can("members:update") and can("teams:manage")
     policy = services.policy_create(
         organization=organization,
-        actor=owner,
+        actor=actor,
         name="no teams",
         effect="deny",
         permissions=["teams:manage"],
@@ -507,16 +508,16 @@ def test_cached_answers_change_right_after_a_change(org_factory):
         ensure_not_better=allow_all,
     )
     assert not can("teams:manage")
-    services.policy_delete(policy=policy, actor=owner, ensure_grantable=allow_all)
+    services.policy_delete(policy=policy, actor=actor, ensure_grantable=allow_all)
     assert can("teams:manage")
 
 
 def test_at_least_revision_reads_the_revision_again_and_skips_the_cache(org_factory):
     organization, members = org_factory(roles=("owner", "viewer"))
-    owner = members["owner"].user
-    role = services.role_create(organization=organization, actor=owner, name="Inviters", permissions=["members:invite"], ensure_grantable=allow_all)
+    actor = Actor.for_user(members["owner"].user)
+    role = services.role_create(organization=organization, actor=actor, name="Inviters", permissions=["members:invite"], ensure_grantable=allow_all)
     services.role_assignment_create(
-        organization=organization, actor=owner, user_id=members["viewer"].user_id, role_id=role.id, ensure_grantable=allow_all, ensure_not_better=allow_all
+        organization=organization, actor=actor, user_id=members["viewer"].user_id, role_id=role.id, ensure_grantable=allow_all, ensure_not_better=allow_all
     )
     membership = Membership.objects.select_related("organization").get(id=members["viewer"].id)
     # A context whose org was read before the change below (a replica, a long request...).
@@ -526,7 +527,7 @@ def test_at_least_revision_reads_the_revision_again_and_skips_the_cache(org_fact
         "members:invite": True
     }
 
-    services.role_permissions_set(role=role, actor=owner, permissions=["teams:manage"], ensure_grantable=allow_all)
+    services.role_permissions_set(role=role, actor=actor, permissions=["teams:manage"], ensure_grantable=allow_all)
     latest = Organization.objects.get(id=organization.id).authz_revision
 
     cached = selectors.evaluation_prepare(context=stale, facts=engine.Facts())

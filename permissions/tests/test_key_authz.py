@@ -4,6 +4,7 @@ from rest_framework.test import APIClient
 
 from audit.models import AuditEvent
 from core import authz
+from core.actor import Actor
 from organizations.models import Membership
 from permissions import apikeys
 from permissions.models import Policy, Role
@@ -15,7 +16,9 @@ pytestmark = pytest.mark.django_db
 def key_client(organization, scopes) -> APIClient:
     """A client holding a key the org's owner made."""
     owner = Membership.objects.get(organization=organization, role="owner").user
-    _, secret = apikeys.api_key_create(organization=organization, name="ci", grantable=authz.codes(), scopes=list(scopes), created_by=owner)
+    _, secret = apikeys.api_key_create(
+        organization=organization, name="ci", grantable=authz.codes(), scopes=list(scopes), created_by=owner, actor=Actor.system()
+    )
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Api-Key {secret}")
     return client

@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 
 from audit.models import AuditEvent
 from core import authz
+from core.actor import Actor
 from organizations.models import Membership, Organization
 from organizations.services import authz_revision_bump
 from permissions import apikeys, engine
@@ -36,7 +37,7 @@ def key_client(secret: str) -> APIClient:
 def issue(organization, membership, scopes=None) -> tuple[ApiKey, str]:
     """A key `membership` made through the service, with any declared scopes (set-up only)."""
     return apikeys.api_key_create(
-        organization=organization, name="k", grantable=authz.codes(), scopes=scopes, created_by=membership.user
+        organization=organization, name="k", grantable=authz.codes(), scopes=scopes, created_by=membership.user, actor=Actor.system()
     )
 
 
@@ -249,7 +250,7 @@ def test_a_key_made_by_a_key_acts_for_the_same_member_and_dies_with_them(team):
 def test_a_key_without_a_creator_never_works(team):
     # Legacy rows (or keys issued without a creator): refused rather than trusted with bare scopes.
     organization, _ = team
-    _, secret = apikeys.api_key_create(organization=organization, name="legacy", grantable=authz.codes(), scopes=["members:read"])
+    _, secret = apikeys.api_key_create(organization=organization, name="legacy", grantable=authz.codes(), scopes=["members:read"], actor=Actor.system())
 
     response = key_client(secret).get(org_url(organization, "members"))
 

@@ -3,6 +3,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from core import authz
+from core.actor import Actor
 from organizations.tests.factories import MembershipFactory
 from permissions import apikeys
 from permissions.tests.helpers import org_url, token_client
@@ -29,7 +30,7 @@ def test_a_peer_who_rotated_a_key_keeps_a_working_credential_after_being_removed
     organization, members = org
     other_admin = MembershipFactory(organization=organization, role="admin")
     key, _ = apikeys.api_key_create(
-        organization=organization, name="ci", grantable=authz.codes(), scopes=["members:read"], created_by=other_admin.user
+        organization=organization, name="ci", grantable=authz.codes(), scopes=["members:read"], created_by=other_admin.user, actor=Actor.system()
     )
     mallory = token_client(members["admin"].user, organization)
 

@@ -3,6 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts import mfa
 from accounts.models import User
+from core.actor import Actor
 from core.exceptions import ApplicationError
 
 
@@ -36,7 +37,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Add it to an authenticator app, then run: manage.py accounts_totp_enroll {user.email} --confirm CODE")
 
     def _confirm(self, user: User, code: str) -> None:
-        codes = mfa.totp_confirm(user=user, code=code.strip())
+        codes = mfa.totp_confirm(user=user, code=code.strip(), actor=Actor.for_user(user))
         self.stdout.write(self.style.SUCCESS(f"MFA is on for {user.email}. Backup codes (each works once; shown only now):"))
         for backup_code in codes:
             self.stdout.write(f"  {backup_code}")
