@@ -98,10 +98,10 @@ def org_factory(db):
 @pytest.fixture
 def unlimited_plan(monkeypatch):
     """Lift every plan limit and switch every feature on, for tests about something other than billing."""
-    from core import entitlements, hooks
+    from core import entitlements
 
-    monkeypatch.setitem(hooks._registry, entitlements.ENTITLEMENT_LIMIT, [lambda organization, name: None])
-    monkeypatch.setitem(hooks._registry, entitlements.ENTITLEMENT_FEATURE, [lambda organization, name: True])
+    monkeypatch.setattr(entitlements.entitlement_limit, "provider", lambda organization, name: None)
+    monkeypatch.setattr(entitlements.entitlement_feature, "provider", lambda organization, name: True)
 
 
 @pytest.fixture

@@ -124,7 +124,7 @@ class UserAdmin(admin.ModelAdmin):
             event_record(
                 action="user.updated",
                 actor=actor_of(request),
-                organization_id=hooks.call(hooks.DEFAULT_ORGANIZATION, None, user=obj),
+                organization_id=hooks.default_organization(user=obj),
                 target=obj,
                 changes=changes,
                 metadata={"via": "admin"},

@@ -56,7 +56,7 @@ def _login_failed_record(*, email: str, actor: Actor) -> None:
     event_record(
         action="user.login_failed",
         actor=actor.as_user(user),
-        organization_id=hooks.call(hooks.DEFAULT_ORGANIZATION, None, user=user),
+        organization_id=hooks.default_organization(user=user),
         target=user,
     )
 

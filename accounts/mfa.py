@@ -230,7 +230,7 @@ def totp_disable(*, user: User, code: str, actor: Actor, organization_id=None) -
 
 def mfa_reset(*, user: User, actor: Actor) -> None:
     """Remove a user's second factor for them (staff, e.g. a lost phone); recorded as `mfa.disabled`."""
-    organization_id = hooks.call(hooks.DEFAULT_ORGANIZATION, None, user=user)
+    organization_id = hooks.default_organization(user=user)
     _mfa_remove(user=user, actor=actor, organization_id=organization_id, metadata={"by_staff": True})
 
 
@@ -299,7 +299,7 @@ def challenge_complete(*, mfa_token: str, code: str, actor: Actor) -> TokenPair:
         event_record(
             action="mfa.verification_failed",
             actor=actor,
-            organization_id=hooks.call(hooks.DEFAULT_ORGANIZATION, None, user=user),
+            organization_id=hooks.default_organization(user=user),
             target=user,
         )
         raise _invalid_code()

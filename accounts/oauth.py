@@ -262,7 +262,7 @@ def social_account_connect(*, request: HttpRequest, sociallogin: SocialLogin, us
         action="user.provider_linked",
         actor=actor_of(request).as_user(user),
         target=user,
-        organization_id=organization_id or hooks.call(hooks.DEFAULT_ORGANIZATION, None, user=user),
+        organization_id=organization_id or hooks.default_organization(user=user),
         metadata={"provider": sociallogin.account.provider},
     )
 

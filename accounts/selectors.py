@@ -21,11 +21,11 @@ def user_organization_context(*, user: User, organization_id) -> dict:
     """Return {active_organization, role, needs_org_setup} for `users/me`."""
     summary = None
     if organization_id:
-        summary = hooks.call(hooks.ORGANIZATION_SUMMARY, None, user=user, organization_id=organization_id)
+        summary = hooks.organization_summary(user=user, organization_id=organization_id)
     if summary is None:
-        default_id = hooks.call(hooks.DEFAULT_ORGANIZATION, None, user=user)
+        default_id = hooks.default_organization(user=user)
         if default_id:
-            summary = hooks.call(hooks.ORGANIZATION_SUMMARY, None, user=user, organization_id=default_id)
+            summary = hooks.organization_summary(user=user, organization_id=default_id)
     return {
         "active_organization": summary,
         "role": summary.get("role") if summary else None,
@@ -86,6 +86,6 @@ def user_export(*, user: User) -> dict:
         ],
         "memberships": [],
     }
-    for section in hooks.collect(hooks.USER_EXPORT, user=user):
+    for section in hooks.user_export(user=user):
         data.update(section)
     return data

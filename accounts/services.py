@@ -110,9 +110,7 @@ def user_register(
     actor = actor.as_user(user)
     organization = None
     if organization_name:
-        organization = hooks.call(
-            hooks.ORGANIZATION_CREATE,
-            None,
+        organization = hooks.organization_create(
             user=user,
             name=organization_name,
             website=organization_website or "",
@@ -186,7 +184,7 @@ def password_reset(*, token: str, new_password: str, actor: Actor) -> User:
     event_record(
         action="user.password_reset",
         actor=actor,
-        organization_id=hooks.call(hooks.DEFAULT_ORGANIZATION, None, user=user),
+        organization_id=hooks.default_organization(user=user),
         target=user,
     )
     sessions_revoke_all(user=user, reason="password_reset", actor=actor)
@@ -211,7 +209,7 @@ def _identities_unproved_drop(*, user: User, actor: Actor) -> None:
     event_record(
         action="user.identities_unlinked",
         actor=actor,
-        organization_id=hooks.call(hooks.DEFAULT_ORGANIZATION, None, user=user),
+        organization_id=hooks.default_organization(user=user),
         target=user,
         changes={"providers": [sorted(linked), []]},
         metadata={"reason": "linked_before_email_proved"},
@@ -254,10 +252,10 @@ def _email_verified_mark(*, user: User, actor: Actor) -> None:
     event_record(
         action="user.email_verified",
         actor=actor,
-        organization_id=hooks.call(hooks.DEFAULT_ORGANIZATION, None, user=user),
+        organization_id=hooks.default_organization(user=user),
         target=user,
     )
-    hooks.collect(hooks.DOMAIN_SIGN_IN, user=user, actor=actor)
+    hooks.domain_sign_in(user=user, actor=actor)
 
 
 # --- profile ------------------------------------------------------------------------------
@@ -284,7 +282,7 @@ def user_delete(*, user: User, password: str | None, actor: Actor) -> None:
     if user.has_usable_password() and not user.check_password(password or ""):
         message = "Password is incorrect."
         raise ApplicationError(code=ErrorCode.VALIDATION_ERROR, message=message, details={"password": [message]})
-    reason = hooks.call(hooks.USER_DELETION_BLOCKER, None, user=user)
+    reason = hooks.user_deletion_blocker(user=user)
     if reason:
         raise conflict(reason)
     session_ids = list(UserSession.objects.filter(user=user).values_list("id", flat=True))
@@ -294,7 +292,7 @@ def user_delete(*, user: User, password: str | None, actor: Actor) -> None:
         organization_id=None,
         target=user,
     )
-    hooks.collect(hooks.USER_DELETED, user=user)
+    hooks.user_deleted(user=user)
     user.delete()
     for sid in session_ids:
         session_state_forget(sid)

@@ -31,7 +31,7 @@ def session_create(
 ) -> TokenPair:
     """Open a server-side session for a sign-in and return its first token pair."""
     if organization_id is None:
-        organization_id = hooks.call(hooks.DEFAULT_ORGANIZATION, None, user=user)
+        organization_id = hooks.default_organization(user=user)
     now = clock.now()
     session = UserSession.objects.create(
         user=user,
@@ -125,7 +125,7 @@ def login_complete(
     """Open the session of a successful sign-in and record it (acted by `user`, from the actor's origin)."""
     actor = actor.as_user(user)
     # Verified-domain memberships are offered (or granted) before the session picks its org.
-    hooks.collect(hooks.DOMAIN_SIGN_IN, user=user, actor=actor)
+    hooks.domain_sign_in(user=user, actor=actor)
     if organization_id is not None:
         organization_id = organization_for_login(user=user, organization_id=organization_id)
     pair = session_create(
@@ -148,7 +148,7 @@ def login_complete(
 
 def organization_for_login(*, user: User, organization_id):
     """Accept a requested active org only when the organizations app confirms membership."""
-    summary = hooks.call(hooks.ORGANIZATION_SUMMARY, None, user=user, organization_id=organization_id)
+    summary = hooks.organization_summary(user=user, organization_id=organization_id)
     if summary is None:
         raise ApplicationError(
             code=ErrorCode.INVALID_ORG_CONTEXT,

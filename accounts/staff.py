@@ -66,7 +66,7 @@ def impersonation_start(*, actor: Actor, user_id, reason: str) -> tuple[User, To
     staff_user = actor.user
     target = _impersonation_target(user_id)
     now = clock.now()
-    organization_id = hooks.call(hooks.DEFAULT_ORGANIZATION, None, user=target)
+    organization_id = hooks.default_organization(user=target)
     session = UserSession.objects.create(
         user=target,
         created_at=now,

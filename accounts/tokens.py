@@ -47,9 +47,7 @@ def random_secret() -> str:
 
 def token_claims(*, user: User, session: UserSession) -> dict:
     """Return the contract's access-token claims for this user and session."""
-    org_claims = hooks.call(
-        hooks.TOKEN_CLAIMS,
-        {"org_id": None, "role": None, "plan": None, "features": {}},
+    org_claims = hooks.token_claims(
         user=user,
         organization_id=session.organization_id,
     )

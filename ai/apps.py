@@ -11,4 +11,4 @@ class AiConfig(AppConfig):
         from ai.selectors import user_export
         from core import hooks
 
-        hooks.register(hooks.USER_EXPORT, user_export)
+        hooks.user_export.provide(user_export)

@@ -55,7 +55,7 @@ def usage_summary(*, organization) -> dict:
 
 
 def user_export(*, user) -> dict:
-    """The `core.hooks.USER_EXPORT` contribution: the user's AI conversations with their messages."""
+    """The `core.hooks.user_export` contribution: the user's AI conversations with their messages."""
     conversations = Conversation.objects.filter(user=user).order_by("created_at").prefetch_related("messages")
     return {
         "ai_conversations": [

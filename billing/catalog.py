@@ -28,11 +28,6 @@ USAGE_LIMITS = {
     "ai_requests": "ai_requests_per_month",
 }
 
-# Hook other apps register to report what they hold: (organization) -> {"integrations": n} or
-# {"storage_mb": n}. Results of every provider are merged (see selectors.usage_summary).
-from core.hooks import USAGE_COUNTS  # noqa: E402,F401  (the name lives in core, for the apps that register it)
-
-
 class Metric(StrEnum):
     """Metered things counted per calendar month (billing.UsageCounter)."""
 

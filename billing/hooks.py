@@ -1,8 +1,8 @@
 """The billing app's answers to the hooks lower apps call: limits, feature flags, token claims.
 
-Other apps report usage billing cannot count itself by registering `catalog.USAGE_COUNTS`
-("usage_counts"): `(organization) -> {"integrations": n}` (the integrations app) or
-`{"storage_mb": n}` (documents); every provider's counts are added up.
+Other apps report usage billing cannot count itself by providing `core.hooks.usage_counts`:
+`(organization) -> {"integrations": n}` (the integrations app) or `{"storage_mb": n}`
+(documents); every provider's counts are added up.
 """
 from django.core.cache import cache
 
@@ -77,10 +77,10 @@ def usage_used(*, organization, name: str) -> int:
 
 
 def register() -> None:
-    hooks.register(entitlements.USAGE_CONSUME, usage_consume)
-    hooks.register(entitlements.USAGE_RELEASE, usage_release)
-    hooks.register(entitlements.USAGE_USED, usage_used)
-    hooks.register(hooks.MEMBERSHIP_CHANGED, membership_changed)
-    hooks.register(entitlements.ENTITLEMENT_LIMIT, entitlement_limit)
-    hooks.register(entitlements.ENTITLEMENT_FEATURE, entitlement_feature)
-    hooks.register(hooks.PLAN_CLAIMS, plan_claims)
+    entitlements.usage_consume.provide(usage_consume)
+    entitlements.usage_release.provide(usage_release)
+    entitlements.usage_used.provide(usage_used)
+    hooks.membership_changed.provide(membership_changed)
+    entitlements.entitlement_limit.provide(entitlement_limit)
+    entitlements.entitlement_feature.provide(entitlement_feature)
+    hooks.plan_claims.provide(plan_claims)

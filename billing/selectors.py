@@ -146,7 +146,7 @@ def usage_used(*, organization) -> dict[str, int]:
 
     reported: dict[str, int] = {}
     # Apps above billing's reach (integrations, documents) report their counts through this hook.
-    for contribution in hooks.collect(catalog.USAGE_COUNTS, organization=organization):
+    for contribution in hooks.usage_counts(organization=organization):
         for key, value in (contribution or {}).items():
             reported[key] = reported.get(key, 0) + int(value or 0)
     return {

@@ -24,10 +24,11 @@ from billing import gateway
 from billing.models import Subscription, WebhookEvent
 from billing.services.customers import account_for_update, organization_owner
 from billing.services.state import subscription_apply
-from core import clock, hooks
+from core import clock
 from core.actor import Actor
 from core.errors import ErrorCode
 from core.exceptions import ApplicationError
+from notifications import services as notification_services
 from organizations.models import Organization
 
 logger = logging.getLogger(__name__)
@@ -244,7 +245,7 @@ def _on_invoice_payment_failed(*, event, obj, account):
     if owner is not None:
         # After commit: a processing attempt that rolls back (and is retried) must not notify twice.
         transaction.on_commit(
-            lambda: hooks.call(hooks.NOTIFY, None, event="payment_failed", user=owner, organization=organization, context=details),
+            lambda: notification_services.notify(event="payment_failed", user=owner, organization=organization, context=details),
             robust=True,
         )
     return True, "applied: owner notified"

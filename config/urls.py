@@ -10,9 +10,25 @@ from organizations.api import urls as organizations_urls
 
 admin.site.site_header = "SaaS Platform staff"
 
+# Every app's org resources, mounted once under /orgs/<org_id>/ (below). Their URL names share the
+# `orgs` namespace (`orgs:members`, `orgs:api-keys`, `orgs:audit-logs`...): an app whose routes
+# live under /orgs/<org_id>/ adds its module here, never to another app's URL module.
+org_resources = [
+    path("", include(organizations_urls.org_urlpatterns)),
+    path("", include("organizations.api.invite_urls")),
+    path("", include("permissions.api.urls")),
+    path("", include("permissions.api.apikey_urls")),
+    path("", include("audit.api.urls")),
+    path("", include("documents.api.urls")),
+]
+orgs = [
+    *organizations_urls.urlpatterns,  # /orgs and /orgs/<org_id>
+    path("orgs/<uuid:org_id>/", include(org_resources)),
+]
+
 api_v1 = [
     path("auth/", include((accounts_urls.auth_urlpatterns + organizations_urls.auth_urlpatterns, "auth"))),
-    path("", include((organizations_urls.urlpatterns, "orgs"))),
+    path("", include((orgs, "orgs"))),
     path("invites/", include(("organizations.api.public_invite_urls", "invites"))),
     path("users/", include((accounts_urls.users_urlpatterns, "users"))),
     path("staff/", include((accounts_urls.staff_urlpatterns, "staff"))),

@@ -8,9 +8,6 @@ from core import hooks
 from core.errors import ErrorCode
 from core.exceptions import ApplicationError
 
-ENTITLEMENT_LIMIT = "entitlement_limit"  # (organization, name) -> int | None (None = unlimited)
-ENTITLEMENT_FEATURE = "entitlement_feature"  # (organization, name) -> bool
-
 
 @hooks.hook
 def entitlement_limit(*, organization, name: str) -> int | None:
@@ -51,7 +48,7 @@ class LimitCheck:
 
 def limit_of(organization, name: str) -> int | None:
     """The plan's limit for `name` (None when unlimited)."""
-    return hooks.call(ENTITLEMENT_LIMIT, None, organization=organization, name=name)
+    return entitlement_limit(organization=organization, name=name)
 
 
 def check(organization, name: str, *, used: int, adding: int = 1) -> LimitCheck:
@@ -74,7 +71,7 @@ def require(organization, name: str, *, used: int, adding: int = 1) -> None:
 
 def has_feature(organization, name: str) -> bool:
     """Whether the plan includes a feature flag."""
-    return bool(hooks.call(ENTITLEMENT_FEATURE, True, organization=organization, name=name))
+    return bool(entitlement_feature(organization=organization, name=name))
 
 
 def require_feature(organization, name: str) -> None:
@@ -88,22 +85,19 @@ def require_feature(organization, name: str) -> None:
         )
 
 
-# Metered use (counted per calendar month by billing; `name` is a usage key such as "ai_requests").
-USAGE_CONSUME = "usage_consume"  # (organization, name, quantity) -> None; raises 402 PLAN_LIMIT_REACHED when used up
-USAGE_RELEASE = "usage_release"  # (organization, name, quantity) -> None; gives back units consumed this month
-USAGE_USED = "usage_used"  # (organization, name) -> int; this month's count
+# Metered use: counted per calendar month by billing; `name` is a usage key such as "ai_requests".
 
 
 def consume(organization, name: str, *, quantity: int = 1) -> None:
     """Count `quantity` of metered `name` against this month's allowance (402 when used up; no-op without billing)."""
-    hooks.call(USAGE_CONSUME, None, organization=organization, name=name, quantity=quantity)
+    usage_consume(organization=organization, name=name, quantity=quantity)
 
 
 def release(organization, name: str, *, quantity: int = 1) -> None:
     """Give back `quantity` of metered `name` consumed this month (e.g. a call that delivered nothing)."""
-    hooks.call(USAGE_RELEASE, None, organization=organization, name=name, quantity=quantity)
+    usage_release(organization=organization, name=name, quantity=quantity)
 
 
 def used(organization, name: str) -> int | None:
     """This month's count of metered `name`, or None when no app meters it (billing absent)."""
-    return hooks.call(USAGE_USED, None, organization=organization, name=name)
+    return usage_used(organization=organization, name=name)

@@ -1,5 +1,6 @@
-"""OpenAPI schema plumbing: blank-able URLs and the error responses every API operation can give."""
+"""OpenAPI schema plumbing: blank-able URLs, the org header, and the error responses every API operation can give."""
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import build_basic_type
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
@@ -23,12 +24,28 @@ class BlankableURLFieldExtension(OpenApiSerializerFieldExtension):
 
 
 # The org context header of routes not under /orgs/{org_id}/ (billing, integrations, chats, ai).
+# Views never list it: OrgAutoSchema adds it to every org-scoped operation that needs it.
 ORG_HEADER = [
     OpenApiParameter(
         "X-Org-ID", OpenApiTypes.UUID, OpenApiParameter.HEADER, required=False,
         description="Organization to act in; default: the access token's active org (`org_id`)",
     )
 ]
+
+
+class OrgAutoSchema(AutoSchema):
+    """The project's schema class (DEFAULT_SCHEMA_CLASS): documents X-Org-ID where the org comes from it.
+
+    An org-scoped view (`org_scoped = True`, set by permissions.drf.OrgScopedMixin) whose path
+    has no `{org_id}` resolves its org from the X-Org-ID header or the token: every operation of
+    it gets ORG_HEADER. Parameters from `@extend_schema` come after, so a view may still override it.
+    """
+
+    def get_override_parameters(self):
+        parameters = super().get_override_parameters()
+        if getattr(self.view, "org_scoped", False) and "{org_id}" not in self.path:
+            return [*ORG_HEADER, *parameters]
+        return parameters
 
 # What an error status means on any endpoint; an app words a status its own way only where it says more.
 ERROR_RESPONSES: dict[int, str] = {

@@ -10,5 +10,5 @@ class DocumentsConfig(AppConfig):
         from documents import permissions  # noqa: F401  (declares the app's permissions)
         from documents.selectors import organization_stats, usage_counts
 
-        hooks.register(hooks.USAGE_COUNTS, usage_counts)
-        hooks.register(hooks.ORGANIZATION_STATS, organization_stats)
+        hooks.usage_counts.provide(usage_counts)
+        hooks.organization_stats.provide(organization_stats)

@@ -29,10 +29,10 @@ def storage_used_mb(*, organization) -> int:
 
 
 def usage_counts(*, organization) -> dict:
-    """The `core.hooks.USAGE_COUNTS` contribution: storage used, in MB."""
+    """The `core.hooks.usage_counts` contribution: storage used, in MB."""
     return {"storage_mb": storage_used_mb(organization=organization)}
 
 
 def organization_stats(*, organization) -> dict:
-    """The `core.hooks.ORGANIZATION_STATS` contribution."""
+    """The `core.hooks.organization_stats` contribution."""
     return {"storage_used_mb": storage_used_mb(organization=organization)}

@@ -67,10 +67,10 @@ def connected_count(*, organization) -> int:
 
 
 def usage_counts(*, organization) -> dict:
-    """The `core.hooks.USAGE_COUNTS` contribution."""
+    """The `core.hooks.usage_counts` contribution."""
     return {"integrations": connected_count(organization=organization)}
 
 
 def organization_stats(*, organization) -> dict:
-    """The `core.hooks.ORGANIZATION_STATS` contribution."""
+    """The `core.hooks.organization_stats` contribution."""
     return {"integrations": connected_count(organization=organization)}

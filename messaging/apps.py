@@ -12,5 +12,5 @@ class MessagingConfig(AppConfig):
         from messaging.services import member_departed
 
         # The notifications app calls this hook after a notification is committed; it never imports us.
-        hooks.register(hooks.NOTIFICATION_CREATED, notification_publish)
-        hooks.register(hooks.MEMBER_CLEANUP, member_departed)
+        hooks.notification_created.provide(notification_publish)
+        hooks.member_cleanup.provide(member_departed)

@@ -1,4 +1,4 @@
-"""`notification:new` over the WebSocket: the provider of the NOTIFICATION_CREATED hook."""
+"""`notification:new` over the WebSocket: the provider of `core.hooks.notification_created`."""
 from messaging import realtime
 
 

@@ -238,7 +238,7 @@ def _leave(*, organization, actor: Actor, chat_id) -> None:
 
 
 def member_departed(*, organization, user) -> None:
-    """`MEMBER_CLEANUP` hook: someone leaving (or removed from) the org leaves every chat of it.
+    """`core.hooks.member_cleanup`: someone leaving (or removed from) the org leaves every chat of it.
 
     Re-joining the org later must not bring back access to the old conversations.
     """

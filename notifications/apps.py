@@ -8,7 +8,5 @@ class NotificationsConfig(AppConfig):
     def ready(self):
         from core import hooks
         from notifications.selectors import user_export
-        from notifications.services import notify
 
-        hooks.register(hooks.NOTIFY, notify)
-        hooks.register(hooks.USER_EXPORT, user_export)
+        hooks.user_export.provide(user_export)

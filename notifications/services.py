@@ -1,7 +1,7 @@
 """Writes: deliver events (in-app row + queued email, per preferences), read state, preferences.
 
-`notify` is the NOTIFY hook's provider (registered in apps.py); `notify_org_admins` is what an
-app imports to tell an organization's owner and admins (e.g. integrations on a failure).
+Every app sits above notifications and calls it directly: `notify` tells one user,
+`notify_org_admins` an organization's owner and admins (e.g. integrations on a failure).
 """
 import logging
 from datetime import date, datetime
@@ -78,9 +78,9 @@ def _deliver(*, event: EventType, user, organization, context: dict | None) -> N
         notification = Notification.objects.create(
             user=user, organization=organization, event=event.name, title=title, body=body, data=data, created_at=clock.now()
         )
-        if hooks.is_registered(hooks.NOTIFICATION_CREATED):
+        if hooks.notification_created.provided:
             # Live delivery (the messaging app's WebSocket) once committed; robust: never fails the change.
-            transaction.on_commit(lambda: hooks.collect(hooks.NOTIFICATION_CREATED, notification=notification), robust=True)
+            transaction.on_commit(lambda: hooks.notification_created(notification=notification), robust=True)
     # After commit: no email about a change that rolled back. A broker outage is logged and
     # the task kept in the outbox, never turned into an error of the committed request.
     if channels.email and user.email and notification is not None:

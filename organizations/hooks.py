@@ -6,9 +6,9 @@ from organizations import domains, selectors, services
 from organizations.models import Membership, Organization
 
 
-def organization_create(*, user, name: str, website: str = "", company_size: str = "", actor: Actor) -> Organization:
+def organization_create(*, user, name: str, website: str, actor: Actor) -> Organization:
     """Create the org `user` asked for at registration: they act, and become its owner."""
-    return services.organization_create(user=user, name=name, website=website, company_size=company_size, actor=actor.as_user(user))
+    return services.organization_create(user=user, name=name, website=website, actor=actor.as_user(user))
 
 
 def default_organization(*, user):
@@ -35,7 +35,7 @@ def token_claims(*, user, organization_id) -> dict:
     membership = selectors.membership_active(user=user, organization_id=organization_id) if organization_id else None
     if membership is None:
         return {"org_id": None, "role": None, "plan": None, "features": {}}
-    plan = hooks.call(hooks.PLAN_CLAIMS, {"plan": None, "features": {}}, organization=membership.organization)
+    plan = hooks.plan_claims(organization=membership.organization)
     return {"org_id": str(membership.organization_id), "role": membership.role, **plan}
 
 
@@ -72,11 +72,11 @@ def user_export(*, user) -> dict:
 
 
 def register() -> None:
-    hooks.register(hooks.ORGANIZATION_CREATE, organization_create)
-    hooks.register(hooks.DEFAULT_ORGANIZATION, default_organization)
-    hooks.register(hooks.ORGANIZATION_SUMMARY, organization_summary)
-    hooks.register(hooks.TOKEN_CLAIMS, token_claims)
-    hooks.register(hooks.USER_DELETION_BLOCKER, user_deletion_blocker)
-    hooks.register(hooks.USER_EXPORT, user_export)
-    hooks.register(hooks.USER_DELETED, user_deleted_cleanup)
-    hooks.register(hooks.DOMAIN_SIGN_IN, domains.domain_sign_in)
+    hooks.organization_create.provide(organization_create)
+    hooks.default_organization.provide(default_organization)
+    hooks.organization_summary.provide(organization_summary)
+    hooks.token_claims.provide(token_claims)
+    hooks.user_deletion_blocker.provide(user_deletion_blocker)
+    hooks.user_export.provide(user_export)
+    hooks.user_deleted.provide(user_deleted_cleanup)
+    hooks.domain_sign_in.provide(domains.domain_sign_in)

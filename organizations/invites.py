@@ -13,11 +13,12 @@ from django.db.models import QuerySet
 from accounts.models import User
 from accounts.tokens import TokenPair, hash_secret, random_secret
 from audit.services import event_record
-from core import clock, entitlements, hooks
+from core import clock, entitlements
 from core.actor import Actor
 from core.errors import ErrorCode
 from core.exceptions import ApplicationError, conflict, validation_error
 from core.tasks import enqueue
+from notifications import services as notification_services
 from organizations import tasks
 from organizations.models import Invite, Membership, Organization, Team, TeamMembership
 from organizations.services import default_role, email_domain_allowed, email_domain_require, membership_add, role_validate
@@ -147,9 +148,7 @@ def _notify_existing_user(*, invite: Invite, actor: Actor) -> None:
     user = User.objects.filter(email__iexact=invite.email, is_active=True).first()
     if user is None:
         return
-    hooks.call(
-        hooks.NOTIFY,
-        None,
+    notification_services.notify(
         event="invitation_received",
         user=user,
         organization=invite.organization,

@@ -58,7 +58,7 @@ def organization_stats(*, organization: Organization) -> dict:
         total=Count("id"), active=Count("id", filter=Q(status=Membership.Status.ACTIVE))
     )
     extra: dict = {}
-    for contribution in hooks.collect(hooks.ORGANIZATION_STATS, organization=organization):
+    for contribution in hooks.organization_stats(organization=organization):
         extra.update(contribution)
     return {
         "members": members["total"],

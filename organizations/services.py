@@ -14,6 +14,7 @@ from core.errors import ErrorCode
 from core.exceptions import ApplicationError, conflict, validation_error
 from core.roles import Role
 from core.services import model_update
+from notifications import services as notification_services
 from organizations.context import context_forget
 from organizations.models import Membership, Organization, TeamMembership
 
@@ -153,8 +154,7 @@ def organization_delete(*, organization: Organization, actor: Actor, confirm: st
 
 
 def _role_exists(*, organization: Organization, role: str) -> bool:
-    builtin = Role.is_builtin(role)
-    return bool(hooks.call(hooks.ROLE_EXISTS, builtin, organization=organization, slug=role))
+    return hooks.role_exists(organization=organization, slug=role)
 
 
 def role_validate(*, organization: Organization, role: str, field: str = "role") -> str:
@@ -242,7 +242,7 @@ def _sessions_leave_org(*, user_id, organization_id) -> None:
 
 
 def _notify(*, event: str, user, organization, context: dict) -> None:
-    hooks.call(hooks.NOTIFY, None, event=event, user=user, organization=organization, context=context)
+    notification_services.notify(event=event, user=user, organization=organization, context=context)
 
 
 @transaction.atomic
@@ -268,10 +268,10 @@ def member_remove(*, membership: Membership, actor: Actor, ensure_not_better: Me
 
 def _membership_delete(*, membership: Membership) -> None:
     TeamMembership.objects.filter(team__organization=membership.organization, user=membership.user).delete()
-    hooks.collect(hooks.MEMBER_CLEANUP, organization=membership.organization, user=membership.user)
+    hooks.member_cleanup(organization=membership.organization, user=membership.user)
     membership.delete()
     authz_revision_bump(organization=membership.organization)
-    hooks.collect(hooks.MEMBERSHIP_CHANGED, organization=membership.organization)
+    hooks.membership_changed(organization=membership.organization)
     _sessions_leave_org(user_id=membership.user_id, organization_id=membership.organization_id)
 
 
@@ -398,7 +398,7 @@ def membership_add(*, organization: Organization, user, role: str, actor: Actor,
     membership, created = Membership.objects.get_or_create(organization=organization, user=user, defaults={"role": role, "joined_at": clock.now()})
     if created:
         authz_revision_bump(organization=organization)
-        hooks.collect(hooks.MEMBERSHIP_CHANGED, organization=organization)
+        hooks.membership_changed(organization=organization)
         event_record(
             action="member.joined",
             actor=actor,

@@ -217,8 +217,12 @@ class OrgScopedMixin:
 
     `required_permissions` maps a ViewSet action (or an HTTP method for plain views) to a
     permission code. An action without a declaration is refused (fail closed).
+    `org_scoped` tells the schema (core.schema.OrgAutoSchema) to document X-Org-ID on routes
+    without `{org_id}` in the path. `HasOrgPermission` answers 401 to anonymous callers itself:
+    no `IsAuthenticated` goes next to it.
     """
 
+    org_scoped = True
     required_permissions: dict[str, str] = {}
     permission_classes = [HasOrgPermission]
 

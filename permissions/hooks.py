@@ -19,6 +19,6 @@ def organization_stats(*, organization) -> dict:
 
 
 def register() -> None:
-    hooks.register(hooks.ROLE_EXISTS, role_exists)
-    hooks.register(hooks.MEMBER_CLEANUP, member_cleanup)
-    hooks.register(hooks.ORGANIZATION_STATS, organization_stats)
+    hooks.role_exists.provide(role_exists)
+    hooks.member_cleanup.provide(member_cleanup)
+    hooks.organization_stats.provide(organization_stats)

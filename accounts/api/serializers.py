@@ -79,7 +79,7 @@ class RegisterSerializer(serializers.Serializer):
     organization_website = serializers.URLField(max_length=200, required=False, allow_blank=True)
 
     def validate_organization_name(self, value: str) -> str:
-        if value and not hooks.is_registered(hooks.ORGANIZATION_CREATE):
+        if value and not hooks.organization_create.provided:
             raise serializers.ValidationError("Organizations are not available on this server.")
         return value.strip()
 

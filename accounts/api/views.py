@@ -42,9 +42,7 @@ def auth_body(pair: TokenPair, user: User, organization=None) -> dict:
     """Token response with the user and their active organization."""
     organization_summary = None
     if pair.session.organization_id:
-        organization_summary = hooks.call(
-            hooks.ORGANIZATION_SUMMARY, None, user=user, organization_id=pair.session.organization_id
-        )
+        organization_summary = hooks.organization_summary(user=user, organization_id=pair.session.organization_id)
     return {**pair.as_response(), "user": s.UserSerializer(user).data, "organization": organization_summary}
 
 

@@ -28,7 +28,7 @@ from accounts.tests.test_oauth_google import (  # noqa: F401 (fixtures)
 )
 from audit.models import AuditEvent
 from conftest import login_tokens
-from core import clock, entitlements, hooks
+from core import clock, entitlements
 from core.actor import Actor, Principal
 from organizations.models import Domain, Membership
 from organizations.tests.factories import MembershipFactory, OrganizationFactory
@@ -41,7 +41,7 @@ VICTIM_EMAIL = "victim@victim.example"
 
 @pytest.fixture(autouse=True)
 def _unlimited_plan(monkeypatch):
-    monkeypatch.setitem(hooks._registry, entitlements.ENTITLEMENT_LIMIT, [lambda organization, name: None])
+    monkeypatch.setattr(entitlements.entitlement_limit, "provider", lambda organization, name: None)
 
 
 def bearer(access_token: str) -> APIClient:

@@ -91,7 +91,7 @@ def test_delete_me_erases_the_account_and_kills_tokens(auth_client, user):
 
 
 def test_delete_me_refused_while_a_hook_reports_a_blocker(auth_client, user, monkeypatch):
-    monkeypatch.setitem(hooks._registry, hooks.USER_DELETION_BLOCKER, [lambda user: "You own an organization with other members."])
+    monkeypatch.setattr(hooks.user_deletion_blocker, "provider", lambda user: "You own an organization with other members.")
     response = auth_client.delete(ME, {"password": DEFAULT_PASSWORD}, format="json")
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "CONFLICT"

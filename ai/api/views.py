@@ -7,7 +7,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -19,7 +18,7 @@ from ai.providers import ai_settings
 from core.actor import actor_of
 from core.negotiation import IgnoreAcceptNegotiation
 from core.pagination import PageLimitPagination
-from core.schema import ORG_HEADER, errors
+from core.schema import errors
 from permissions.drf import HasOrgPermission, OrgScopedMixin
 
 TAGS = ["ai"]
@@ -45,14 +44,13 @@ non_atomic = method_decorator(transaction.non_atomic_requests, name="dispatch")
 class AiScoped(OrgScopedMixin):
     """Org-scoped AI route: the org comes from X-Org-ID or the token's active org; members only."""
 
-    # Authentication first: an anonymous caller gets 401, not the 403 an unresolvable org context gives.
-    permission_classes = [IsAuthenticated, HasOrgPermission, IsMemberNotApiKey]
+    # HasOrgPermission answers 401 to an anonymous caller before looking at the org.
+    permission_classes = [HasOrgPermission, IsMemberNotApiKey]
     required_permissions = {"GET": AI_USE, "POST": AI_USE, "DELETE": AI_USE}
 
 
 class ModelListView(AiScoped, APIView):
     @extend_schema(
-        parameters=ORG_HEADER,
         responses={200: s.AiModelListSerializer, 503: CHAT_ERRORS[503], **ERRORS},
         tags=TAGS,
         operation_id="ai_models_list",
@@ -83,7 +81,6 @@ def _turn(request, organization) -> services.ChatTurn:
 @non_atomic
 class ChatView(AiScoped, APIView):
     @extend_schema(
-        parameters=ORG_HEADER,
         request=s.ChatRequestSerializer,
         responses={200: s.ChatResponseSerializer, **CHAT_ERRORS},
         tags=TAGS,
@@ -101,7 +98,6 @@ class ChatStreamView(AiScoped, APIView):
     content_negotiation_class = IgnoreAcceptNegotiation
 
     @extend_schema(
-        parameters=ORG_HEADER,
         request=s.ChatRequestSerializer,
         responses={
             (200, sse.MEDIA_TYPE): OpenApiResponse(
@@ -135,7 +131,7 @@ class ChatStreamView(AiScoped, APIView):
 
 
 class UsageView(AiScoped, APIView):
-    @extend_schema(parameters=ORG_HEADER, responses={200: s.AiUsageSerializer, **ERRORS}, tags=TAGS, operation_id="ai_usage_retrieve")
+    @extend_schema(responses={200: s.AiUsageSerializer, **ERRORS}, tags=TAGS, operation_id="ai_usage_retrieve")
     def get(self, request):
         """This month's AI requests of the organization against the plan's allowance."""
         return Response(s.AiUsageSerializer(selectors.usage_summary(organization=self.organization)).data)
@@ -143,7 +139,7 @@ class UsageView(AiScoped, APIView):
 
 class ConversationListView(AiScoped, APIView):
     @extend_schema(
-        parameters=ORG_HEADER + [
+        parameters=[
             OpenApiParameter("page", OpenApiTypes.INT, OpenApiParameter.QUERY, description=PageLimitPagination.page_query_description),
             OpenApiParameter("limit", OpenApiTypes.INT, OpenApiParameter.QUERY, description=PageLimitPagination.page_size_query_description),
         ],
@@ -166,12 +162,12 @@ class ConversationDetailView(AiScoped, APIView):
             raise NotFound("Conversation not found.")
         return conversation
 
-    @extend_schema(parameters=ORG_HEADER + CONVERSATION_PATH, responses={200: s.ConversationDetailSerializer, **ERRORS}, tags=TAGS)
+    @extend_schema(parameters=CONVERSATION_PATH, responses={200: s.ConversationDetailSerializer, **ERRORS}, tags=TAGS)
     def get(self, request, conversation_id):
         """One of my conversations with all its messages, oldest first."""
         return Response(s.ConversationDetailSerializer(self.get_conversation(conversation_id)).data)
 
-    @extend_schema(parameters=ORG_HEADER + CONVERSATION_PATH, responses={204: None, **ERRORS}, tags=TAGS)
+    @extend_schema(parameters=CONVERSATION_PATH, responses={204: None, **ERRORS}, tags=TAGS)
     def delete(self, request, conversation_id):
         """Delete one of my conversations and its messages."""
         services.conversation_delete(conversation=self.get_conversation(conversation_id), actor=actor_of(request))

@@ -10,7 +10,7 @@ from ai.tests.conftest import API_KEY
 from audit.models import AuditEvent
 from billing.models import Plan
 from conftest import client_for
-from core import entitlements, hooks
+from core import entitlements
 from organizations.tests.factories import MembershipFactory, OrganizationFactory
 
 pytestmark = pytest.mark.django_db
@@ -201,8 +201,8 @@ def test_without_billing_ai_is_unlimited(ai_on, team, monkeypatch):
     _, _, clients = team
     client = clients["member"]
     Plan.objects.filter(code="free").update(ai_requests_per_month=0)
-    for name in (entitlements.ENTITLEMENT_LIMIT, entitlements.USAGE_CONSUME, entitlements.USAGE_RELEASE, entitlements.USAGE_USED):
-        monkeypatch.setitem(hooks._registry, name, [])
+    for hook in (entitlements.entitlement_limit, entitlements.usage_consume, entitlements.usage_release, entitlements.usage_used):
+        monkeypatch.setattr(hook, "provider", None)
 
     assert chat(client).status_code == 200
     assert chat(client).status_code == 200

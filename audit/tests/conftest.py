@@ -49,6 +49,6 @@ def postgres():
 @pytest.fixture
 def no_plan_retention(monkeypatch):
     """Plans set no audit retention (as with billing absent): the default applies."""
-    from core import entitlements, hooks
+    from core import entitlements
 
-    monkeypatch.setitem(hooks._registry, entitlements.ENTITLEMENT_LIMIT, [lambda organization, name: None])
+    monkeypatch.setattr(entitlements.entitlement_limit, "provider", lambda organization, name: None)

@@ -8,7 +8,7 @@ from django.db import connection, transaction
 from audit import chain, selectors, services
 from audit.models import AppendOnlyError, AuditEvent
 from audit.services import event_record
-from core import entitlements, hooks
+from core import entitlements
 from core.actor import Actor, actor_of
 
 pytestmark = pytest.mark.django_db
@@ -241,11 +241,10 @@ def test_prune_uses_the_plan_retention(frozen_clock, monkeypatch, org_factory, s
     settings.AUDIT_RETENTION_DAYS_DEFAULT = 90
     long_plan, _ = org_factory()
     short_plan, _ = org_factory()
-    monkeypatch.setitem(
-        hooks._registry,
-        entitlements.ENTITLEMENT_LIMIT,
-        [lambda organization, name: 7 if (name == "audit_retention_days" and organization == short_plan) else None],
-    )
+    def retention(organization, name):
+        return 7 if (name == "audit_retention_days" and organization == short_plan) else None
+
+    monkeypatch.setattr(entitlements.entitlement_limit, "provider", retention)
     record(long_plan.id, action="kept")
     record(short_plan.id, action="pruned")
     frozen_clock.advance(days=8)

@@ -3,7 +3,7 @@ from djstripe import models as dj
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.generics import ListAPIView
-from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -12,7 +12,7 @@ from billing import selectors, webhooks
 from billing.api import serializers as s
 from billing.services import checkout, manual, payments, subscriptions
 from core.actor import actor_of
-from core.schema import ORG_HEADER, errors
+from core.schema import errors
 from permissions.drf import HasOrgPermission, OrgScopedMixin
 
 TAGS = ["billing"]
@@ -27,8 +27,8 @@ STRIPE_ID = [OpenApiParameter("id", str, OpenApiParameter.PATH, description="Str
 class BillingScoped(OrgScopedMixin):
     """Org-scoped billing route: the org comes from X-Org-ID or the token's active org."""
 
-    # Authentication first: an anonymous caller gets 401, not the 403 an unresolvable org context gives.
-    permission_classes = [IsAuthenticated, HasOrgPermission]
+    # HasOrgPermission answers 401 to an anonymous caller before looking at the org.
+    permission_classes = [HasOrgPermission]
 
 
 def _subscription_body(organization) -> dict:
@@ -71,7 +71,7 @@ class PlanDetailView(PublicView):
 class SubscriptionView(BillingScoped, APIView):
     required_permissions = {"GET": perms.BILLING_READ}
 
-    @extend_schema(parameters=ORG_HEADER, responses={200: s.SubscriptionSerializer, **ERRORS}, tags=TAGS)
+    @extend_schema(responses={200: s.SubscriptionSerializer, **ERRORS}, tags=TAGS)
     def get(self, request):
         """The org's plan and subscription (free and active when it never subscribed)."""
         return Response(_subscription_body(self.organization))
@@ -81,7 +81,6 @@ class CheckoutView(BillingScoped, APIView):
     required_permissions = {"POST": perms.BILLING_MANAGE}
 
     @extend_schema(
-        parameters=ORG_HEADER,
         request=s.CheckoutSerializer,
         responses={200: s.CheckoutResponseSerializer, **ERRORS, **STRIPE_ERRORS},
         tags=TAGS,
@@ -106,7 +105,6 @@ class PortalView(BillingScoped, APIView):
     required_permissions = {"POST": perms.BILLING_MANAGE}
 
     @extend_schema(
-        parameters=ORG_HEADER,
         request=s.PortalSerializer,
         responses={200: s.PortalResponseSerializer, **ERRORS, 503: STRIPE_ERRORS[503]},
         tags=TAGS,
@@ -127,7 +125,6 @@ class ChangePlanView(BillingScoped, APIView):
     required_permissions = {"POST": perms.BILLING_MANAGE}
 
     @extend_schema(
-        parameters=ORG_HEADER,
         request=s.ChangePlanSerializer,
         responses={200: s.SubscriptionSerializer, **ERRORS, **STRIPE_ERRORS},
         tags=TAGS,
@@ -151,7 +148,7 @@ class PreviewChangeView(BillingScoped, APIView):
     required_permissions = {"GET": perms.BILLING_READ}
 
     @extend_schema(
-        parameters=[*ORG_HEADER, s.PreviewQuerySerializer],
+        parameters=[s.PreviewQuerySerializer],
         responses={200: s.PreviewSerializer, **ERRORS, **STRIPE_ERRORS},
         tags=TAGS,
     )
@@ -171,7 +168,6 @@ class CancelView(BillingScoped, APIView):
     required_permissions = {"POST": perms.BILLING_MANAGE}
 
     @extend_schema(
-        parameters=ORG_HEADER,
         request=s.CancelSerializer,
         responses={200: s.SubscriptionSerializer, **ERRORS, **STRIPE_ERRORS},
         tags=TAGS,
@@ -191,7 +187,7 @@ class CancelView(BillingScoped, APIView):
 class ReactivateView(BillingScoped, APIView):
     required_permissions = {"POST": perms.BILLING_MANAGE}
 
-    @extend_schema(parameters=ORG_HEADER, request=None, responses={200: s.SubscriptionSerializer, **ERRORS, **STRIPE_ERRORS}, tags=TAGS)
+    @extend_schema(request=None, responses={200: s.SubscriptionSerializer, **ERRORS, **STRIPE_ERRORS}, tags=TAGS)
     def post(self, request):
         """Undo a pending cancellation."""
         subscriptions.subscription_reactivate(organization=self.organization, actor=actor_of(request))
@@ -219,7 +215,7 @@ class ActivateView(APIView):
 class UsageView(BillingScoped, APIView):
     required_permissions = {"GET": perms.BILLING_READ}
 
-    @extend_schema(parameters=ORG_HEADER, responses={200: s.UsageSerializer, **ERRORS}, tags=TAGS)
+    @extend_schema(responses={200: s.UsageSerializer, **ERRORS}, tags=TAGS)
     def get(self, request):
         """How much of each entitlement the org uses, against the plan's limit."""
         return Response(selectors.usage_summary(organization=self.organization))
@@ -228,7 +224,7 @@ class UsageView(BillingScoped, APIView):
 class CheckLimitView(BillingScoped, APIView):
     required_permissions = {"POST": perms.BILLING_READ}
 
-    @extend_schema(parameters=ORG_HEADER, request=s.CheckLimitSerializer, responses={200: s.CheckLimitResponseSerializer, **ERRORS}, tags=TAGS)
+    @extend_schema(request=s.CheckLimitSerializer, responses={200: s.CheckLimitResponseSerializer, **ERRORS}, tags=TAGS)
     def post(self, request):
         """Whether one more of a usage key fits the plan."""
         serializer = s.CheckLimitSerializer(data=request.data)
@@ -248,7 +244,7 @@ class InvoiceListView(BillingScoped, ListAPIView):
             return dj.Invoice.objects.none()
         return selectors.invoice_list(organization=self.organization)
 
-    @extend_schema(parameters=ORG_HEADER, responses={200: s.InvoiceSerializer(many=True), **ERRORS}, tags=TAGS)
+    @extend_schema(responses={200: s.InvoiceSerializer(many=True), **ERRORS}, tags=TAGS)
     def get(self, request, *args, **kwargs):
         """The org's invoices, newest first."""
         return super().get(request, *args, **kwargs)
@@ -257,7 +253,7 @@ class InvoiceListView(BillingScoped, ListAPIView):
 class InvoiceDetailView(BillingScoped, APIView):
     required_permissions = {"GET": perms.BILLING_READ}
 
-    @extend_schema(parameters=[*ORG_HEADER, *STRIPE_ID], responses={200: s.InvoiceSerializer, **ERRORS}, tags=TAGS)
+    @extend_schema(parameters=STRIPE_ID, responses={200: s.InvoiceSerializer, **ERRORS}, tags=TAGS)
     def get(self, request, id):
         """One of the org's invoices."""
         return Response(s.InvoiceSerializer(selectors.invoice_get(organization=self.organization, invoice_id=id)).data)
@@ -272,7 +268,7 @@ class PaymentListView(BillingScoped, ListAPIView):
             return dj.Charge.objects.none()
         return selectors.payment_list(organization=self.organization)
 
-    @extend_schema(parameters=ORG_HEADER, responses={200: s.PaymentSerializer(many=True), **ERRORS}, tags=TAGS)
+    @extend_schema(responses={200: s.PaymentSerializer(many=True), **ERRORS}, tags=TAGS)
     def get(self, request, *args, **kwargs):
         """The org's payments (Stripe charges), newest first."""
         return super().get(request, *args, **kwargs)
@@ -281,7 +277,7 @@ class PaymentListView(BillingScoped, ListAPIView):
 class PaymentDetailView(BillingScoped, APIView):
     required_permissions = {"GET": perms.BILLING_READ}
 
-    @extend_schema(parameters=[*ORG_HEADER, *STRIPE_ID], responses={200: s.PaymentSerializer, **ERRORS}, tags=TAGS)
+    @extend_schema(parameters=STRIPE_ID, responses={200: s.PaymentSerializer, **ERRORS}, tags=TAGS)
     def get(self, request, id):
         """One of the org's payments."""
         return Response(s.PaymentSerializer(selectors.payment_get(organization=self.organization, payment_id=id)).data)
@@ -291,7 +287,7 @@ class PaymentRefundView(BillingScoped, APIView):
     required_permissions = {"POST": perms.BILLING_MANAGE}
 
     @extend_schema(
-        parameters=[*ORG_HEADER, *STRIPE_ID],
+        parameters=STRIPE_ID,
         request=s.RefundSerializer,
         responses={200: s.PaymentSerializer, **ERRORS, **STRIPE_ERRORS},
         tags=TAGS,
@@ -317,13 +313,12 @@ class PaymentMethodListView(BillingScoped, APIView):
         default = selectors.default_payment_method_id(organization=self.organization)
         return s.PaymentMethodSerializer(methods, many=True, context={"default_payment_method_id": default}).data
 
-    @extend_schema(parameters=ORG_HEADER, responses={200: s.PaymentMethodListSerializer, **ERRORS}, tags=TAGS)
+    @extend_schema(responses={200: s.PaymentMethodListSerializer, **ERRORS}, tags=TAGS)
     def get(self, request):
         """Payment methods of the org's Stripe customer."""
         return Response({"data": self._body(selectors.payment_method_list(organization=self.organization))})
 
     @extend_schema(
-        parameters=ORG_HEADER,
         request=s.PaymentMethodAttachSerializer,
         responses={201: s.PaymentMethodSerializer, **ERRORS, 503: STRIPE_ERRORS[503]},
         tags=TAGS,
@@ -344,7 +339,7 @@ class PaymentMethodListView(BillingScoped, APIView):
 class PaymentMethodDetailView(BillingScoped, APIView):
     required_permissions = {"DELETE": perms.BILLING_MANAGE}
 
-    @extend_schema(parameters=[*ORG_HEADER, *STRIPE_ID], responses={204: None, **ERRORS, 503: STRIPE_ERRORS[503]}, tags=TAGS)
+    @extend_schema(parameters=STRIPE_ID, responses={204: None, **ERRORS, 503: STRIPE_ERRORS[503]}, tags=TAGS)
     def delete(self, request, id):
         """Detach a payment method from the org's customer."""
         payments.payment_method_detach(organization=self.organization, payment_method_id=id, actor=actor_of(request))
@@ -354,7 +349,7 @@ class PaymentMethodDetailView(BillingScoped, APIView):
 class PaymentMethodDefaultView(BillingScoped, APIView):
     required_permissions = {"POST": perms.BILLING_MANAGE}
 
-    @extend_schema(parameters=[*ORG_HEADER, *STRIPE_ID], request=None, responses={200: s.PaymentMethodSerializer, **ERRORS, 503: STRIPE_ERRORS[503]}, tags=TAGS)
+    @extend_schema(parameters=STRIPE_ID, request=None, responses={200: s.PaymentMethodSerializer, **ERRORS, 503: STRIPE_ERRORS[503]}, tags=TAGS)
     def post(self, request, id):
         """Make a payment method the default for the org's invoices."""
         method = payments.payment_method_set_default(organization=self.organization, payment_method_id=id, actor=actor_of(request))

@@ -12,8 +12,9 @@ from billing import gateway
 from billing.models import Subscription
 from billing.services.customers import organization_owner
 from billing.services.plans import plan_for_price, plan_free_ensure
-from core import clock, hooks
+from core import clock
 from core.actor import Actor
+from notifications import services as notification_services
 
 logger = logging.getLogger(__name__)
 
@@ -153,6 +154,6 @@ def _notify_subscription_changed(*, account: Subscription, old: dict, new: dict)
         "current_period_end": new["current_period_end"].isoformat() if new["current_period_end"] else None,
     }
     transaction.on_commit(
-        lambda: hooks.call(hooks.NOTIFY, None, event="subscription_changed", user=owner, organization=organization, context=context),
+        lambda: notification_services.notify(event="subscription_changed", user=owner, organization=organization, context=context),
         robust=True,
     )

@@ -48,7 +48,7 @@ def test_hooks_answer_from_the_orgs_plan(org_factory):
     assert entitlements.limit_of(organization, "max_members") is None
     assert entitlements.limit_of(organization, "audit_retention_days") == 365
     assert entitlements.has_feature(organization, "sso") is True
-    assert hooks.call(hooks.PLAN_CLAIMS, None, organization=organization) == {
+    assert hooks.plan_claims(organization=organization) == {
         "plan": "team", "features": {"custom_slug": True, "sso": True, "advanced_analytics": True, "white_label": True},
     }
 
@@ -89,10 +89,8 @@ def test_api_keys_are_limited_by_the_plan(team):
 def test_usage_reports_every_key_with_its_limit(team, monkeypatch):
     organization, members, clients = team
     # Apps billing cannot see report through the hook; every provider's counts add up.
-    monkeypatch.setitem(hooks._registry, catalog.USAGE_COUNTS, [
-        lambda organization: {"integrations": 2},
-        lambda organization: {"storage_mb": 120, "integrations": 1},
-    ])
+    monkeypatch.setattr(hooks.usage_counts, "providers", (lambda organization: {"integrations": 2},
+        lambda organization: {"storage_mb": 120, "integrations": 1},))
     usage_record(organization=organization, metric=catalog.Metric.AI_REQUESTS, quantity=7)
 
     body = clients["admin"].get("/api/v1/billing/usage").json()

@@ -6,7 +6,7 @@ from audit.models import AuditEvent
 from billing.models import Subscription, WebhookEvent
 from billing.tests.conftest import code_of
 from conftest import client_for
-from core import hooks
+from notifications import services as notification_services
 
 pytestmark = pytest.mark.django_db
 
@@ -25,7 +25,7 @@ def test_free_to_pro_to_team_to_past_due_to_cancelled_back_to_free(team, synced_
     organization, members, clients = team
     owner = clients["owner"]
     notified = []
-    monkeypatch.setitem(hooks._registry, hooks.NOTIFY, [lambda **kwargs: notified.append(kwargs)])
+    monkeypatch.setattr(notification_services, "notify", lambda **kwargs: notified.append(kwargs))
 
     # given a free org with 4 members: a 5th seat fits, the 6th is refused (the contract's example)
     assert owner.get(SUBSCRIPTION).json()["plan"] == "free"
@@ -110,13 +110,12 @@ def test_plan_changes_notify_the_owner(monkeypatch, org_factory, django_capture_
     from billing.models import Subscription
     from billing.services.plans import plans_seed
     from billing.services.state import subscription_change_record, subscription_snapshot
-    from core import hooks
     from core.actor import Actor
 
     plans_seed()
     organization, members = org_factory(roles=("owner", "member"))
     calls = []
-    monkeypatch.setitem(hooks._registry, hooks.NOTIFY, [lambda **kwargs: calls.append(kwargs)])
+    monkeypatch.setattr(notification_services, "notify", lambda **kwargs: calls.append(kwargs))
     account, _ = Subscription.objects.get_or_create(
         organization=organization, defaults={"plan": __import__("billing.models", fromlist=["Plan"]).Plan.objects.get(code="free")}
     )

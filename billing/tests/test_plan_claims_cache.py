@@ -8,7 +8,7 @@ pytestmark = pytest.mark.django_db
 
 
 def claims_of(organization) -> dict:
-    return hooks.call(hooks.PLAN_CLAIMS, None, organization=organization)
+    return hooks.plan_claims(organization=organization)
 
 
 def test_claims_are_read_from_the_cache_after_the_first_time(org_factory, django_assert_num_queries):

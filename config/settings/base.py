@@ -295,7 +295,7 @@ REST_FRAMEWORK = {
         "mfa": env("THROTTLE_MFA", default="10/min"),
     },
     "EXCEPTION_HANDLER": "core.exceptions.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "core.schema.OrgAutoSchema",
     # `format` is a real query parameter on some endpoints (audit export).
     "URL_FORMAT_OVERRIDE": None,
     "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%S.%fZ",

@@ -189,7 +189,7 @@ def test_file_over_the_per_file_cap_is_413(team, settings, media_root):
 def test_upload_over_the_plan_storage_is_402(team, monkeypatch, media_root):
     organization, _, clients = team
     limits = {"storage_mb": 1}
-    monkeypatch.setitem(hooks._registry, entitlements.ENTITLEMENT_LIMIT, [lambda organization, name: limits.get(name)])
+    monkeypatch.setattr(entitlements.entitlement_limit, "provider", lambda organization, name: limits.get(name))
     half_mb = b"a" * (512 * 1024)
     assert upload(clients["member"], organization, content=half_mb).status_code == 201
     assert upload(clients["member"], organization, content=half_mb).status_code == 201
@@ -211,10 +211,10 @@ def test_usage_and_stats_hooks_report_storage(team):
     upload(clients["member"], organization, content=b"a" * (1024 * 1024 + 10))
 
     usage = {}
-    for part in hooks.collect(hooks.USAGE_COUNTS, organization=organization):
+    for part in hooks.usage_counts(organization=organization):
         usage.update(part or {})
     stats = {}
-    for part in hooks.collect(hooks.ORGANIZATION_STATS, organization=organization):
+    for part in hooks.organization_stats(organization=organization):
         stats.update(part or {})
 
     assert usage["storage_mb"] == 2

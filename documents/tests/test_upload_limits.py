@@ -6,7 +6,7 @@ from django.core.files.uploadhandler import TemporaryFileUploadHandler
 from django.http.multipartparser import MultiPartParser
 from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 
-from core import entitlements, hooks
+from core import entitlements
 from core.http import request_body_limit
 from core.parsers import StreamLimitUploadHandler
 from documents.models import Document
@@ -65,7 +65,7 @@ def test_oversized_upload_is_413_before_a_byte_of_it_is_read(team, settings, med
 
 def test_upload_over_what_the_plan_has_left_is_402_before_it_is_read(team, monkeypatch, media_root, temp_files_opened):
     organization, _, clients = team
-    monkeypatch.setitem(hooks._registry, entitlements.ENTITLEMENT_LIMIT, [lambda organization, name: {"storage_mb": 1}.get(name)])
+    monkeypatch.setattr(entitlements.entitlement_limit, "provider", lambda organization, name: {"storage_mb": 1}.get(name))
 
     response = post_file(clients["member"], organization, 3 * BYTES_PER_MB)
 

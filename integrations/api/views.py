@@ -14,14 +14,14 @@ from django.utils.decorators import method_decorator
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound
-from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.actor import actor_of, principal_of
 from core.errors import ErrorCode
 from core.exceptions import ApplicationError, validation_error
-from core.schema import ORG_HEADER, errors
+from core.schema import errors
 from integrations import oauth, selectors, services, vault
 from integrations.api import serializers as s
 from integrations.permissions import INTEGRATIONS_MANAGE, INTEGRATIONS_READ
@@ -34,7 +34,7 @@ PROVIDER_ERRORS = {
     409: OpenApiResponse(description="CONFLICT (the provider refused: reconnect; or nothing to refresh with)"),
     503: OpenApiResponse(description="SERVICE_UNAVAILABLE (the provider is unreachable or OAuth is not configured)"),
 }
-KEY_PATH = ORG_HEADER + [OpenApiParameter("key", str, OpenApiParameter.PATH, description="Provider key, e.g. gmail")]
+KEY_PATH = [OpenApiParameter("key", str, OpenApiParameter.PATH, description="Provider key, e.g. gmail")]
 # Views that call a provider commit their own writes: no request-wide transaction held across the
 # HTTP call, and a failed refresh's log survives the error response.
 non_atomic = method_decorator(transaction.non_atomic_requests, name="dispatch")
@@ -43,8 +43,8 @@ non_atomic = method_decorator(transaction.non_atomic_requests, name="dispatch")
 class IntegrationView(OrgScopedMixin, APIView):
     """Org-scoped integrations route: reads need integrations:read, writes integrations:manage."""
 
-    # Authentication first: an anonymous caller gets 401, not an org-context error.
-    permission_classes = [IsAuthenticated, HasOrgPermission]
+    # HasOrgPermission answers 401 to an anonymous caller before looking at the org.
+    permission_classes = [HasOrgPermission]
     required_permissions = {"GET": INTEGRATIONS_READ, "POST": INTEGRATIONS_MANAGE}
 
     def get_integration(self, key: str):
@@ -63,7 +63,7 @@ def _connected_body(integration, created: bool) -> Response:
 
 
 class ProviderListView(IntegrationView):
-    @extend_schema(parameters=ORG_HEADER, responses={200: s.ProviderListSerializer, **ERRORS}, tags=TAGS, operation_id="integrations_providers")
+    @extend_schema(responses={200: s.ProviderListSerializer, **ERRORS}, tags=TAGS, operation_id="integrations_providers")
     def get(self, request):
         """The providers this server can connect, with their auth types and default scopes."""
         providers = [
@@ -78,7 +78,6 @@ class ProviderListView(IntegrationView):
 
 class ConnectView(IntegrationView):
     @extend_schema(
-        parameters=ORG_HEADER,
         request=s.ConnectSerializer,
         responses={
             201: s.StatusMessageSerializer,
@@ -213,7 +212,7 @@ class OAuthCallbackView(APIView):
 
 
 class IntegrationListView(IntegrationView):
-    @extend_schema(parameters=ORG_HEADER, responses={200: s.IntegrationListSerializer, **ERRORS}, tags=TAGS, operation_id="integrations_list")
+    @extend_schema(responses={200: s.IntegrationListSerializer, **ERRORS}, tags=TAGS, operation_id="integrations_list")
     def get(self, request):
         """The organization's integrations (revoked ones included); never their credentials."""
         integrations = selectors.integration_list(organization=self.organization)
@@ -262,7 +261,7 @@ class IntegrationRevokeView(IntegrationView):
 
 class IntegrationLogView(IntegrationView):
     @extend_schema(
-        parameters=ORG_HEADER + [s.LogQuerySerializer], responses={200: s.LogListSerializer, **ERRORS}, tags=TAGS, operation_id="integrations_logs"
+        parameters=[s.LogQuerySerializer], responses={200: s.LogListSerializer, **ERRORS}, tags=TAGS, operation_id="integrations_logs"
     )
     def get(self, request):
         """The integration log, newest first: `?integration=gmail&action=REFRESH_FAILED&limit=100`."""

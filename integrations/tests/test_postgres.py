@@ -63,11 +63,11 @@ def test_two_beat_runs_at_once_refresh_everything_once(fake_provider, unlimited_
 
 
 def test_concurrent_connects_respect_the_plan_limit(monkeypatch):
-    from core import entitlements, hooks
+    from core import entitlements
 
     organization = OrganizationFactory()
     limit_two = [lambda organization, name: 2 if name == "max_integrations" else None]
-    monkeypatch.setitem(hooks._registry, entitlements.ENTITLEMENT_LIMIT, limit_two)
+    monkeypatch.setattr(entitlements.entitlement_limit, "provider", limit_two)
     keys = ["github", "sendgrid", "openai", "github"]
 
     results = run_together(

@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 
 from core.actor import actor_of, principal_of
 from core.pagination import PageLimitPagination
-from core.schema import ORG_HEADER, errors
+from core.schema import errors
 from messaging import selectors, services
 from messaging.api import serializers as s
 from messaging.permissions import MESSAGING_READ, MESSAGING_WRITE
@@ -29,10 +29,10 @@ ERRORS = errors(
     },
 )
 CONFLICT = {409: OpenApiResponse(description="CONFLICT (e.g. not possible in a direct chat, call already in progress or ended)")}
-CHAT_PATH = ORG_HEADER + [OpenApiParameter("chat_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="Chat id")]
+CHAT_PATH = [OpenApiParameter("chat_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="Chat id")]
 MESSAGE_PATH = CHAT_PATH + [OpenApiParameter("message_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="Message id")]
 MEMBER_PATH = CHAT_PATH + [OpenApiParameter("user_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="User id of the member")]
-CALL_PATH = ORG_HEADER + [OpenApiParameter("call_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="Call id")]
+CALL_PATH = [OpenApiParameter("call_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="Call id")]
 
 
 class MessagingView(OrgScopedMixin, APIView):
@@ -82,7 +82,7 @@ def _validated(serializer_class, data, **kwargs) -> dict:
 
 class ChatListView(MessagingView):
     @extend_schema(
-        parameters=ORG_HEADER + [
+        parameters=[
             OpenApiParameter("page", OpenApiTypes.INT, OpenApiParameter.QUERY, description=PageLimitPagination.page_query_description),
             OpenApiParameter("limit", OpenApiTypes.INT, OpenApiParameter.QUERY, description=PageLimitPagination.page_size_query_description),
         ],
@@ -98,7 +98,6 @@ class ChatListView(MessagingView):
         return paginator.get_paginated_response(s.ChatSerializer(chats, many=True).data)
 
     @extend_schema(
-        parameters=ORG_HEADER,
         request=s.ChatCreateSerializer,
         responses={
             201: s.ChatSerializer,

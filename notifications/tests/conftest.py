@@ -6,13 +6,13 @@ from core import entitlements, hooks
 @pytest.fixture(autouse=True)
 def _unlimited_plan(monkeypatch):
     """Plan limits are the billing app's business: here every org has room for invitations."""
-    monkeypatch.setitem(hooks._registry, entitlements.ENTITLEMENT_LIMIT, [lambda organization, name: None])
+    monkeypatch.setattr(entitlements.entitlement_limit, "provider", lambda organization, name: None)
 
 
 @pytest.fixture(autouse=True)
 def _no_live_delivery(monkeypatch):
     """The app alone: no WebSocket push registered (test_services checks the hook on its own)."""
-    monkeypatch.setitem(hooks._registry, hooks.NOTIFICATION_CREATED, [])
+    monkeypatch.setattr(hooks.notification_created, "providers", ())
 
 
 def code_of(response) -> str:

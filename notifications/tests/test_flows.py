@@ -4,7 +4,7 @@ from django.db import transaction
 
 from accounts.tests.factories import UserFactory
 from conftest import client_for
-from core import hooks
+from notifications import services as notification_services
 from notifications.models import Notification
 
 pytestmark = pytest.mark.django_db
@@ -115,7 +115,7 @@ def test_payment_failed_as_billing_sends_it(org, mailoutbox, django_capture_on_c
     with django_capture_on_commit_callbacks(execute=True):
         with transaction.atomic():
             transaction.on_commit(
-                lambda: hooks.call(hooks.NOTIFY, None, event="payment_failed", user=owner, organization=organization, context=details),
+                lambda: notification_services.notify(event="payment_failed", user=owner, organization=organization, context=details),
                 robust=True,
             )
     [item] = client_for(owner).get(URL).json()["data"]
@@ -127,8 +127,7 @@ def test_subscription_changed_through_the_hook(org, mailoutbox, django_capture_o
     organization, members = org
     owner = members["owner"].user
     with django_capture_on_commit_callbacks(execute=True):
-        hooks.call(
-            hooks.NOTIFY, None, event="subscription_changed", user=owner, organization=organization,
+        notification_services.notify(event="subscription_changed", user=owner, organization=organization,
             context={"plan": "team", "previous_plan": "pro"},
         )
     [item] = client_for(owner).get(URL).json()["data"]

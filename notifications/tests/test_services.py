@@ -8,6 +8,7 @@ from django.db import DatabaseError, transaction
 from accounts.tests.factories import UserFactory
 from core import hooks
 from notifications import catalog, selectors, services, tasks
+from notifications import services as notification_services
 from notifications.models import Notification, NotificationPreference
 from organizations.models import Membership
 from organizations.tests.factories import MembershipFactory, OrganizationFactory
@@ -63,10 +64,9 @@ def test_email_off_globally_keeps_the_row_and_sends_nothing(mailoutbox, django_c
 
 
 def test_a_committed_notification_is_handed_to_the_live_delivery_hook(monkeypatch, django_capture_on_commit_callbacks):
-    from core import hooks
 
     delivered = []
-    monkeypatch.setitem(hooks._registry, hooks.NOTIFICATION_CREATED, [lambda notification: delivered.append(notification)])
+    monkeypatch.setattr(hooks.notification_created, "providers", (lambda notification: delivered.append(notification),))
     user = UserFactory()
     organization = OrganizationFactory()  # before the capture: creating an org queues a cache drop on commit
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
@@ -255,7 +255,7 @@ def test_a_broker_outage_is_logged_not_raised(monkeypatch, django_capture_on_com
 def test_the_notify_hook_is_provided_by_this_app():
     user = UserFactory()
     organization = OrganizationFactory()
-    hooks.call(hooks.NOTIFY, None, event="member_removed", user=user, organization=organization, context={})
+    notification_services.notify(event="member_removed", user=user, organization=organization, context={})
     assert Notification.objects.filter(user=user, organization=organization, event="member_removed").count() == 1
 
 

@@ -11,7 +11,7 @@ from accounts.services import one_time_token_issue
 from accounts.tests.factories import UserFactory
 from audit.models import AuditEvent
 from conftest import client_for
-from core import clock, entitlements, hooks
+from core import clock, entitlements
 from organizations import domains
 from organizations.models import Domain, Invite, Membership
 from organizations.tests.factories import MembershipFactory
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def _unlimited_plan(monkeypatch):
     """Plan limits are the billing app's business: here every org has room unless a test says otherwise."""
-    monkeypatch.setitem(hooks._registry, entitlements.ENTITLEMENT_LIMIT, [lambda organization, name: None])
+    monkeypatch.setattr(entitlements.entitlement_limit, "provider", lambda organization, name: None)
 
 
 def code_of(response) -> str:
@@ -324,7 +324,7 @@ def test_email_verification_triggers_the_offer(org, api_client):
 
 def test_no_offer_when_the_plan_is_full(org, monkeypatch):
     organization, _ = org  # 3 active members
-    monkeypatch.setitem(hooks._registry, entitlements.ENTITLEMENT_LIMIT, [lambda organization, name: 3])
+    monkeypatch.setattr(entitlements.entitlement_limit, "provider", lambda organization, name: 3)
     verified_domain(organization, join_policy="auto_join")
     verified_domain(organization, name="sub.acme.example", join_policy="invite")
     sign_in(domain_user())

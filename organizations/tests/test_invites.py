@@ -14,8 +14,9 @@ from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
 from accounts.tokens import hash_secret
 from audit.models import AuditEvent
 from conftest import client_for
-from core import clock, entitlements, hooks
+from core import clock, entitlements
 from core.actor import Actor
+from notifications import services as notification_services
 from organizations import tasks
 from organizations.models import Invite, Membership, TeamMembership
 from organizations.tests.factories import MembershipFactory, TeamFactory
@@ -27,7 +28,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def _unlimited_plan(monkeypatch):
     """Plan limits are the billing app's business: here every org has room unless a test says otherwise."""
-    monkeypatch.setitem(hooks._registry, entitlements.ENTITLEMENT_LIMIT, [lambda organization, name: None])
+    monkeypatch.setattr(entitlements.entitlement_limit, "provider", lambda organization, name: None)
 
 
 def code_of(response) -> str:
@@ -161,7 +162,7 @@ def test_inviter_cannot_grant_a_role_above_their_own(org):
 
 def test_plan_limit_counts_members_and_pending_invites(org, admin_client, monkeypatch):
     organization, _ = org  # 4 active members
-    monkeypatch.setitem(hooks._registry, entitlements.ENTITLEMENT_LIMIT, [lambda organization, name: 5 if name == "max_members" else None])
+    monkeypatch.setattr(entitlements.entitlement_limit, "provider", lambda organization, name: 5 if name == "max_members" else None)
     assert invite(admin_client, organization, email="fifth@corp.example").status_code == 201
     refused = invite(admin_client, organization, email="sixth@corp.example")
     assert refused.status_code == 402 and code_of(refused) == "PLAN_LIMIT_REACHED"
@@ -182,7 +183,7 @@ def test_existing_user_is_notified(org, admin_client, monkeypatch):
     organization, _ = org
     existing = UserFactory(email="known@corp.example")
     calls = []
-    monkeypatch.setitem(hooks._registry, hooks.NOTIFY, [lambda **kwargs: calls.append(kwargs)])
+    monkeypatch.setattr(notification_services, "notify", lambda **kwargs: calls.append(kwargs))
     body = invite(admin_client, organization, email="known@corp.example").json()
     invite(admin_client, organization, email="stranger@corp.example")
     assert len(calls) == 1

@@ -54,10 +54,10 @@ def test_update_org_slug_conflict_and_validation(team, org_factory, unlimited_pl
 
 
 def test_slug_change_needs_the_custom_slug_feature(team, monkeypatch):
-    from core import entitlements, hooks
+    from core import entitlements
 
     organization, _, clients = team
-    monkeypatch.setitem(hooks._registry, entitlements.ENTITLEMENT_FEATURE, [lambda organization, name: name != "custom_slug"])
+    monkeypatch.setattr(entitlements.entitlement_feature, "provider", lambda organization, name: name != "custom_slug")
     response = clients["owner"].patch(url(organization), {"slug": "another-slug"}, format="json")
     assert response.status_code == 402 and code_of(response) == "PLAN_UPGRADE_REQUIRED"
     organization.refresh_from_db()

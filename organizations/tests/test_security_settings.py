@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 from accounts.models import User
 from accounts.sessions import session_create
 from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
-from core import authz, clock, entitlements, hooks
+from core import authz, clock, entitlements
 from core.actor import Actor
 from organizations.models import Domain, Invite, Membership
 from permissions import apikeys
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def _unlimited_plan(monkeypatch):
-    monkeypatch.setitem(hooks._registry, entitlements.ENTITLEMENT_LIMIT, [lambda organization, name: None])
+    monkeypatch.setattr(entitlements.entitlement_limit, "provider", lambda organization, name: None)
 
 
 @pytest.fixture

@@ -171,10 +171,10 @@ def test_members_without_api_keys_manage_cannot_touch_keys(team, role):
 
 
 def test_plan_limit_on_active_keys(team, admin, monkeypatch):
-    from core import entitlements, hooks
+    from core import entitlements
 
     organization, _ = team
-    monkeypatch.setitem(hooks._registry, entitlements.ENTITLEMENT_LIMIT, [lambda organization, name: 1 if name == "max_api_keys" else None])
+    monkeypatch.setattr(entitlements.entitlement_limit, "provider", lambda organization, name: 1 if name == "max_api_keys" else None)
     revoked, _ = issue(organization)
     apikeys.api_key_revoke(api_key=revoked, ensure_not_better=unchecked, actor=Actor.system())  # revoked keys do not count
 
