@@ -6,7 +6,7 @@ PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 PORT ?= 8000
 
-.PHONY: run test install migrate seed worker beat schema check bench fuzz clean
+.PHONY: format run test install migrate seed worker beat schema check bench fuzz clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,9 +27,15 @@ seed: migrate
 run: seed
 	$(BIN)/uvicorn config.asgi:application --reload --no-proxy-headers --host 0.0.0.0 --port $(PORT)
 
+## Format the tree and apply the safe lint fixes (what `make test` checks).
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
 ## Lint (ruff) and the import-layer contracts (import-linter, pyproject.toml), then the whole suite (SQLite unless DATABASE_URL is set; Redis cache when REDIS_URL is set).
 test: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(PY) manage.py makemigrations --check --dry-run --settings=config.settings.test
 	$(BIN)/pytest -n 2 --dist loadfile

@@ -1,4 +1,5 @@
 """Fixtures shared by every app's tests."""
+
 import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient

@@ -1,4 +1,5 @@
 """Gunicorn settings for the web container; every knob comes from the environment."""
+
 import glob
 import multiprocessing
 import os
@@ -41,9 +42,7 @@ accesslog = "-"
 # The X-Request-ID the app put on the response ties each access line to the app's own log lines.
 # Credentials in query strings (`/ws?token=...`) are redacted by core.logging.SecretRedactionFilter,
 # which the app puts on gunicorn's and uvicorn's access loggers (core/apps.py).
-access_log_format = (
-    '%(h)s "%(r)s" %(s)s %(b)s %(M)sms request_id=%({x-request-id}o)s "%(f)s" "%(a)s"'
-)
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms request_id=%({x-request-id}o)s "%(f)s" "%(a)s"'
 
 # Prometheus: each worker is its own process, so /metrics would report whichever worker answered.
 # prometheus_client's multiprocess mode shares the numbers through files in one directory.

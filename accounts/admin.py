@@ -1,4 +1,5 @@
 """Staff admin: OTP-verified sign-in; read-mostly account models whose secrets are never rendered."""
+
 from allauth.socialaccount.models import SocialApp, SocialToken
 from django.contrib import admin, messages
 from django.contrib.auth import update_session_auth_hash
@@ -117,10 +118,7 @@ class UserAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         if change and form.changed_data:
-            changes = {
-                field: [_plain(form.initial.get(field)), _plain(form.cleaned_data.get(field))]
-                for field in form.changed_data
-            }
+            changes = {field: [_plain(form.initial.get(field)), _plain(form.cleaned_data.get(field))] for field in form.changed_data}
             event_record(
                 action="user.updated",
                 actor=actor_of(request),
@@ -133,10 +131,7 @@ class UserAdmin(admin.ModelAdmin):
     @admin.action(description="Revoke all sessions of the selected users", permissions=["change"])
     def revoke_sessions(self, request, queryset):
         actor = actor_of(request)
-        revoked = sum(
-            sessions.sessions_revoke_all(user=user, reason="revoked_by_staff", actor=actor)
-            for user in queryset
-        )
+        revoked = sum(sessions.sessions_revoke_all(user=user, reason="revoked_by_staff", actor=actor) for user in queryset)
         self.message_user(request, f"{revoked} session(s) revoked.", messages.SUCCESS)
 
     @admin.action(description="Reset MFA of the selected users (lost device)", permissions=["change"])

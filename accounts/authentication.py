@@ -1,4 +1,5 @@
 """Bearer-JWT authentication that also checks the token's session is still alive."""
+
 from django.core.cache import cache
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
@@ -72,9 +73,9 @@ class JWTAuthentication(simplejwt_auth.JWTAuthentication):
         try:
             token = AccessToken(raw_token)
         except ExpiredTokenError:
-            raise TokenAuthError(ErrorCode.TOKEN_EXPIRED, "Token has expired.")
+            raise TokenAuthError(ErrorCode.TOKEN_EXPIRED, "Token has expired.") from None
         except TokenError:
-            raise TokenAuthError(ErrorCode.TOKEN_INVALID, "Token is invalid.")
+            raise TokenAuthError(ErrorCode.TOKEN_INVALID, "Token is invalid.") from None
         sid = token.get("sid")
         if not sid or not session_is_active(sid):
             raise TokenAuthError(ErrorCode.TOKEN_INVALID, "Session has been revoked.")
@@ -84,7 +85,7 @@ class JWTAuthentication(simplejwt_auth.JWTAuthentication):
         try:
             return super().get_user(validated_token)
         except exceptions.AuthenticationFailed:
-            raise TokenAuthError(ErrorCode.TOKEN_INVALID, "User not found or inactive.")
+            raise TokenAuthError(ErrorCode.TOKEN_INVALID, "User not found or inactive.") from None
 
     def authenticate_header(self, request):
         return 'Bearer realm="api"'

@@ -1,4 +1,5 @@
 """Account emails: the templates under `accounts/email/`, sent by `core.emails.email_send`."""
+
 from django.conf import settings
 
 from accounts.models import User

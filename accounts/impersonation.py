@@ -10,6 +10,7 @@ INSUFFICIENT_PERMISSIONS to an impersonation token. The JWT authentication class
 token authenticates, the messaging WebSocket, carries messaging actions alone, which are
 impersonable here too (`messaging:*`).
 """
+
 from rest_framework.exceptions import PermissionDenied
 
 from core.errors import ErrorCode

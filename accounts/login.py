@@ -2,6 +2,7 @@
 
 Above both `services` and `mfa`: it asks `mfa` whether a second factor is needed.
 """
+
 from django.conf import settings
 from django.contrib.auth import authenticate
 from rest_framework import status

@@ -1,4 +1,5 @@
 """Multi-factor authentication with django-otp: TOTP devices, hashed backup codes, login challenges."""
+
 import io
 import math
 import secrets
@@ -47,9 +48,7 @@ def _invalid_code() -> ApplicationError:
 
 
 def _not_enabled() -> ApplicationError:
-    return ApplicationError(
-        code=ErrorCode.VALIDATION_ERROR, message="MFA is not enabled.", details={"code": ["MFA is not enabled."]}
-    )
+    return ApplicationError(code=ErrorCode.VALIDATION_ERROR, message="MFA is not enabled.", details={"code": ["MFA is not enabled."]})
 
 
 def _already_enabled() -> ApplicationError:
@@ -129,9 +128,7 @@ def totp_enroll(*, user: User) -> dict:
 
 
 def _backup_codes_replace(*, user: User) -> list[str]:
-    device, _ = BackupCodeDevice.objects.get_or_create(
-        user=user, defaults={"name": BACKUP_DEVICE_NAME, "confirmed": True}
-    )
+    device, _ = BackupCodeDevice.objects.get_or_create(user=user, defaults={"name": BACKUP_DEVICE_NAME, "confirmed": True})
     codes = [_new_backup_code() for _ in range(BACKUP_CODE_COUNT)]
     device.codes_replace(codes)
     return codes
@@ -265,9 +262,7 @@ def challenge_issue(*, user: User, organization_id=None, auth_method: str = "pas
 
 
 def _challenge_invalid() -> ApplicationError:
-    return ApplicationError(
-        code=ErrorCode.TOKEN_INVALID, message="The MFA token is invalid, used or expired.", status_code=401
-    )
+    return ApplicationError(code=ErrorCode.TOKEN_INVALID, message="The MFA token is invalid, used or expired.", status_code=401)
 
 
 def _live_challenges(mfa_token: str):

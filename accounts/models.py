@@ -1,4 +1,5 @@
 """Users, their login sessions, one-time tokens and MFA backup codes."""
+
 import hashlib
 import hmac
 import uuid
@@ -101,9 +102,7 @@ class UserSession(models.Model):
     mfa_verified = models.BooleanField(default=False)
     # Active organization (plain UUID: accounts does not depend on organizations).
     organization_id = models.UUIDField(null=True, blank=True)
-    impersonator = models.ForeignKey(
-        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="impersonation_sessions"
-    )
+    impersonator = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="impersonation_sessions")
     impersonation_reason = models.CharField(max_length=500, blank=True)
     auth_method = models.CharField(max_length=20, default="password")
     revoked_at = models.DateTimeField(null=True, blank=True)
@@ -170,12 +169,7 @@ class BackupCodeDevice(Device):
 
     def verify_token(self, token) -> bool:
         """Spend one unused backup code; a conditional UPDATE makes each code single-use under concurrency."""
-        return (
-            BackupCode.objects.filter(device=self, code_hash=_backup_code_hash(str(token)), used_at__isnull=True).update(
-                used_at=clock.now()
-            )
-            == 1
-        )
+        return BackupCode.objects.filter(device=self, code_hash=_backup_code_hash(str(token)), used_at__isnull=True).update(used_at=clock.now()) == 1
 
 
 class BackupCode(models.Model):

@@ -4,6 +4,7 @@ allauth runs the OAuth round trip (state, PKCE, code exchange, id_token/userinfo
 here turn its outcome into a redirect to the front end carrying the API's own tokens, an MFA
 challenge, a "linked" notice or an error code. No Django session outlives the round trip.
 """
+
 import hmac
 import logging
 from dataclasses import dataclass
@@ -211,9 +212,7 @@ def google_link_url_issue(*, user: User, start_url: str, organization_id=None) -
     if user.email_verified_at is None:
         # An unproved address may belong to someone else: an identity linked now would open the
         # account once its real owner proves the mailbox (API.md v1.1 invariant 3).
-        raise ApplicationError(
-            code=ErrorCode.INSUFFICIENT_PERMISSIONS, message="Verify your e-mail address before linking an account.", status_code=403
-        )
+        raise ApplicationError(code=ErrorCode.INSUFFICIENT_PERMISSIONS, message="Verify your e-mail address before linking an account.", status_code=403)
     binding = random_secret()
     secret = services.one_time_token_issue(
         user=user,
@@ -247,9 +246,7 @@ def link_binding_set(response: HttpResponse, binding: str) -> None:
 
 
 def _binding_matches(request: HttpRequest, binding_hash) -> bool:
-    cookie = request.get_signed_cookie(
-        LINK_COOKIE, default=None, salt=LINK_COOKIE_SALT, max_age=int(LINK_TOKEN_LIFETIME.total_seconds())
-    )
+    cookie = request.get_signed_cookie(LINK_COOKIE, default=None, salt=LINK_COOKIE_SALT, max_age=int(LINK_TOKEN_LIFETIME.total_seconds()))
     if not cookie or not binding_hash:
         return False
     return hmac.compare_digest(hash_secret(cookie), str(binding_hash))
@@ -273,13 +270,9 @@ def social_account_unlink(*, user: User, provider: str, actor: Actor, organizati
     accounts = SocialAccount.objects.filter(user=user)
     linked = accounts.filter(provider=provider)
     if not linked.exists():
-        raise ApplicationError(
-            code=ErrorCode.NOT_FOUND, message="This sign-in method is not linked to your account.", status_code=404
-        )
+        raise ApplicationError(code=ErrorCode.NOT_FOUND, message="This sign-in method is not linked to your account.", status_code=404)
     if not user.has_usable_password() and not accounts.exclude(provider=provider).exists():
-        raise validation_error(
-            "provider", "This is your only way to sign in: set a password or link another provider first."
-        )
+        raise validation_error("provider", "This is your only way to sign in: set a password or link another provider first.")
     linked.delete()
     event_record(
         action="user.provider_unlinked",

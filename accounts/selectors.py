@@ -1,4 +1,5 @@
 """Account reads."""
+
 from django.db.models import QuerySet
 
 from accounts.models import User, UserSession
@@ -56,8 +57,7 @@ def user_export(*, user: User) -> dict:
         },
         "mfa": mfa_status(user=user),
         "linked_accounts": [
-            {"provider": account.provider, "uid": account.uid, "date_joined": account.date_joined}
-            for account in SocialAccount.objects.filter(user=user)
+            {"provider": account.provider, "uid": account.uid, "date_joined": account.date_joined} for account in SocialAccount.objects.filter(user=user)
         ],
         "sessions": [
             {

@@ -2,6 +2,7 @@
 
 Sessions are in `accounts.sessions`, password sign-in in `accounts.login`, MFA in `accounts.mfa`.
 """
+
 from datetime import timedelta
 
 from django.conf import settings
@@ -43,9 +44,7 @@ def one_time_token_consume(*, secret: str, purpose: str) -> OneTimeToken:
     token_hash = hash_secret(secret or "")
     now = clock.now()
     # A conditional UPDATE is the single-use guarantee, also under concurrent requests.
-    spent = OneTimeToken.objects.filter(
-        token_hash=token_hash, purpose=purpose, used_at__isnull=True, expires_at__gt=now
-    ).update(used_at=now)
+    spent = OneTimeToken.objects.filter(token_hash=token_hash, purpose=purpose, used_at__isnull=True, expires_at__gt=now).update(used_at=now)
     token = OneTimeToken.objects.select_related("user").filter(token_hash=token_hash, purpose=purpose).first()
     if spent != 1 or token is None:
         if token is not None and token.used_at is not None and token.used_at != now:
@@ -66,9 +65,7 @@ def password_validate(*, password: str, user: User | None = None, field: str = "
     try:
         password_validation.validate_password(password, user=user)
     except DjangoValidationError as exc:
-        raise ApplicationError(
-            code=ErrorCode.VALIDATION_ERROR, message=exc.messages[0], details={field: list(exc.messages)}
-        )
+        raise ApplicationError(code=ErrorCode.VALIDATION_ERROR, message=exc.messages[0], details={field: list(exc.messages)}) from exc
 
 
 @transaction.atomic
@@ -91,7 +88,7 @@ def user_create(*, email: str, password: str | None, full_name: str = "") -> Use
                 full_name=full_name,
             )
     except IntegrityError:
-        raise conflict("An account with this email already exists.", email=["An account with this email already exists."])
+        raise conflict("An account with this email already exists.", email=["An account with this email already exists."]) from None
     return user
 
 
@@ -135,9 +132,7 @@ def password_change(*, user: User, current_password: str, new_password: str, act
     """Change a password after checking the current one; every other session is revoked."""
     if not user.has_usable_password() or not user.check_password(current_password):
         message = "Current password is incorrect."
-        raise ApplicationError(
-            code=ErrorCode.VALIDATION_ERROR, message=message, details={"current_password": [message]}
-        )
+        raise ApplicationError(code=ErrorCode.VALIDATION_ERROR, message=message, details={"current_password": [message]})
     password_validate(password=new_password, user=user, field="new_password")
     user.set_password(new_password)
     user.save(update_fields=["password", "updated_at"])
@@ -178,9 +173,7 @@ def password_reset(*, token: str, new_password: str, actor: Actor) -> User:
     user.set_password(new_password)
     user.save(update_fields=["password", "updated_at"])
     # Other outstanding reset tokens die with this one.
-    OneTimeToken.objects.filter(user=user, purpose=OneTimeToken.Purpose.PASSWORD_RESET, used_at__isnull=True).update(
-        used_at=clock.now()
-    )
+    OneTimeToken.objects.filter(user=user, purpose=OneTimeToken.Purpose.PASSWORD_RESET, used_at__isnull=True).update(used_at=clock.now())
     event_record(
         action="user.password_reset",
         actor=actor,

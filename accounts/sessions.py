@@ -2,6 +2,7 @@
 
 Below both `services` and `mfa`, which each open and revoke sessions.
 """
+
 import logging
 
 from django.conf import settings
@@ -50,9 +51,7 @@ def session_create(
 
 def session_revoke(*, session: UserSession, reason: str, actor: Actor) -> None:
     """Revoke one session: its refresh token and every access token it issued stop working now."""
-    updated = UserSession.objects.filter(id=session.id, revoked_at__isnull=True).update(
-        revoked_at=clock.now(), revoked_reason=reason
-    )
+    updated = UserSession.objects.filter(id=session.id, revoked_at__isnull=True).update(revoked_at=clock.now(), revoked_reason=reason)
     # Now, so this process refuses the tokens at once; again after commit, in case another
     # request cached the session as active while this transaction was still open.
     session_state_forget(session.id)
@@ -80,9 +79,9 @@ def token_refresh(*, refresh_token: str, actor: Actor) -> TokenPair:
     try:
         token = RefreshToken(refresh_token)
     except ExpiredTokenError:
-        raise ApplicationError(code=ErrorCode.TOKEN_EXPIRED, message="Refresh token has expired.", status_code=401)
+        raise ApplicationError(code=ErrorCode.TOKEN_EXPIRED, message="Refresh token has expired.", status_code=401) from None
     except TokenError:
-        raise ApplicationError(code=ErrorCode.TOKEN_INVALID, message="Refresh token is invalid.", status_code=401)
+        raise ApplicationError(code=ErrorCode.TOKEN_INVALID, message="Refresh token is invalid.", status_code=401) from None
     # Not the impersonator: impersonation sessions get no refresh token, so it is almost always
     # absent, and joining a second user row would cost every refresh.
     session = UserSession.objects.select_related("user").filter(id=token.get("sid")).first()
@@ -119,9 +118,7 @@ def session_switch_organization(*, session: UserSession, organization_id) -> Tok
     return issue_pair(user=session.user, session=session, with_refresh=session.impersonator_id is None)
 
 
-def login_complete(
-    *, user: User, actor: Actor, organization_id=None, mfa_verified: bool, auth_method: str = "password"
-) -> TokenPair:
+def login_complete(*, user: User, actor: Actor, organization_id=None, mfa_verified: bool, auth_method: str = "password") -> TokenPair:
     """Open the session of a successful sign-in and record it (acted by `user`, from the actor's origin)."""
     actor = actor.as_user(user)
     # Verified-domain memberships are offered (or granted) before the session picks its org.

@@ -1,4 +1,5 @@
 """Staff impersonation: a short, audited, refresh-less session acting as another user."""
+
 from datetime import timedelta
 
 from django.conf import settings
@@ -99,11 +100,7 @@ def impersonation_stop(*, actor: Actor) -> None:
 
     if not actor.principal.is_impersonation:
         raise ApplicationError(code=ErrorCode.VALIDATION_ERROR, message="This token is not an impersonation token.")
-    session = (
-        UserSession.objects.select_related("user", "impersonator")
-        .filter(id=actor.principal.session_id, impersonator__isnull=False)
-        .first()
-    )
+    session = UserSession.objects.select_related("user", "impersonator").filter(id=actor.principal.session_id, impersonator__isnull=False).first()
     if session is None:
         raise not_found("Session not found.")
     # The staff member ends it: recorded as them (the impersonation is named too).

@@ -1,4 +1,5 @@
 """Account background jobs: emails and pruning of spent credentials."""
+
 import logging
 from datetime import timedelta
 

@@ -1,4 +1,5 @@
 """JWTs (simplejwt) and the one function that decides what an access token claims."""
+
 import hashlib
 import secrets
 import uuid

@@ -1,4 +1,5 @@
 """Read-only admin of AI conversations: metadata only, never the members' private messages."""
+
 from django.contrib import admin
 
 from ai.models import Conversation, Message

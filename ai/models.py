@@ -1,4 +1,5 @@
 """AI chat history: a member's conversations in an organization and their messages."""
+
 import uuid
 
 from django.conf import settings

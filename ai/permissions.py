@@ -1,4 +1,5 @@
 """Permissions declared by the AI chat app, and its DRF permission class."""
+
 from rest_framework.permissions import BasePermission
 
 from core.actor import principal_of

@@ -4,6 +4,7 @@ That covers OpenAI, Gemini's OpenAI-compatible endpoint, Ollama and vLLM: POST
 `{base_url}/chat/completions`, with `stream: true` answered as Server-Sent Events
 (`data: {json chunk}` lines, ending with `data: [DONE]`).
 """
+
 import json
 import logging
 from collections.abc import Iterator

@@ -1,4 +1,5 @@
 """Reads of AI chat: conversations are private to their user inside one organization."""
+
 from django.db.models import QuerySet
 
 from ai.models import Conversation, Message
@@ -42,9 +43,7 @@ def usage_summary(*, organization) -> dict:
     used = entitlements.used(organization, METRIC)
     if used is None:
         # Nothing meters AI (billing absent): count the prompts sent this month instead.
-        used = Message.objects.filter(
-            conversation__organization=organization, role=Message.Role.USER, created_at__gte=_month_start()
-        ).count()
+        used = Message.objects.filter(conversation__organization=organization, role=Message.Role.USER, created_at__gte=_month_start()).count()
     limit = entitlements.limit_of(organization, LIMIT)
     return {
         "used": used,
@@ -66,8 +65,7 @@ def user_export(*, user) -> dict:
                 "model": c.model,
                 "created_at": c.created_at,
                 "messages": [
-                    {"role": m.role, "content": m.content, "model": m.model, "status": m.status, "created_at": m.created_at}
-                    for m in c.messages.all()
+                    {"role": m.role, "content": m.content, "model": m.model, "status": m.status, "created_at": m.created_at} for m in c.messages.all()
                 ],
             }
             for c in conversations

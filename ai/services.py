@@ -10,6 +10,7 @@ Chat messages are not audited one by one: they are the member's private content 
 log readable by org admins must not copy it), they are high-volume, and the messages table
 is itself the record. Deleting a conversation is audited.
 """
+
 from dataclasses import dataclass, field
 
 from django.db import transaction

@@ -5,6 +5,7 @@ Each organization's events (and, separately, the events with no organization) fo
 before it. Changing, inserting, reordering or removing an event breaks the chain from there on.
 The format is frozen: changing it would make every stored event fail verification.
 """
+
 import functools
 import hashlib
 import ipaddress

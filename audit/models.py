@@ -1,4 +1,5 @@
 """Audit events: an append-only, hash-chained record of every state change."""
+
 import uuid
 
 from django.db import models
@@ -29,9 +30,7 @@ class AuditEventQuerySet(OrgScopedQuerySet):
 
     def chain_head(self, organization_id) -> tuple[int, str] | None:
         """(sequence, hash) of the newest event of an org's chain (organization_id None: the org-less chain)."""
-        return (
-            self.filter(organization_id=organization_id).order_by("-sequence").values_list("sequence", "hash").first()
-        )
+        return self.filter(organization_id=organization_id).order_by("-sequence").values_list("sequence", "hash").first()
 
 
 class AuditEvent(models.Model):
@@ -78,9 +77,7 @@ class AuditEvent(models.Model):
             # Also the index behind the chain-head lookup and verification (org, sequence order).
             models.UniqueConstraint(fields=["organization_id", "sequence"], name="audit_org_sequence_uniq"),
             # NULLs are distinct in the constraint above, so the org-less chain needs its own.
-            models.UniqueConstraint(
-                fields=["sequence"], condition=models.Q(organization_id__isnull=True), name="audit_orgless_sequence_uniq"
-            ),
+            models.UniqueConstraint(fields=["sequence"], condition=models.Q(organization_id__isnull=True), name="audit_orgless_sequence_uniq"),
         ]
 
     def __str__(self) -> str:

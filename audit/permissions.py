@@ -1,4 +1,5 @@
 """Permissions declared by the audit app."""
+
 from core.authz import declare
 from core.roles import Role
 

@@ -1,4 +1,5 @@
 """Reading audit events: filtered lists, keyset pages, stats, and verification of the chain."""
+
 import base64
 import binascii
 import json
@@ -83,9 +84,7 @@ def keyset_after(*, events: models.QuerySet[AuditEvent], cursor: str) -> models.
         created_at, event_id = cursor_decode(cursor)
         # The redundant `created_at <= t` becomes the index range start, so page 10,000 costs what
         # page 1 does; the OR alone would be a filter applied while scanning from the newest row.
-        events = events.filter(created_at__lte=created_at).filter(
-            models.Q(created_at__lt=created_at) | models.Q(created_at=created_at, id__lt=event_id)
-        )
+        events = events.filter(created_at__lte=created_at).filter(models.Q(created_at__lt=created_at) | models.Q(created_at=created_at, id__lt=event_id))
     return events.order_by("-created_at", "-id")
 
 
@@ -103,12 +102,7 @@ def event_stats(*, organization, filters: EventFilters | None = None) -> dict:
     """Counts of the matching events: in total, per action and per UTC day."""
     events = event_list(organization=organization, filters=filters).order_by()
     by_action = events.values("action").annotate(count=models.Count("id")).order_by("-count", "action")
-    by_day = (
-        events.annotate(day=TruncDate("created_at", tzinfo=UTC))
-        .values("day")
-        .annotate(count=models.Count("id"))
-        .order_by("day")
-    )
+    by_day = events.annotate(day=TruncDate("created_at", tzinfo=UTC)).values("day").annotate(count=models.Count("id")).order_by("day")
     actions = [{"action": row["action"], "count": row["count"]} for row in by_action]
     return {
         "total": sum(row["count"] for row in actions),
@@ -148,19 +142,12 @@ def chain_verify(*, organization_id) -> ChainReport:
     and a stored hash equal to the recomputed one.
     """
     fields = (*chain.HASHED_FIELDS, "hash")
-    rows = (
-        AuditEvent.objects.filter(organization_id=organization_id)
-        .order_by("sequence")
-        .values_list(*fields)
-        .iterator(chunk_size=EXPORT_CHUNK)
-    )
+    rows = AuditEvent.objects.filter(organization_id=organization_id).order_by("sequence").values_list(*fields).iterator(chunk_size=EXPORT_CHUNK)
     checked, previous = 0, None
     for row in rows:
         event = dict(zip(fields, row, strict=True))
         checked += 1
-        follows = previous is None or (
-            event["sequence"] == previous["sequence"] + 1 and event["prev_hash"] == previous["hash"]
-        )
+        follows = previous is None or (event["sequence"] == previous["sequence"] + 1 and event["prev_hash"] == previous["hash"])
         if not follows or chain.event_hash(event) != event["hash"]:
             return ChainReport(valid=False, checked=checked, first_broken_id=event["id"])
         previous = event

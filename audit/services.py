@@ -1,4 +1,5 @@
 """Writing audit events: the one function every app calls inside its transaction, and retention."""
+
 import logging
 import uuid
 from datetime import timedelta

@@ -1,4 +1,5 @@
 """Audit background jobs: retention pruning."""
+
 from celery import shared_task
 
 from audit import services

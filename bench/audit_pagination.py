@@ -10,6 +10,7 @@ the streamed export (CSV and JSON lines) in rows/s and verification of the whole
 
     .venv/bin/python bench/audit_pagination.py [--audit-events 1000000] [--audit-details]
 """
+
 import hashlib
 import json
 import random

@@ -11,6 +11,7 @@ Throttles are lifted for the run (harness.SERVER_ENV), never in code.
 
     .venv/bin/python bench/auth_login.py [--duration 10]
 """
+
 import harness
 
 GOAL_RATIO = 1.1

@@ -7,6 +7,7 @@ access token carries the org's role and plan claims, as in real use.
 
     .venv/bin/python bench/auth_refresh.py [--duration 10]
 """
+
 import harness
 
 GOAL_PER_CORE = 240

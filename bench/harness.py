@@ -6,6 +6,7 @@ audit_pagination.py) has `seed(bench)` (writes its data, returns what `measure` 
 also runs alone (`python bench/members.py`). Either way the ceiling (core/bench.py) is
 measured in the same run, before and after the scenarios, and every row shows its ratio to it.
 """
+
 import argparse
 import json
 import os
@@ -370,10 +371,7 @@ def users_create(tag: str, count: int) -> list:
     """`count` active bench users whose password is PASSWORD (one bulk insert)."""
     from accounts.models import User
 
-    users = [
-        User(email=f"{tag}-{n}@{EMAIL_DOMAIN}", full_name=f"Bench {tag} {n}", password=password_hash(), is_active=True)
-        for n in range(count)
-    ]
+    users = [User(email=f"{tag}-{n}@{EMAIL_DOMAIN}", full_name=f"Bench {tag} {n}", password=password_hash(), is_active=True) for n in range(count)]
     return User.objects.bulk_create(users)
 
 
@@ -391,8 +389,7 @@ def organization_with_members(tag: str, members: int):
     organization = org_services.organization_create(user=owner, name=f"Bench {tag}", slug=f"bench-{tag}", actor=Actor.for_user(owner))
     roles = ["admin", "member", "member", "viewer"]
     Membership.objects.bulk_create(
-        Membership(organization=organization, user=user, role=roles[n % len(roles)], display_name=f"Member {n}")
-        for n, user in enumerate(users[1:])
+        Membership(organization=organization, user=user, role=roles[n % len(roles)], display_name=f"Member {n}") for n, user in enumerate(users[1:])
     )
     return organization, owner
 

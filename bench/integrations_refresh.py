@@ -14,6 +14,7 @@ every one holding a real token pair of the fake provider and expiring within 30 
 
     .venv/bin/python bench/integrations_refresh.py [--integrations 10000] [--workers 1,2]
 """
+
 import argparse
 import logging
 import multiprocessing
@@ -40,8 +41,7 @@ def seed(*, count: int, fake: FakeOAuthProvider) -> float:
     """Bulk-insert `count` due OAuth integrations, one per provider in count/4 organizations; return seconds."""
     started = time.perf_counter()
     organizations = Organization.objects.bulk_create(
-        Organization(name=f"Bench integrations {n}", slug=f"bench-int-{n}-{uuid.uuid4().hex[:6]}")
-        for n in range(-(-count // len(KEYS)))
+        Organization(name=f"Bench integrations {n}", slug=f"bench-int-{n}-{uuid.uuid4().hex[:6]}") for n in range(-(-count // len(KEYS)))
     )
     now = clock.now()
     rows = []

@@ -5,6 +5,7 @@ org context (membership), the `members:read` permission decision, a throttle, on
 
     .venv/bin/python bench/members.py [--duration 10]
 """
+
 import harness
 
 MEMBERS = 20

@@ -9,6 +9,7 @@ decisions run their conditions; the 50 checks cycle through every declared permi
 
     .venv/bin/python bench/permissions_check.py [--duration 10]
 """
+
 import harness
 
 CHECKS = 50

@@ -15,6 +15,7 @@ over) beside Django's sync test handler, so the cost of the ASGI plumbing shows 
     .venv/bin/python bench/profile_path.py ceiling | login | members | checks-cold | checks-warm
     .venv/bin/python bench/profile_path.py members --asgi
 """
+
 import argparse
 import asyncio
 import json

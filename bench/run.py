@@ -9,6 +9,7 @@ integrations_refresh.py, which print their own figures); `--only-http` skips the
 
     .venv/bin/python bench/run.py [--duration 10] [--connections 8] [--workers 3] [--audit-events 1000000]
 """
+
 import subprocess
 import sys
 from pathlib import Path

@@ -1,4 +1,5 @@
 """Staff admin: plans are edited here; subscriptions and webhook events are read-mostly (actions call services)."""
+
 from django.contrib import admin, messages
 
 from billing import catalog

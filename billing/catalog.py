@@ -3,6 +3,7 @@
 Plans are data (billing.Plan rows, editable in the admin); `DEFAULT_PLANS` is what
 `manage.py billing_seed_plans` creates when a plan is missing.
 """
+
 from enum import StrEnum
 
 FREE = "free"
@@ -27,6 +28,7 @@ USAGE_LIMITS = {
     "storage_mb": "storage_mb",
     "ai_requests": "ai_requests_per_month",
 }
+
 
 class Metric(StrEnum):
     """Metered things counted per calendar month (billing.UsageCounter)."""

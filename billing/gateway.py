@@ -3,6 +3,7 @@
 The library's global `stripe.api_base` is what dj-stripe uses too, so pointing it at another
 host (stripe-mock, the tests' local fake) moves both.
 """
+
 import json
 import logging
 from collections.abc import Iterator
@@ -21,9 +22,7 @@ logger = logging.getLogger(__name__)
 
 def unavailable(message: str = "Billing is temporarily unavailable.") -> ApplicationError:
     """Build a 503 SERVICE_UNAVAILABLE error (Stripe unreachable or not configured)."""
-    return ApplicationError(
-        code=ErrorCode.SERVICE_UNAVAILABLE, message=message, status_code=503, headers={"Retry-After": "30"}
-    )
+    return ApplicationError(code=ErrorCode.SERVICE_UNAVAILABLE, message=message, status_code=503, headers={"Retry-After": "30"})
 
 
 def api_key() -> str:
@@ -71,9 +70,7 @@ def as_dict(obj: Any) -> dict:
 
 def as_stripe_object(data: dict) -> stripe.StripeObject:
     """A Stripe object built from a payload (what dj-stripe's sync expects: lists are iterable)."""
-    return stripe.convert_to_stripe_object(
-        data, api_key=api_key(), stripe_version=djstripe_settings.STRIPE_API_VERSION
-    )
+    return stripe.convert_to_stripe_object(data, api_key=api_key(), stripe_version=djstripe_settings.STRIPE_API_VERSION)
 
 
 # --- customers ----------------------------------------------------------------------------
@@ -95,9 +92,7 @@ def customer_retrieve(customer_id: str) -> stripe.Customer:
 
 
 def customer_set_default_payment_method(customer_id: str, payment_method_id: str) -> stripe.Customer:
-    return stripe.Customer.modify(
-        customer_id, invoice_settings={"default_payment_method": payment_method_id}, **options()
-    )
+    return stripe.Customer.modify(customer_id, invoice_settings={"default_payment_method": payment_method_id}, **options())
 
 
 # --- checkout and portal -------------------------------------------------------------------

@@ -4,6 +4,7 @@ Other apps report usage billing cannot count itself by providing `core.hooks.usa
 `(organization) -> {"integrations": n}` (the integrations app) or `{"storage_mb": n}`
 (documents); every provider's counts are added up.
 """
+
 from django.core.cache import cache
 
 from billing import selectors

@@ -3,6 +3,7 @@
 Stripe's own objects (customers, invoices, charges, payment methods...) live in dj-stripe's
 models; rows here point at them by Stripe id.
 """
+
 import uuid
 
 from django.core.validators import MinValueValidator
@@ -101,9 +102,7 @@ class Subscription(models.Model):
     ENTITLED = frozenset({Status.ACTIVE, Status.TRIALING, Status.PAST_DUE})
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    organization = models.OneToOneField(
-        "organizations.Organization", on_delete=models.CASCADE, related_name="billing_subscription"
-    )
+    organization = models.OneToOneField("organizations.Organization", on_delete=models.CASCADE, related_name="billing_subscription")
     plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="subscriptions")
     provider = models.CharField(max_length=10, choices=Provider.choices, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
@@ -159,9 +158,7 @@ class WebhookEvent(models.Model):
     # Stripe's `created` of the event: when the object was in the state `payload` shows.
     event_created = models.DateTimeField()
     payload = models.JSONField()
-    organization = models.ForeignKey(
-        "organizations.Organization", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    organization = models.ForeignKey("organizations.Organization", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     note = models.CharField(max_length=255, blank=True)
     attempts = models.PositiveIntegerField(default=0)
@@ -188,9 +185,7 @@ class UsageCounter(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["organization", "metric", "period"], name="billing_usage_one_per_month")
-        ]
+        constraints = [models.UniqueConstraint(fields=["organization", "metric", "period"], name="billing_usage_one_per_month")]
 
     def __str__(self) -> str:
         return f"{self.organization_id} {self.metric} {self.period}: {self.count}"

@@ -1,4 +1,5 @@
 """Permissions declared by the billing app, and its DRF permission class for staff-only routes."""
+
 from rest_framework.permissions import BasePermission
 
 from accounts.staff import staff_power_check
@@ -6,9 +7,7 @@ from core.actor import principal_of
 from core.authz import declare
 from core.roles import Role
 
-BILLING_READ = declare(
-    "billing:read", "See the plan, subscription, usage, invoices, payments and payment methods.", roles=(Role.ADMIN,)
-)
+BILLING_READ = declare("billing:read", "See the plan, subscription, usage, invoices, payments and payment methods.", roles=(Role.ADMIN,))
 BILLING_MANAGE = declare(
     "billing:manage",
     "Subscribe, change or cancel the plan, manage payment methods and refund payments.",

@@ -1,4 +1,5 @@
 """Reads: plans, each org's effective plan and entitlements, usage, and its Stripe records."""
+
 from datetime import date
 
 from django.db.models import QuerySet
@@ -38,14 +39,9 @@ def plan_free() -> Plan:
 def plan_compare() -> list[dict]:
     """One row per price, limit and feature flag, with each public plan's value."""
     plans = list(plan_list())
-    rows = [
-        {"key": f"price_{interval}", "type": "price", "values": {p.code: p.price_for(interval) for p in plans}}
-        for interval in catalog.Interval
-    ]
+    rows = [{"key": f"price_{interval}", "type": "price", "values": {p.code: p.price_for(interval) for p in plans}} for interval in catalog.Interval]
     rows += [{"key": name, "type": "limit", "values": {p.code: getattr(p, name) for p in plans}} for name in catalog.LIMITS]
-    rows += [
-        {"key": name, "type": "feature", "values": {p.code: getattr(p, name) for p in plans}} for name in catalog.FEATURES
-    ]
+    rows += [{"key": name, "type": "feature", "values": {p.code: getattr(p, name) for p in plans}} for name in catalog.FEATURES]
     return rows
 
 
@@ -118,11 +114,7 @@ def month_start(day: date | None = None) -> date:
 
 def usage_count(*, organization, metric: str, period: date | None = None) -> int:
     """How much of a metered thing the org used in a month (this one by default)."""
-    row = (
-        UsageCounter.objects.filter(organization=organization, metric=metric, period=period or month_start())
-        .values_list("count", flat=True)
-        .first()
-    )
+    row = UsageCounter.objects.filter(organization=organization, metric=metric, period=period or month_start()).values_list("count", flat=True).first()
     return row or 0
 
 

@@ -1,4 +1,5 @@
 """Billing background jobs: Stripe webhook processing, manual-subscription expiry, seat sync."""
+
 from celery import shared_task
 
 from billing import webhooks

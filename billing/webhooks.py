@@ -8,6 +8,7 @@
    events apply one at a time, and apply the event unless a newer one for the same Stripe
    object was already applied (the event's `created` is when the object was in that state).
 """
+
 import json
 import logging
 from datetime import UTC, datetime, timedelta
@@ -57,9 +58,9 @@ def webhook_event_store(*, payload: bytes, signature: str | None) -> tuple[Webho
         # Checks the HMAC of "<t>.<payload>" with our endpoint secret and rejects stale timestamps (replays).
         stripe.Webhook.construct_event(payload, signature or "", secret)
     except stripe.SignatureVerificationError:
-        raise _invalid("Invalid Stripe signature.")
+        raise _invalid("Invalid Stripe signature.") from None
     except ValueError:
-        raise _invalid("Invalid payload.")
+        raise _invalid("Invalid payload.") from None
     data = json.loads(payload)
     obj = (data.get("data") or {}).get("object")
     if not (isinstance(data.get("id"), str) and isinstance(data.get("type"), str) and isinstance(obj, dict)):
@@ -151,9 +152,7 @@ def _newer_applied(event: WebhookEvent) -> bool:
     if not event.object_id:
         return False
     return (
-        WebhookEvent.objects.filter(
-            object_id=event.object_id, status=WebhookEvent.Status.PROCESSED, event_created__gt=event.event_created
-        )
+        WebhookEvent.objects.filter(object_id=event.object_id, status=WebhookEvent.Status.PROCESSED, event_created__gt=event.event_created)
         .exclude(pk=event.pk)
         .exists()
     )

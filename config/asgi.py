@@ -4,6 +4,7 @@ Served by uvicorn: gunicorn with uvicorn workers in production (gunicorn.conf.py
 `web`; core.asgi_worker turns uvicorn's forwarded-header handling off, core.http.client_ip reads
 X-Forwarded-For itself), `uvicorn --reload` in `make run`.
 """
+
 import os
 
 from asgiref.sync import sync_to_async

@@ -1,4 +1,5 @@
 """Environment access for settings: one `env` object, read from the process environment and `.env`."""
+
 from pathlib import Path
 
 import environ

@@ -1,4 +1,5 @@
 """URL map: the versioned API under /api/v1/, docs, health, metrics and the staff admin."""
+
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path

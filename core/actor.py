@@ -10,6 +10,7 @@ or `Actor.for_user(user)` say who acts.
 JWT claims are read here and nowhere else (`Principal.from_claims`), and "is this an API key?" is
 asked one way: `principal.is_api_key`.
 """
+
 from __future__ import annotations
 
 import enum

@@ -1,4 +1,5 @@
 """Admin base classes shared by every app."""
+
 from django.contrib import admin
 
 

@@ -1,4 +1,5 @@
 """ASGI plumbing in front of Django: request bodies are cut off at their limit while they stream in."""
+
 import json
 import logging
 import uuid

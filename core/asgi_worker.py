@@ -2,6 +2,7 @@
 
 Imported by the gunicorn master before Django is set up: nothing here may touch Django.
 """
+
 from uvicorn_worker import UvicornWorker as _UvicornWorker
 
 

@@ -5,6 +5,7 @@ Apps declare in their own `permissions.py`
 constant everywhere else; `core.checks` refuses to start when a view requires a code nobody
 declared.
 """
+
 from collections.abc import Iterable
 from dataclasses import dataclass
 

@@ -6,6 +6,7 @@ framework; sign-in is measured against `password-check`, the production hasher a
 else, served the same way. Mounted under /api/v1/bench/ only when `BENCH_CEILING` is on (never
 in production).
 """
+
 from django.contrib.auth.hashers import check_password
 from django.urls import path
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer

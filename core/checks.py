@@ -1,4 +1,5 @@
 """System checks run by `manage.py check`, `migrate`, `runserver` and the test suite."""
+
 from collections.abc import Iterator
 
 from django.core import checks

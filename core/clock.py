@@ -1,4 +1,5 @@
 """The one source of "now", so tests can travel in time without patching datetime."""
+
 from datetime import datetime
 
 from django.utils import timezone

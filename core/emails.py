@@ -1,4 +1,5 @@
 """E-mail sending: one template set (subject, plain text, HTML) through Django's mail API."""
+
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string

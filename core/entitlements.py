@@ -2,6 +2,7 @@
 
 With billing absent every limit is unlimited and every feature on, so apps run and test alone.
 """
+
 from dataclasses import dataclass
 
 from core import hooks

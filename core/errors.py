@@ -1,4 +1,5 @@
 """Error codes of the API contract: every error envelope carries one of these."""
+
 from enum import StrEnum
 
 

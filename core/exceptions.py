@@ -1,4 +1,5 @@
 """The one error envelope: every error the API returns goes through `error_response`."""
+
 import logging
 import math
 from typing import Any
@@ -55,9 +56,7 @@ def conflict(message: str, **details: Any) -> ApplicationError:
 
 def validation_error(field: str, message: str) -> ApplicationError:
     """Build a 400 VALIDATION_ERROR naming one field."""
-    return ApplicationError(
-        code=ErrorCode.VALIDATION_ERROR, message=message, status_code=400, details={field: [message]}
-    )
+    return ApplicationError(code=ErrorCode.VALIDATION_ERROR, message=message, status_code=400, details={field: [message]})
 
 
 def payload_too_large(message: str = "The request body is too large.", **details: Any) -> ApplicationError:
@@ -255,9 +254,7 @@ _handler500 = json_error_view(500, ErrorCode.INTERNAL_ERROR, "An internal error 
 
 def database_unavailable_response() -> JsonResponse:
     """503 in the envelope, for an outage of the database (not a bug: the caller may retry)."""
-    response = JsonResponse(
-        envelope(code=ErrorCode.SERVICE_UNAVAILABLE, message="Service temporarily unavailable."), status=503
-    )
+    response = JsonResponse(envelope(code=ErrorCode.SERVICE_UNAVAILABLE, message="Service temporarily unavailable."), status=503)
     response["Retry-After"] = "5"
     return response
 

@@ -15,6 +15,7 @@ is an AttributeError at import. `@collector` hooks are answered by every provide
 
 Notifications sit below every app that notifies, so they are called directly, not through a hook.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -31,11 +32,7 @@ R = TypeVar("R")
 
 
 def _parameter_names(func: Callable[..., Any]) -> set[str]:
-    return {
-        name
-        for name, parameter in inspect.signature(func).parameters.items()
-        if parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)
-    }
+    return {name for name, parameter in inspect.signature(func).parameters.items() if parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)}
 
 
 class _Extension(Generic[P, R]):
@@ -70,9 +67,7 @@ class Hook(_Extension[P, R]):
         """Install the answer (at start-up); providing the same function again is a no-op."""
         self._checked(func)
         if self.provider is not None and self.provider is not func:
-            raise ImproperlyConfigured(
-                f"hook {self.name!r} is already provided by {self.provider.__module__}.{self.provider.__qualname__}"
-            )
+            raise ImproperlyConfigured(f"hook {self.name!r} is already provided by {self.provider.__module__}.{self.provider.__qualname__}")
         self.provider = func
         return func
 

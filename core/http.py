@@ -1,4 +1,5 @@
 """Facts about the caller of a request, and what a request may carry."""
+
 import ipaddress
 
 from django.conf import settings

@@ -1,4 +1,5 @@
 """Identifiers as they arrive from clients, tokens and rows."""
+
 import uuid
 
 

@@ -1,4 +1,5 @@
 """Logging filters: the current request id on every record; credentials in URLs redacted."""
+
 import logging
 import re
 
@@ -22,9 +23,7 @@ class RequestIDFilter(logging.Filter):
 
 # Query parameters that carry a credential: the WebSocket `?token=` fallback, OAuth callbacks'
 # `code`, any `access_token`/`refresh_token`/`id_token`/`api_key` a client puts in a URL.
-_SECRET_QUERY_PARAMETER = re.compile(
-    r"(?i)([?&](?:token|access_token|refresh_token|id_token|api_key|code)=)[^&\s\"']+"
-)
+_SECRET_QUERY_PARAMETER = re.compile(r"(?i)([?&](?:token|access_token|refresh_token|id_token|api_key|code)=)[^&\s\"']+")
 # Path segments that are credentials: an invitation code (`/invites/<code>[/accept|/decline]`)
 # joins the org as whoever presents it first.
 _SECRET_PATH_SEGMENT = re.compile(r"(/api/v1/invites/)[A-Za-z0-9_-]{16,}")

@@ -1,4 +1,5 @@
 """Request-scoped plumbing: the request id, rate-limit headers, database-outage answers."""
+
 import logging
 import re
 import uuid

@@ -1,4 +1,5 @@
 """Base models and QuerySets shared by every app."""
+
 from django.db import models
 
 

@@ -1,4 +1,5 @@
 """Content negotiation for views whose success body has its own media type."""
+
 from rest_framework.negotiation import DefaultContentNegotiation
 
 

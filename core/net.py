@@ -1,4 +1,5 @@
 """IP addresses and CIDR ranges: the one way allow-lists are written and checked."""
+
 import ipaddress
 from collections.abc import Iterable
 

@@ -1,4 +1,5 @@
 """Page/limit pagination in the contract's shape."""
+
 import math
 
 from django.core.paginator import InvalidPage, Paginator
@@ -70,7 +71,7 @@ class PageLimitPagination(PageNumberPagination):
         try:
             self.page = paginator.page(page_number)
         except InvalidPage as exc:
-            raise NotFound(self.invalid_page_message.format(page_number=page_number, message=str(exc)))
+            raise NotFound(self.invalid_page_message.format(page_number=page_number, message=str(exc))) from exc
         return list(self.page)
 
     def get_paginated_response(self, data):

@@ -1,4 +1,5 @@
 """What a request body may be: JSON nested at most MAX_JSON_DEPTH deep, uploads cut off while they stream."""
+
 import re
 from collections.abc import Callable
 from itertools import accumulate

@@ -3,6 +3,7 @@
 A `StrEnum`: `Role.OWNER == "owner"`, so membership rows, role rows, policies and JSON keep
 the plain slugs they always had.
 """
+
 from enum import StrEnum
 
 

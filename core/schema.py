@@ -1,4 +1,5 @@
 """OpenAPI schema plumbing: blank-able URLs, the org header, and the error responses every API operation can give."""
+
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import build_basic_type
@@ -27,7 +28,10 @@ class BlankableURLFieldExtension(OpenApiSerializerFieldExtension):
 # Views never list it: OrgAutoSchema adds it to every org-scoped operation that needs it.
 ORG_HEADER = [
     OpenApiParameter(
-        "X-Org-ID", OpenApiTypes.UUID, OpenApiParameter.HEADER, required=False,
+        "X-Org-ID",
+        OpenApiTypes.UUID,
+        OpenApiParameter.HEADER,
+        required=False,
         description="Organization to act in; default: the access token's active org (`org_id`)",
     )
 ]
@@ -46,6 +50,7 @@ class OrgAutoSchema(AutoSchema):
         if getattr(self.view, "org_scoped", False) and "{org_id}" not in self.path:
             return [*ORG_HEADER, *parameters]
         return parameters
+
 
 # What an error status means on any endpoint; an app words a status its own way only where it says more.
 ERROR_RESPONSES: dict[int, str] = {

@@ -1,4 +1,5 @@
 """Service helpers shared by every app."""
+
 from typing import Any
 
 from django.db import models

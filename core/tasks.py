@@ -1,4 +1,5 @@
 """Queue Celery tasks so that a broker outage never fails a committed change nor loses the task."""
+
 import base64
 import hashlib
 import json
@@ -46,9 +47,7 @@ def _outbox_keep(*, task_name: str, args: tuple, error: Exception) -> None:
     now = clock.now()
     payload = _fernet().encrypt(json.dumps(list(args)).encode()).decode()
     try:
-        OutboxTask.objects.create(
-            task_name=task_name, payload=payload, created_at=now, next_attempt_at=now, last_error=repr(error)[:500]
-        )
+        OutboxTask.objects.create(task_name=task_name, payload=payload, created_at=now, next_attempt_at=now, last_error=repr(error)[:500])
     except Exception:  # noqa: BLE001 - the database is down too: nothing left to keep it in
         logger.exception("task %s lost: neither the broker nor the outbox is reachable", task_name)
 
@@ -60,9 +59,7 @@ def outbox_send(*, limit: int = OUTBOX_BATCH) -> int:
     sent = 0
     with transaction.atomic():
         # skip_locked: two beat runs (or workers) never send the same task twice.
-        due = list(
-            OutboxTask.objects.select_for_update(skip_locked=True).filter(next_attempt_at__lte=clock.now())[:limit]
-        )
+        due = list(OutboxTask.objects.select_for_update(skip_locked=True).filter(next_attempt_at__lte=clock.now())[:limit])
         for item in due:
             task = current_app.tasks.get(item.task_name)
             if task is None:

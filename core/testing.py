@@ -1,4 +1,5 @@
 """Test-only helpers that still run production code paths."""
+
 import json
 import re
 import threading
@@ -136,11 +137,7 @@ class ResponseLeakGuard:
     def on_save(self, sender, instance, **kwargs) -> None:
         fields = self._fields_by_model.get(sender)
         if fields is None:
-            fields = [
-                field.attname
-                for field in sender._meta.concrete_fields
-                if _SECRET_FIELD.match(field.name) and field.name not in _PUBLIC_FIELDS
-            ]
+            fields = [field.attname for field in sender._meta.concrete_fields if _SECRET_FIELD.match(field.name) and field.name not in _PUBLIC_FIELDS]
             self._fields_by_model[sender] = fields
         for name in fields:
             self.forbid(getattr(instance, name, None), f"{sender.__name__}.{name}")

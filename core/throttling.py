@@ -7,6 +7,7 @@ instead, as GitHub's API does: one atomic increment per request whatever the lim
 X-RateLimit-Reset is simply the window's end. The price is that a client may spend its budget
 at the end of one window and again at the start of the next.
 """
+
 import math
 
 from django.conf import settings

@@ -1,4 +1,5 @@
 """Health endpoints (no auth): liveness, readiness with per-part checks; Prometheus metrics behind a token."""
+
 import hmac
 import logging
 import uuid

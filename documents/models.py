@@ -1,4 +1,5 @@
 """Documents: files an organization stores, with their metadata."""
+
 import uuid
 
 from django.conf import settings

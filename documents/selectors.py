@@ -1,4 +1,5 @@
 """Reads of documents; every one is scoped to an organization."""
+
 import math
 
 from django.db.models import QuerySet, Sum

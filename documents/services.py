@@ -1,4 +1,5 @@
 """Writes of documents: upload (with plan and size limits) and delete."""
+
 import logging
 from pathlib import PurePosixPath
 
@@ -77,9 +78,7 @@ def document_upload_limiter(*, organization) -> StreamLimitUploadHandler:
         entitlements.require(organization, STORAGE_ENTITLEMENT, used=used / BYTES_PER_MB, adding=received / BYTES_PER_MB)
         raise _too_large()  # not reached: over what is left is over the plan
 
-    return StreamLimitUploadHandler(
-        max_bytes=cap if left is None else min(cap, left), refuse=refuse, overhead_bytes=FORM_OVERHEAD_BYTES
-    )
+    return StreamLimitUploadHandler(max_bytes=cap if left is None else min(cap, left), refuse=refuse, overhead_bytes=FORM_OVERHEAD_BYTES)
 
 
 def document_upload(*, organization, uploaded_file, title: str = "", description: str = "", actor: Actor) -> Document:

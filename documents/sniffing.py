@@ -1,4 +1,5 @@
 """Content type from a file's first bytes: the client's claimed type is never trusted."""
+
 import io
 import zipfile
 

@@ -1,4 +1,5 @@
 """Staff admin: integrations and their log, read-only; credentials and data keys are never shown."""
+
 from django.contrib import admin, messages
 
 from core.actor import actor_of
@@ -14,8 +15,20 @@ class IntegrationAdmin(ReadOnlyAdmin):
     search_fields = ["organization__name", "organization__slug", "key"]
     # `secret` is left out on purpose: the ciphertext is no one's business either.
     fields = [
-        "organization", "key", "type", "status", "refreshable", "scopes", "expires_at", "last_refreshed_at",
-        "last_error", "connected_by", "connected_at", "revoked_at", "created_at", "updated_at",
+        "organization",
+        "key",
+        "type",
+        "status",
+        "refreshable",
+        "scopes",
+        "expires_at",
+        "last_refreshed_at",
+        "last_error",
+        "connected_by",
+        "connected_at",
+        "revoked_at",
+        "created_at",
+        "updated_at",
     ]
     list_select_related = ["organization"]
     actions = ["revoke"]

@@ -1,4 +1,5 @@
 """Integrations: an org's connections to third-party providers, their encrypted secrets and their log."""
+
 import uuid
 
 from django.conf import settings

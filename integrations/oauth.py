@@ -4,6 +4,7 @@ Errors come back as `ProviderError` with a kind: `invalid_grant` (the grant is d
 `temporary` (timeout, connection error, 5xx, 429: retry later) or `rejected` (any other refusal,
 e.g. a wrong client secret: retrying will not help). Tokens are never logged.
 """
+
 import base64
 import hashlib
 import logging

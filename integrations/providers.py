@@ -4,6 +4,7 @@ Adding a provider is one `Provider(...)` entry in `CATALOG`. Client ids and secr
 settings (`INTEGRATIONS_<CLIENT>_CLIENT_ID` / `_CLIENT_SECRET`); endpoint URLs may be overridden
 per provider with the `INTEGRATIONS_PROVIDER_OVERRIDES` setting (a self-hosted GitHub, a test fake).
 """
+
 from dataclasses import dataclass, replace
 from enum import StrEnum
 

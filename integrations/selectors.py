@@ -1,4 +1,5 @@
 """Reads of integrations; every one is scoped to an organization (the beat's scan excepted)."""
+
 from datetime import datetime, timedelta
 
 from django.db.models import Q, QuerySet
@@ -36,12 +37,7 @@ def log_list(*, organization, integration: str | None = None, action: str | None
 def refresh_due_ids(*, now: datetime) -> QuerySet:
     """Ids of every integration the beat must refresh: expiring within 30 minutes, or idle for 24 hours."""
     due = Q(expires_at__lte=now + REFRESH_AHEAD) | Q(last_refreshed_at__lte=now - REFRESH_IDLE) | Q(last_refreshed_at__isnull=True)
-    return (
-        Integration.objects.filter(status=Integration.Status.ACTIVE, refreshable=True)
-        .filter(due)
-        .order_by("expires_at")
-        .values_list("id", flat=True)
-    )
+    return Integration.objects.filter(status=Integration.Status.ACTIVE, refreshable=True).filter(due).order_by("expires_at").values_list("id", flat=True)
 
 
 def integration_is_due(integration: Integration, *, now: datetime) -> bool:

@@ -3,6 +3,7 @@
 Every change writes an integration log row and an audit event in the same transaction; the
 credentials only ever exist decrypted in memory, and never reach a log, an audit event or a response.
 """
+
 import base64
 import binascii
 import hashlib
@@ -269,9 +270,7 @@ def _account_name(provider: Provider, access_token: str) -> str:
 def provider_error_response(error: oauth.ProviderError) -> ApplicationError:
     """The API error for a provider failure: 503 to retry later, 409 when the grant must be redone."""
     if error.retryable:
-        return ApplicationError(
-            code=ErrorCode.SERVICE_UNAVAILABLE, message=error.message, status_code=503, details={"provider_error": error.kind}
-        )
+        return ApplicationError(code=ErrorCode.SERVICE_UNAVAILABLE, message=error.message, status_code=503, details={"provider_error": error.kind})
     return ApplicationError(code=ErrorCode.CONFLICT, message=error.message, status_code=409, details={"provider_error": error.kind})
 
 

@@ -1,4 +1,5 @@
 """Background refresh: the beat's scan, then one task per integration, retried with backoff."""
+
 import logging
 
 from celery import shared_task

@@ -6,6 +6,7 @@ unwraps with any of them and wraps with the first, so a new master key is put in
 old one kept behind it until `manage.py integrations_rotate_keys` has re-wrapped every data key,
 and only then removed. Credentials themselves never need re-encrypting during a rotation.
 """
+
 import base64
 import hashlib
 import json
@@ -33,9 +34,7 @@ class VaultError(Exception):
 def _development_master_key() -> bytes:
     # Without configured keys (development, tests) a key is derived from SECRET_KEY, so `make run`
     # works; production settings refuse to start without INTEGRATIONS_MASTER_KEYS.
-    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"integrations-vault", info=b"master").derive(
-        settings.SECRET_KEY.encode()
-    )
+    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"integrations-vault", info=b"master").derive(settings.SECRET_KEY.encode())
     return base64.urlsafe_b64encode(derived)
 
 
@@ -59,9 +58,7 @@ def _master() -> MultiFernet:
     try:
         return MultiFernet([Fernet(key) for key in master_keys()])
     except ValueError as error:
-        raise ImproperlyConfigured(
-            "INTEGRATIONS_MASTER_KEYS must hold Fernet keys (32 url-safe base64-encoded bytes each)."
-        ) from error
+        raise ImproperlyConfigured("INTEGRATIONS_MASTER_KEYS must hold Fernet keys (32 url-safe base64-encoded bytes each).") from error
 
 
 def _data_key_create(organization) -> OrgDataKey:

@@ -6,6 +6,7 @@ The same rules as the REST API apply: a valid, unexpired access token whose sess
 an active member of the org holding `messaging:read`. Refusals close the handshake with 4401
 (authentication) or 4403 (organization / permission).
 """
+
 import logging
 import time
 import uuid
@@ -112,9 +113,7 @@ def permissions_now(connection: Connection) -> tuple[int | None, bool]:
     """(close code or None to stay, may write): token unexpired, session alive, active member who may read."""
     if time.time() >= connection.expires_at or not session_is_active(connection.session_id):
         return CLOSE_UNAUTHENTICATED, False
-    membership = Membership.objects.filter(
-        user=connection.user, organization=connection.organization, status=Membership.Status.ACTIVE
-    ).first()
+    membership = Membership.objects.filter(user=connection.user, organization=connection.organization, status=Membership.Status.ACTIVE).first()
     if membership is None:
         return CLOSE_FORBIDDEN, False
     organization = connection.organization
@@ -144,9 +143,7 @@ class MessagingConsumer(AsyncJsonWebsocketConsumer):
         elif params.get("token"):
             raw_token = params["token"][0]
         try:
-            self.connection = await database_sync_to_async(authenticate)(
-                raw_token=raw_token, org_param=(params.get("org") or [None])[0]
-            )
+            self.connection = await database_sync_to_async(authenticate)(raw_token=raw_token, org_param=(params.get("org") or [None])[0])
         except Refused as refused:
             logger.info("websocket refused: %s", refused)
             await self.close(code=refused.code)
@@ -155,9 +152,10 @@ class MessagingConsumer(AsyncJsonWebsocketConsumer):
         self.checked_at = time.monotonic()
         self.user_id = str(self.connection.user.pk)
         self.org_id = str(self.connection.organization.pk)
-        self.chat_ids = {str(chat_id) for chat_id in await database_sync_to_async(selectors.chat_ids_of)(
-            organization=self.connection.organization, user=self.connection.user
-        )}
+        self.chat_ids = {
+            str(chat_id)
+            for chat_id in await database_sync_to_async(selectors.chat_ids_of)(organization=self.connection.organization, user=self.connection.user)
+        }
         self.groups_joined = [realtime.user_group(self.org_id, self.user_id), realtime.user_any_org_group(self.user_id)]
         self.groups_joined += [realtime.chat_group(chat_id) for chat_id in self.chat_ids]
         for group in self.groups_joined:
@@ -286,9 +284,7 @@ class MessagingConsumer(AsyncJsonWebsocketConsumer):
     async def _call_action(self, kind: str, content: dict) -> None:
         await self._require_write()
         action = services.call_reject if kind == "call:reject" else services.call_end
-        await database_sync_to_async(action)(
-            organization=self.connection.organization, actor=self.connection.actor, call_id=self._call_id(content)
-        )
+        await database_sync_to_async(action)(organization=self.connection.organization, actor=self.connection.actor, call_id=self._call_id(content))
 
     async def _message_send(self, content: dict) -> None:
         await self._require_write()
@@ -296,6 +292,9 @@ class MessagingConsumer(AsyncJsonWebsocketConsumer):
         if chat_id is None:
             raise ApplicationError(code="VALIDATION_ERROR", message="`chat_id` must be a UUID.", details={"chat_id": ["Must be a valid UUID."]})
         await database_sync_to_async(services.message_send)(
-            organization=self.connection.organization, actor=self.connection.actor, chat_id=chat_id,
-            content=content.get("content"), message_type=content.get("message_type") or "TEXT",
+            organization=self.connection.organization,
+            actor=self.connection.actor,
+            chat_id=chat_id,
+            content=content.get("content"),
+            message_type=content.get("message_type") or "TEXT",
         )

@@ -1,4 +1,5 @@
 """Messaging: an organization's chats (direct and group), their members and messages, and calls."""
+
 import uuid
 
 from django.conf import settings
@@ -40,9 +41,7 @@ class Chat(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(
-                fields=["organization", "direct_key"], condition=Q(kind="direct"), name="chat_one_direct_per_pair"
-            ),
+            models.UniqueConstraint(fields=["organization", "direct_key"], condition=Q(kind="direct"), name="chat_one_direct_per_pair"),
         ]
         indexes = [models.Index(fields=["organization", "-last_message_at"], name="chat_org_last_message")]
 

@@ -1,4 +1,5 @@
 """`notification:new` over the WebSocket: the provider of `core.hooks.notification_created`."""
+
 from messaging import realtime
 
 

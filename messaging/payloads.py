@@ -1,4 +1,5 @@
 """Shapes of chats, messages and calls: one definition for the REST responses and the WebSocket events."""
+
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -52,8 +53,18 @@ class ChatSerializer(serializers.ModelSerializer):
     class Meta:
         model = Chat
         fields = [
-            "id", "type", "name", "description", "created_by", "members", "last_message", "unread_count",
-            "my_role", "last_message_at", "created_at", "updated_at",
+            "id",
+            "type",
+            "name",
+            "description",
+            "created_by",
+            "members",
+            "last_message",
+            "unread_count",
+            "my_role",
+            "last_message_at",
+            "created_at",
+            "updated_at",
         ]
         read_only_fields = fields
 

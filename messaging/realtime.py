@@ -4,6 +4,7 @@ Every event reaches a client as `{"type": "<event>", "data": {...}}`. Groups:
 `user.<org_id>.<user_id>` (one person's sockets in one org), `user.<user_id>` (their sockets
 in any org, for notifications about no org) and `chat.<chat_id>` (the chat's members' sockets).
 """
+
 import logging
 
 from asgiref.sync import async_to_sync

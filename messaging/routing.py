@@ -1,4 +1,5 @@
 """WebSocket routes (mounted by config/asgi.py)."""
+
 from django.urls import re_path
 
 from messaging.consumers import MessagingConsumer

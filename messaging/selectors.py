@@ -1,4 +1,5 @@
 """Reads of messaging; every one is scoped to an organization and to the chats the user is in."""
+
 import base64
 import binascii
 
@@ -122,19 +123,12 @@ def message_get(*, chat, message_id) -> Message | None:
 
 
 def _calls_with_participants() -> QuerySet[Call]:
-    return Call.objects.prefetch_related(
-        Prefetch("participants", queryset=CallParticipant.objects.select_related("user").order_by("joined_at", "id"))
-    )
+    return Call.objects.prefetch_related(Prefetch("participants", queryset=CallParticipant.objects.select_related("user").order_by("joined_at", "id")))
 
 
 def call_get(*, organization, user, call_id) -> Call | None:
     """One call of the org, in a chat the user is in, or None."""
-    return (
-        _calls_with_participants()
-        .filter(organization=organization, id=call_id, chat__members__user=user)
-        .select_related("chat")
-        .first()
-    )
+    return _calls_with_participants().filter(organization=organization, id=call_id, chat__members__user=user).select_related("chat").first()
 
 
 def call_active(*, chat) -> Call | None:
@@ -144,9 +138,7 @@ def call_active(*, chat) -> Call | None:
 
 def call_recipients(*, call, exclude_user_id=None) -> list:
     """User ids of the call's participants still in it (invited or joined), but `exclude_user_id`."""
-    participants = CallParticipant.objects.filter(
-        call=call, state__in=(CallParticipant.State.INVITED, CallParticipant.State.JOINED)
-    )
+    participants = CallParticipant.objects.filter(call=call, state__in=(CallParticipant.State.INVITED, CallParticipant.State.JOINED))
     if exclude_user_id is not None:
         participants = participants.exclude(user_id=exclude_user_id)
     return list(participants.values_list("user_id", flat=True))

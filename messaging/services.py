@@ -4,6 +4,7 @@ Each change is atomic, records its audit event in the same transaction (chats, m
 message edits and deletions, calls; not every sent message or read receipt, which are the
 conversation itself) and publishes its live event once committed (`messaging.realtime`).
 """
+
 from django.db import IntegrityError, transaction
 
 from audit.services import event_record
@@ -47,9 +48,9 @@ def _active_member_ids(*, organization, user_ids) -> set:
     wanted = {str(user_id) for user_id in user_ids}
     found = {
         str(user_id)
-        for user_id in Membership.objects.filter(
-            organization=organization, user_id__in=wanted, status=Membership.Status.ACTIVE
-        ).values_list("user_id", flat=True)
+        for user_id in Membership.objects.filter(organization=organization, user_id__in=wanted, status=Membership.Status.ACTIVE).values_list(
+            "user_id", flat=True
+        )
     }
     missing = sorted(wanted - found)
     if missing:
@@ -96,7 +97,11 @@ def chat_create(*, organization, actor: Actor, kind: str, member_ids, name: str 
         return chat, True
     with transaction.atomic():
         chat = _chat_insert(
-            organization=organization, actor=actor, kind=kind, others=others, name=name.strip(),
+            organization=organization,
+            actor=actor,
+            kind=kind,
+            others=others,
+            name=name.strip(),
             description=description or "",
         )
     return chat, True
@@ -104,24 +109,22 @@ def chat_create(*, organization, actor: Actor, kind: str, member_ids, name: str 
 
 def _chat_insert(*, organization, actor: Actor, kind, others, key=None, name="", description="") -> Chat:
     user = actor.user
-    chat = Chat.objects.create(
-        organization=organization, kind=kind, name=name, description=description, direct_key=key, created_by=user
-    )
+    chat = Chat.objects.create(organization=organization, kind=kind, name=name, description=description, direct_key=key, created_by=user)
     # In a direct chat both are admins of it: either may delete it.
     creator_role = ChatMember.Role.ADMIN
     other_role = ChatMember.Role.ADMIN if kind == Chat.Kind.DIRECT else ChatMember.Role.MEMBER
     ChatMember.objects.bulk_create(
-        [ChatMember(chat=chat, user=user, role=creator_role)]
-        + [ChatMember(chat=chat, user_id=user_id, role=other_role) for user_id in sorted(others)]
+        [ChatMember(chat=chat, user=user, role=creator_role)] + [ChatMember(chat=chat, user_id=user_id, role=other_role) for user_id in sorted(others)]
     )
     member_ids = [str(user.pk), *sorted(others)]
     _audit(
-        "chat.created", organization=organization, actor=actor, target=chat,
+        "chat.created",
+        organization=organization,
+        actor=actor,
+        target=chat,
         metadata={"type": kind, "name": name, "member_ids": member_ids},
     )
-    realtime.publish_to_users(
-        organization.id, member_ids, "chat:created", {"chat": payloads.chat_brief_payload(chat)}, control={"join_chat": str(chat.id)}
-    )
+    realtime.publish_to_users(organization.id, member_ids, "chat:created", {"chat": payloads.chat_brief_payload(chat)}, control={"join_chat": str(chat.id)})
     return chat
 
 
@@ -155,7 +158,10 @@ def _chat_remove(*, chat: Chat, organization, actor: Actor) -> None:
     for call in Call.objects.filter(chat=chat).live().select_for_update():
         _call_finish(call=call, organization=organization, actor=actor, reason="chat_deleted")
     _audit(
-        "chat.deleted", organization=organization, actor=actor, target=chat,
+        "chat.deleted",
+        organization=organization,
+        actor=actor,
+        target=chat,
         metadata={"type": chat.kind, "name": chat.name, "messages": chat.last_seq},
     )
     realtime.publish_to_chat(chat.id, "chat:deleted", {"chat_id": str(chat.id)}, control={"leave_chat": str(chat.id)})
@@ -176,15 +182,16 @@ def chat_members_add(*, organization, actor: Actor, chat_id, member_ids) -> list
     ChatMember.objects.bulk_create([ChatMember(chat=chat, user_id=user_id) for user_id in added])
     for user_id in added:
         _audit(
-            "chat.member_added", organization=organization, actor=actor, target=chat,
+            "chat.member_added",
+            organization=organization,
+            actor=actor,
+            target=chat,
             metadata={"user_id": user_id},
         )
     if added:
         brief = payloads.chat_brief_payload(chat)
         realtime.publish_to_chat(chat.id, "chat:member_added", {"chat": brief, "user_ids": added})
-        realtime.publish_to_users(
-            organization.id, added, "chat:member_added", {"chat": brief, "user_ids": added}, control={"join_chat": str(chat.id)}
-        )
+        realtime.publish_to_users(organization.id, added, "chat:member_added", {"chat": brief, "user_ids": added}, control={"join_chat": str(chat.id)})
     return added
 
 
@@ -202,7 +209,10 @@ def chat_member_remove(*, organization, actor: Actor, chat_id, user_id) -> None:
         raise not_found("This user is not a member of the chat.")
     removed.delete()
     _audit(
-        "chat.member_removed", organization=organization, actor=actor, target=chat,
+        "chat.member_removed",
+        organization=organization,
+        actor=actor,
+        target=chat,
         metadata={"user_id": str(user_id)},
     )
     _after_departure(chat=chat, organization=organization, user_id=user_id, event="chat:member_removed")
@@ -231,7 +241,10 @@ def _leave(*, organization, actor: Actor, chat_id) -> None:
         successor.role = ChatMember.Role.ADMIN
         successor.save(update_fields=["role"])
         _audit(
-            "chat.admin_assigned", organization=organization, actor=actor, target=chat,
+            "chat.admin_assigned",
+            organization=organization,
+            actor=actor,
+            target=chat,
             metadata={"user_id": str(successor.user_id), "reason": "last admin left"},
         )
     _after_departure(chat=chat, organization=organization, user_id=user.pk, event="chat:member_left")
@@ -318,7 +331,10 @@ def message_edit(*, organization, actor: Actor, chat_id, message_id, content: st
         message.save(update_fields=["content", "edited_at"])
         # The text itself stays out of the audit log: it is the conversation, not an admin change.
         _audit(
-            "message.edited", organization=organization, actor=actor, target=message,
+            "message.edited",
+            organization=organization,
+            actor=actor,
+            target=message,
             metadata={"chat_id": str(chat.id), "seq": message.seq},
         )
         realtime.publish_to_chat(chat.id, "message:updated", {"message": payloads.message_payload(message)})
@@ -340,12 +356,13 @@ def message_delete(*, organization, actor: Actor, chat_id, message_id) -> None:
     message.content = ""
     message.save(update_fields=["deleted_at", "content"])
     _audit(
-        "message.deleted", organization=organization, actor=actor, target=message,
+        "message.deleted",
+        organization=organization,
+        actor=actor,
+        target=message,
         metadata={"chat_id": str(chat.id), "seq": message.seq, "author_id": str(message.sender_id) if message.sender_id else None, "by_author": is_author},
     )
-    realtime.publish_to_chat(
-        chat.id, "message:deleted", {"message_id": str(message.id), "chat_id": str(chat.id), "seq": message.seq}
-    )
+    realtime.publish_to_chat(chat.id, "message:deleted", {"message_id": str(message.id), "chat_id": str(chat.id), "seq": message.seq})
 
 
 @transaction.atomic
@@ -365,9 +382,7 @@ def chat_mark_read(*, organization, actor: Actor, chat_id, message_id=None) -> t
     if upto > membership.last_read_seq:
         membership.last_read_seq = upto
         membership.save(update_fields=["last_read_seq"])
-        realtime.publish_to_chat(
-            chat.id, "message:read", {"chat_id": str(chat.id), "user_id": str(user.pk), "last_read_seq": upto}
-        )
+        realtime.publish_to_chat(chat.id, "message:read", {"chat_id": str(chat.id), "user_id": str(user.pk), "last_read_seq": upto})
     return membership, selectors.unread_count(chat=chat, user=user, last_read_seq=membership.last_read_seq)
 
 
@@ -376,13 +391,7 @@ def chat_mark_read(*, organization, actor: Actor, chat_id, message_id=None) -> t
 
 def _call_for_change(*, organization, user, call_id) -> tuple[Call, CallParticipant]:
     """Lock a live call of a chat the caller is in; return it with the caller's participation."""
-    call = (
-        Call.objects.for_organization(organization)
-        .select_for_update()
-        .filter(id=call_id, chat__members__user=user)
-        .select_related("chat")
-        .first()
-    )
+    call = Call.objects.for_organization(organization).select_for_update().filter(id=call_id, chat__members__user=user).select_related("chat").first()
     if call is None:
         raise not_found("Call not found.")
     if call.status == Call.Status.ENDED:
@@ -412,7 +421,8 @@ def call_start(*, organization, actor: Actor, chat_id, kind: str) -> Call:
     CallParticipant.objects.bulk_create(
         [
             CallParticipant(
-                call=call, user_id=user_id,
+                call=call,
+                user_id=user_id,
                 state=CallParticipant.State.JOINED if user_id == user.pk else CallParticipant.State.INVITED,
                 joined_at=now if user_id == user.pk else None,
                 video_enabled=kind == Call.Kind.VIDEO and user_id == user.pk,
@@ -444,9 +454,7 @@ def call_join(*, organization, actor: Actor, call_id) -> Call:
             call.answered_at = now
             call.save(update_fields=["status", "answered_at"])
         others = selectors.call_recipients(call=call, exclude_user_id=user.pk)
-        realtime.publish_to_users(
-            organization.id, others, "call:answered", {"call_id": str(call.id), "user_id": str(user.pk), "status": call.status}
-        )
+        realtime.publish_to_users(organization.id, others, "call:answered", {"call_id": str(call.id), "user_id": str(user.pk), "status": call.status})
     return _reload(call)
 
 
@@ -527,7 +535,9 @@ def call_media_update(*, organization, actor: Actor, call_id, data: dict) -> Cal
         participant.save(update_fields=changed)
         others = selectors.call_recipients(call=call, exclude_user_id=user.pk)
         realtime.publish_to_users(
-            organization.id, others, "call:media",
+            organization.id,
+            others,
+            "call:media",
             {"call_id": str(call.id), "user_id": str(user.pk), **{name: getattr(participant, name) for name in MEDIA_FIELDS}},
         )
     participant.user = user

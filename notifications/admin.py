@@ -1,4 +1,5 @@
 """Staff admin, read-only: notifications are written by `notify` and changed by their user only."""
+
 from django.contrib import admin
 
 from core.admin import ReadOnlyAdmin

@@ -9,6 +9,7 @@ Default channels: every event is shown in the app. Email is on by default except
 `invitation_received`, whose invitation email (with the join link) is already sent by the
 invite flow: a second message would only repeat it without the link.
 """
+
 from dataclasses import dataclass
 
 
@@ -52,10 +53,7 @@ EVENTS: dict[str, EventType] = {
             name=ROLE_CHANGED,
             description="Your role in an organization changed.",
             title="Your role in {{ organization_name }} changed",
-            body=(
-                "Your role in {{ organization_name }} is now {{ role }}"
-                "{% if previous_role %} (it was {{ previous_role }}){% endif %}."
-            ),
+            body=("Your role in {{ organization_name }} is now {{ role }}{% if previous_role %} (it was {{ previous_role }}){% endif %}."),
             data_keys=("role", "previous_role"),
         ),
         EventType(
@@ -106,4 +104,3 @@ EVENTS: dict[str, EventType] = {
 def event_names() -> list[str]:
     """The known event names, in catalog order."""
     return list(EVENTS)
-

@@ -1,4 +1,5 @@
 """Notification emails: one generic layout (title, body, link to the front end), text and HTML."""
+
 from django.conf import settings
 
 from core.emails import email_send

@@ -1,4 +1,5 @@
 """In-app notifications of a user and the channels they want per event."""
+
 import uuid
 
 from django.conf import settings
@@ -21,9 +22,7 @@ class Notification(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # No single-column index: both composite indexes below start with the user.
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications", db_index=False)
-    organization = models.ForeignKey(
-        "organizations.Organization", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
-    )
+    organization = models.ForeignKey("organizations.Organization", on_delete=models.CASCADE, null=True, blank=True, related_name="+")
     event = models.CharField(max_length=50)
     title = models.CharField(max_length=200)
     body = models.TextField(blank=True)

@@ -1,4 +1,5 @@
 """Reads: a user's notifications, unread counts and notification preferences."""
+
 from dataclasses import dataclass
 
 from django.db.models import QuerySet

@@ -3,6 +3,7 @@
 Every app sits above notifications and calls it directly: `notify` tells one user,
 `notify_org_admins` an organization's owner and admins (e.g. integrations on a failure).
 """
+
 import logging
 from datetime import date, datetime
 from functools import lru_cache
@@ -119,9 +120,7 @@ def notify(*, event: str, user, organization=None, context: dict | None = None) 
 def notify_org_admins(*, organization, event: str, context: dict | None = None) -> list[Notification]:
     """Tell the organization's active owner and admins about an event (e.g. `integration_failed`)."""
     Membership = apps.get_model("organizations", "Membership")
-    memberships = Membership.objects.filter(
-        organization=organization, role__in=ADMIN_ROLES, status=Membership.Status.ACTIVE
-    ).select_related("user")
+    memberships = Membership.objects.filter(organization=organization, role__in=ADMIN_ROLES, status=Membership.Status.ACTIVE).select_related("user")
     delivered = [notify(event=event, user=m.user, organization=organization, context=context) for m in memberships]
     return [notification for notification in delivered if notification is not None]
 

@@ -1,4 +1,5 @@
 """Notification background jobs: the emails."""
+
 import logging
 
 from celery import shared_task

@@ -1,4 +1,5 @@
 """Organization context: which org a request acts on, resolved once per request."""
+
 import zlib
 from dataclasses import dataclass
 
@@ -50,9 +51,7 @@ CONTEXT_CACHE_SECONDS = 60
 _MEMBERSHIP_FIELDS = [field.attname for field in Membership._meta.concrete_fields]
 # In the keys: after a deploy that adds or drops a column, entries cached by the old code are
 # never read as rows of the new shape.
-_SHAPE = zlib.crc32(
-    ",".join(_MEMBERSHIP_FIELDS + [field.attname for field in Organization._meta.concrete_fields]).encode()
-)
+_SHAPE = zlib.crc32(",".join(_MEMBERSHIP_FIELDS + [field.attname for field in Organization._meta.concrete_fields]).encode())
 
 
 def _membership_key(organization_id, user_id) -> str:
@@ -146,9 +145,7 @@ def org_context(*, principal: Principal, organization_id, reveal_existence: bool
         raise _invalid_context("No organization selected: send X-Org-ID or switch organization.")
     if not principal.is_user:
         raise _org_not_found()
-    return member_context(
-        user=principal.user, organization_id=organization_id, mfa=principal.mfa, reveal_existence=reveal_existence
-    )
+    return member_context(user=principal.user, organization_id=organization_id, mfa=principal.mfa, reveal_existence=reveal_existence)
 
 
 def mfa_requirement_check(*, organization: Organization, mfa: bool) -> None:

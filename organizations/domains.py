@@ -1,4 +1,5 @@
 """Claimed email domains: claim, verify through a DNS TXT record, release; membership for their users."""
+
 import logging
 import re
 import secrets
@@ -22,12 +23,50 @@ _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 # Anyone can get an address at these: claiming one would hand its users to a single org.
 PUBLIC_EMAIL_DOMAINS = frozenset(
     {
-        "gmail.com", "googlemail.com", "yahoo.com", "yahoo.co.uk", "yahoo.fr", "yahoo.de", "ymail.com",
-        "outlook.com", "hotmail.com", "hotmail.co.uk", "hotmail.fr", "live.com", "msn.com", "icloud.com",
-        "me.com", "mac.com", "aol.com", "proton.me", "protonmail.com", "pm.me", "gmx.com", "gmx.net",
-        "gmx.de", "web.de", "mail.com", "yandex.com", "yandex.ru", "mail.ru", "zoho.com", "qq.com",
-        "163.com", "126.com", "fastmail.com", "hey.com", "tutanota.com", "tuta.io", "aim.com",
-        "rediffmail.com", "inbox.com", "libero.it", "orange.fr", "free.fr", "t-online.de", "naver.com",
+        "gmail.com",
+        "googlemail.com",
+        "yahoo.com",
+        "yahoo.co.uk",
+        "yahoo.fr",
+        "yahoo.de",
+        "ymail.com",
+        "outlook.com",
+        "hotmail.com",
+        "hotmail.co.uk",
+        "hotmail.fr",
+        "live.com",
+        "msn.com",
+        "icloud.com",
+        "me.com",
+        "mac.com",
+        "aol.com",
+        "proton.me",
+        "protonmail.com",
+        "pm.me",
+        "gmx.com",
+        "gmx.net",
+        "gmx.de",
+        "web.de",
+        "mail.com",
+        "yandex.com",
+        "yandex.ru",
+        "mail.ru",
+        "zoho.com",
+        "qq.com",
+        "163.com",
+        "126.com",
+        "fastmail.com",
+        "hey.com",
+        "tutanota.com",
+        "tuta.io",
+        "aim.com",
+        "rediffmail.com",
+        "inbox.com",
+        "libero.it",
+        "orange.fr",
+        "free.fr",
+        "t-online.de",
+        "naver.com",
     }
 )
 
@@ -46,11 +85,11 @@ def txt_records(name: str) -> list[str]:
     except dns.resolver.NoAnswer:
         return []
     except dns.resolver.NXDOMAIN:
-        raise DomainLookupError(f"The domain {name} does not exist in DNS.")
+        raise DomainLookupError(f"The domain {name} does not exist in DNS.") from None
     except dns.exception.Timeout:
-        raise DomainLookupError("The DNS lookup timed out; try again in a few minutes.")
+        raise DomainLookupError("The DNS lookup timed out; try again in a few minutes.") from None
     except dns.exception.DNSException:
-        raise DomainLookupError("The DNS lookup failed; try again in a few minutes.")
+        raise DomainLookupError("The DNS lookup failed; try again in a few minutes.") from None
     return [b"".join(record.strings).decode("utf-8", "replace") for record in answer]
 
 
@@ -62,7 +101,7 @@ def domain_normalize(value: str) -> str:
     try:
         name = name.encode("idna").decode("ascii")
     except UnicodeError:
-        raise validation_error("domain", "This is not a valid domain name.")
+        raise validation_error("domain", "This is not a valid domain name.") from None
     labels = name.split(".")
     if len(name) > 253 or len(labels) < 2 or not all(_LABEL.match(label) for label in labels) or labels[-1].isdigit():
         raise validation_error("domain", "This is not a valid domain name.")
@@ -115,7 +154,7 @@ def domain_claim(*, organization: Organization, domain: str, join_policy: str, a
                 created_at=clock.now(),
             )
     except IntegrityError:
-        raise conflict("This organization has already claimed this domain.", domain=["Already claimed."])
+        raise conflict("This organization has already claimed this domain.", domain=["Already claimed."]) from None
     event_record(
         action="domain.claimed",
         actor=actor,
@@ -137,12 +176,11 @@ def domain_verify(*, domain: Domain, actor: Actor) -> Domain:
     try:
         records = txt_records(domain.domain)
     except DomainLookupError as exc:
-        raise validation_error("domain", str(exc))
+        raise validation_error("domain", str(exc)) from exc
     if domain.verification_record not in {record.strip().strip('"') for record in records}:
         raise validation_error(
             "domain",
-            f"No TXT record `{domain.verification_record}` found at {domain.domain}. "
-            "Add it, wait for DNS to update, then try again.",
+            f"No TXT record `{domain.verification_record}` found at {domain.domain}. Add it, wait for DNS to update, then try again.",
         )
     domain = Domain.objects.select_for_update().get(id=domain.id)
     if domain.verified_at is not None:
@@ -152,7 +190,7 @@ def domain_verify(*, domain: Domain, actor: Actor) -> Domain:
         with transaction.atomic():
             domain.save(update_fields=["verified_at"])
     except IntegrityError:
-        raise conflict(_TAKEN, domain=[_TAKEN])
+        raise conflict(_TAKEN, domain=[_TAKEN]) from None
     event_record(
         action="domain.verified",
         actor=actor,
@@ -199,11 +237,7 @@ def domain_sign_in(*, user, actor: Actor) -> None:
     if not user.email_verified or "@" not in user.email:
         return
     name = user.email.rsplit("@", 1)[1].lower()
-    claims = (
-        Domain.objects.filter(domain=name, verified_at__isnull=False)
-        .exclude(organization__memberships__user=user)
-        .select_related("organization")
-    )
+    claims = Domain.objects.filter(domain=name, verified_at__isnull=False).exclude(organization__memberships__user=user).select_related("organization")
     for claim in claims:
         try:
             with transaction.atomic():

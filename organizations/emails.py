@@ -1,4 +1,5 @@
 """Organization emails: the templates under `organizations/email/`, sent by `core.emails.email_send`."""
+
 from django.conf import settings
 
 from core.emails import email_send

@@ -1,4 +1,5 @@
 """Implementations of the hooks through which accounts asks about organizations."""
+
 from core import hooks
 from core.actor import Actor
 from core.roles import Role
@@ -13,12 +14,7 @@ def organization_create(*, user, name: str, website: str, actor: Actor) -> Organ
 
 def default_organization(*, user):
     """The org a new session starts in: the user's first active membership."""
-    return (
-        Membership.objects.filter(user=user, status=Membership.Status.ACTIVE)
-        .order_by("joined_at")
-        .values_list("organization_id", flat=True)
-        .first()
-    )
+    return Membership.objects.filter(user=user, status=Membership.Status.ACTIVE).order_by("joined_at").values_list("organization_id", flat=True).first()
 
 
 def organization_summary(*, user, organization_id) -> dict | None:

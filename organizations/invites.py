@@ -3,6 +3,7 @@
 The code is a secret shown once (create/resend response and the email): only its SHA-256 is
 stored, so a database leak does not hand out working invitations.
 """
+
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -165,11 +166,7 @@ def _notify_existing_user(*, invite: Invite, actor: Actor) -> None:
 def _issue(*, organization: Organization, email: str, role: str, teams: list[Team], actor: Actor, source: str) -> IssuedInvite:
     """Create the pending invite for `email`, or refresh the one that exists (new code, expiry, role, teams)."""
     code, code_hash = _new_code()
-    existing = (
-        Invite.objects.select_for_update()
-        .filter(organization=organization, email__iexact=email, status=Invite.Status.PENDING)
-        .first()
-    )
+    existing = Invite.objects.select_for_update().filter(organization=organization, email__iexact=email, status=Invite.Status.PENDING).first()
     if existing is None or existing.expires_at <= clock.now():
         # A new or lapsed invitation takes a seat again (a live pending one already holds one).
         entitlements.require(organization, "max_members", used=members_used(organization))
@@ -188,9 +185,7 @@ def _issue(*, organization: Organization, email: str, role: str, teams: list[Tea
                 )
         except IntegrityError:
             # A concurrent request created the pending invite first: refresh that one instead.
-            existing = Invite.objects.select_for_update().get(
-                organization=organization, email__iexact=email, status=Invite.Status.PENDING
-            )
+            existing = Invite.objects.select_for_update().get(organization=organization, email__iexact=email, status=Invite.Status.PENDING)
     if existing is not None:
         invite, created = existing, False
         changes = {"role": [invite.role, role]} if invite.role != role else {}
@@ -280,9 +275,7 @@ def invite_cancel(*, invite: Invite, actor: Actor) -> None:
 def _respond(*, invite: Invite, status: str) -> None:
     now = clock.now()
     # Conditional update: whatever the isolation level, only one response can win.
-    won = Invite.objects.filter(id=invite.id, status=Invite.Status.PENDING, expires_at__gt=now).update(
-        status=status, responded_at=now
-    )
+    won = Invite.objects.filter(id=invite.id, status=Invite.Status.PENDING, expires_at__gt=now).update(status=status, responded_at=now)
     if won != 1:
         message = "This invitation can no longer be used."
         raise ApplicationError(code=ErrorCode.VALIDATION_ERROR, message=message, details={"code": [message]})
@@ -291,9 +284,7 @@ def _respond(*, invite: Invite, status: str) -> None:
 
 def _join_teams(*, invite: Invite, user, actor: Actor) -> None:
     teams = list(invite.teams.all())
-    TeamMembership.objects.bulk_create(
-        [TeamMembership(team=team, user=user, added_at=clock.now()) for team in teams], ignore_conflicts=True
-    )
+    TeamMembership.objects.bulk_create([TeamMembership(team=team, user=user, added_at=clock.now()) for team in teams], ignore_conflicts=True)
     for team in teams:
         event_record(
             action="team.member_added",
@@ -360,7 +351,7 @@ def invite_accept(*, code: str, full_name: str | None = None, password: str | No
         role_validate(organization=organization, role=role)
     except ApplicationError:
         # A custom role deleted after the invitation was sent.
-        raise validation_error("code", "The role of this invitation no longer exists; ask for a new invitation.")
+        raise validation_error("code", "The role of this invitation no longer exists; ask for a new invitation.") from None
     _respond(invite=invite, status=Invite.Status.ACCEPTED)
     # The invitee joins: the account acts (the one just created, for an anonymous caller).
     actor = actor.as_user(account)

@@ -1,4 +1,5 @@
 """Organizations (tenants), their members, invitations, teams and claimed email domains."""
+
 import uuid
 
 from django.conf import settings
@@ -69,9 +70,7 @@ class Membership(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["organization", "user"], name="organizations_membership_unique"),
             # Exactly one owner per org is enforced by services; at most one by the database.
-            models.UniqueConstraint(
-                fields=["organization"], condition=models.Q(role="owner"), name="organizations_single_owner"
-            ),
+            models.UniqueConstraint(fields=["organization"], condition=models.Q(role="owner"), name="organizations_single_owner"),
         ]
         indexes = [models.Index(fields=["user", "status"])]
 
@@ -142,9 +141,7 @@ class Team(models.Model):
 
     class Meta:
         ordering = ["name"]
-        constraints = [
-            models.UniqueConstraint("organization", Lower("name"), name="organizations_team_name_unique")
-        ]
+        constraints = [models.UniqueConstraint("organization", Lower("name"), name="organizations_team_name_unique")]
 
     def __str__(self) -> str:
         return self.name
@@ -180,9 +177,7 @@ class Domain(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["organization", "domain"], name="organizations_domain_unique"),
             # Once verified, a domain belongs to exactly one organization.
-            models.UniqueConstraint(
-                fields=["domain"], condition=models.Q(verified_at__isnull=False), name="organizations_domain_verified_once"
-            ),
+            models.UniqueConstraint(fields=["domain"], condition=models.Q(verified_at__isnull=False), name="organizations_domain_verified_once"),
         ]
 
     def __str__(self) -> str:

@@ -1,4 +1,5 @@
 """Organization reads."""
+
 from django.db.models import Count, Q, QuerySet
 
 from core import clock, hooks
@@ -29,15 +30,9 @@ def member_list(*, organization: Organization, search: str | None = None, role: 
     Only the columns the member list shows: each timestamp column read costs a timezone
     conversion per row, and a user row has four of them.
     """
-    qs = (
-        Membership.objects.select_related("user")
-        .only(*MEMBER_LIST_FIELDS)
-        .filter(organization=organization)
-    )
+    qs = Membership.objects.select_related("user").only(*MEMBER_LIST_FIELDS).filter(organization=organization)
     if search:
-        qs = qs.filter(
-            Q(user__email__icontains=search) | Q(user__full_name__icontains=search) | Q(display_name__icontains=search)
-        )
+        qs = qs.filter(Q(user__email__icontains=search) | Q(user__full_name__icontains=search) | Q(display_name__icontains=search))
     if role:
         qs = qs.filter(role=role)
     if status:
@@ -54,9 +49,7 @@ def member_get(*, organization: Organization, user_id) -> Membership:
 
 def organization_stats(*, organization: Organization) -> dict:
     """Counts shown on an org's dashboard."""
-    members = Membership.objects.filter(organization=organization).aggregate(
-        total=Count("id"), active=Count("id", filter=Q(status=Membership.Status.ACTIVE))
-    )
+    members = Membership.objects.filter(organization=organization).aggregate(total=Count("id"), active=Count("id", filter=Q(status=Membership.Status.ACTIVE)))
     extra: dict = {}
     for contribution in hooks.organization_stats(organization=organization):
         extra.update(contribution)

@@ -1,4 +1,5 @@
 """Organization writes: orgs, memberships and ownership. Every change is audited in its transaction."""
+
 import re
 from collections.abc import Callable
 
@@ -79,7 +80,7 @@ def organization_create(*, user, name: str, slug: str | None = None, website: st
         with transaction.atomic():
             organization = Organization.objects.create(name=name, slug=slug, website=website or "", company_size=company_size or "")
     except IntegrityError:
-        raise conflict("This slug is already taken.", slug=["This slug is already taken."])
+        raise conflict("This slug is already taken.", slug=["This slug is already taken."]) from None
     Membership.objects.create(organization=organization, user=user, role=Role.OWNER)
     event_record(
         action="org.created",
@@ -250,9 +251,7 @@ def member_remove(*, membership: Membership, actor: Actor, ensure_not_better: Me
     """Remove a member (never the owner, never a better of the caller); their team places and extra roles go with them."""
     membership = _membership_lock(membership)
     if membership.role == Role.OWNER:
-        raise ApplicationError(
-            code=ErrorCode.INSUFFICIENT_PERMISSIONS, message="The owner cannot be removed; transfer ownership first.", status_code=403
-        )
+        raise ApplicationError(code=ErrorCode.INSUFFICIENT_PERMISSIONS, message="The owner cannot be removed; transfer ownership first.", status_code=403)
     # Removing takes everything the member holds: only someone holding all of it may (invariant 2).
     ensure_not_better(membership)
     _membership_delete(membership=membership)
@@ -345,11 +344,11 @@ def admission_settings_clean(*, organization: Organization, settings: dict) -> d
     domains = cleaned.get("allowed_email_domains")
     if domains is not None:
         if not all(isinstance(domain, str) for domain in domains):
-            raise validation_error("allowed_email_domains", "Give domain names, e.g. [\"example.com\"].")
+            raise validation_error("allowed_email_domains", 'Give domain names, e.g. ["example.com"].')
         try:
             cleaned["allowed_email_domains"] = sorted({domain_normalize(domain) for domain in domains})
         except ApplicationError as exc:
-            raise validation_error("allowed_email_domains", exc.message)
+            raise validation_error("allowed_email_domains", exc.message) from exc
     role = cleaned.get("default_role")
     if role is not None:
         if role == Role.OWNER or not _role_exists(organization=organization, role=role):

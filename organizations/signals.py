@@ -1,4 +1,5 @@
 """Drop the cached org context (organizations.context) whenever a membership or an org changes."""
+
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 

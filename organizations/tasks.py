@@ -1,4 +1,5 @@
 """Organization background jobs: invitation emails."""
+
 from celery import shared_task
 
 from accounts.tokens import hash_secret

@@ -4,6 +4,7 @@ Teams are policy subjects: joining one can grant permissions, leaving one can li
 membership writes take a check from the API layer (permissions.drf) that refuses a change the
 caller could not make with their own permissions.
 """
+
 from collections.abc import Callable, Iterable
 
 from django.db import IntegrityError, transaction
@@ -49,12 +50,7 @@ def team_list_for_user(*, organization: Organization, user) -> QuerySet[Team]:
 def team_member_list(*, team: Team) -> QuerySet[TeamMembership]:
     """A team's members with their user and their role in the org."""
     role = Membership.objects.filter(organization_id=team.organization_id, user_id=OuterRef("user_id")).values("role")[:1]
-    return (
-        TeamMembership.objects.filter(team=team)
-        .select_related("user")
-        .annotate(role=Subquery(role))
-        .order_by("added_at", "id")
-    )
+    return TeamMembership.objects.filter(team=team).select_related("user").annotate(role=Subquery(role)).order_by("added_at", "id")
 
 
 def _team_member_get(*, team: Team, user_id) -> TeamMembership:
@@ -84,7 +80,7 @@ def _save(func):
         with transaction.atomic():
             return func()
     except IntegrityError:
-        raise conflict(_DUPLICATE, name=[_DUPLICATE])
+        raise conflict(_DUPLICATE, name=[_DUPLICATE]) from None
 
 
 @transaction.atomic
@@ -141,9 +137,7 @@ def team_delete(*, team: Team, actor: Actor, ensure_leavable: LeaveCheck) -> Non
 def team_member_add(*, team: Team, user_id, actor: Actor, ensure_joinable: MemberCheck) -> TeamMembership:
     """Put an active member of the org on the team, if the caller holds what the team's policies grant (400 for a non-member, 409 when on it)."""
     membership = (
-        Membership.objects.select_related("user")
-        .filter(organization_id=team.organization_id, user_id=user_id, status=Membership.Status.ACTIVE)
-        .first()
+        Membership.objects.select_related("user").filter(organization_id=team.organization_id, user_id=user_id, status=Membership.Status.ACTIVE).first()
     )
     if membership is None:
         raise validation_error("user_id", "This user is not an active member of the organization.")
@@ -155,7 +149,7 @@ def team_member_add(*, team: Team, user_id, actor: Actor, ensure_joinable: Membe
         with transaction.atomic():
             member = TeamMembership.objects.create(team=team, user=membership.user, added_at=clock.now())
     except IntegrityError:
-        raise conflict("This user is already a member of the team.", user_id=["Already a member of the team."])
+        raise conflict("This user is already a member of the team.", user_id=["Already a member of the team."]) from None
     member.role = membership.role
     authz_revision_bump(organization=team.organization)
     event_record(

@@ -3,6 +3,7 @@
 A secret reads `sk_live_<prefix>_<random>`. The prefix is public (it is listed) and finds
 the row; only an HMAC of the whole secret is stored.
 """
+
 import hmac
 import re
 import secrets
@@ -100,9 +101,7 @@ def api_key_authenticate(*, secret: str, ip: str | None) -> ApiKey:
         raise ApiKeyRejected(ErrorCode.TOKEN_INVALID, "API key is invalid.")
     api_key = (
         # The creator comes in the same query: the key acts for them (permissions.engine.api_key_subject).
-        ApiKey.objects.select_related("organization", "created_by")
-        .filter(Q(prefix=prefix) | Q(previous_prefix=prefix))
-        .first()
+        ApiKey.objects.select_related("organization", "created_by").filter(Q(prefix=prefix) | Q(previous_prefix=prefix)).first()
     )
     now = clock.now()
     if api_key is None:
@@ -220,7 +219,7 @@ def api_key_create(
     try:
         ip_allowlist = cidrs_normalize(ip_allowlist or [])
     except ValueError as exc:
-        raise validation_error("ip_allowlist", str(exc))
+        raise validation_error("ip_allowlist", str(exc)) from exc
     # Lock the org row so two concurrent creations cannot both squeeze under the plan limit.
     Organization.objects.select_for_update().filter(id=organization.id).first()
     entitlements.require(organization, "max_api_keys", used=api_key_active_count(organization=organization))

@@ -1,4 +1,5 @@
 """`Authorization: Api-Key <secret>`: a request made for the key's creator in its organization, within the key's scopes."""
+
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
@@ -70,21 +71,19 @@ class ApiKeyAuthentication(BaseAuthentication):
         try:
             secret = parts[1].decode("ascii")
         except UnicodeDecodeError:
-            raise TokenAuthError(ErrorCode.TOKEN_INVALID, "API key is invalid.")
+            raise TokenAuthError(ErrorCode.TOKEN_INVALID, "API key is invalid.") from None
         ip = client_ip(request)
         try:
             api_key = apikeys.api_key_authenticate(secret=secret, ip=ip)
         except apikeys.ApiKeyRejected as exc:
-            raise TokenAuthError(exc.code, exc.message)
+            raise TokenAuthError(exc.code, exc.message) from exc
         view = (getattr(request, "parser_context", None) or {}).get("view")
         if not isinstance(view, OrgScopedMixin):
             if view is not None and _is_public(view):
                 return None  # a public route: the key is not needed, so the call is anonymous
             # User-only routes (profile, sessions, MFA, orgs of a user...) would treat the key as a
             # person; refuse them here, in one place, instead of in every such view.
-            raise exceptions.PermissionDenied(
-                exceptions.ErrorDetail("API keys can only call organization routes.", code=ErrorCode.INSUFFICIENT_PERMISSIONS)
-            )
+            raise exceptions.PermissionDenied(exceptions.ErrorDetail("API keys can only call organization routes.", code=ErrorCode.INSUFFICIENT_PERMISSIONS))
         # A key acts for its creator: once they left the org or were suspended it is dead, as if
         # revoked (the subject is remembered on the key, so the permission check reuses it).
         if engine.api_key_subject(api_key=api_key).user_id is None:

@@ -1,4 +1,5 @@
 """DRF glue: every org-scoped view declares the permission each action needs; one class enforces it."""
+
 from collections.abc import Iterable
 from dataclasses import replace
 
@@ -50,9 +51,7 @@ def _require_holding(request, context: OrgContext, permissions, message: str) ->
     subject, policies = decision_inputs(context)
     facts = request_facts(request)
     missing = sorted(
-        permission
-        for permission in set(permissions)
-        if not engine.decide(subject=subject, policies=policies, permission=permission, facts=facts).allowed
+        permission for permission in set(permissions) if not engine.decide(subject=subject, policies=policies, permission=permission, facts=facts).allowed
     )
     if missing:
         raise PermissionDeniedWithCode(engine.Decision(False, f"{message}: {', '.join(missing)}"))
@@ -152,9 +151,7 @@ def require_policy_edit(request, context: OrgContext, *, permissions=(), targets
             and rule.applies_to(subject)
             and any(rule.covers(permission) for permission in touched)
         ):
-            raise PermissionDeniedWithCode(
-                engine.Decision(False, f"Policy '{rule.name}' requires MFA for this change.", ErrorCode.MFA_REQUIRED)
-            )
+            raise PermissionDeniedWithCode(engine.Decision(False, f"Policy '{rule.name}' requires MFA for this change.", ErrorCode.MFA_REQUIRED))
 
 
 def authorize_member(request, *, organization_id, user_id, permission: str, mfa: bool, caller=None):
@@ -165,9 +162,7 @@ def authorize_member(request, *, organization_id, user_id, permission: str, mfa:
     """
     if caller is not None and str(caller.pk) != str(user_id):
         raise ApplicationError(code=ErrorCode.INVALID_ORG_CONTEXT, message="This flow was started by another user.", status_code=403)
-    gone = ApplicationError(
-        code=ErrorCode.INVALID_ORG_CONTEXT, message="You are no longer an active member of that organization.", status_code=403
-    )
+    gone = ApplicationError(code=ErrorCode.INVALID_ORG_CONTEXT, message="You are no longer an active member of that organization.", status_code=403)
     user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
     if user is None:
         raise gone

@@ -1,4 +1,5 @@
 """Authorization decisions: one function answers every permission question, for views and `check` alike."""
+
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -75,11 +76,7 @@ class _PolicyRule:
             return True
         # No exception for keys: a policy aimed at a member binds every key they made, or a member
         # denied something could mint a key and do it anyway.
-        return bool(
-            (subject.user_id and subject.user_id in self.users)
-            or (self.roles & subject.roles)
-            or (self.teams & subject.teams)
-        )
+        return bool((subject.user_id and subject.user_id in self.users) or (self.roles & subject.roles) or (self.teams & subject.teams))
 
     def covers(self, permission: str) -> bool:
         return "*" in self.permissions or permission in self.permissions
@@ -136,10 +133,7 @@ def member_subject(*, organization: Organization, membership: Membership, fresh:
         teams: frozenset[str] = frozenset()
         if any(rule.teams for rule in organization_policies(organization, fresh=fresh)):
             teams = frozenset(
-                str(t)
-                for t in TeamMembership.objects.filter(
-                    team__organization=organization, user_id=membership.user_id
-                ).values_list("team_id", flat=True)
+                str(t) for t in TeamMembership.objects.filter(team__organization=organization, user_id=membership.user_id).values_list("team_id", flat=True)
             )
         subject = Subject(
             user_id=str(membership.user_id),
@@ -336,4 +330,3 @@ def decide(*, subject: Subject, policies: list[_PolicyRule], permission: str, fa
 def effective_permissions(*, subject: Subject, policies: list[_PolicyRule], facts: Facts) -> list[str]:
     """Every catalog permission the subject holds right now."""
     return sorted(code for code in authz.codes() if decide(subject=subject, policies=policies, permission=code, facts=facts).allowed)
-

@@ -1,4 +1,5 @@
 """Implementations of hooks the permissions app provides to lower apps."""
+
 from core import hooks
 from core.roles import Role as BuiltinRole
 from permissions.models import ApiKey, Role, RoleAssignment

@@ -1,4 +1,5 @@
 """Roles, extra role assignments, conditional policies and organization API keys."""
+
 import uuid
 
 from django.conf import settings
@@ -42,9 +43,7 @@ class RoleAssignment(models.Model):
 
     class Meta:
         ordering = ["created_at"]
-        constraints = [
-            models.UniqueConstraint(fields=["organization", "user", "role"], name="permissions_assignment_unique")
-        ]
+        constraints = [models.UniqueConstraint(fields=["organization", "user", "role"], name="permissions_assignment_unique")]
 
 
 class Policy(models.Model):

@@ -1,4 +1,5 @@
 """Permissions declared by the permissions app."""
+
 from core.authz import declare
 from core.roles import Role
 

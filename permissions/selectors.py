@@ -1,4 +1,5 @@
 """Permission reads: roles, assignments, policies, and authorization answers for `check` and effective permissions."""
+
 from dataclasses import dataclass, replace
 
 from django.db.models import Case, IntegerField, QuerySet, Value, When

@@ -6,6 +6,7 @@ permissions first asks `ensure_grantable` (the caller's no-escalation check, giv
 the API layer) about exactly the permissions it touches; each write that takes from or
 restricts members asks `ensure_not_better` (the "not on a better" check) about them.
 """
+
 import re
 from collections.abc import Callable, Iterable
 
@@ -133,7 +134,7 @@ def role_create(
         with transaction.atomic():
             role = Role.objects.create(organization=organization, slug=slug, name=name, description=description or "", permissions=permissions)
     except IntegrityError:
-        raise conflict("A role with this slug already exists.", slug=["A role with this slug already exists."])
+        raise conflict("A role with this slug already exists.", slug=["A role with this slug already exists."]) from None
     authz_revision_bump(organization=organization)
     _audit(
         action="role.created",
@@ -234,7 +235,7 @@ def role_delete(*, role: Role, actor: Actor) -> None:
         with transaction.atomic():
             role.delete()
     except ProtectedError:  # an assignment slipped in since the check
-        raise conflict("This role is in use (assignments).", in_use=["assignments"])
+        raise conflict("This role is in use (assignments).", in_use=["assignments"]) from None
     authz_revision_bump(organization=organization)
 
 
@@ -246,11 +247,7 @@ def role_assignment_create(
     *, organization: Organization, actor: Actor, user_id, role_id, ensure_grantable: GrantCheck, ensure_not_better: MemberCheck
 ) -> RoleAssignment:
     """Give an active member an extra role of this org (never owner; 409 when they already have it)."""
-    membership = (
-        Membership.objects.select_related("user")
-        .filter(organization=organization, user_id=user_id, status=Membership.Status.ACTIVE)
-        .first()
-    )
+    membership = Membership.objects.select_related("user").filter(organization=organization, user_id=user_id, status=Membership.Status.ACTIVE).first()
     if membership is None:
         raise validation_error("user_id", "This user is not an active member of the organization.")
     # Same answer for a missing role and another org's role: existence is never revealed.
@@ -275,7 +272,7 @@ def role_assignment_create(
                 assigned_by=actor.user,
             )
     except IntegrityError:
-        raise conflict("This member already has this role.")
+        raise conflict("This member already has this role.") from None
     authz_revision_bump(organization=organization)
     _audit(
         action="role.assigned",
@@ -289,9 +286,7 @@ def role_assignment_create(
 
 
 @transaction.atomic
-def role_assignment_delete(
-    *, assignment: RoleAssignment, actor: Actor, ensure_grantable: GrantCheck, ensure_not_better: MemberCheck
-) -> None:
+def role_assignment_delete(*, assignment: RoleAssignment, actor: Actor, ensure_grantable: GrantCheck, ensure_not_better: MemberCheck) -> None:
     """Take an extra role away from a member (only from one who holds nothing the caller does not)."""
     assignment = RoleAssignment.objects.select_related("organization", "role", "user").get(id=assignment.id)
     organization = assignment.organization
@@ -318,8 +313,7 @@ def _subjects_validate(*, organization: Organization, subjects: dict) -> dict:
     """Roles the org knows, users who are its members, teams that are its teams (400 naming the rest)."""
     known_of = {
         "roles": (
-            lambda slugs: set(BUILTIN_ROLES)
-            | set(Role.objects.filter(organization=organization, slug__in=slugs).values_list("slug", flat=True)),
+            lambda slugs: set(BUILTIN_ROLES) | set(Role.objects.filter(organization=organization, slug__in=slugs).values_list("slug", flat=True)),
             "Unknown role(s)",
         ),
         "users": (
@@ -371,15 +365,9 @@ def policy_members(*, organization: Organization, subjects: dict) -> list[Member
     user_ids = {str(u) for u in users}
     if roles:
         user_ids |= {str(u) for u in members.filter(role__in=roles).values_list("user_id", flat=True)}
-        user_ids |= {
-            str(u)
-            for u in RoleAssignment.objects.filter(organization=organization, role__slug__in=roles).values_list("user_id", flat=True)
-        }
+        user_ids |= {str(u) for u in RoleAssignment.objects.filter(organization=organization, role__slug__in=roles).values_list("user_id", flat=True)}
     if teams:
-        user_ids |= {
-            str(u)
-            for u in TeamMembership.objects.filter(team__organization=organization, team_id__in=teams).values_list("user_id", flat=True)
-        }
+        user_ids |= {str(u) for u in TeamMembership.objects.filter(team__organization=organization, team_id__in=teams).values_list("user_id", flat=True)}
     return list(members.filter(user_id__in=user_ids))
 
 

@@ -1,4 +1,5 @@
 """Google sign-in, linking and unlinking (mounted under /api/v1/auth/)."""
+
 from django.urls import path
 
 from accounts.api import oauth_views

@@ -1,4 +1,5 @@
 """Google sign-in endpoints: thin views over accounts.oauth (allauth does the OAuth round trip)."""
+
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -26,11 +27,7 @@ class GoogleStartView(APIView):
     authentication_classes = []
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter(
-                "token", str, required=False, description="Single-use link token from `GET auth/link/google`."
-            )
-        ],
+        parameters=[OpenApiParameter("token", str, required=False, description="Single-use link token from `GET auth/link/google`.")],
         responses={302: OpenApiResponse(description=TO_GOOGLE)},
         tags=["auth"],
     )
@@ -95,7 +92,5 @@ class UnlinkView(APIView):
     )
     def delete(self, request, provider: str):
         """Unlink a sign-in provider; refused while it is my only way to sign in."""
-        oauth.social_account_unlink(
-            user=request.user, provider=provider, actor=actor_of(request), organization_id=organization_id_of(request)
-        )
+        oauth.social_account_unlink(user=request.user, provider=provider, actor=actor_of(request), organization_id=organization_id_of(request))
         return Response(status=status.HTTP_204_NO_CONTENT)

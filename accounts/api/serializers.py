@@ -1,4 +1,5 @@
 """Request and response shapes of the Auth and Users endpoints."""
+
 from rest_framework import serializers
 
 from accounts.models import User, UserSession

@@ -1,4 +1,5 @@
 """Auth, Users and Staff endpoints: thin views over accounts.services / selectors."""
+
 import functools
 
 from django.db import transaction
@@ -118,9 +119,7 @@ class MfaVerifyView(APIView):
         """Complete an MFA sign-in with a TOTP code or an unused backup code."""
         serializer = s.MfaVerifySerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        pair = mfa.challenge_complete(
-            mfa_token=serializer.validated_data["mfa_token"], code=serializer.validated_data["code"], actor=actor_of(request)
-        )
+        pair = mfa.challenge_complete(mfa_token=serializer.validated_data["mfa_token"], code=serializer.validated_data["code"], actor=actor_of(request))
         return Response(auth_body(pair, pair.session.user))
 
 
@@ -376,9 +375,7 @@ class MeView(APIView):
         """Update my profile."""
         serializer = s.MeUpdateSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        services.user_update(
-            user=request.user, data=serializer.validated_data, actor=actor_of(request), organization_id=organization_id_of(request)
-        )
+        services.user_update(user=request.user, data=serializer.validated_data, actor=actor_of(request), organization_id=organization_id_of(request))
         return Response(self._me(request))
 
     @extend_schema(request=s.MeUpdateSerializer, responses={200: s.MeSerializer, **ERRORS}, tags=["users"])
@@ -412,9 +409,7 @@ class ImpersonateView(APIView):
         request=s.ImpersonateSerializer,
         responses={
             200: s.ImpersonateResponseSerializer,
-            403: OpenApiResponse(
-                description="INSUFFICIENT_PERMISSIONS (not staff, already impersonating, staff target) / MFA_REQUIRED"
-            ),
+            403: OpenApiResponse(description="INSUFFICIENT_PERMISSIONS (not staff, already impersonating, staff target) / MFA_REQUIRED"),
             404: OpenApiResponse(description="NOT_FOUND (no such active user)"),
             **ERRORS,
         },

@@ -4,6 +4,7 @@ It behaves like Google where our code can tell: registered redirect URIs, single
 to their redirect URI and PKCE challenge, Google's error bodies, RS256 id_tokens signed with a key
 published at the certs endpoints, and the v2 userinfo format.
 """
+
 import base64
 import hashlib
 import json
@@ -278,9 +279,7 @@ class FakeGoogle:
             body["id_token"] = self.id_token(grant.account, grant.scopes, access_token=access_token, nonce=grant.nonce)
         return body
 
-    def id_token(
-        self, account: GoogleAccount, scopes: list[str], *, access_token: str, nonce: str | None = None
-    ) -> str:
+    def id_token(self, account: GoogleAccount, scopes: list[str], *, access_token: str, nonce: str | None = None) -> str:
         """Sign an id_token the way Google does (RS256, `kid` header naming the published key)."""
         now = int(time.time())
         digest = hashlib.sha256(access_token.encode()).digest()

@@ -1,4 +1,5 @@
 """Staff admin: reachable only after an OTP-verified login; secrets never rendered."""
+
 import time
 from base64 import b32encode
 
@@ -81,9 +82,7 @@ def test_a_wrong_otp_token_is_refused(staff_user, staff_device):
     client = Client()
     right = totp_now(staff_device)
 
-    response = admin_login(
-        client, staff_user, otp_device=staff_device.persistent_id, otp_token=f"{(int(right) + 1) % 1_000_000:06d}"
-    )
+    response = admin_login(client, staff_user, otp_device=staff_device.persistent_id, otp_token=f"{(int(right) + 1) % 1_000_000:06d}")
 
     assert response.status_code == 200
     assert client.get(ADMIN).status_code == 302

@@ -1,4 +1,5 @@
 """MFA: TOTP enrollment, hashed backup codes, the login challenge and turning MFA off."""
+
 import io
 import re
 import time

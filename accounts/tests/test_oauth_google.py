@@ -41,6 +41,8 @@ def _linking_needs_a_verified_email(request):
         user = request.getfixturevalue("user")
         User.objects.filter(id=user.id).update(email_verified_at=_clock.now())
         user.refresh_from_db()
+
+
 ME = "/api/v1/users/me"
 MFA_VERIFY = "/api/v1/auth/mfa/verify"
 REDIRECT_URI = "http://testserver/api/v1/auth/google/callback"
@@ -150,9 +152,7 @@ def test_start_redirects_to_google_consent_with_state_and_pkce(google):
     [("full", 0), ("no_picture", 1), ("none", 1)],
     ids=["id_token", "id_token_then_userinfo_for_picture", "userinfo_only"],
 )
-def test_first_google_sign_in_creates_the_user_and_hands_tokens_to_the_front_end(
-    google, ada, round_trip, id_token_mode, userinfo_calls
-):
+def test_first_google_sign_in_creates_the_user_and_hands_tokens_to_the_front_end(google, ada, round_trip, id_token_mode, userinfo_calls):
     # given
     google.id_token_mode = id_token_mode
 
@@ -238,12 +238,8 @@ def test_existing_user_with_the_same_verified_email_gets_google_connected(google
     assert AuditEvent.objects.filter(action="user.provider_linked", actor_id=user.id).exists()
 
 
-@pytest.mark.parametrize(
-    ("local_verified", "google_verified"), [(False, True), (True, False)], ids=["local_unverified", "google_unverified"]
-)
-def test_account_with_the_same_email_is_not_connected_unless_both_sides_verified_it(
-    google, round_trip, local_verified, google_verified
-):
+@pytest.mark.parametrize(("local_verified", "google_verified"), [(False, True), (True, False)], ids=["local_unverified", "google_unverified"])
+def test_account_with_the_same_email_is_not_connected_unless_both_sides_verified_it(google, round_trip, local_verified, google_verified):
     # given
     user = UserFactory(email="grace@example.com", email_verified_at=clock.now() if local_verified else None)
     google.sign_in(GoogleAccount(email="grace@example.com", email_verified=google_verified))

@@ -1,4 +1,5 @@
 """PostgreSQL only: one refresh token presented by several clients at once."""
+
 import pytest
 from django.db import connection
 from rest_framework.test import APIClient
@@ -25,9 +26,7 @@ def test_concurrent_refresh_with_one_token_has_one_winner_and_revokes_the_sessio
     tokens = login_tokens(APIClient(), user.email)
 
     # when all four present it at the same moment
-    responses = run_together(
-        4, lambda i: APIClient().post(REFRESH, {"refresh_token": tokens["refresh_token"]}, format="json")
-    )
+    responses = run_together(4, lambda i: APIClient().post(REFRESH, {"refresh_token": tokens["refresh_token"]}, format="json"))
 
     # then exactly one rotation succeeds, every other use is refused as reuse ...
     statuses = sorted(getattr(response, "status_code", response) for response in responses)

@@ -31,9 +31,7 @@ def test_setup_status_reflects_whether_any_user_exists(api_client):
     assert api_client.get("/api/v1/auth/setup-status").json() == {"needs_setup": False, "has_users": True}
 
 
-def test_register_creates_user_session_tokens_and_sends_verification(
-    api_client, mailoutbox, django_capture_on_commit_callbacks
-):
+def test_register_creates_user_session_tokens_and_sends_verification(api_client, mailoutbox, django_capture_on_commit_callbacks):
     # when
     with django_capture_on_commit_callbacks(execute=True):
         response = register(api_client, email="  Grace@Example.COM ")
@@ -117,7 +115,6 @@ def test_register_malformed_json(api_client):
     assert error_of(response)["code"] == "VALIDATION_ERROR"
 
 
-
 def test_login_json_returns_tokens_user_and_records_event(api_client, user):
     response = api_client.post(LOGIN, {"email": user.email.upper(), "password": DEFAULT_PASSWORD}, format="json")
     assert response.status_code == 200, response.content
@@ -183,10 +180,7 @@ def test_repeated_failures_lock_the_account_with_429(api_client, user, settings)
 def test_lockout_applies_per_ip_across_accounts(api_client, settings):
     settings.AXES_FAILURE_LIMIT = 3
     victims = UserFactory.create_batch(3)
-    statuses = [
-        api_client.post(LOGIN, {"email": v.email, "password": "wrong-wrong-1"}, format="json").status_code
-        for v in victims
-    ]
+    statuses = [api_client.post(LOGIN, {"email": v.email, "password": "wrong-wrong-1"}, format="json").status_code for v in victims]
     assert statuses == [401, 401, 429]
     other = UserFactory()
     blocked = api_client.post(LOGIN, {"email": other.email, "password": DEFAULT_PASSWORD}, format="json")

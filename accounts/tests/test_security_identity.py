@@ -2,6 +2,7 @@
 
 Each test is the attack; it passed (the attack worked) on main before the fix.
 """
+
 import re
 
 import pytest
@@ -73,9 +74,7 @@ def squatter(django_capture_on_commit_callbacks, mailoutbox):
     issued = attacker_api.post(f"/api/v1/orgs/{own_org.id}/invites", {"email": VICTIM_EMAIL, "role": "member"}, format="json")
     assert issued.status_code == 201, issued.content
     with django_capture_on_commit_callbacks(execute=True):
-        accepted = APIClient().post(
-            f"/api/v1/invites/{issued.json()['code']}/accept", {"full_name": "Not Victim", "password": DEFAULT_PASSWORD}, format="json"
-        )
+        accepted = APIClient().post(f"/api/v1/invites/{issued.json()['code']}/accept", {"full_name": "Not Victim", "password": DEFAULT_PASSWORD}, format="json")
     assert accepted.status_code == 200, accepted.content
     return {"attacker": attacker, "org": own_org, "accepted": accepted.json(), "mail": list(mailoutbox)}
 
@@ -105,9 +104,7 @@ def test_domain_auto_join_does_not_admit_the_squatted_account(squatter):
     # given: the real victim.example org has verified its domain with auto-join
     victim_org = OrganizationFactory()
     MembershipFactory(organization=victim_org, role="owner")
-    Domain.objects.create(
-        organization=victim_org, domain="victim.example", join_policy="auto_join", verification_token="t" * 40, verified_at=clock.now()
-    )
+    Domain.objects.create(organization=victim_org, domain="victim.example", join_policy="auto_join", verification_token="t" * 40, verified_at=clock.now())
 
     # when: the attacker signs in to the squatted account
     login(VICTIM_EMAIL)

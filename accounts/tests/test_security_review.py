@@ -1,4 +1,5 @@
 """Review of the issue-13 fix, written as attacks: each test fails while the hole is open."""
+
 import re
 
 import pytest
@@ -25,8 +26,6 @@ pytestmark = pytest.mark.django_db
 
 VICTIM_EMAIL = "ceo@victim.example"
 SQUATTER_PASSWORD = "Squatter-passphrase-1"
-
-
 
 
 def test_a_google_identity_linked_by_a_squatter_does_not_survive_the_mailbox_owner_reclaiming_the_account(
@@ -104,9 +103,7 @@ def test_an_impersonation_token_cannot_hand_the_org_to_someone_else(django_captu
     _, pair = impersonation_start(actor=staff_actor, user_id=owner.id, reason="ticket 1")
 
     with django_capture_on_commit_callbacks(execute=True):
-        response = bearer(pair.access_token).post(
-            f"/api/v1/orgs/{organization.id}/transfer-ownership", {"user_id": str(accomplice.id)}, format="json"
-        )
+        response = bearer(pair.access_token).post(f"/api/v1/orgs/{organization.id}/transfer-ownership", {"user_id": str(accomplice.id)}, format="json")
 
     assert response.status_code == 403, "an impersonation token transferred the org's ownership"
     assert Membership.objects.get(organization=organization, user=owner).role == "owner"

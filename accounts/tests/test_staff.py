@@ -1,4 +1,5 @@
 """Staff impersonation: who may start it, what the token carries, how it is audited and ended."""
+
 import time
 import uuid
 from datetime import timedelta
@@ -49,9 +50,7 @@ def staff_client(staff_user) -> APIClient:
     """A staff member signed in with password + TOTP (access claim `mfa` true)."""
     device = TOTPDevice.objects.create(user=staff_user, name="default", confirmed=True)
     challenge = login_tokens(APIClient(), staff_user.email)
-    response = APIClient().post(
-        "/api/v1/auth/mfa/verify", {"mfa_token": challenge["mfa_token"], "code": totp_now(device)}, format="json"
-    )
+    response = APIClient().post("/api/v1/auth/mfa/verify", {"mfa_token": challenge["mfa_token"], "code": totp_now(device)}, format="json")
     assert response.status_code == 200, response.content
     client = bearer(response.json()["access_token"])
     client.user = staff_user
@@ -178,9 +177,7 @@ def test_events_made_while_impersonating_record_the_impersonator(impersonation, 
 def test_an_impersonation_token_cannot_impersonate(impersonation):
     other = UserFactory()
 
-    response = bearer(impersonation["access_token"]).post(
-        IMPERSONATE, {"user_id": str(other.id), "reason": REASON}, format="json"
-    )
+    response = bearer(impersonation["access_token"]).post(IMPERSONATE, {"user_id": str(other.id), "reason": REASON}, format="json")
 
     assert response.status_code == 403
 

@@ -1,4 +1,5 @@
 """manage.py accounts_totp_enroll: the first staff member turns MFA on without the API."""
+
 import pytest
 from django.core.management import CommandError, call_command
 from django_otp.plugins.otp_totp.models import TOTPDevice

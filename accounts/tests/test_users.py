@@ -16,8 +16,18 @@ def test_me_shape(auth_client, user):
     assert response.status_code == 200
     body = response.json()
     assert set(body) >= {
-        "id", "email", "full_name", "avatar_url", "phone", "email_verified", "mfa_enabled",
-        "has_password", "linked_providers", "needs_org_setup", "active_organization", "role",
+        "id",
+        "email",
+        "full_name",
+        "avatar_url",
+        "phone",
+        "email_verified",
+        "mfa_enabled",
+        "has_password",
+        "linked_providers",
+        "needs_org_setup",
+        "active_organization",
+        "role",
     }
     assert body["id"] == str(user.id)
     assert body["has_password"] is True

@@ -1,4 +1,5 @@
 """Shapes of the AI chat API."""
+
 from rest_framework import serializers
 
 from ai.models import Conversation, Message
@@ -8,9 +9,7 @@ MAX_MESSAGE_CHARS = 32_000
 
 class ChatRequestSerializer(serializers.Serializer):
     message = serializers.CharField(max_length=MAX_MESSAGE_CHARS, help_text="The user's prompt.")
-    conversation_id = serializers.UUIDField(
-        required=False, allow_null=True, default=None, help_text="Continue this conversation; omit to start a new one."
-    )
+    conversation_id = serializers.UUIDField(required=False, allow_null=True, default=None, help_text="Continue this conversation; omit to start a new one.")
     model = serializers.CharField(
         required=False, allow_blank=True, default="", max_length=200, help_text="One of `GET ai/models`; default: the configured default."
     )
@@ -71,6 +70,4 @@ class AiStreamEventSerializer(serializers.Serializer):
     """One Server-Sent Event of a streamed reply, as an SSE parser reads it."""
 
     event = serializers.CharField(required=False, help_text="`message` (the default, omitted on the wire) or `error`.")
-    data = serializers.CharField(
-        help_text='`{"content": "..."}` per piece, then `[DONE]`; on `event: error`, the error envelope as JSON.'
-    )
+    data = serializers.CharField(help_text='`{"content": "..."}` per piece, then `[DONE]`; on `event: error`, the error envelope as JSON.')

@@ -4,6 +4,7 @@ A failure mid-stream sends one `event: error` whose data is the error envelope, 
 (no `[DONE]`). close() is called by the server however the response ends, and closes the reply
 stream, which stores what came so far.
 """
+
 import json
 import logging
 

@@ -1,4 +1,5 @@
 """AI chat routes, mounted under /api/v1/ai/ (org context from X-Org-ID or the token's active org)."""
+
 from django.urls import path
 
 from ai.api import views

@@ -1,4 +1,5 @@
 """AI chat API: models, chat (whole or streamed as Server-Sent Events), usage, and one's conversations."""
+
 from django.core.handlers.asgi import ASGIRequest
 from django.db import transaction
 from django.http import StreamingHttpResponse
@@ -32,9 +33,9 @@ CHAT_ERRORS = {
 }
 CONVERSATION_PATH = [OpenApiParameter("conversation_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="Conversation id")]
 SSE_DESCRIPTION = (
-    "`text/event-stream`: one `data: {\"content\": \"...\"}` event per piece of the reply, then `data: [DONE]`. "
+    '`text/event-stream`: one `data: {"content": "..."}` event per piece of the reply, then `data: [DONE]`. '
     "A provider failure mid-stream sends one `event: error` whose data is the error envelope "
-    "(`{\"error\": {\"code\", \"message\", \"details\", \"request_id\"}}`), then the stream ends. "
+    '(`{"error": {"code", "message", "details", "request_id"}}`), then the stream ends. '
     "The `X-Conversation-ID` response header names the conversation. Errors before the stream starts "
     "are ordinary JSON error responses."
 )

@@ -1,4 +1,5 @@
 """Fixtures of the AI tests: a fake OpenAI-compatible server wired into the settings, and an org."""
+
 import pytest
 
 from ai.tests.fake_openai import FakeOpenAI

@@ -10,6 +10,7 @@ Run it by hand for `make run` without a real provider:
     .venv/bin/python -m ai.tests.fake_openai --port 8001
     AI_BASE_URL=http://127.0.0.1:8001/v1 AI_MODEL=fake make run
 """
+
 import argparse
 import json
 import threading

@@ -1,4 +1,5 @@
 """AI chat API against a local fake OpenAI-compatible server: chat, models, usage, conversations."""
+
 import logging
 
 import pytest
@@ -101,8 +102,12 @@ def test_chat_starts_a_conversation_then_continues_it_with_its_history(ai_on, te
 
 @pytest.mark.parametrize(
     "body, field",
-    [({}, "message"), ({"message": ""}, "message"), ({"message": "hi", "model": "gpt-9"}, "model"),
-     ({"message": "hi", "conversation_id": "not-a-uuid"}, "conversation_id")],
+    [
+        ({}, "message"),
+        ({"message": ""}, "message"),
+        ({"message": "hi", "model": "gpt-9"}, "model"),
+        ({"message": "hi", "conversation_id": "not-a-uuid"}, "conversation_id"),
+    ],
 )
 def test_chat_refuses_bad_input_without_calling_the_provider(ai_on, team, body, field):
     _, _, clients = team
@@ -227,9 +232,7 @@ def test_roles_viewer_cannot_chat_member_admin_owner_can(ai_on, team):
 
 def test_api_keys_cannot_chat_even_with_the_scope(ai_on, team):
     organization, _, clients = team
-    created = clients["owner"].post(
-        f"/api/v1/orgs/{organization.id}/api-keys", {"name": "bot", "scopes": ["ai:use"]}, format="json"
-    )
+    created = clients["owner"].post(f"/api/v1/orgs/{organization.id}/api-keys", {"name": "bot", "scopes": ["ai:use"]}, format="json")
     assert created.status_code == 201, created.content
     key_client = APIClient()
     key_client.credentials(HTTP_AUTHORIZATION=f"Api-Key {created.json()['secret']}")

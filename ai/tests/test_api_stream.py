@@ -1,4 +1,5 @@
 """Streaming chat (Server-Sent Events) against the fake provider: chunks, failures, disconnects."""
+
 import json
 from unittest import mock
 
@@ -28,9 +29,9 @@ def events_of(raw: bytes) -> list[tuple[str | None, str]]:
         name, data = None, []
         for line in block.split("\n"):
             if line.startswith("event: "):
-                name = line[len("event: "):]
+                name = line[len("event: ") :]
             elif line.startswith("data: "):
-                data.append(line[len("data: "):])
+                data.append(line[len("data: ") :])
         events.append((name, "\n".join(data)))
     return events
 
@@ -220,9 +221,7 @@ def test_stream_over_asgi_arrives_as_events_and_stores_the_reply(ai_on, team):
     token = clients["member"].tokens["access_token"]
 
     async def call():
-        response = await AsyncClient().post(
-            URL, {"message": "over asgi"}, content_type="application/json", headers={"Authorization": f"Bearer {token}"}
-        )
+        response = await AsyncClient().post(URL, {"message": "over asgi"}, content_type="application/json", headers={"Authorization": f"Bearer {token}"})
         return response, [chunk async for chunk in response.streaming_content]
 
     response, chunks = async_to_sync(call)()

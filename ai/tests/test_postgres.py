@@ -1,4 +1,5 @@
 """PostgreSQL only: metering commits before the provider is called, and concurrent chats never overspend."""
+
 import threading
 
 import pytest

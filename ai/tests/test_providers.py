@@ -1,4 +1,5 @@
 """The OpenAI-compatible provider against the fake server, without Django's request cycle."""
+
 import pytest
 
 from ai import providers

@@ -1,4 +1,5 @@
 """Audit API shapes: query filters in, events, pages, stats and verification out."""
+
 from datetime import UTC, datetime, time, timedelta
 
 from django.utils.dateparse import parse_date, parse_datetime

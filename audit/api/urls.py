@@ -1,4 +1,5 @@
 """Audit routes, mounted under /api/v1/orgs/<org_id>/."""
+
 from django.urls import path
 
 from audit.api import views

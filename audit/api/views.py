@@ -1,4 +1,5 @@
 """Audit log API: read-only lists (page/limit or keyset), one event, stats, export and verification."""
+
 import csv
 import json
 from collections.abc import Iterable, Iterator
@@ -23,7 +24,10 @@ from permissions.drf import OrgScopedMixin
 
 TAGS = ["audit"]
 ERRORS = errors(
-    400, 401, 403, 404,
+    400,
+    401,
+    403,
+    404,
     wording={
         400: "VALIDATION_ERROR (names the bad parameter)",
         403: "INSUFFICIENT_PERMISSIONS (needs audit:read) / INVALID_ORG_CONTEXT",

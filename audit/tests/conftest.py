@@ -1,4 +1,5 @@
 """Fixtures of the audit tests."""
+
 from datetime import UTC, datetime, timedelta
 
 import pytest

@@ -1,4 +1,5 @@
 """The staff admin shows audit events but can neither change nor delete them."""
+
 import pytest
 
 from audit.models import AuditEvent

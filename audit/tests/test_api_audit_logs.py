@@ -1,4 +1,5 @@
 """The audit-logs API: lists, filters, page/limit and keyset pages, detail, stats, export, verify."""
+
 import csv
 import io
 import json

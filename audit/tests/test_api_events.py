@@ -1,4 +1,5 @@
 """Each audited action, done through the real API, writes exactly one event with the right facts."""
+
 import pytest
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken

@@ -1,4 +1,5 @@
 """The chain migration gives events recorded before it a valid chain."""
+
 import uuid
 from datetime import UTC, datetime, timedelta
 

@@ -1,4 +1,5 @@
 """PostgreSQL only: the append-only trigger and the chain lock under concurrent writers."""
+
 import threading
 import uuid
 from datetime import timedelta

@@ -1,4 +1,5 @@
 """event_record: chaining, scrubbing, append-only guards; retention pruning; verification."""
+
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -241,6 +242,7 @@ def test_prune_uses_the_plan_retention(frozen_clock, monkeypatch, org_factory, s
     settings.AUDIT_RETENTION_DAYS_DEFAULT = 90
     long_plan, _ = org_factory()
     short_plan, _ = org_factory()
+
     def retention(organization, name):
         return 7 if (name == "audit_retention_days" and organization == short_plan) else None
 

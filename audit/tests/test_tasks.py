@@ -1,4 +1,5 @@
 """The retention task and its beat schedule."""
+
 import uuid
 
 import pytest

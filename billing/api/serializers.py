@@ -1,4 +1,5 @@
 """Request and response shapes of the billing API. Amounts are in the currency's minor unit (cents)."""
+
 from datetime import UTC, datetime
 
 from rest_framework import serializers
@@ -111,9 +112,7 @@ class PortalResponseSerializer(serializers.Serializer):
 class ChangePlanSerializer(serializers.Serializer):
     plan = serializers.SlugField()
     interval = serializers.ChoiceField(choices=INTERVALS, required=False)
-    proration_date = serializers.IntegerField(
-        required=False, min_value=1, help_text="The `proration_date` of a preview, to be charged exactly what it showed."
-    )
+    proration_date = serializers.IntegerField(required=False, min_value=1, help_text="The `proration_date` of a preview, to be charged exactly what it showed.")
 
 
 class PreviewQuerySerializer(serializers.Serializer):

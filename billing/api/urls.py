@@ -1,4 +1,5 @@
 """Routes under /api/v1/billing/ (org context from X-Org-ID or the token's active org)."""
+
 from django.urls import path
 
 from billing.api import views

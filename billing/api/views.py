@@ -1,4 +1,5 @@
 """Billing API: public plans, the org's subscription, usage, Stripe records, staff activation, the webhook."""
+
 from djstripe import models as dj
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -381,7 +382,5 @@ class StripeWebhookView(APIView):
     def post(self, request):
         """Receive a Stripe event: verified, stored once by its id, then processed by a task."""
         # The raw body: the signature is over the exact bytes Stripe sent.
-        event, created = webhooks.webhook_event_store(
-            payload=request.body, signature=request.META.get("HTTP_STRIPE_SIGNATURE")
-        )
+        event, created = webhooks.webhook_event_store(payload=request.body, signature=request.META.get("HTTP_STRIPE_SIGNATURE"))
         return Response({"received": True, "duplicate": not created})

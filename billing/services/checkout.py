@@ -1,4 +1,5 @@
 """Stripe-hosted pages: Checkout (start a subscription) and the Customer Portal."""
+
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -29,9 +30,7 @@ def _origin(url: str) -> str:
 
 
 @transaction.atomic
-def checkout_start(
-    *, organization, plan_code: str, interval: str, success_url: str | None, cancel_url: str | None, actor: Actor
-) -> dict:
+def checkout_start(*, organization, plan_code: str, interval: str, success_url: str | None, cancel_url: str | None, actor: Actor) -> dict:
     """Open a Stripe Checkout Session subscribing the org to a plan: {checkout_url, session_id}."""
     plan, price_id = plan_purchasable(plan_code, interval)
     success_url = _frontend_url(success_url, default_path="/billing/success?session_id={CHECKOUT_SESSION_ID}", field="success_url")

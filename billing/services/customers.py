@@ -1,4 +1,5 @@
 """The org's billing row (locked for every change), its owner, and its Stripe customer."""
+
 from django.db import IntegrityError, transaction
 from djstripe import models as dj
 
@@ -37,9 +38,7 @@ def customer_ensure(*, account: Subscription, actor: Actor) -> str:
     organization = account.organization
     owner = organization_owner(organization)
     with gateway.errors():
-        customer = gateway.customer_create(
-            organization_id=str(organization.id), name=organization.name, email=getattr(owner, "email", None)
-        )
+        customer = gateway.customer_create(organization_id=str(organization.id), name=organization.name, email=getattr(owner, "email", None))
         dj.Customer.sync_from_stripe_data(customer, api_key=gateway.api_key())
     account.stripe_customer_id = customer["id"]
     account.save(update_fields=["stripe_customer_id", "updated_at"])

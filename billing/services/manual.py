@@ -1,4 +1,5 @@
 """The manual provider: orgs billed outside Stripe, on a plan for a number of months."""
+
 import calendar
 from datetime import datetime
 
@@ -54,9 +55,7 @@ def subscription_activate_manual(*, organization_id, plan_code: str, months: int
     account.seats = None
     account.stripe_subscription_id = None
     account.save()
-    subscription_change_record(
-        account=account, old=old, action="subscription.activated", actor=actor, metadata={"months": months}, always=True
-    )
+    subscription_change_record(account=account, old=old, action="subscription.activated", actor=actor, metadata={"months": months}, always=True)
     return account
 
 

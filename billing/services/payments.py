@@ -1,4 +1,5 @@
 """Payments and payment methods of the org's Stripe customer: refunds, attach, default, detach."""
+
 from decimal import Decimal
 
 from django.db import transaction
@@ -23,9 +24,7 @@ def payment_refund(*, organization, payment_id: str, amount: int | None, reason:
         raise validation_error("amount", f"At most {refundable} can be refunded.")
     key = gateway.api_key()
     with gateway.errors():
-        refund = charge.refund(
-            amount=Decimal(amount) / 100 if amount is not None else None, reason=reason or None, api_key=key
-        )
+        refund = charge.refund(amount=Decimal(amount) / 100 if amount is not None else None, reason=reason or None, api_key=key)
         charge = dj.Charge.sync_from_stripe_data(gateway.charge_retrieve(charge.id), api_key=key)
     event_record(
         action="payment.refunded",

@@ -1,4 +1,5 @@
 """Plan writes: seeding the catalog's plans, syncing them to Stripe, and what an org buys of one."""
+
 import stripe
 from django.db import transaction
 from djstripe import models as dj
@@ -121,10 +122,7 @@ def plans_sync_stripe() -> dict[str, dict[str, str]]:
 def plan_for_price(*, price_id: str | None, code_hint: str | None = None) -> Plan | None:
     """The plan a Stripe Price belongs to (by stored id, else by the code in its metadata)."""
     if price_id:
-        plan = (
-            Plan.objects.filter(stripe_price_month_id=price_id).first()
-            or Plan.objects.filter(stripe_price_year_id=price_id).first()
-        )
+        plan = Plan.objects.filter(stripe_price_month_id=price_id).first() or Plan.objects.filter(stripe_price_year_id=price_id).first()
         if plan is not None:
             return plan
     return Plan.objects.filter(code=code_hint).first() if code_hint else None

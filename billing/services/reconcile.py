@@ -1,4 +1,5 @@
 """Reconcile: compare an org's local subscription with Stripe's and repair the drift."""
+
 from django.db import transaction
 
 from billing import catalog, gateway

@@ -1,5 +1,6 @@
 """Subscription state: what we keep of a Stripe subscription, applying it to the org's billing row,
 and recording every change (audit event, the owner's notification)."""
+
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -120,9 +121,7 @@ def subscription_snapshot(account: Subscription) -> dict[str, Any]:
     }
 
 
-def subscription_change_record(
-    *, account: Subscription, old: dict, actor: Actor, action: str = "subscription.changed", metadata=None, always=False
-) -> None:
+def subscription_change_record(*, account: Subscription, old: dict, actor: Actor, action: str = "subscription.changed", metadata=None, always=False) -> None:
     """Audit what changed since `old` (a snapshot); tell the owner when plan, status or cancellation did."""
     new = subscription_snapshot(account)
     changes = {key: [old[key], new[key]] for key in new if old[key] != new[key]}

@@ -3,6 +3,7 @@
 Stripe-backed changes call Stripe first (gateway), then apply what Stripe answered
 (`state.subscription_apply`) in the caller's transaction.
 """
+
 from typing import Any
 
 from django.db import transaction
@@ -40,9 +41,7 @@ def _item_id(subscription: dict) -> str:
 
 
 @transaction.atomic
-def subscription_change_plan(
-    *, organization, plan_code: str, interval: str | None, actor: Actor, proration_date: int | None = None
-) -> Subscription:
+def subscription_change_plan(*, organization, plan_code: str, interval: str | None, actor: Actor, proration_date: int | None = None) -> Subscription:
     """Move the org's Stripe subscription to another plan/interval, prorating the difference."""
     account = _stripe_account(organization)
     interval = interval or account.interval or catalog.Interval.MONTH
@@ -98,10 +97,7 @@ def subscription_preview_change(*, organization, plan_code: str, interval: str |
             {
                 "description": line.get("description") or "",
                 "amount": line.get("amount", 0),
-                "proration": bool(
-                    line.get("proration")
-                    or ((line.get("parent") or {}).get("subscription_item_details") or {}).get("proration")
-                ),
+                "proration": bool(line.get("proration") or ((line.get("parent") or {}).get("subscription_item_details") or {}).get("proration")),
                 "period_start": stripe_datetime((line.get("period") or {}).get("start")),
                 "period_end": stripe_datetime((line.get("period") or {}).get("end")),
             }

@@ -1,4 +1,5 @@
 """Metered usage: monthly counters per org and metric, and the plan's allowance on them."""
+
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
@@ -19,17 +20,13 @@ def usage_record(*, organization, metric: str, quantity: int = 1) -> int:
     period = selectors.month_start()
     with transaction.atomic():
         # One UPDATE: concurrent recorders add up instead of overwriting each other.
-        updated = UsageCounter.objects.filter(organization=organization, metric=metric, period=period).update(
-            count=F("count") + quantity
-        )
+        updated = UsageCounter.objects.filter(organization=organization, metric=metric, period=period).update(count=F("count") + quantity)
         if not updated:
             try:
                 with transaction.atomic():
                     UsageCounter.objects.create(organization=organization, metric=metric, period=period, count=quantity)
             except IntegrityError:
-                UsageCounter.objects.filter(organization=organization, metric=metric, period=period).update(
-                    count=F("count") + quantity
-                )
+                UsageCounter.objects.filter(organization=organization, metric=metric, period=period).update(count=F("count") + quantity)
     return selectors.usage_count(organization=organization, metric=metric, period=period)
 
 
@@ -65,7 +62,5 @@ def usage_release(*, organization, metric: str, quantity: int = 1) -> int:
         raise ValueError("quantity must not be negative")
     period = selectors.month_start()
     # One conditional UPDATE: concurrent releases cannot take the counter below zero.
-    UsageCounter.objects.filter(organization=organization, metric=metric, period=period, count__gte=quantity).update(
-        count=F("count") - quantity
-    )
+    UsageCounter.objects.filter(organization=organization, metric=metric, period=period, count__gte=quantity).update(count=F("count") - quantity)
     return selectors.usage_count(organization=organization, metric=metric, period=period)

@@ -1,4 +1,5 @@
 """Fixtures of the billing tests: the local Stripe fake, synced plans, signed webhook delivery."""
+
 import io
 import json
 

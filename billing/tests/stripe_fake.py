@@ -5,6 +5,7 @@ encoding, response parsing and error handling all run. Objects live in memory; t
 Stripe-side happenings (a checkout completing, a renewal failing) through helper methods and
 deliver the resulting events to the webhook signed exactly as Stripe signs them.
 """
+
 import copy
 import hashlib
 import hmac

@@ -1,4 +1,5 @@
 """One entitlement service for every app: limits, feature flags, token claims, usage and metering."""
+
 from datetime import UTC, datetime
 
 import pytest
@@ -49,7 +50,8 @@ def test_hooks_answer_from_the_orgs_plan(org_factory):
     assert entitlements.limit_of(organization, "audit_retention_days") == 365
     assert entitlements.has_feature(organization, "sso") is True
     assert hooks.plan_claims(organization=organization) == {
-        "plan": "team", "features": {"custom_slug": True, "sso": True, "advanced_analytics": True, "white_label": True},
+        "plan": "team",
+        "features": {"custom_slug": True, "sso": True, "advanced_analytics": True, "white_label": True},
     }
 
 
@@ -89,8 +91,14 @@ def test_api_keys_are_limited_by_the_plan(team):
 def test_usage_reports_every_key_with_its_limit(team, monkeypatch):
     organization, members, clients = team
     # Apps billing cannot see report through the hook; every provider's counts add up.
-    monkeypatch.setattr(hooks.usage_counts, "providers", (lambda organization: {"integrations": 2},
-        lambda organization: {"storage_mb": 120, "integrations": 1},))
+    monkeypatch.setattr(
+        hooks.usage_counts,
+        "providers",
+        (
+            lambda organization: {"integrations": 2},
+            lambda organization: {"storage_mb": 120, "integrations": 1},
+        ),
+    )
     usage_record(organization=organization, metric=catalog.Metric.AI_REQUESTS, quantity=7)
 
     body = clients["admin"].get("/api/v1/billing/usage").json()
@@ -143,7 +151,8 @@ def test_usage_counters_are_monthly(org_factory):
         usage_record(organization=organization, metric="ai_requests", quantity=2)
 
     assert dict(UsageCounter.objects.values_list("period", "count")) == {
-        datetime(2026, 3, 1).date(): 4, datetime(2026, 4, 1).date(): 2,
+        datetime(2026, 3, 1).date(): 4,
+        datetime(2026, 4, 1).date(): 2,
     }
     with pytest.raises(ValueError):
         usage_record(organization=organization, metric="bananas")

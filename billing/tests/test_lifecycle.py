@@ -1,4 +1,5 @@
 """The whole life of a subscription through the API, the Stripe fake and signed webhooks."""
+
 import jwt
 import pytest
 

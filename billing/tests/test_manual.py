@@ -1,4 +1,5 @@
 """The manual provider: staff activation, expiry by the beat task, cancel, and its guards."""
+
 from datetime import timedelta
 
 import pytest

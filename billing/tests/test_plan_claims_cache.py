@@ -1,4 +1,5 @@
 """Token plan claims are cached per org and follow its subscription row at once."""
+
 import pytest
 
 from billing.tests.test_entitlements import put_on

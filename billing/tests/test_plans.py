@@ -1,4 +1,5 @@
 """Public plan routes, plan seeding and the Stripe catalog sync."""
+
 import io
 
 import pytest
@@ -20,10 +21,20 @@ def test_plans_are_public_and_shaped_as_the_contract_says(api_client):
     assert [p["code"] for p in body["data"]] == ["free", "pro", "team"]
     pro = body["data"][1]
     assert pro == {
-        "code": "pro", "name": "Pro", "description": pro["description"],
-        "prices": {"month": 2900, "year": 29000}, "currency": "usd", "per_seat": False,
-        "limits": {"max_members": 25, "max_api_keys": 25, "max_integrations": 10, "audit_retention_days": 180,
-                   "storage_mb": 20480, "ai_requests_per_month": 5000},
+        "code": "pro",
+        "name": "Pro",
+        "description": pro["description"],
+        "prices": {"month": 2900, "year": 29000},
+        "currency": "usd",
+        "per_seat": False,
+        "limits": {
+            "max_members": 25,
+            "max_api_keys": 25,
+            "max_integrations": 10,
+            "audit_retention_days": 180,
+            "storage_mb": 20480,
+            "ai_requests_per_month": 5000,
+        },
         "features": {"custom_slug": True, "sso": False, "advanced_analytics": True, "white_label": False},
     }
 

@@ -1,4 +1,5 @@
 """PostgreSQL only: the same Stripe event delivered (and processed) concurrently is applied once."""
+
 from datetime import UTC, datetime
 
 import pytest
@@ -32,11 +33,15 @@ def subscribed_org(postgres, fake_stripe, synced_plans):
         account = account_for_update(organization=organization)
         customer_ensure(account=account, actor=Actor.system())
     customer = Subscription.objects.get(organization=organization).stripe_customer_id
-    session = fake_stripe._api_create_checkout_session({
-        "mode": "subscription", "customer": customer, "success_url": "https://app.example.test/ok",
-        "line_items": [{"price": synced_plans["pro"].stripe_price_month_id, "quantity": "1"}],
-        "subscription_data": {"metadata": {"organization_id": str(organization.id)}},
-    })
+    session = fake_stripe._api_create_checkout_session(
+        {
+            "mode": "subscription",
+            "customer": customer,
+            "success_url": "https://app.example.test/ok",
+            "line_items": [{"price": synced_plans["pro"].stripe_price_month_id, "quantity": "1"}],
+            "subscription_data": {"metadata": {"organization_id": str(organization.id)}},
+        }
+    )
     _, subscription = fake_stripe.checkout_complete(session["id"])
     return organization, subscription
 
@@ -62,8 +67,12 @@ def test_concurrent_workers_processing_one_event_apply_it_once(subscribed_org, f
     event = fake_stripe.event("customer.subscription.created", subscription)
     # Stored as the endpoint would, without running the task yet.
     stored = WebhookEvent.objects.create(
-        stripe_event_id=event["id"], type=event["type"], object_type="subscription", object_id=subscription["id"],
-        event_created=datetime.fromtimestamp(event["created"], tz=UTC), payload=event,
+        stripe_event_id=event["id"],
+        type=event["type"],
+        object_type="subscription",
+        object_id=subscription["id"],
+        event_created=datetime.fromtimestamp(event["created"], tz=UTC),
+        payload=event,
     )
 
     results = run_together(6, lambda i: webhooks.webhook_event_process(webhook_event_id=stored.id).attempts)

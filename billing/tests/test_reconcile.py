@@ -1,4 +1,5 @@
 """`manage.py billing_reconcile` and seat sync: local state repaired from Stripe's."""
+
 import io
 
 import pytest

@@ -1,4 +1,5 @@
 """Invoices, payments (refunds) and payment methods: dj-stripe's synced rows, scoped to the org."""
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -74,8 +75,10 @@ def test_list_endpoints_run_a_constant_number_of_queries(billed, fake_stripe, de
     for offset in range(4, 9):
         invoice = fake_stripe.invoice_create(subscription_id=subscription["id"], paid=True)
         charge = fake_stripe.get(sorted(k for k, o in fake_stripe.objects.items() if o.get("object") == "charge")[-1])
-        deliver(fake_stripe.event("invoice.paid", invoice, created=subscription["created"] + offset),
-                fake_stripe.event("charge.succeeded", charge, created=subscription["created"] + offset))
+        deliver(
+            fake_stripe.event("invoice.paid", invoice, created=subscription["created"] + offset),
+            fake_stripe.event("charge.succeeded", charge, created=subscription["created"] + offset),
+        )
     with CaptureQueriesContext(connection) as many:
         assert len(client.get(URL + path).json()["data"]) >= 8
 

@@ -1,4 +1,5 @@
 """Invariant 8 on `subscriptions/activate`: a staff power needs a session that passed MFA."""
+
 import pytest
 from rest_framework.test import APIClient
 

@@ -1,4 +1,5 @@
 """Subscription endpoints: checkout, portal, change plan (with preview), cancel, reactivate, roles, org context."""
+
 import uuid
 
 import pytest
@@ -19,8 +20,15 @@ def test_an_org_that_never_subscribed_is_free_and_active(team):
     body = clients["admin"].get(URL + "subscription").json()
 
     assert body == {
-        "id": None, "plan": "free", "status": "active", "provider": None, "interval": None,
-        "current_period_end": None, "cancel_at_period_end": False, "active_until": None, "seats": None,
+        "id": None,
+        "plan": "free",
+        "status": "active",
+        "provider": None,
+        "interval": None,
+        "current_period_end": None,
+        "cancel_at_period_end": False,
+        "active_until": None,
+        "seats": None,
     }
 
 

@@ -1,4 +1,5 @@
 """Billing tasks: retries with backoff, the stuck-event sweeper, the beat schedule."""
+
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -31,8 +32,12 @@ def test_the_sweeper_requeues_only_unfinished_events_that_waited(fake_stripe, mo
 
     def stored(status, received_at):
         return WebhookEvent.objects.create(
-            stripe_event_id=f"evt_{status}_{received_at.timestamp()}", type="invoice.paid", status=status,
-            event_created=datetime(2026, 1, 1, tzinfo=UTC), payload={}, received_at=received_at,
+            stripe_event_id=f"evt_{status}_{received_at.timestamp()}",
+            type="invoice.paid",
+            status=status,
+            event_created=datetime(2026, 1, 1, tzinfo=UTC),
+            payload={},
+            received_at=received_at,
         )
 
     stuck = [stored("pending", old), stored("failed", old)]

@@ -1,4 +1,5 @@
 """The Stripe webhook: signature, durable storage before 2xx, exactly-once, ordering, retries."""
+
 import time
 
 import pytest
@@ -69,10 +70,17 @@ def test_the_webhook_needs_no_auth_ignores_tokens_and_is_never_throttled(api_cli
 
 def test_the_event_is_stored_before_the_answer_even_when_processing_fails(api_client, fake_stripe, subscribed, django_capture_on_commit_callbacks):
     organization, owner, subscription = subscribed
-    event = fake_stripe.event("checkout.session.completed", {
-        "id": "cs_other", "object": "checkout.session", "mode": "subscription",
-        "customer": subscription["customer"], "subscription": subscription["id"],
-    }, created=subscription["created"] + 10)
+    event = fake_stripe.event(
+        "checkout.session.completed",
+        {
+            "id": "cs_other",
+            "object": "checkout.session",
+            "mode": "subscription",
+            "customer": subscription["customer"],
+            "subscription": subscription["id"],
+        },
+        created=subscription["created"] + 10,
+    )
     fake_stripe.fail_next = StripeFailure(500, "Stripe is down", kind="api_error", code="")
 
     with django_capture_on_commit_callbacks(execute=True):

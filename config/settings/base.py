@@ -1,4 +1,5 @@
 """Settings shared by every environment; every switch is read from the environment."""
+
 from datetime import timedelta
 
 from config.env import BASE_DIR, env
@@ -110,7 +111,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         # The pool replaces persistent connections (Django refuses both at once).
         DATABASES["default"]["CONN_MAX_AGE"] = 0
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-            "min_size": 1, "max_size": DATABASE_POOL_MAX_SIZE, "timeout": 10,
+            "min_size": 1,
+            "max_size": DATABASE_POOL_MAX_SIZE,
+            "timeout": 10,
         }
     # Seconds: an unreachable server fails requests and /health/ready fast instead of hanging.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)

@@ -1,4 +1,5 @@
 """Local development: debug on, console email unless told otherwise, eager Celery by default."""
+
 from .base import *  # noqa: F401,F403
 from .base import env
 

@@ -1,4 +1,5 @@
 """Production: hardening only. Refuses to start without a secret key, hosts and a database."""
+
 from .base import *  # noqa: F401,F403
 from .base import LOGGING, SIMPLE_JWT, env
 

@@ -1,4 +1,5 @@
 """Test settings: fast hashing, in-memory email, eager Celery; PostgreSQL/Redis when their URLs are set."""
+
 import os
 
 from .base import *  # noqa: F401,F403

@@ -1,4 +1,5 @@
 """Fixtures for the core plumbing tests."""
+
 import pytest
 from rest_framework.test import APIClient
 

@@ -1,4 +1,5 @@
 """The permission catalog: declarations with their built-in role grants, and the start-up check of views."""
+
 import pytest
 from django.core.checks import Error
 from django.core.management import call_command

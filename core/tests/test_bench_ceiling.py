@@ -1,4 +1,5 @@
 """The benchmark ceiling (core/bench.py): mounted only when BENCH_CEILING is on, and a real authenticated view."""
+
 import importlib
 
 import pytest

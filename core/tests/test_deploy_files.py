@@ -1,4 +1,5 @@
 """Deployment files: they parse, and they cover every setting the application reads."""
+
 import os
 import re
 import runpy
@@ -28,11 +29,28 @@ def compose() -> dict:
 
 def test_settings_read_the_documented_contract_names():
     # Sanity check of the scan itself: the names API.md promises deployers are found.
-    promised = {"DJANGO_SECRET_KEY", "DJANGO_DEBUG", "DJANGO_ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL",
-                "CELERY_BROKER_URL", "CELERY_TASK_ALWAYS_EAGER", "EMAIL_BACKEND", "EMAIL_FILE_PATH", "EMAIL_URL",
-                "DEFAULT_FROM_EMAIL", "FRONTEND_URL", "CORS_ALLOWED_ORIGINS", "STRIPE_SECRET_KEY",
-                "STRIPE_WEBHOOK_SECRET", "GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET", "INTEGRATIONS_MASTER_KEYS",
-                "THROTTLE_USER", "THROTTLE_ANON"}
+    promised = {
+        "DJANGO_SECRET_KEY",
+        "DJANGO_DEBUG",
+        "DJANGO_ALLOWED_HOSTS",
+        "DATABASE_URL",
+        "REDIS_URL",
+        "CELERY_BROKER_URL",
+        "CELERY_TASK_ALWAYS_EAGER",
+        "EMAIL_BACKEND",
+        "EMAIL_FILE_PATH",
+        "EMAIL_URL",
+        "DEFAULT_FROM_EMAIL",
+        "FRONTEND_URL",
+        "CORS_ALLOWED_ORIGINS",
+        "STRIPE_SECRET_KEY",
+        "STRIPE_WEBHOOK_SECRET",
+        "GOOGLE_CLIENT_ID",
+        "GOOGLE_CLIENT_SECRET",
+        "INTEGRATIONS_MASTER_KEYS",
+        "THROTTLE_USER",
+        "THROTTLE_ANON",
+    }
 
     assert promised <= variables_read_by_settings()
 

@@ -1,4 +1,5 @@
 """email_send: one template set, a subject header that stays one line."""
+
 import pytest
 from django.core import mail
 

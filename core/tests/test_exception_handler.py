@@ -1,4 +1,5 @@
 """The DRF exception handler, called directly for the cases no endpoint here produces yet."""
+
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import OperationalError

@@ -1,4 +1,5 @@
 """The error envelope: every failure the API can produce answers in one shape."""
+
 import base64
 import json
 import logging

@@ -1,4 +1,5 @@
 """What the app does when a dependency is down: database, Redis cache, Celery broker."""
+
 import copy
 import functools
 import json
@@ -100,9 +101,7 @@ def test_redis_down_the_app_keeps_serving(owner_client, redis_down):
 
 
 def test_redis_down_login_and_refresh_still_work(owner_client, redis_down):
-    response = owner_client.post(
-        "/api/v1/auth/refresh", {"refresh_token": owner_client.tokens["refresh_token"]}, format="json"
-    )
+    response = owner_client.post("/api/v1/auth/refresh", {"refresh_token": owner_client.tokens["refresh_token"]}, format="json")
 
     assert response.status_code == 200
 
@@ -159,16 +158,12 @@ def broker_down(monkeypatch):
     current_app.pool.force_close_all()
 
 
-def test_broker_down_the_invite_commits_and_its_email_is_sent_later(
-    owner_client, broker_down, monkeypatch, mailoutbox, django_capture_on_commit_callbacks
-):
+def test_broker_down_the_invite_commits_and_its_email_is_sent_later(owner_client, broker_down, monkeypatch, mailoutbox, django_capture_on_commit_callbacks):
     organization = owner_client.organization
 
     # when an invite is created while the broker is unreachable
     with django_capture_on_commit_callbacks(execute=True):
-        response = owner_client.post(
-            f"/api/v1/orgs/{organization.id}/invites", {"email": "new@corp.example", "role": "member"}, format="json"
-        )
+        response = owner_client.post(f"/api/v1/orgs/{organization.id}/invites", {"email": "new@corp.example", "role": "member"}, format="json")
 
     # then the change is saved and answered, and the email task waits in the outbox
     assert response.status_code == 201, response.content

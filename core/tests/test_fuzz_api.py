@@ -11,6 +11,7 @@ Checks: no 5xx; every status code is documented; the body matches the documented
 and content type; no body holds a password hash or an already-shown secret. Bounded in `make test` (FUZZ_MAX_EXAMPLES, default 4, derandomized);
 `make fuzz` runs more examples per operation.
 """
+
 import json
 import os
 

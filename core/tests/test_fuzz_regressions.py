@@ -1,4 +1,5 @@
 """Bugs the schema fuzzer (test_fuzz_api.py) found, pinned by name."""
+
 import jsonschema
 import pytest
 from django.db import connection

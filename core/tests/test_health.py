@@ -1,4 +1,5 @@
 """Health probes and Prometheus metrics (no auth)."""
+
 import json
 import socket
 

@@ -1,4 +1,5 @@
 """Typed hooks: a provider that does not fit, a second provider or a misspelled argument fails loudly."""
+
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 

@@ -1,4 +1,5 @@
 """parse_uuid: ids from clients, tokens and rows."""
+
 import uuid
 
 import pytest

@@ -1,4 +1,5 @@
 """The suite-wide response scan (root conftest `leak_guard`) catches what it must."""
+
 import pytest
 
 from conftest import client_for
@@ -41,7 +42,12 @@ def test_the_real_endpoints_pass_the_scan(leak_guard, org_factory, unlimited_pla
     client = client_for(members["owner"].user, organization)
     client.post(f"/api/v1/orgs/{organization.id}/api-keys", {"name": "ci"}, format="json")
 
-    for path in (f"/api/v1/orgs/{organization.id}/api-keys", f"/api/v1/orgs/{organization.id}/members",
-                 "/api/v1/users/me", "/api/v1/auth/sessions", "/api/v1/users/me/export"):
+    for path in (
+        f"/api/v1/orgs/{organization.id}/api-keys",
+        f"/api/v1/orgs/{organization.id}/members",
+        "/api/v1/users/me",
+        "/api/v1/auth/sessions",
+        "/api/v1/users/me/export",
+    ):
         assert client.get(path).status_code == 200, path
     assert leak_guard.forbidden  # hashes and the shown secret were registered, and none leaked

@@ -1,4 +1,5 @@
 """Logging: the request id on every record, JSON lines when asked for."""
+
 import io
 import json
 import logging

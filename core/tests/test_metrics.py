@@ -1,4 +1,5 @@
 """/metrics: Prometheus' text format, behind a bearer token where one is set; unserved in production without one."""
+
 import pytest
 
 pytestmark = pytest.mark.django_db

@@ -1,4 +1,5 @@
 """Request ids on every response; /api/ paths with or without a trailing slash."""
+
 import pytest
 
 from core.middleware import current_request_id

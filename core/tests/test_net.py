@@ -1,4 +1,5 @@
 """IP and CIDR checks: one normal form for allow-lists, one membership test."""
+
 import pytest
 
 from core.net import cidrs_normalize, ip_in_cidrs, ip_parse

@@ -1,4 +1,5 @@
 """Page/limit pagination, exercised through GET /api/v1/auth/sessions."""
+
 import pytest
 from rest_framework.request import Request
 from rest_framework.test import APIRequestFactory

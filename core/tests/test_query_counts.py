@@ -10,6 +10,7 @@ To cover a new endpoint: write `def _my_rows(world: World, count: int) -> None` 
 signed in with that org active), and add `"/api/v1/...": _my_rows` to ROW_FACTORIES. Path
 parameters are filled from World (`{org_id}`, `{team_id}`, `{chat_id}`).
 """
+
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta

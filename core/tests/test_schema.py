@@ -1,4 +1,5 @@
 """OpenAPI schema and the documentation pages (served without a CDN)."""
+
 import pytest
 import yaml
 from django.core.management import call_command

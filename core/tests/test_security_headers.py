@@ -1,4 +1,5 @@
 """Security headers: nosniff and Referrer-Policy on API responses, a CSP the docs and admin work under, HSTS in prod."""
+
 import json
 import re
 

@@ -1,4 +1,5 @@
 """Platform rules of API.md v1.1, each tried as the attack: one client IP (6), bad bodies are 4xx (7), no tokens in logs."""
+
 import asyncio
 import logging
 import runpy
@@ -69,13 +70,8 @@ def test_behind_one_proxy_the_right_most_hop_is_locked_and_nobody_else(settings,
     via_proxy = APIClient(REMOTE_ADDR="10.0.0.2")
 
     # when: the attacker (203.0.113.7) forges left-most entries, the victim's address among them
-    statuses = [
-        wrong_login(via_proxy, user.email, HTTP_X_FORWARDED_FOR=f"198.51.100.{n}, 203.0.113.99, 203.0.113.7")
-        for n, user in enumerate(targets)
-    ]
-    victim_login = via_proxy.post(
-        LOGIN, {"email": victim.email, "password": DEFAULT_PASSWORD}, format="json", HTTP_X_FORWARDED_FOR="203.0.113.99"
-    )
+    statuses = [wrong_login(via_proxy, user.email, HTTP_X_FORWARDED_FOR=f"198.51.100.{n}, 203.0.113.99, 203.0.113.7") for n, user in enumerate(targets)]
+    victim_login = via_proxy.post(LOGIN, {"email": victim.email, "password": DEFAULT_PASSWORD}, format="json", HTTP_X_FORWARDED_FOR="203.0.113.99")
 
     # then: the attacker's real address is locked; the victim, through the same proxy, is not
     assert statuses == [401, 401, 429, 429]
@@ -95,10 +91,7 @@ def test_anonymous_throttle_counts_the_right_most_hop_not_the_forged_ones(settin
     }
     client = APIClient(REMOTE_ADDR="10.0.0.2")
 
-    statuses = [
-        client.get("/api/v1/auth/setup-status", HTTP_X_FORWARDED_FOR=f"198.51.100.{n}, 203.0.113.7").status_code
-        for n in range(3)
-    ]
+    statuses = [client.get("/api/v1/auth/setup-status", HTTP_X_FORWARDED_FOR=f"198.51.100.{n}, 203.0.113.7").status_code for n in range(3)]
     other = client.get("/api/v1/auth/setup-status", HTTP_X_FORWARDED_FOR="203.0.113.8")
 
     assert statuses == [200, 200, 429]
@@ -155,9 +148,7 @@ def test_the_web_server_never_takes_the_client_address_from_forwarded_headers():
         await send({"type": "http.response.start", "status": 204, "headers": []})
         await send({"type": "http.response.body", "body": b""})
 
-    server = uvicorn.Config(
-        app=probe, forwarded_allow_ips="*", proxy_headers=worker_class.CONFIG_KWARGS.get("proxy_headers", True)
-    )
+    server = uvicorn.Config(app=probe, forwarded_allow_ips="*", proxy_headers=worker_class.CONFIG_KWARGS.get("proxy_headers", True))
     server.load()
 
     # when: a client sends its own X-Forwarded-For straight to the server
@@ -247,9 +238,7 @@ def test_the_default_parser_refuses_depth_without_recursing():
 
     with pytest.raises(ParseError):
         JSONParser().parse(BytesIO(("[" * 100_000).encode()), "application/json", {})
-    assert JSONParser().parse(BytesIO(b'{"a": ["[[[[", {"b": "\\"]]"}]}'), "application/json", {}) == {
-        "a": ["[[[[", {"b": '"]]'}]
-    }
+    assert JSONParser().parse(BytesIO(b'{"a": ["[[[[", {"b": "\\"]]"}]}'), "application/json", {}) == {"a": ["[[[[", {"b": '"]]'}]}
     assert django_settings.REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] == ["core.parsers.JSONParser"]
 
 
@@ -390,9 +379,7 @@ TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl"
 
 def test_access_lines_of_the_servers_carry_no_token(capture):
     # when: the lines uvicorn (HTTP access, WebSocket handshake) and gunicorn write, in their own formats
-    logging.getLogger("uvicorn.access").info(
-        '%s - "%s %s HTTP/%s" %d', "203.0.113.5:40000", "GET", f"/ws?org=o-1&token={TOKEN}", "1.1", 101
-    )
+    logging.getLogger("uvicorn.access").info('%s - "%s %s HTTP/%s" %d', "203.0.113.5:40000", "GET", f"/ws?org=o-1&token={TOKEN}", "1.1", 101)
     logging.getLogger("uvicorn.error").info('%s - "WebSocket %s" [accepted]', "203.0.113.5:40000", f"/ws?token={TOKEN}&org=o-1")
     logging.getLogger("gunicorn.access").info(
         '%(h)s "%(r)s" %(s)s', {"h": "203.0.113.5", "r": f"GET /api/v1/integrations/oauth/gmail/callback?code={TOKEN}&state=s HTTP/1.1", "s": "201"}

@@ -1,4 +1,5 @@
 """Review of the issue-13 fix, written as attacks: each test fails while the hole is open."""
+
 import logging
 
 from core.logging import SecretRedactionFilter
@@ -8,9 +9,7 @@ INVITE_CODE = "Zq3v6fJx0mB1yq1H0w7cQ0y8dYt0ZqvYkq9rZ8l5u1A"
 
 def _access_line(path: str) -> logging.LogRecord:
     # What uvicorn.access writes: client, method, full path (query included), HTTP version, status.
-    return logging.LogRecord(
-        "uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d', ("203.0.113.7:5123", "GET", path, "1.1", 200), None
-    )
+    return logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d', ("203.0.113.7:5123", "GET", path, "1.1", 200), None)
 
 
 def test_an_invitation_code_in_the_url_path_is_redacted_from_access_logs():

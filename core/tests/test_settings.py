@@ -1,4 +1,5 @@
 """Settings per environment, checked in fresh interpreters with a clean environment."""
+
 import json
 import os
 import subprocess
@@ -19,9 +20,7 @@ PROD_ENV = {
 def run_python(code: str, env: dict, tmp_path) -> subprocess.CompletedProcess:
     """Run Python code from the project directory with only PATH, HOME and `env` set."""
     clean = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), **env}
-    return subprocess.run(
-        [sys.executable, *code], cwd=settings.BASE_DIR, env=clean, capture_output=True, text=True, timeout=120
-    )
+    return subprocess.run([sys.executable, *code], cwd=settings.BASE_DIR, env=clean, capture_output=True, text=True, timeout=120)
 
 
 @pytest.fixture
@@ -30,9 +29,7 @@ def prod_env(tmp_path) -> dict:
     return {**PROD_ENV, "DATABASE_URL": f"sqlite:///{tmp_path / 'prod.sqlite3'}"}
 
 
-@pytest.mark.parametrize(
-    "missing", ["DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL", "INTEGRATIONS_MASTER_KEYS"]
-)
+@pytest.mark.parametrize("missing", ["DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL", "INTEGRATIONS_MASTER_KEYS"])
 def test_prod_settings_refuse_to_load_without_required_variables(prod_env, tmp_path, missing):
     env = {name: value for name, value in prod_env.items() if name != missing}
 

@@ -1,4 +1,5 @@
 """Throttles: X-RateLimit-* headers on every throttled view, 429 envelope past the limit."""
+
 import pytest
 
 

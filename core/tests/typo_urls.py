@@ -1,4 +1,5 @@
 """A URL map whose one view requires a misspelled permission, for the start-up check's test."""
+
 from django.urls import include, path
 from rest_framework.response import Response
 from rest_framework.views import APIView

@@ -1,4 +1,5 @@
 """Test-only URL map: the real one plus views that fail or log on purpose."""
+
 import logging
 
 from django.http import HttpResponse

@@ -1,4 +1,5 @@
 """Shapes of the documents API."""
+
 from rest_framework import serializers
 
 from documents.models import Document

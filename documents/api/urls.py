@@ -1,4 +1,5 @@
 """Documents routes, mounted under /api/v1/orgs/<org_id>/."""
+
 from django.urls import path
 
 from documents.api import views

@@ -1,4 +1,5 @@
 """Documents API: upload, list, get, download (streamed) and delete an organization's files."""
+
 from urllib.parse import quote
 
 from django.http import FileResponse
@@ -45,10 +46,16 @@ class DocumentListView(DocumentView):
         """Upload bodies may pass DATA_UPLOAD_MAX_MEMORY_SIZE, up to the per-file cap (core.asgi, core.http)."""
         return services.document_request_max_bytes()
 
-    @extend_schema(parameters=ORG_PATH + [
-        OpenApiParameter("page", OpenApiTypes.INT, OpenApiParameter.QUERY, description=PageLimitPagination.page_query_description),
-        OpenApiParameter("limit", OpenApiTypes.INT, OpenApiParameter.QUERY, description=PageLimitPagination.page_size_query_description),
-    ], responses={200: s.DocumentPageSerializer, **ERRORS}, tags=TAGS, operation_id="orgs_documents_list")
+    @extend_schema(
+        parameters=ORG_PATH
+        + [
+            OpenApiParameter("page", OpenApiTypes.INT, OpenApiParameter.QUERY, description=PageLimitPagination.page_query_description),
+            OpenApiParameter("limit", OpenApiTypes.INT, OpenApiParameter.QUERY, description=PageLimitPagination.page_size_query_description),
+        ],
+        responses={200: s.DocumentPageSerializer, **ERRORS},
+        tags=TAGS,
+        operation_id="orgs_documents_list",
+    )
     def get(self, request, org_id):
         """The organization's documents, newest first (`?page=&limit=`)."""
         paginator = PageLimitPagination()

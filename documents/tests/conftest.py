@@ -1,4 +1,5 @@
 """Fixtures of the documents tests: a temporary MEDIA_ROOT and an org with one member per role."""
+
 import pytest
 
 from conftest import client_for

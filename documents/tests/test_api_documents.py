@@ -1,4 +1,5 @@
 """Documents API: upload, list, get, download, delete; limits, sniffing, roles and tenancy."""
+
 import io
 import zipfile
 
@@ -309,9 +310,7 @@ def test_missing_file_is_400_envelope(team):
 
 def test_upload_with_an_api_key_has_no_uploader(team):
     organization, _, clients = team
-    created = clients["owner"].post(
-        f"/api/v1/orgs/{organization.id}/api-keys", {"name": "ci", "scopes": ["documents:write", "documents:read"]}, format="json"
-    )
+    created = clients["owner"].post(f"/api/v1/orgs/{organization.id}/api-keys", {"name": "ci", "scopes": ["documents:write", "documents:read"]}, format="json")
     assert created.status_code == 201, created.content
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Api-Key {created.json()['secret']}")

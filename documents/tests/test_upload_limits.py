@@ -1,4 +1,5 @@
 """Uploads are cut off at the limit while they stream in, never buffered whole first (API.md v1.1 invariant 7)."""
+
 import io
 
 import pytest

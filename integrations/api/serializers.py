@@ -1,4 +1,5 @@
 """Integrations API shapes (seed 000's: `{integrations: [...]}`, `{logs: [...]}`); secrets never appear."""
+
 from rest_framework import serializers
 
 from core import clock
@@ -51,8 +52,17 @@ class IntegrationSerializer(serializers.ModelSerializer):
     class Meta:
         model = Integration
         fields = [
-            "key", "type", "status", "revoked", "account", "scopes", "expires_at",
-            "last_refreshed_at", "connected_at", "updated_at", "last_error",
+            "key",
+            "type",
+            "status",
+            "revoked",
+            "account",
+            "scopes",
+            "expires_at",
+            "last_refreshed_at",
+            "connected_at",
+            "updated_at",
+            "last_error",
         ]
 
     def get_revoked(self, integration) -> bool:

@@ -1,4 +1,5 @@
 """Integrations routes under /api/v1/integrations (org from X-Org-ID or the token; no trailing slash)."""
+
 from django.urls import path
 
 from integrations.api import views

@@ -7,6 +7,7 @@ started the flow (API.md v1.1 invariant 4): the start response sets an HttpOnly 
 the callback path whose hash is in the state, and the callback needs that cookie or the starting
 user's own bearer token.
 """
+
 from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
@@ -68,8 +69,12 @@ class ProviderListView(IntegrationView):
         """The providers this server can connect, with their auth types and default scopes."""
         providers = [
             {
-                "key": p.key, "name": p.name, "auth_type": p.auth_type, "auth_types": list(p.auth_types),
-                "scopes": list(p.scopes), "oauth_configured": p.oauth_configured,
+                "key": p.key,
+                "name": p.name,
+                "auth_type": p.auth_type,
+                "auth_types": list(p.auth_types),
+                "scopes": list(p.scopes),
+                "oauth_configured": p.oauth_configured,
             }
             for p in provider_list()
         ]
@@ -188,7 +193,11 @@ class OAuthCallbackView(APIView):
         if not code:
             raise validation_error("code", "The authorization code is missing.")
         membership = authorize_member(
-            request, organization_id=claims["o"], user_id=claims["u"], permission=INTEGRATIONS_MANAGE, mfa=claims.get("m", False),
+            request,
+            organization_id=claims["o"],
+            user_id=claims["u"],
+            permission=INTEGRATIONS_MANAGE,
+            mfa=claims.get("m", False),
             caller=user,
         )
         # The provider's redirect may carry no token at all: the member who started the flow connects.
@@ -225,9 +234,7 @@ class IntegrationStatusView(IntegrationView):
         """One integration's status: active, expired, revoked or error."""
         integration = self.get_integration(key)
         current = selectors.integration_status(integration)
-        return Response(
-            {"integration": integration.key, "revoked": current == "revoked", "expired": current == "expired", "status": current}
-        )
+        return Response({"integration": integration.key, "revoked": current == "revoked", "expired": current == "expired", "status": current})
 
 
 @non_atomic
@@ -260,13 +267,10 @@ class IntegrationRevokeView(IntegrationView):
 
 
 class IntegrationLogView(IntegrationView):
-    @extend_schema(
-        parameters=[s.LogQuerySerializer], responses={200: s.LogListSerializer, **ERRORS}, tags=TAGS, operation_id="integrations_logs"
-    )
+    @extend_schema(parameters=[s.LogQuerySerializer], responses={200: s.LogListSerializer, **ERRORS}, tags=TAGS, operation_id="integrations_logs")
     def get(self, request):
         """The integration log, newest first: `?integration=gmail&action=REFRESH_FAILED&limit=100`."""
         query = s.LogQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         logs = selectors.log_list(organization=self.organization, **query.validated_data)
         return Response({"logs": s.LogSerializer(logs, many=True).data})
-

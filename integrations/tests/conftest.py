@@ -1,4 +1,5 @@
 """Fixtures of the integrations tests: a local OAuth provider wired into every OAuth provider."""
+
 import base64
 import json
 

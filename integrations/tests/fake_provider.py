@@ -5,6 +5,7 @@ and a PKCE challenge, refresh tokens that rotate (a spent one is `invalid_grant`
 client authentication. Tests script failures with `fail_next` (one entry per coming token call):
 "500", "timeout", "invalid_grant", "invalid_client", "garbage", "slack_not_ok".
 """
+
 import base64
 import hashlib
 import json

@@ -1,4 +1,5 @@
 """The staff admin shows integrations without their credentials, and can revoke them."""
+
 import pytest
 from django.urls import reverse
 

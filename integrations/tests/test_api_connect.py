@@ -1,4 +1,5 @@
 """Connect with supplied credentials, list, status, logs, permissions, plan limit, secrecy."""
+
 import base64
 import json
 from datetime import timedelta
@@ -78,7 +79,9 @@ def test_connecting_again_replaces_with_200(team, owner_client):
 
 def test_connect_oauth_with_supplied_tokens_sets_expiry_and_refreshability(team, owner_client):
     response = connect(
-        owner_client, key="gmail", type="oauth",
+        owner_client,
+        key="gmail",
+        type="oauth",
         credentials={"access_token": "at-1", "refresh_token": "rt-1", "expires_in": 3600},
     )
 
@@ -100,9 +103,7 @@ def test_connect_oauth_with_supplied_tokens_sets_expiry_and_refreshability(team,
     ],
 )
 def test_bad_credentials_are_400_and_store_nothing(team, owner_client, credentials, field_message):
-    response = owner_client.post(
-        "/api/v1/integrations/connect", {"integration_key": "github", "type": "api_key", "credentials": credentials}, format="json"
-    )
+    response = owner_client.post("/api/v1/integrations/connect", {"integration_key": "github", "type": "api_key", "credentials": credentials}, format="json")
 
     assert response.status_code == 400, response.content
     body = response.json()["error"]

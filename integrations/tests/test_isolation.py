@@ -1,4 +1,5 @@
 """Tenant isolation: a member of org A can neither read nor change org B's integrations or logs."""
+
 import pytest
 
 from conftest import client_for

@@ -5,6 +5,7 @@ a victim. The victim consents at Google with *their* mailbox and the provider re
 victim's browser to our callback. Before the fix the callback accepted any browser holding the
 state, and the victim's tokens were stored in the attacker's org.
 """
+
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest

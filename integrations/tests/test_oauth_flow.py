@@ -1,4 +1,5 @@
 """The OAuth authorization-code flow against the local fake provider: start, consent, callback."""
+
 from datetime import timedelta
 from urllib.parse import parse_qsl, urlsplit
 
@@ -142,9 +143,7 @@ def test_user_declining_is_400(owner_client, fake_provider):
 def test_member_who_lost_the_permission_meanwhile_is_refused(team, owner_client, fake_provider):
     organization, members, clients = team
     query = fake_provider.consent(start(clients["admin"]))
-    demoted = owner_client.patch(
-        f"/api/v1/orgs/{organization.id}/members/{members['admin'].user_id}", {"role": "viewer"}, format="json"
-    )
+    demoted = owner_client.patch(f"/api/v1/orgs/{organization.id}/members/{members['admin'].user_id}", {"role": "viewer"}, format="json")
     assert demoted.status_code == 200, demoted.content
 
     response = callback(browser_of(clients["admin"]), **query)

@@ -1,4 +1,5 @@
 """PostgreSQL only: workers racing on the same integrations refresh each one exactly once."""
+
 from datetime import timedelta
 
 import pytest
@@ -24,7 +25,9 @@ def postgres():
 def _connected(organization, fake, key):
     tokens = fake.mint()
     integration, _ = services.integration_connect(
-        organization=organization, provider=provider_get(key), type="oauth",
+        organization=organization,
+        provider=provider_get(key),
+        type="oauth",
         credentials={"access_token": tokens["access_token"], "refresh_token": tokens["refresh_token"]},
         expires_at=clock.now() + timedelta(minutes=5),
         actor=Actor.system(),

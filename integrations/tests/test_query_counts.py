@@ -1,4 +1,5 @@
 """The integrations list and the log run as many queries for 100 rows as for 10."""
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext

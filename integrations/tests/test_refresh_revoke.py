@@ -1,4 +1,5 @@
 """Refresh (API and beat) and revoke, against the local fake provider."""
+
 from datetime import timedelta
 
 import pytest
@@ -251,7 +252,10 @@ def test_beat_gives_up_after_the_last_retry(team, fake_provider, settings, djang
 def test_beat_expires_what_cannot_refresh(team, fake_provider):
     organization = team[0]
     services.integration_connect(
-        organization=organization, provider=provider_get("openai"), type="api_key", credentials={"api_key": "k"},
+        organization=organization,
+        provider=provider_get("openai"),
+        type="api_key",
+        credentials={"api_key": "k"},
         expires_at=clock.now() + timedelta(minutes=1),
         actor=Actor.system(),
     )

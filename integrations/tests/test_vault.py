@@ -1,4 +1,5 @@
 """Envelope encryption: per-org data keys, master-key rotation without downtime."""
+
 import pytest
 from cryptography.fernet import Fernet
 from django.core.management import call_command
@@ -17,6 +18,7 @@ pytestmark = pytest.mark.django_db
 def fresh(organization):
     """The org as a new request or task loads it (the unwrapped data key is kept per loaded row)."""
     return Organization.objects.get(pk=organization.pk)
+
 
 OLD, NEW = Fernet.generate_key().decode(), Fernet.generate_key().decode()
 

@@ -1,4 +1,5 @@
 """Shapes of the messaging API: requests here, responses from `messaging.payloads` (shared with the events)."""
+
 from rest_framework import serializers
 
 from messaging.models import Call, Chat, Message
@@ -47,7 +48,10 @@ class ChatMessageEditSerializer(serializers.Serializer):
 class ChatMessageQuerySerializer(serializers.Serializer):
     cursor = serializers.CharField(required=False, allow_blank=True, default="", help_text="`next_cursor` of the previous page; empty for the newest.")
     limit = serializers.IntegerField(
-        required=False, min_value=1, max_value=MESSAGES_PAGE_MAX, default=MESSAGES_PAGE_DEFAULT,
+        required=False,
+        min_value=1,
+        max_value=MESSAGES_PAGE_MAX,
+        default=MESSAGES_PAGE_DEFAULT,
         help_text=f"Messages per page, 1 to {MESSAGES_PAGE_MAX}; default {MESSAGES_PAGE_DEFAULT}.",
     )
 

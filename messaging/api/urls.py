@@ -3,6 +3,7 @@
 The prefixes are part of each route, as for notifications: OptionalTrailingSlashMiddleware
 strips the trailing slash, so a root declared as `chats/` + `""` could never match.
 """
+
 from django.urls import path
 
 from messaging.api import views

@@ -4,6 +4,7 @@ The organization comes from `X-Org-ID` or the token's `org_id` claim (no org in 
 Reads need `messaging:read`, changes `messaging:write`; within that, a chat one is not in is
 404 like another org's, and the chat's own rules (admins, authors) answer 403/409.
 """
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -22,7 +23,10 @@ from permissions.drf import OrgScopedMixin
 CHAT_TAGS = ["chats"]
 CALL_TAGS = ["calls"]
 ERRORS = errors(
-    400, 401, 403, 404,
+    400,
+    401,
+    403,
+    404,
     wording={
         403: "INSUFFICIENT_PERMISSIONS (role, chat admin or author rule) / INVALID_ORG_CONTEXT",
         404: "ORG_NOT_FOUND / NOT_FOUND (also another org's object, or a chat one is not in)",

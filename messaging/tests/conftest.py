@@ -1,4 +1,5 @@
 """Fixtures of the messaging tests: an org with one member per role (signed-in clients), and a second org."""
+
 from dataclasses import dataclass
 
 import pytest

@@ -1,4 +1,5 @@
 """Calls API: start (one live call per chat), active call, join, media state, leave, end, reject."""
+
 import pytest
 
 from audit.models import AuditEvent

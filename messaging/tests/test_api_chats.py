@@ -1,5 +1,6 @@
 """Chats API: create (direct once per pair, group), list with last message and unread count, get,
 update, delete, members add/remove, leave; permissions per role and chat rules; audit events."""
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext

@@ -1,5 +1,6 @@
 """Messages API: send, keyset pages newest first, edit (author), soft delete (author or chat admin),
 read receipts and the unread counts that follow them."""
+
 import pytest
 
 from audit.models import AuditEvent

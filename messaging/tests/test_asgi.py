@@ -1,4 +1,5 @@
 """config/asgi.py: HTTP and WebSocket routing, and sync streaming responses sent as produced."""
+
 import asyncio
 
 from asgiref.sync import async_to_sync

@@ -1,5 +1,6 @@
 """Tenant isolation: a member of org A reaches none of org B's chats, messages and calls (404),
 cannot name org B in X-Org-ID (403) and cannot add org B's users to a chat (400)."""
+
 import pytest
 
 from messaging.models import Call, Chat, ChatMember, Message

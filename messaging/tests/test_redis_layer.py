@@ -2,6 +2,7 @@
 
 Uses Redis database 11 on 127.0.0.1:6379 (MESSAGING_REDIS_TEST_URL overrides), with a fresh key prefix per run.
 """
+
 import os
 import uuid
 
@@ -30,9 +31,7 @@ def redis_layer(settings):
     if not _redis_up():
         pytest.skip(f"no Redis at {REDIS_TEST_URL}")
     prefix = f"test-{uuid.uuid4().hex[:8]}"
-    settings.CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_TEST_URL], "prefix": prefix}}
-    }
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_TEST_URL], "prefix": prefix}}}
     yield
     import redis
 

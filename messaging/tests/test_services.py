@@ -1,5 +1,6 @@
 """Services and selectors called directly: direct-chat uniqueness under a race, message numbering,
 read state, signalling targets, publishing after commit only, notification hook."""
+
 from unittest import mock
 
 import pytest

@@ -1,4 +1,5 @@
 """Channel layer settings: Redis when CHANNELS_REDIS_URL / REDIS_URL is set, in-process memory otherwise."""
+
 import json
 import os
 import subprocess

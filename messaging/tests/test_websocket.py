@@ -5,6 +5,7 @@ Each test drives its async scenario with asgiref's `async_to_sync`: the consumer
 then runs on the test's own thread and connection. Transactional tests: what the consumer changes
 commits for real, so its on-commit publishing runs as in production.
 """
+
 from datetime import timedelta
 
 import pytest
@@ -161,9 +162,7 @@ def test_message_sent_by_rest_reaches_the_chat_members_only(team, other_team, co
         assert await outsider.receive_nothing(timeout=QUIET)
         assert await foreigner.receive_nothing(timeout=QUIET)
 
-        edited = await committed(
-            team.clients["owner"].patch, f"/api/v1/chats/{chat['id']}/messages/{message['id']}", {"content": "hi"}, format="json"
-        )
+        edited = await committed(team.clients["owner"].patch, f"/api/v1/chats/{chat['id']}/messages/{message['id']}", {"content": "hi"}, format="json")
         assert edited.status_code == 200
         assert (await member.receive_json_from(timeout=WAIT))["type"] == "message:updated"
         await committed(team.clients["owner"].delete, f"/api/v1/chats/{chat['id']}/messages/{message['id']}")
@@ -181,9 +180,7 @@ def test_a_member_added_later_gets_the_chat_events_and_a_removed_one_stops(team,
 
     async def scenario():
         admin = await open_for(team, "admin")
-        added = await committed(
-            team.clients["owner"].post, f"/api/v1/chats/{chat['id']}/members", {"member_ids": [str(team.user("admin").id)]}, format="json"
-        )
+        added = await committed(team.clients["owner"].post, f"/api/v1/chats/{chat['id']}/members", {"member_ids": [str(team.user("admin").id)]}, format="json")
         assert added.status_code == 200
         joined = await admin.receive_json_from(timeout=WAIT)
         assert joined["type"] == "chat:member_added" and joined["data"]["chat"]["id"] == chat["id"]

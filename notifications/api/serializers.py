@@ -1,4 +1,5 @@
 """Notifications API shapes: query filters in; notifications, counts and preferences out."""
+
 from rest_framework import serializers
 
 from notifications.catalog import EVENTS

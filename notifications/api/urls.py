@@ -3,6 +3,7 @@
 The prefix is part of each route, as for `orgs`: OptionalTrailingSlashMiddleware strips the
 trailing slash, so a root declared as `notifications/` + `""` could never match.
 """
+
 from django.urls import path
 
 from notifications.api import views

@@ -1,4 +1,5 @@
 """Notifications API: the signed-in user's own notifications and preferences (not org-scoped)."""
+
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.generics import ListAPIView
@@ -12,7 +13,9 @@ from notifications.models import Notification
 
 TAGS = ["notifications"]
 ERRORS = errors(
-    400, 401, 403,
+    400,
+    401,
+    403,
     wording={
         400: "VALIDATION_ERROR (names the bad field or parameter)",
         403: "INSUFFICIENT_PERMISSIONS (API keys cannot use these routes)",
@@ -36,9 +39,7 @@ class NotificationListView(ListAPIView):
     def get(self, request):
         """My notifications, newest first (`?unread_only=true`, `?organization_id=`)."""
         query = _query(s.ListQuerySerializer, request)
-        notifications = selectors.notification_list(
-            user=request.user, unread_only=query["unread_only"], organization_id=query.get("organization_id")
-        )
+        notifications = selectors.notification_list(user=request.user, unread_only=query["unread_only"], organization_id=query.get("organization_id"))
         page = self.paginate_queryset(notifications)
         return self.get_paginated_response(s.NotificationSerializer(page, many=True).data)
 
@@ -52,9 +53,7 @@ class UnreadCountView(APIView):
 
 
 class ReadAllView(APIView):
-    @extend_schema(
-        request=None, parameters=[s.OrganizationFilterSerializer], responses={200: s.ReadAllSerializer, **ERRORS}, tags=TAGS
-    )
+    @extend_schema(request=None, parameters=[s.OrganizationFilterSerializer], responses={200: s.ReadAllSerializer, **ERRORS}, tags=TAGS)
     def put(self, request):
         """Mark all my unread notifications read (only one organization's with `?organization_id=`)."""
         query = _query(s.OrganizationFilterSerializer, request)

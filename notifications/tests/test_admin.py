@@ -1,4 +1,5 @@
 """The staff admin shows notifications and preferences read-only."""
+
 import pytest
 
 from accounts.tests.factories import UserFactory

@@ -1,4 +1,5 @@
 """The notifications API: a user's own list, counts, read state, deletion and preferences."""
+
 import uuid
 from datetime import timedelta
 

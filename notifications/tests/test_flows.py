@@ -1,4 +1,5 @@
 """Every emitting flow end to end: the real API (or the hook as its caller uses it) → the recipient's list."""
+
 import pytest
 from django.db import transaction
 
@@ -127,7 +128,10 @@ def test_subscription_changed_through_the_hook(org, mailoutbox, django_capture_o
     organization, members = org
     owner = members["owner"].user
     with django_capture_on_commit_callbacks(execute=True):
-        notification_services.notify(event="subscription_changed", user=owner, organization=organization,
+        notification_services.notify(
+            event="subscription_changed",
+            user=owner,
+            organization=organization,
             context={"plan": "team", "previous_plan": "pro"},
         )
     [item] = client_for(owner).get(URL).json()["data"]

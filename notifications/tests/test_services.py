@@ -1,4 +1,5 @@
 """notify(): rows and emails per preferences, the catalog's rendering, and never breaking the caller."""
+
 import logging
 
 import pytest
@@ -17,9 +18,7 @@ pytestmark = pytest.mark.django_db
 
 
 def prefer(user, *, email_enabled=True, in_app_enabled=True, **events):
-    return NotificationPreference.objects.create(
-        user=user, email_enabled=email_enabled, in_app_enabled=in_app_enabled, preferences=events
-    )
+    return NotificationPreference.objects.create(user=user, email_enabled=email_enabled, in_app_enabled=in_app_enabled, preferences=events)
 
 
 def test_notify_writes_the_row_and_emails_it_after_commit(mailoutbox, django_capture_on_commit_callbacks):

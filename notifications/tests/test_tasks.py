@@ -1,4 +1,5 @@
 """The email tasks: load by id, skip what is gone, retry on network errors."""
+
 import pytest
 
 from accounts.tests.factories import UserFactory

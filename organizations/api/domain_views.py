@@ -1,4 +1,5 @@
 """Email domains an organization claims, verifies through DNS, and releases."""
+
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.response import Response

@@ -1,4 +1,5 @@
 """Request and response shapes of the invitation, team and domain endpoints."""
+
 from rest_framework import serializers
 
 from organizations.models import Domain, Invite, Team, TeamMembership
@@ -136,9 +137,7 @@ class TeamListEnvelopeSerializer(serializers.Serializer):
 
 class DomainSerializer(serializers.ModelSerializer):
     verified = serializers.SerializerMethodField()
-    verification_record = serializers.CharField(
-        read_only=True, help_text="Publish this value as a DNS TXT record of the domain, then call verify."
-    )
+    verification_record = serializers.CharField(read_only=True, help_text="Publish this value as a DNS TXT record of the domain, then call verify.")
 
     class Meta:
         model = Domain

@@ -1,4 +1,5 @@
 """Org-scoped routes for invitations, teams and domains (mounted under /api/v1/orgs/<org_id>/)."""
+
 from django.urls import path
 
 from organizations.api import domain_views, invite_views, team_views

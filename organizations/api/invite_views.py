@@ -1,4 +1,5 @@
 """Invitations: org side (create, list, get, cancel, resend) and public side by code (view, accept, decline)."""
+
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import status
 from rest_framework.generics import ListAPIView

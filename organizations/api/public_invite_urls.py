@@ -1,4 +1,5 @@
 """Public invitation routes by code (mounted under /api/v1/invites/)."""
+
 from django.urls import path
 
 from organizations.api import invite_views

@@ -1,4 +1,5 @@
 """Request and response shapes of the Organizations endpoints."""
+
 from rest_framework import serializers
 
 from organizations.models import Membership, Organization
@@ -21,9 +22,7 @@ class OrganizationCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
     slug = serializers.CharField(max_length=60, required=False, allow_blank=True)
     website = serializers.URLField(max_length=200, required=False, allow_blank=True)
-    company_size = serializers.ChoiceField(
-        choices=["1-10", "11-50", "51-200", "201-1000", "1000+"], required=False, allow_blank=True
-    )
+    company_size = serializers.ChoiceField(choices=["1-10", "11-50", "51-200", "201-1000", "1000+"], required=False, allow_blank=True)
 
 
 class OrganizationUpdateSerializer(serializers.Serializer):
@@ -37,9 +36,10 @@ class OrganizationDeleteSerializer(serializers.Serializer):
 
 
 class SettingsSerializer(serializers.Serializer):
-    settings = serializers.DictField(help_text="Known keys only: " + ", ".join(
-        ["timezone", "locale", "logo_url", "primary_color", "require_mfa", "default_role", "allowed_email_domains", "notifications"]
-    ))
+    settings = serializers.DictField(
+        help_text="Known keys only: "
+        + ", ".join(["timezone", "locale", "logo_url", "primary_color", "require_mfa", "default_role", "allowed_email_domains", "notifications"])
+    )
 
 
 class StatsSerializer(serializers.Serializer):
@@ -91,9 +91,7 @@ class ProfileSerializer(serializers.ModelSerializer):
 class SetupOrganizationSerializer(serializers.Serializer):
     organization_name = serializers.CharField(max_length=100)
     organization_website = serializers.URLField(max_length=200, required=False, allow_blank=True)
-    company_size = serializers.ChoiceField(
-        choices=["1-10", "11-50", "51-200", "201-1000", "1000+"], required=False, allow_blank=True
-    )
+    company_size = serializers.ChoiceField(choices=["1-10", "11-50", "51-200", "201-1000", "1000+"], required=False, allow_blank=True)
 
 
 class SwitchOrgSerializer(serializers.Serializer):

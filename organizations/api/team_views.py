@@ -1,4 +1,5 @@
 """Teams of an organization, their members, and my teams."""
+
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.generics import ListAPIView

@@ -3,6 +3,7 @@
 Org resources (`org_urlpatterns`) are relative to /orgs/<org_id>/: config/urls.py mounts them there,
 with every other app's org-resource module.
 """
+
 from django.urls import path
 
 from organizations.api import views

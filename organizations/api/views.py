@@ -1,4 +1,5 @@
 """Organizations, members, ownership, per-org profile; setup-organization and switch-org."""
+
 from django.db import transaction
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -215,9 +216,7 @@ class TransferOwnershipView(OrgScopedMixin, APIView):
         """Make another member the owner; I become admin."""
         serializer = s.TransferOwnershipSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        membership = services.ownership_transfer(
-            organization=self.organization, actor=actor_of(request), new_owner_id=serializer.validated_data["user_id"]
-        )
+        membership = services.ownership_transfer(organization=self.organization, actor=actor_of(request), new_owner_id=serializer.validated_data["user_id"])
         return Response(s.MemberSerializer(membership).data)
 
 

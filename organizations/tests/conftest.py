@@ -1,4 +1,5 @@
 """Fixtures shared by the organizations tests."""
+
 import pytest
 
 from conftest import client_for

@@ -1,4 +1,5 @@
 """Org context resolution for routes outside /orgs/{org_id}/: X-Org-ID header, then the token's org."""
+
 import uuid
 
 import pytest

@@ -1,4 +1,5 @@
 """The cached org context: one cache round trip instead of a query, and never a stale answer after a change."""
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext

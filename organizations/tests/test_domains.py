@@ -1,4 +1,5 @@
 """Claimed email domains: claim, DNS verification (fake resolver), delete, sign-in offers, isolation."""
+
 from datetime import timedelta
 
 import dns.exception
@@ -57,9 +58,7 @@ def claim(client, organization, domain="acme.example", join_policy="invite"):
 
 
 def verified_domain(organization, name="acme.example", join_policy="invite") -> Domain:
-    return Domain.objects.create(
-        organization=organization, domain=name, join_policy=join_policy, verification_token="t" * 40, verified_at=clock.now()
-    )
+    return Domain.objects.create(organization=organization, domain=name, join_policy=join_policy, verification_token="t" * 40, verified_at=clock.now())
 
 
 # --- claim ------------------------------------------------------------------------------------
@@ -81,8 +80,20 @@ def test_claim_returns_the_txt_record_to_publish(org, admin_client):
 
 
 @pytest.mark.parametrize(
-    "name", ["", "localhost", "no_underscores.example", "-bad.example", "bad-.example", "a..example", "me@acme.example",
-             "https://acme.example", "10.0.0.1", "x" * 64 + ".example", "acme.example/path"],
+    "name",
+    [
+        "",
+        "localhost",
+        "no_underscores.example",
+        "-bad.example",
+        "bad-.example",
+        "a..example",
+        "me@acme.example",
+        "https://acme.example",
+        "10.0.0.1",
+        "x" * 64 + ".example",
+        "acme.example/path",
+    ],
 )
 def test_invalid_domain_names_are_400(org, admin_client, name):
     organization, _ = org
@@ -284,9 +295,7 @@ def test_a_lapsed_invitation_is_sent_again_as_it_was(org, mailoutbox, django_cap
     organization, _ = org
     verified_domain(organization, join_policy="invite")
     dana = domain_user()
-    lapsed = Invite.objects.create(
-        organization=organization, email=dana.email, role="admin", code_hash="0" * 64, expires_at=clock.now() - timedelta(days=1)
-    )
+    lapsed = Invite.objects.create(organization=organization, email=dana.email, role="admin", code_hash="0" * 64, expires_at=clock.now() - timedelta(days=1))
     with django_capture_on_commit_callbacks(execute=True):
         sign_in(dana)
     lapsed.refresh_from_db()

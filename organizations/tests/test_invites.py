@@ -1,4 +1,5 @@
 """Invitations: org side (create, refresh, list, cancel, resend) and public side (view, accept, decline)."""
+
 import threading
 from datetime import timedelta
 
@@ -217,8 +218,12 @@ def test_list_query_count_is_constant(org, admin_client, django_assert_max_num_q
     def grow(to: int):
         for n in range(Invite.objects.count(), to):
             created = Invite.objects.create(
-                organization=organization, email=f"bulk{n}@corp.example", role="member", code_hash=f"{n:064d}",
-                invited_by=members["admin"].user, expires_at=clock.now() + timedelta(days=1),
+                organization=organization,
+                email=f"bulk{n}@corp.example",
+                role="member",
+                code_hash=f"{n:064d}",
+                invited_by=members["admin"].user,
+                expires_at=clock.now() + timedelta(days=1),
             )
             created.teams.set(teams)
 
@@ -353,9 +358,7 @@ def test_unverified_matching_account_must_verify_first(org, issued):
 
 def test_anonymous_accept_creates_an_unverified_account_and_signs_in(org, issued):
     organization, _ = org
-    response = APIClient().post(
-        f"/api/v1/invites/{issued['code']}/accept", {"full_name": "Jo Iner", "password": DEFAULT_PASSWORD}, format="json"
-    )
+    response = APIClient().post(f"/api/v1/invites/{issued['code']}/accept", {"full_name": "Jo Iner", "password": DEFAULT_PASSWORD}, format="json")
     assert response.status_code == 200, response.content
     body = response.json()
     # The inviter holds the code too: it proves nothing about the mailbox (API.md invariant 3).

@@ -1,4 +1,5 @@
 """PostgreSQL only: role changes racing an ownership transfer leave exactly one owner."""
+
 import pytest
 from django.db import connection
 
@@ -59,9 +60,7 @@ def test_two_concurrent_transfers_have_one_winner(org):
     base = f"/api/v1/orgs/{organization.id}"
     targets = [members["admin"].user_id, members["member"].user_id]
 
-    responses = run_together(
-        2, lambda i: clients["owner"].post(f"{base}/transfer-ownership", {"user_id": str(targets[i])}, format="json")
-    )
+    responses = run_together(2, lambda i: clients["owner"].post(f"{base}/transfer-ownership", {"user_id": str(targets[i])}, format="json"))
 
     assert sorted(r.status_code for r in responses) == [200, 403]
     winner = targets[[r.status_code for r in responses].index(200)]

@@ -4,6 +4,7 @@ Where the route's declared permission is not in the role, the answer is 403
 INSUFFICIENT_PERMISSIONS; where it is, the permission check lets the call through (the
 answer may still be 2xx/4xx for other reasons, but never that 403).
 """
+
 import pytest
 
 from conftest import client_for

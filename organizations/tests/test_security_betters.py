@@ -2,6 +2,7 @@
 
 Each test is written as the attack: it failed on main before the fix.
 """
+
 import pytest
 from django.test import RequestFactory
 

@@ -3,6 +3,7 @@
 `require_mfa`, `allowed_email_domains`, `default_role`: each test is what an org relying on the
 setting would have seen slip through on main before the fix.
 """
+
 import pytest
 from rest_framework.test import APIClient
 
@@ -54,9 +55,7 @@ def verified_user(email: str):
 
 
 def verified_domain(organization, name="corp.example", join_policy="auto_join") -> Domain:
-    return Domain.objects.create(
-        organization=organization, domain=name, join_policy=join_policy, verification_token="t" * 40, verified_at=clock.now()
-    )
+    return Domain.objects.create(organization=organization, domain=name, join_policy=join_policy, verification_token="t" * 40, verified_at=clock.now())
 
 
 # --- require_mfa ---------------------------------------------------------------------------------

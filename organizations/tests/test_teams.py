@@ -1,4 +1,5 @@
 """Teams: CRUD, members, my-teams, permissions, query counts and isolation between organizations."""
+
 import pytest
 
 from audit.models import AuditEvent

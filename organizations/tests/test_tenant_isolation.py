@@ -4,6 +4,7 @@ A member of org A (its owner: every permission) acting on org B's ids gets 404, 
 of org B changes. Routes are discovered, not listed: a new org-scoped route is covered (or
 fails here until its path parameters are known) the day it is added.
 """
+
 import json
 
 import pytest
@@ -75,9 +76,7 @@ def _org_rows(organization) -> str:
     for model in apps.get_models():
         fields = {f.name for f in model._meta.get_fields()}
         if "organization" in fields and model._meta.app_label != "audit":
-            dump[model._meta.label] = sorted(
-                model.objects.filter(organization=organization).values(), key=lambda row: str(row.get("id") or row)
-            )
+            dump[model._meta.label] = sorted(model.objects.filter(organization=organization).values(), key=lambda row: str(row.get("id") or row))
     team_model = apps.get_model("organizations", "TeamMembership")
     dump["team_members"] = sorted(team_model.objects.filter(team__organization=organization).values(), key=str)
     return json.dumps(dump, default=str, sort_keys=True)

@@ -1,4 +1,5 @@
 """Request and response shapes of the API keys endpoints. No shape but the issuing ones carries `secret`."""
+
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -101,4 +102,4 @@ class ApiKeyCreateSerializer(serializers.Serializer):
         try:
             return cidrs_normalize(values)
         except ValueError as exc:
-            raise serializers.ValidationError(str(exc))
+            raise serializers.ValidationError(str(exc)) from exc

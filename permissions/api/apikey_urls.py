@@ -1,4 +1,5 @@
 """API key routes, mounted under /api/v1/orgs/<org_id>/."""
+
 from django.urls import path
 
 from permissions.api import apikey_views as views

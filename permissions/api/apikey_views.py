@@ -4,6 +4,7 @@ Issuing and rotating hand out permissions: the caller must hold every scope effe
 escalation). Rotating, revoking and deleting act on the key's creator: the caller must hold
 every permission the creator holds (not on a better). A key calling these is bounded the same way.
 """
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status

@@ -1,4 +1,5 @@
 """Request and response shapes of the permissions endpoints (catalog, roles, assignments, checks, policies)."""
+
 import re
 from collections.abc import Mapping
 from functools import cache
@@ -212,7 +213,7 @@ class ConditionsSerializer(StrictSerializer):
         try:
             return cidrs_normalize(value)
         except ValueError as exc:
-            raise serializers.ValidationError(str(exc))
+            raise serializers.ValidationError(str(exc)) from exc
 
 
 class SubjectsSerializer(StrictSerializer):
@@ -265,4 +266,3 @@ class PolicyUpdateSerializer(StrictSerializer):
         if not attrs:
             raise serializers.ValidationError("Give at least one field to change.")
         return attrs
-

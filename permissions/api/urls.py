@@ -1,4 +1,5 @@
 """Routes of the permissions app under /api/v1/orgs/<org_id>/ (API keys have their own module)."""
+
 from django.urls import path
 
 from permissions.api import views

@@ -8,6 +8,7 @@ directory); policies (security configuration: IP ranges, MFA rules) and every wr
 does not hold right now (no escalation), and to take from or deny a member who holds what the
 caller does not (not on a better); the owner may always change or delete any policy.
 """
+
 import uuid
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -70,9 +71,7 @@ class PermissionsViewMixin(OrgScopedMixin):
             decision = authorize(self.request, context, org_perms.MEMBERS_READ)
             if not decision.allowed:
                 raise PermissionDeniedWithCode(decision)
-        return selectors.evaluation_prepare(
-            context=context, facts=request_facts(self.request), user_id=user_id, at_least_revision=at_least_revision
-        )
+        return selectors.evaluation_prepare(context=context, facts=request_facts(self.request), user_id=user_id, at_least_revision=at_least_revision)
 
 
 # --- catalog, effective permissions, checks -------------------------------------------------
@@ -184,9 +183,7 @@ class RoleListCreateView(PermissionsViewMixin, ListAPIView):
         """Create a custom role (only with permissions you hold)."""
         serializer = s.RoleCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        role = services.role_create(
-            organization=self.organization, actor=self.actor, ensure_grantable=self.ensure_grantable, **serializer.validated_data
-        )
+        role = services.role_create(organization=self.organization, actor=self.actor, ensure_grantable=self.ensure_grantable, **serializer.validated_data)
         return Response(s.RoleSerializer(role).data, status=status.HTTP_201_CREATED)
 
 
@@ -207,9 +204,7 @@ class RoleDetailView(PermissionsViewMixin, APIView):
         role = self._role(role_id)  # first: another org's id is 404 whatever the body
         serializer = s.RoleUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        role = services.role_update(
-            role=role, actor=self.actor, data=serializer.validated_data, ensure_grantable=self.ensure_grantable
-        )
+        role = services.role_update(role=role, actor=self.actor, data=serializer.validated_data, ensure_grantable=self.ensure_grantable)
         return Response(s.RoleSerializer(role).data)
 
     @extend_schema(parameters=ORG_PATH, responses={204: None, 409: CONFLICT, **ERRORS}, tags=[TAG])
@@ -259,7 +254,7 @@ class RoleAssignmentListCreateView(PermissionsViewMixin, ListAPIView):
             try:
                 user_id = uuid.UUID(user_id)
             except ValueError:
-                raise validation_error("user_id", "Must be a valid UUID.")
+                raise validation_error("user_id", "Must be a valid UUID.") from None
         return selectors.role_assignment_list(organization=self.organization, user_id=user_id)
 
     @extend_schema(parameters=ORG_PATH + [OpenApiParameter("user_id", str, description="Only this member's extra roles (UUID)")], tags=[TAG])

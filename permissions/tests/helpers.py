@@ -1,4 +1,5 @@
 """Helpers shared by the permissions app's tests."""
+
 import pytest
 from rest_framework.test import APIClient
 

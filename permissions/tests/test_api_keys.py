@@ -1,4 +1,5 @@
 """Organization API keys through the API: issue, list, authenticate, rotate, revoke, delete."""
+
 from datetime import timedelta
 
 import pytest
@@ -543,9 +544,7 @@ def test_org_settings_changed_with_a_key_record_the_keys_id(team):
     organization, _ = team
     api_key, secret = issue(organization, scopes=["org:update"])
 
-    response = key_client(secret).patch(
-        f"/api/v1/orgs/{organization.id}/settings", {"settings": {"timezone": "Europe/Paris"}}, format="json"
-    )
+    response = key_client(secret).patch(f"/api/v1/orgs/{organization.id}/settings", {"settings": {"timezone": "Europe/Paris"}}, format="json")
 
     assert response.status_code == 200, response.content
     event = AuditEvent.objects.get(action="org.settings_updated")
@@ -565,8 +564,6 @@ def test_a_key_can_invite_members(team):
     organization, _ = team
     _, secret = issue(organization, scopes=sorted(engine.builtin_permissions("viewer") | {"members:invite"}))
 
-    response = key_client(secret).post(
-        f"/api/v1/orgs/{organization.id}/invites", {"email": "new@example.com", "role": "viewer"}, format="json"
-    )
+    response = key_client(secret).post(f"/api/v1/orgs/{organization.id}/invites", {"email": "new@example.com", "role": "viewer"}, format="json")
 
     assert response.status_code == 201, response.content

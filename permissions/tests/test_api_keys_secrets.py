@@ -1,4 +1,5 @@
 """API key secrets, their keyed hashes and the authentication service, below the HTTP layer."""
+
 import hashlib
 
 import pytest

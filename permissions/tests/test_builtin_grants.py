@@ -3,6 +3,7 @@
 The sets are pinned as the engine computed them before grants moved into the declarations
 (`_VIEWER`, `_MEMBER_EXTRA`, `_ADMIN_EXCLUDED` in permissions/engine.py): moving them changed nothing.
 """
+
 from itertools import pairwise
 
 import pytest

@@ -1,4 +1,5 @@
 """Effective permissions, check and check-many: the same answers the views enforce, cached per revision."""
+
 import uuid
 
 import pytest

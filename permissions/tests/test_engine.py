@@ -1,4 +1,5 @@
 """The authorization engine: built-in defaults, policies (deny wins, conditions), subjects, cache and revision."""
+
 from datetime import UTC, datetime
 
 import pytest
@@ -28,9 +29,7 @@ def allow_all(permissions) -> None:
 
 
 def decide(subject, organization, permission, facts=None) -> engine.Decision:
-    return engine.decide(
-        subject=subject, policies=engine.organization_policies(organization, fresh=True), permission=permission, facts=facts or engine.Facts()
-    )
+    return engine.decide(subject=subject, policies=engine.organization_policies(organization, fresh=True), permission=permission, facts=facts or engine.Facts())
 
 
 def subject_of(membership, *, fresh=True) -> engine.Subject:
@@ -361,14 +360,13 @@ def test_key_subjects_act_for_their_creator_within_their_scopes(org_factory):
     nobody = engine.api_key_subject(api_key=ApiKey(organization=organization, scopes=scopes))
     assert not any(decide(nobody, organization, code).allowed for code in ("org:read", "members:invite"))  # no creator: nothing
 
+
 def test_effective_permissions_is_union_minus_denies(org_factory):
     organization, members = org_factory(roles=("owner", "viewer"))
     Policy.objects.create(organization=organization, name="+invite", effect="allow", permissions=["members:invite"], subjects={"roles": ["viewer"]})
     Policy.objects.create(organization=organization, name="-teams", effect="deny", permissions=["teams:read"])
 
-    codes = engine.effective_permissions(
-        subject=subject_of(members["viewer"]), policies=engine.organization_policies(organization), facts=engine.Facts()
-    )
+    codes = engine.effective_permissions(subject=subject_of(members["viewer"]), policies=engine.organization_policies(organization), facts=engine.Facts())
 
     assert set(codes) == (engine.builtin_permissions("viewer") | {"members:invite"}) - {"teams:read"}
     assert codes == sorted(codes)

@@ -1,4 +1,5 @@
 """Organization keys against the permissions API and policies: scopes, their creator's policies, audit actor."""
+
 import pytest
 from rest_framework.test import APIClient
 

@@ -1,4 +1,5 @@
 """Policies through the API: CRUD, strict validation, no escalation, and real enforcement on views."""
+
 import uuid
 
 import pytest

@@ -16,6 +16,7 @@ After every step it checks, from the database:
 Bounded in `make test` (PROPERTY_MAX_EXAMPLES, default 20 examples of up to 20 steps); `make fuzz`
 runs it longer. The counts ran are printed in the terminal summary.
 """
+
 import os
 
 import pytest
@@ -54,8 +55,20 @@ IP = "127.0.0.1"  # the test client's REMOTE_ADDR
 
 # The permissions worth moving around: every grant-changing power, plus a few others.
 INTERESTING = [
-    "org:read", "org:update", "org:delete", "members:read", "members:invite", "members:update", "members:remove",
-    "teams:read", "teams:manage", "roles:manage", "billing:read", "billing:manage", "api_keys:manage", "audit:read",
+    "org:read",
+    "org:update",
+    "org:delete",
+    "members:read",
+    "members:invite",
+    "members:update",
+    "members:remove",
+    "teams:read",
+    "teams:manage",
+    "roles:manage",
+    "billing:read",
+    "billing:manage",
+    "api_keys:manage",
+    "audit:read",
     "documents:write",
 ]
 HUMANS = ["owner", "admin", "hr", "member", "viewer"]

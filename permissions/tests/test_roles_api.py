@@ -1,4 +1,5 @@
 """Roles, role permissions and role assignments through the API."""
+
 import uuid
 
 import pytest

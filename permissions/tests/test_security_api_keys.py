@@ -3,6 +3,7 @@
 A key acts for its creator, within its scopes, with what the creator may do *now*; rotating is a
 grant (every scope) and, like revoking, acting on the creator (not on a better).
 """
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -36,9 +37,7 @@ def key_client(secret: str) -> APIClient:
 
 def issue(organization, membership, scopes=None) -> tuple[ApiKey, str]:
     """A key `membership` made through the service, with any declared scopes (set-up only)."""
-    return apikeys.api_key_create(
-        organization=organization, name="k", grantable=authz.codes(), scopes=scopes, created_by=membership.user, actor=Actor.system()
-    )
+    return apikeys.api_key_create(organization=organization, name="k", grantable=authz.codes(), scopes=scopes, created_by=membership.user, actor=Actor.system())
 
 
 def deny(organization, *, name: str, permissions, **subjects) -> Policy:

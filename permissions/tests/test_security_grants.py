@@ -2,6 +2,7 @@
 
 Each test is written as the attack: it failed on main before the fix.
 """
+
 import pytest
 
 from organizations.models import Membership, TeamMembership
@@ -94,9 +95,9 @@ def test_resending_an_invite_with_such_a_team_needs_the_same(org, unlimited_plan
     organization, members = org
     team = billing_team(organization)
     owner = token_client(members["owner"].user, organization)
-    invite_id = owner.post(
-        org_url(organization, "invites"), {"email": "new@example.com", "role": "viewer", "team_ids": [str(team.id)]}, format="json"
-    ).json()["id"]
+    invite_id = owner.post(org_url(organization, "invites"), {"email": "new@example.com", "role": "viewer", "team_ids": [str(team.id)]}, format="json").json()[
+        "id"
+    ]
 
     # The new code is returned to whoever resends: an admin could hand it to an accomplice.
     response = token_client(members["admin"].user, organization).post(org_url(organization, f"invites/{invite_id}/resend"))
@@ -172,9 +173,7 @@ def test_an_admin_cannot_aim_a_deny_at_the_owner(org, aim):
     subjects = {"role": {"roles": ["owner"]}, "user": {"users": [owner_id]}, "team": {"teams": [str(team.id)]}, "everyone": {}}[aim]
     admin = token_client(members["admin"].user, organization, mfa=True)
 
-    response = admin.post(
-        org_url(organization, "policies"), {"name": "lock", "effect": "deny", "permissions": LOCKOUT, "subjects": subjects}, format="json"
-    )
+    response = admin.post(org_url(organization, "policies"), {"name": "lock", "effect": "deny", "permissions": LOCKOUT, "subjects": subjects}, format="json")
 
     assert response.status_code == 403 and code_of(response) == "INSUFFICIENT_PERMISSIONS"
     assert not Policy.objects.exists()
@@ -285,9 +284,7 @@ def test_taking_a_role_away_from_a_better_is_refused(org):
     client = token_client(clerk.user, organization)
 
     by_id = client.delete(org_url(organization, f"role-assignments/{assignment.id}"))
-    by_body = client.delete(
-        org_url(organization, "role-assignments"), {"user_id": str(members["admin"].user_id), "role_id": str(readers.id)}, format="json"
-    )
+    by_body = client.delete(org_url(organization, "role-assignments"), {"user_id": str(members["admin"].user_id), "role_id": str(readers.id)}, format="json")
 
     assert by_id.status_code == 403 and by_body.status_code == 403
     assert RoleAssignment.objects.filter(id=assignment.id).exists()

@@ -1,4 +1,5 @@
 """Review of the issue-13 fix, written as attacks: each test fails while the hole is open."""
+
 import pytest
 from rest_framework.test import APIClient
 

@@ -1,4 +1,5 @@
 """Enroll a user (typically the first staff member) in TOTP from the command line, for the OTP-protected admin."""
+
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts import mfa

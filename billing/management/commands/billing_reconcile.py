@@ -1,4 +1,5 @@
 """Compare each organization's local subscription with Stripe and repair drift."""
+
 from django.core.management.base import BaseCommand
 
 from billing.models import Subscription

@@ -1,4 +1,5 @@
 """Create the catalog's plans that are missing (idempotent; `make run` calls it)."""
+
 from django.core.management.base import BaseCommand
 
 from billing.services.plans import plans_seed

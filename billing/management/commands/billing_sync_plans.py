@@ -1,4 +1,5 @@
 """Create or update each paid plan's Stripe Product and monthly/yearly Prices."""
+
 from django.core.management.base import BaseCommand, CommandError
 
 from billing.services.plans import plans_sync_stripe

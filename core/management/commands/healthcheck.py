@@ -1,4 +1,5 @@
 """`manage.py healthcheck [--only broker,...]`: the readiness checks, for containers without HTTP."""
+
 import json
 
 from django.core.management.base import BaseCommand, CommandError

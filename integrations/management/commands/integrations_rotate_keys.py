@@ -1,4 +1,5 @@
 """Re-wrap every organization's integration data key under the newest master key."""
+
 from django.core.management.base import BaseCommand
 
 from integrations import vault
