@@ -69,7 +69,7 @@ def test_concurrent_connects_respect_the_plan_limit(monkeypatch):
     from core import entitlements
 
     organization = OrganizationFactory()
-    limit_two = [lambda organization, name: 2 if name == "max_integrations" else None]
+    limit_two = lambda organization, name: 2 if name == "max_integrations" else None  # noqa: E731
     monkeypatch.setattr(entitlements.entitlement_limit, "provider", limit_two)
     keys = ["github", "sendgrid", "openai", "github"]
 
