@@ -15,7 +15,7 @@ from core import clock, entitlements
 from core.actor import Actor, PrincipalKind
 from core.ids import parse_uuid
 from core.middleware import current_request_id
-from core.net import ip_parse
+from core.net import ip_normalize
 
 logger = logging.getLogger(__name__)
 
@@ -74,11 +74,6 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def _ip_or_none(value: str | None) -> str | None:
-    address = ip_parse(value)
-    return str(address) if address is not None else None
-
-
 def _chain_lock(*, organization_id: uuid.UUID | None, using: str) -> None:
     """Serialize writers of one chain until their transaction ends, so two cannot fork it."""
     connection = connections[using]
@@ -132,7 +127,7 @@ def event_record(
         changes=_scrub(changes or {}),
         metadata=_scrub(metadata or {}),
         # Defensive: a forged address must not make the insert fail (inet refuses garbage).
-        ip=_ip_or_none(actor.ip),
+        ip=ip_normalize(actor.ip),
         user_agent=actor.user_agent[:512],
         request_id=actor.request_id or current_request_id() or "",
     )

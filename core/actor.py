@@ -1,7 +1,7 @@
 """Who is acting, and from where: the typed identity services take instead of `request`.
 
 Authentication attaches one `Principal` to every REST request (`request.auth`): a user signed in
-with a bearer token, an organization API key, an internal service, or nobody. `actor_of(request)`
+with a bearer token, an organization API key, or nobody (`SERVICE` is kept for internal services). `actor_of(request)`
 wraps it with where the call came from (client IP, user agent, request id) into an `Actor`, the
 one argument a service takes to know who is changing what; audit reads everything it records
 from it. Outside a request (tasks, management commands, the admin's own forms), `Actor.system()`
@@ -15,14 +15,11 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from types import MappingProxyType
+from dataclasses import dataclass, replace
 from typing import Any
 
 from core.http import client_ip, user_agent
 from core.middleware import current_request_id
-
-_NO_CLAIMS: Mapping[str, Any] = MappingProxyType({})
 
 
 class PrincipalKind(enum.StrEnum):
@@ -39,7 +36,7 @@ class Principal:
 
     `user` is the person for a user (None for a key, a service, the system or nobody); `api_key`
     the key row for a key. `session_id`, `organization_id` (the org the token was issued for),
-    `mfa` and `impersonator_id` come from a bearer token's claims; `claims` keeps them all.
+    `mfa` and `impersonator_id` come from a bearer token's claims.
     """
 
     kind: PrincipalKind
@@ -50,7 +47,6 @@ class Principal:
     organization_id: str | None = None
     mfa: bool = False
     impersonator_id: str | None = None
-    claims: Mapping[str, Any] = field(default_factory=lambda: _NO_CLAIMS)
 
     # -- construction -------------------------------------------------------------------------
 
@@ -67,7 +63,6 @@ class Principal:
             organization_id=str(org_id) if org_id else None,
             mfa=bool(claims.get("mfa")),
             impersonator_id=str(impersonator) if impersonator else None,
-            claims=MappingProxyType(dict(claims.items())),
         )
 
     @classmethod
@@ -80,16 +75,8 @@ class Principal:
         return cls(kind=PrincipalKind.API_KEY, api_key=api_key, organization_id=str(api_key.organization_id))
 
     @classmethod
-    def for_service(cls, name: str) -> Principal:
-        return cls(kind=PrincipalKind.SERVICE, service=name)
-
-    @classmethod
     def system(cls) -> Principal:
         return _SYSTEM
-
-    @classmethod
-    def anonymous(cls) -> Principal:
-        return _ANONYMOUS
 
     # -- questions ----------------------------------------------------------------------------
 
@@ -124,7 +111,7 @@ class Principal:
     def email(self) -> str:
         return (getattr(self.user, "email", "") or "") if self.is_user else ""
 
-    def __repr__(self) -> str:  # never the claims: they may name sessions
+    def __repr__(self) -> str:  # never the session id
         who = self.pk or self.service or ""
         return f"Principal({self.kind}, {who})"
 
@@ -151,10 +138,6 @@ class Actor:
     def for_user(cls, user, *, mfa: bool = False) -> Actor:
         """A user acting outside an HTTP request (management commands, tasks, tests)."""
         return cls(principal=Principal.for_user(user, mfa=mfa), request_id=current_request_id() or "")
-
-    @classmethod
-    def for_api_key(cls, api_key) -> Actor:
-        return cls(principal=Principal.for_api_key(api_key), request_id=current_request_id() or "")
 
     def as_user(self, user) -> Actor:
         """The same call, acted by `user` (a sign-in, a self-service join): origin and impersonator kept."""

@@ -31,8 +31,8 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def _parameter_names(func: Callable[..., Any]) -> set[str]:
-    return {name for name, parameter in inspect.signature(func).parameters.items() if parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)}
+def _parameter_names(signature: inspect.Signature) -> set[str]:
+    return {name for name, parameter in signature.parameters.items() if parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)}
 
 
 class _Extension(Generic[P, R]):
@@ -40,11 +40,11 @@ class _Extension(Generic[P, R]):
         self.name = contract.__name__
         self.contract = contract
         self.__doc__ = contract.__doc__
-        self._parameters = _parameter_names(contract)
         self._signature = inspect.signature(contract)
+        self._parameters = _parameter_names(self._signature)
 
     def _checked(self, func: Callable[..., Any]) -> Callable[..., Any]:
-        parameters = _parameter_names(func)
+        parameters = _parameter_names(inspect.signature(func))
         if parameters != self._parameters:
             raise ImproperlyConfigured(
                 f"{func.__module__}.{func.__qualname__} cannot provide hook {self.name!r}: it takes "

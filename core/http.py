@@ -1,10 +1,10 @@
 """Facts about the caller of a request, and what a request may carry."""
 
-import ipaddress
-
 from django.conf import settings
 from django.http import HttpRequest
 from django.urls import Resolver404, resolve
+
+from core.net import ip_normalize
 
 
 def _address(value: str | None) -> str | None:
@@ -14,10 +14,7 @@ def _address(value: str | None) -> str | None:
         value = value[1:].partition("]")[0]
     elif value.count(":") == 1:  # 203.0.113.7:443
         value = value.partition(":")[0]
-    try:
-        return str(ipaddress.ip_address(value))
-    except ValueError:
-        return None
+    return ip_normalize(value)
 
 
 def client_ip(request: HttpRequest) -> str | None:

@@ -14,6 +14,12 @@ def ip_parse(value: str | None) -> IPAddress | None:
         return None
 
 
+def ip_normalize(value: str | None) -> str | None:
+    """The canonical text of the IP address in `value` (IPv6 compressed), or None when it is not one."""
+    address = ip_parse(value)
+    return str(address) if address is not None else None
+
+
 def cidrs_normalize(values: Iterable[str]) -> list[str]:
     """Return the canonical CIDRs (`10.0.0.7` → `10.0.0.7/32`), sorted, without duplicates.
 
