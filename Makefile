@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 PORT ?= 8000
+## `make run` listens on this machine only; `make run HOST=0.0.0.0` to serve the network.
+HOST ?= 127.0.0.1
 
 .PHONY: format run test install migrate seed worker beat schema check bench fuzz clean
 
@@ -22,10 +24,10 @@ migrate: install
 seed: migrate
 	@if $(PY) manage.py help billing_seed_plans >/dev/null 2>&1; then $(PY) manage.py billing_seed_plans; fi
 
-## Serve on http://localhost:8000 (HTTP + WebSockets, ASGI) with SQLite, local-memory cache and
-## channel layer, eager Celery; reloads on code changes.
+## Serve on http://127.0.0.1:8000 (HTTP + WebSockets, ASGI) with SQLite, local-memory cache and
+## channel layer, eager Celery; reloads on code changes. HOST and PORT change the address.
 run: seed
-	$(BIN)/uvicorn config.asgi:application --reload --no-proxy-headers --host 0.0.0.0 --port $(PORT)
+	$(BIN)/uvicorn config.asgi:application --reload --no-proxy-headers --host $(HOST) --port $(PORT)
 
 ## Format the tree and apply the safe lint fixes (what `make test` checks).
 format: install

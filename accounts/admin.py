@@ -12,6 +12,7 @@ from django_otp.admin import OTPAdminSite
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import mfa, services, sessions
+from accounts.admin_forms import StaffAuthenticationForm
 from accounts.models import BackupCodeDevice, OneTimeToken, User, UserSession
 from audit.services import event_record
 from core import hooks
@@ -37,7 +38,21 @@ class _StaffPasswordChangeView(PasswordChangeView):
 
 
 class StaffAdminSite(OTPAdminSite):
-    """The OTP-protected admin whose password change revokes the staff member's API sessions."""
+    """The OTP-protected admin: one-step sign-in with a second factor; password change revokes API sessions."""
+
+    # E-mail, password and a TOTP or backup code on one form (no device drop-down); staff without
+    # MFA cannot enter at all (API.md v1.1 invariant 8).
+    login_form = StaffAuthenticationForm
+    login_template = "admin/staff_login.html"
+
+    def get_app_list(self, request, app_label=None):
+        # allauth's `account` app and ours are both called "Accounts": one section, not two.
+        merged: dict[str, dict] = {}
+        for app in super().get_app_list(request, app_label):
+            section = merged.setdefault(str(app["name"]).casefold(), app)
+            if section is not app:
+                section["models"] = sorted([*section["models"], *app["models"]], key=lambda model: str(model["name"]))
+        return list(merged.values())
 
     def password_change(self, request, extra_context=None):
         from django.contrib.admin.forms import AdminPasswordChangeForm
@@ -67,7 +82,7 @@ def _replace(model, model_admin) -> None:
 class UserAdmin(admin.ModelAdmin):
     """Users: search and filter; the password hash is never part of the form or the lists."""
 
-    list_display = ("email", "full_name", "is_active", "is_staff", "mfa_on", "date_joined", "last_login")
+    list_display = ("email", "full_name", "is_active", "is_staff", "mfa_on", "last_login")
     list_filter = ("is_active", "is_staff", "is_superuser", "date_joined")
     search_fields = ("email", "full_name", "phone")
     ordering = ("-date_joined",)
@@ -155,17 +170,7 @@ def _plain(value):
 class UserSessionAdmin(ReadOnlyAdmin):
     """Sign-in sessions (impersonations included); the refresh-token id is not shown."""
 
-    list_display = (
-        "id",
-        "user",
-        "auth_method",
-        "mfa_verified",
-        "impersonator",
-        "ip",
-        "created_at",
-        "last_used_at",
-        "revoked_at",
-    )
+    list_display = ("user", "auth_method", "mfa_verified", "impersonator", "ip", "last_used_at", "revoked_at")
     list_filter = ("auth_method", "mfa_verified", ("revoked_at", admin.EmptyFieldListFilter))
     search_fields = ("user__email", "impersonator__email", "ip")
     list_select_related = ("user", "impersonator")

@@ -9,7 +9,7 @@ from rest_framework import status
 
 from accounts import mfa
 from accounts.models import User
-from accounts.sessions import login_complete, organization_for_login
+from accounts.sessions import OrgSelection, login_finish, organization_for_login
 from accounts.tokens import TokenPair
 from audit.services import event_record
 from core import hooks
@@ -62,12 +62,16 @@ def _login_failed_record(*, email: str, actor: Actor) -> None:
     )
 
 
-def user_login(*, request, email: str, password: str, organization_id=None) -> TokenPair | str:
-    """Sign in with a password: a token pair, or an MFA challenge secret when MFA is on."""
+def user_login(*, request, email: str, password: str, organization_id=None, org_selection: bool = False) -> TokenPair | OrgSelection | str:
+    """Sign in with a password: a token pair, or an MFA challenge secret when MFA is on.
+
+    With `org_selection` (and no `organization_id`), a user active in two or more orgs gets an
+    org selection instead of tokens, after the MFA challenge when MFA is on.
+    """
     user = credentials_check(request=request, email=email, password=password)
     if organization_id is not None:
         # Checked before an MFA challenge is spent on a login that would fail anyway.
         organization_id = organization_for_login(user=user, organization_id=organization_id)
     if mfa.mfa_enabled(user=user):
-        return mfa.challenge_issue(user=user, organization_id=organization_id)
-    return login_complete(user=user, actor=actor_of(request), organization_id=organization_id, mfa_verified=False)
+        return mfa.challenge_issue(user=user, organization_id=organization_id, org_selection=org_selection)
+    return login_finish(user=user, actor=actor_of(request), organization_id=organization_id, mfa_verified=False, org_selection=org_selection)

@@ -10,17 +10,17 @@ import qrcode
 import qrcode.image.svg
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Max
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import BackupCode, BackupCodeDevice, OneTimeToken, User
-from accounts.sessions import login_complete, sessions_revoke_all
+from accounts.sessions import OrgSelection, login_finish, sessions_revoke_all
 from accounts.tokens import TokenPair, hash_secret, random_secret
 from audit.services import event_record
 from core import clock, hooks
 from core.actor import Actor
 from core.errors import ErrorCode
-from core.exceptions import ApplicationError
+from core.exceptions import ApplicationError, not_found
 
 BACKUP_CODE_COUNT = 10
 # No 0/O/1/I/L: codes are typed by hand from paper.
@@ -100,13 +100,83 @@ def mfa_enabled(*, user: User) -> bool:
     return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
 
 
+# --- methods ---------------------------------------------------------------------------------
+
+# A method id is `<type>_<device pk>`: stable for the device's life, and the type prefix means an
+# id can never name a device of another kind (pks of different device tables overlap).
+METHOD_TOTP = "totp"
+METHOD_BACKUP_CODES = "backup_codes"
+# Every type `auth/mfa` may list (`webauthn`: passkeys, listed once that app adds them).
+METHOD_TYPES = (METHOD_TOTP, METHOD_BACKUP_CODES, "webauthn")
+_METHOD_MODELS = {METHOD_TOTP: TOTPDevice, METHOD_BACKUP_CODES: BackupCodeDevice}
+
+
+def method_id(kind: str, pk) -> str:
+    """Return the public id of a second-factor device."""
+    return f"{kind}_{pk}"
+
+
+def _method_parse(value: str) -> tuple[str, int] | None:
+    kind, _, pk = (value or "").rpartition("_")
+    if kind not in _METHOD_MODELS or not pk.isdigit() or len(pk) > 18:
+        return None
+    return kind, int(pk)
+
+
+def mfa_methods(*, user: User) -> list[dict]:
+    """The user's confirmed second factors: [{id, type, name, created_at, last_used_at}], TOTP first.
+
+    Backup codes are listed only alongside TOTP (they are its fallback, never a factor alone);
+    their set has no creation time (`created_at` null) and was last used when its latest code was.
+    """
+    methods = [
+        {"id": method_id(METHOD_TOTP, d.pk), "type": METHOD_TOTP, "name": d.name, "created_at": d.created_at, "last_used_at": d.last_used_at}
+        for d in TOTPDevice.objects.filter(user=user, confirmed=True).order_by("pk")
+    ]
+    if not methods:
+        return []
+    backups = BackupCodeDevice.objects.filter(user=user, confirmed=True).annotate(last_used=Max("codes__used_at")).order_by("pk")
+    methods += [
+        {"id": method_id(METHOD_BACKUP_CODES, d.pk), "type": METHOD_BACKUP_CODES, "name": d.name, "created_at": None, "last_used_at": d.last_used}
+        for d in backups
+    ]
+    return methods
+
+
 def mfa_status(*, user: User) -> dict:
     """Return {enabled, methods, backup_codes_remaining}."""
-    enabled = mfa_enabled(user=user)
-    if not enabled:
+    methods = mfa_methods(user=user)
+    if not methods:
         return {"enabled": False, "methods": [], "backup_codes_remaining": 0}
     remaining = BackupCode.objects.filter(device__user=user, device__confirmed=True, used_at__isnull=True).count()
-    return {"enabled": True, "methods": ["totp", "backup_codes"], "backup_codes_remaining": remaining}
+    return {"enabled": True, "methods": methods, "backup_codes_remaining": remaining}
+
+
+def mfa_method_remove(*, user: User, method_id: str, code: str, actor: Actor, organization_id=None) -> None:
+    """Remove one second factor after a valid current code (TOTP or backup code).
+
+    Removing TOTP removes the backup codes with it: MFA is then off (`mfa.disabled`). Removing the
+    backup codes leaves TOTP on (`mfa.method_removed`). An id that is not one of the user's
+    confirmed methods is 404, checked before the code so no backup code is spent on it.
+    """
+    parsed = _method_parse(method_id)
+    if parsed is None or not _METHOD_MODELS[parsed[0]].objects.filter(user=user, confirmed=True, pk=parsed[1]).exists():
+        raise not_found("No such MFA method.")
+    kind, pk = parsed
+    if mfa_code_verify(user=user, code=code) is None:
+        raise _invalid_code()
+    metadata = {"method_id": method_id, "type": kind}
+    if kind == METHOD_TOTP:
+        _mfa_remove(user=user, actor=actor, organization_id=organization_id, metadata=metadata)
+    else:
+        _backup_codes_remove(user=user, pk=pk, actor=actor, organization_id=organization_id, metadata=metadata)
+
+
+@transaction.atomic
+def _backup_codes_remove(*, user: User, pk: int, actor: Actor, organization_id, metadata: dict) -> None:
+    removed, _ = BackupCodeDevice.objects.filter(user=user, pk=pk).delete()
+    if removed:
+        event_record(action="mfa.method_removed", actor=actor, organization_id=organization_id, target=user, metadata=metadata)
 
 
 def _qr_svg(data: str) -> str:
@@ -248,15 +318,22 @@ def _mfa_remove(*, user: User, actor: Actor, organization_id, metadata: dict) ->
 # --- sign-in challenges ------------------------------------------------------------------------
 
 
-def challenge_issue(*, user: User, organization_id=None, auth_method: str = "password") -> str:
-    """Create the short-lived, single-use `mfa_token` that stands between password and tokens."""
+def challenge_issue(*, user: User, organization_id=None, auth_method: str = "password", org_selection: bool = False) -> str:
+    """Create the short-lived, single-use `mfa_token` that stands between password and tokens.
+
+    `org_selection`: the sign-in asked to pick its org, which happens once the code is verified.
+    """
     secret = random_secret()
     OneTimeToken.objects.create(
         user=user,
         purpose=OneTimeToken.Purpose.MFA_CHALLENGE,
         token_hash=hash_secret(secret),
         expires_at=clock.now() + timedelta(seconds=settings.MFA_CHALLENGE_SECONDS),
-        data={"organization_id": str(organization_id) if organization_id else None, "auth_method": auth_method},
+        data={
+            "organization_id": str(organization_id) if organization_id else None,
+            "auth_method": auth_method,
+            "org_selection": bool(org_selection),
+        },
     )
     return secret
 
@@ -275,8 +352,10 @@ def _live_challenges(mfa_token: str):
     )
 
 
-def challenge_complete(*, mfa_token: str, code: str, actor: Actor) -> TokenPair:
+def challenge_complete(*, mfa_token: str, code: str, actor: Actor) -> TokenPair | OrgSelection:
     """Finish a sign-in: a valid code spends the challenge and opens an MFA-verified session.
+
+    When the sign-in asked for org selection, the answer is that selection instead (MFA passed).
 
     Runs outside the request transaction so failed attempts are counted durably.
     """
@@ -302,23 +381,25 @@ def challenge_complete(*, mfa_token: str, code: str, actor: Actor) -> TokenPair:
 
 
 @transaction.atomic
-def _challenge_finish(*, challenge: OneTimeToken, method: str, actor: Actor) -> TokenPair:
+def _challenge_finish(*, challenge: OneTimeToken, method: str, actor: Actor) -> TokenPair | OrgSelection:
     # Conditional UPDATE: one challenge opens at most one session, even under concurrent use.
     if OneTimeToken.objects.filter(id=challenge.id, used_at__isnull=True).update(used_at=clock.now()) != 1:
         raise _challenge_invalid()
-    pair = login_complete(
+    result = login_finish(
         user=challenge.user,
         actor=actor,
         organization_id=challenge.data.get("organization_id"),
         mfa_verified=True,
         auth_method=challenge.data.get("auth_method") or "password",
+        org_selection=bool(challenge.data.get("org_selection")),
     )
     if method == "backup_code":
         # The user is told (audit/export) whenever one of their paper codes is spent.
+        organization_id = result.session.organization_id if isinstance(result, TokenPair) else hooks.default_organization(user=challenge.user)
         event_record(
             action="mfa.backup_code_used",
             actor=actor,
-            organization_id=pair.session.organization_id,
+            organization_id=organization_id,
             target=challenge.user,
         )
-    return pair
+    return result

@@ -46,7 +46,10 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     email = models.EmailField(max_length=254, unique=True)
+    # `full_name` is "first last" whenever the parts are known (accounts.services.user_names_resolve).
     full_name = models.CharField(max_length=150, blank=True)
+    first_name = models.CharField(max_length=150, blank=True)
+    last_name = models.CharField(max_length=150, blank=True)
     avatar_url = models.URLField(max_length=500, blank=True)
     phone = models.CharField(max_length=32, blank=True)
     email_verified_at = models.DateTimeField(null=True, blank=True)
@@ -76,7 +79,7 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.full_name
 
     def get_short_name(self) -> str:
-        return self.full_name.split(" ")[0] if self.full_name else self.email
+        return self.first_name or (self.full_name.split(" ")[0] if self.full_name else self.email)
 
 
 class UserSessionQuerySet(models.QuerySet):

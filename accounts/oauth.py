@@ -409,7 +409,14 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         extra = sociallogin.account.extra_data or {}
         name = extra.get("name") or " ".join(filter(None, [data.get("first_name"), data.get("last_name")]))
         user.email = User.objects.normalize_email(user.email)
-        user.full_name = name.strip()[: User._meta.get_field("full_name").max_length]
+        limit = User._meta.get_field("full_name").max_length
+        given, family = (data.get("first_name") or "").strip(), (data.get("last_name") or "").strip()
+        if (given or family) and len(given) + len(family) < limit:
+            names = services.user_names_resolve(first_name=given, last_name=family)
+        else:
+            names = services.user_names_resolve(full_name=name.strip()[:limit])
+        for field, value in names.items():
+            setattr(user, field, value)
         picture = extra.get("picture") or ""
         user.avatar_url = picture if len(picture) <= User._meta.get_field("avatar_url").max_length else ""
         user.email_verified_at = clock.now() if user.email and _google_verified(sociallogin, user.email) else None

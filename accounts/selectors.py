@@ -48,6 +48,8 @@ def user_export(*, user: User) -> dict:
             "id": str(user.id),
             "email": user.email,
             "full_name": user.full_name,
+            "first_name": user.first_name,
+            "last_name": user.last_name,
             "avatar_url": user.avatar_url,
             "phone": user.phone,
             "email_verified_at": user.email_verified_at,

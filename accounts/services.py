@@ -19,7 +19,7 @@ from audit.services import event_record
 from core import clock, hooks
 from core.actor import Actor
 from core.errors import ErrorCode
-from core.exceptions import ApplicationError, conflict
+from core.exceptions import ApplicationError, conflict, validation_error
 from core.services import model_update
 from core.tasks import enqueue
 
@@ -68,25 +68,63 @@ def password_validate(*, password: str, user: User | None = None, field: str = "
         raise ApplicationError(code=ErrorCode.VALIDATION_ERROR, message=exc.messages[0], details={field: list(exc.messages)}) from exc
 
 
+def _squash(value: str) -> str:
+    return " ".join(value.split())
+
+
+def user_names_resolve(
+    *,
+    full_name: str | None = None,
+    first_name: str | None = None,
+    last_name: str | None = None,
+    user: User | None = None,
+) -> dict[str, str]:
+    """Return consistent `{full_name, first_name, last_name}` from the name fields a body gave.
+
+    Parts win when given: `full_name` becomes "first last" (a part not given keeps `user`'s), and a
+    `full_name` sent with them must say the same (400 otherwise). A `full_name` alone is split at
+    its first space. Nothing given → `{}` (nothing changes).
+    """
+    if first_name is None and last_name is None:
+        if full_name is None:
+            return {}
+        full = _squash(full_name)
+        first, _, last = full.partition(" ")
+        return {"full_name": full, "first_name": first, "last_name": last}
+    first = _squash(first_name) if first_name is not None else (user.first_name if user else "")
+    last = _squash(last_name) if last_name is not None else (user.last_name if user else "")
+    full = " ".join(part for part in (first, last) if part)
+    if full_name is not None and _squash(full_name) != full:
+        raise validation_error("full_name", "`full_name` must equal `first_name` and `last_name` joined by a space.")
+    limit = User._meta.get_field("full_name").max_length
+    if len(full) > limit:
+        raise validation_error("full_name", f"`first_name` and `last_name` together exceed {limit} characters.")
+    return {"full_name": full, "first_name": first, "last_name": last}
+
+
 @transaction.atomic
-def user_create(*, email: str, password: str | None, full_name: str = "") -> User:
+def user_create(
+    *,
+    email: str,
+    password: str | None,
+    full_name: str | None = None,
+    first_name: str | None = None,
+    last_name: str | None = None,
+) -> User:
     """Create a user with an unverified email; 409 when the email is taken.
 
     Only `email_verify` (a token mailed to the address) marks an email verified (invariant 3).
     """
     email = User.objects.normalize_email(email)
+    names = user_names_resolve(full_name=full_name, first_name=first_name, last_name=last_name)
     if User.objects.filter(email=email).exists():
         raise conflict("An account with this email already exists.", email=["An account with this email already exists."])
-    candidate = User(email=email, full_name=full_name)
+    candidate = User(email=email, **names)
     if password:
         password_validate(password=password, user=candidate)
     try:
         with transaction.atomic():
-            user = User.objects.create_user(
-                email=email,
-                password=password,
-                full_name=full_name,
-            )
+            user = User.objects.create_user(email=email, password=password, **names)
     except IntegrityError:
         raise conflict("An account with this email already exists.", email=["An account with this email already exists."]) from None
     return user
@@ -97,13 +135,15 @@ def user_register(
     *,
     email: str,
     password: str,
-    full_name: str,
+    full_name: str | None = None,
+    first_name: str | None = None,
+    last_name: str | None = None,
     organization_name: str | None = None,
     organization_website: str | None = None,
     actor: Actor,
 ) -> tuple[User, object, TokenPair]:
     """Create an account (and, with `organization_name`, its organization) and sign it in."""
-    user = user_create(email=email, password=password, full_name=full_name)
+    user = user_create(email=email, password=password, full_name=full_name, first_name=first_name, last_name=last_name)
     actor = actor.as_user(user)
     organization = None
     if organization_name:
@@ -256,8 +296,15 @@ def _email_verified_mark(*, user: User, actor: Actor) -> None:
 
 @transaction.atomic
 def user_update(*, user: User, data: dict, actor: Actor, organization_id=None) -> User:
-    """Update the profile fields a user may change on themselves."""
-    user, changes = model_update(instance=user, fields=["full_name", "avatar_url", "phone"], data=data)
+    """Update the profile fields a user may change on themselves (name fields kept consistent)."""
+    names = user_names_resolve(
+        full_name=data.get("full_name"),
+        first_name=data.get("first_name"),
+        last_name=data.get("last_name"),
+        user=user,
+    )
+    data = {**data, **names}
+    user, changes = model_update(instance=user, fields=["full_name", "first_name", "last_name", "avatar_url", "phone"], data=data)
     if changes:
         event_record(
             action="user.updated",

@@ -4,15 +4,19 @@ Below both `services` and `mfa`, which each open and revoke sessions.
 """
 
 import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
+from django.utils.crypto import constant_time_compare
 from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.authentication import session_state_forget
-from accounts.models import User, UserSession
-from accounts.tokens import TokenPair, issue_pair, new_jti
+from accounts.models import OneTimeToken, User, UserSession
+from accounts.tokens import TokenPair, hash_secret, issue_pair, new_jti, random_secret
 from audit.services import event_record
 from core import clock, hooks
 from core.actor import Actor
@@ -71,6 +75,9 @@ def sessions_revoke_all(*, user: User, reason: str, actor: Actor, except_session
     sessions = list(UserSession.objects.filter(user=user, revoked_at__isnull=True).exclude(id=except_session_id))
     for session in sessions:
         session_revoke(session=session, reason=reason, actor=actor)
+    # A sign-in halfway through (password passed, MFA code pending) would open a session later:
+    # its challenge goes too. (Selection tokens check the password stamp themselves.)
+    OneTimeToken.objects.filter(user=user, purpose=OneTimeToken.Purpose.MFA_CHALLENGE, used_at__isnull=True).update(expires_at=clock.now())
     return len(sessions)
 
 
@@ -118,11 +125,25 @@ def session_switch_organization(*, session: UserSession, organization_id) -> Tok
     return issue_pair(user=session.user, session=session, with_refresh=session.impersonator_id is None)
 
 
-def login_complete(*, user: User, actor: Actor, organization_id=None, mfa_verified: bool, auth_method: str = "password") -> TokenPair:
-    """Open the session of a successful sign-in and record it (acted by `user`, from the actor's origin)."""
+def login_complete(
+    *,
+    user: User,
+    actor: Actor,
+    organization_id=None,
+    mfa_verified: bool,
+    auth_method: str = "password",
+    offer_domains: bool = True,
+    org_selected: bool = False,
+) -> TokenPair:
+    """Open the session of a successful sign-in and record it (acted by `user`, from the actor's origin).
+
+    `offer_domains=False`: this sign-in already made its domain offers (org selection);
+    `org_selected`: the org was picked at `auth/select-org` (recorded in the audit event).
+    """
     actor = actor.as_user(user)
-    # Verified-domain memberships are offered (or granted) before the session picks its org.
-    hooks.domain_sign_in(user=user, actor=actor)
+    if offer_domains:
+        # Verified-domain memberships are offered (or granted) before the session picks its org.
+        hooks.domain_sign_in(user=user, actor=actor)
     if organization_id is not None:
         organization_id = organization_for_login(user=user, organization_id=organization_id)
     pair = session_create(
@@ -138,7 +159,7 @@ def login_complete(*, user: User, actor: Actor, organization_id=None, mfa_verifi
         actor=actor,
         organization_id=pair.session.organization_id,
         target=pair.session,
-        metadata={"method": auth_method, "mfa": mfa_verified},
+        metadata={"method": auth_method, "mfa": mfa_verified, **({"org_selected": True} if org_selected else {})},
     )
     return pair
 
@@ -153,3 +174,98 @@ def organization_for_login(*, user: User, organization_id):
             status_code=403,
         )
     return organization_id
+
+
+# --- organization selection (login with `org_selection: true`) -------------------------------
+
+ORG_SELECTION_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class OrgSelection:
+    """A sign-in that passed every factor and waits for the user to pick one of their orgs."""
+
+    selection_token: str
+    organizations: list[dict]
+
+    def as_response(self) -> dict:
+        return {"status": "org_selection_required", "selection_token": self.selection_token, "organizations": self.organizations}
+
+
+def _selection_key(selection_token: str) -> str:
+    # Only the hash names the entry: the cache never holds a usable token.
+    return f"auth:org-selection:{hash_secret(selection_token or '')}"
+
+
+def _selection_invalid() -> ApplicationError:
+    return ApplicationError(code=ErrorCode.TOKEN_INVALID, message="The selection token is invalid, used or expired.", status_code=401)
+
+
+def org_selection_issue(*, user: User, mfa_verified: bool, auth_method: str) -> str:
+    """Create the single-use, 5-minute `selection_token`, bound to the user and the sign-in's facts."""
+    secret = random_secret()
+    expires_at = clock.now() + timedelta(seconds=ORG_SELECTION_SECONDS)
+    facts = {
+        "user_id": str(user.id),
+        "mfa_verified": bool(mfa_verified),
+        "auth_method": auth_method,
+        "expires_at": expires_at.isoformat(),
+        # A password change in the meantime (which revokes every session) voids the token too.
+        "password_stamp": user.get_session_auth_hash(),
+    }
+    cache.set(_selection_key(secret), facts, ORG_SELECTION_SECONDS)
+    return secret
+
+
+def login_finish(
+    *,
+    user: User,
+    actor: Actor,
+    organization_id=None,
+    mfa_verified: bool,
+    auth_method: str = "password",
+    org_selection: bool = False,
+) -> TokenPair | OrgSelection:
+    """Finish a sign-in whose factors all passed: its session, or an org selection.
+
+    The selection comes only when the client asked for it (`org_selection`), named no org, and the
+    user is an active member of two or more orgs; otherwise the session opens as usual.
+    """
+    if not org_selection or organization_id is not None:
+        return login_complete(user=user, actor=actor, organization_id=organization_id, mfa_verified=mfa_verified, auth_method=auth_method)
+    # Domain offers first, so an org the user has just auto-joined is among the choices.
+    hooks.domain_sign_in(user=user, actor=actor.as_user(user))
+    organizations = hooks.user_organizations(user=user)
+    if len(organizations) < 2:
+        return login_complete(user=user, actor=actor, mfa_verified=mfa_verified, auth_method=auth_method, offer_domains=False)
+    token = org_selection_issue(user=user, mfa_verified=mfa_verified, auth_method=auth_method)
+    return OrgSelection(selection_token=token, organizations=organizations)
+
+
+def org_selection_complete(*, selection_token: str, organization_id, actor: Actor) -> TokenPair:
+    """Spend a selection token on one of the user's active orgs: the session opens there.
+
+    401 TOKEN_INVALID for an unknown, used or expired token; 403 INVALID_ORG_CONTEXT for an org the
+    user is not (or no longer) an active member of, which leaves the token usable for another pick.
+    """
+    key = _selection_key(selection_token)
+    facts = cache.get(key)
+    if not isinstance(facts, dict) or datetime.fromisoformat(facts["expires_at"]) <= clock.now():
+        raise _selection_invalid()
+    user = User.objects.filter(id=facts["user_id"], is_active=True).first()
+    if user is None or not constant_time_compare(facts.get("password_stamp", ""), user.get_session_auth_hash()):
+        raise _selection_invalid()
+    organization_id = organization_for_login(user=user, organization_id=organization_id)
+    # The delete is the spend: of two concurrent uses only one removes the entry. A cache that
+    # cannot answer (down) refuses the token rather than letting it be replayed.
+    if not cache.delete(key):
+        raise _selection_invalid()
+    return login_complete(
+        user=user,
+        actor=actor,
+        organization_id=organization_id,
+        mfa_verified=facts["mfa_verified"],
+        auth_method=facts["auth_method"],
+        offer_domains=False,
+        org_selected=True,
+    )

@@ -52,19 +52,30 @@ def token_claims(*, user: User, session: UserSession) -> dict:
         user=user,
         organization_id=session.organization_id,
     )
+    org_id = str(org_claims["org_id"]) if org_claims.get("org_id") else None
     claims = {
         "sub": str(user.id),
+        "email": user.email,
         "sid": str(session.id),
         "mfa": bool(session.mfa_verified),
-        "org_id": str(org_claims["org_id"]) if org_claims.get("org_id") else None,
+        "org_id": org_id,
         "role": org_claims.get("role"),
         "plan": org_claims.get("plan"),
         "features": org_claims.get("features") or {},
+        # Display only (the server re-checks every request): the effective permissions at issue time,
+        # judged with this session's facts (MFA, IP), so a client can hide what would be refused.
+        "permissions": _permission_claims(user=user, session=session, organization_id=org_id),
         "act": None,
     }
     if session.impersonator_id:
         claims["act"] = {"sub": str(session.impersonator_id), "email": session.impersonator.email}
     return claims
+
+
+def _permission_claims(*, user: User, session: UserSession, organization_id) -> list[str]:
+    if organization_id is None:
+        return []
+    return sorted(hooks.permission_claims(user=user, organization_id=organization_id, mfa=bool(session.mfa_verified), ip=session.ip))
 
 
 def access_lifetime(session: UserSession) -> timedelta:

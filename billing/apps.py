@@ -25,9 +25,12 @@ class BillingConfig(AppConfig):
         # Cached token claims follow the org's subscription row (billing.hooks.plan_claims).
         from django.db.models.signals import post_delete, post_save
 
-        from billing.models import Subscription
+        from billing.models import Subscription, SubscriptionAddOn
 
         post_save.connect(hooks.plan_claims_forget, sender=Subscription, dispatch_uid="billing-plan-claims-save")
         post_delete.connect(hooks.plan_claims_forget, sender=Subscription, dispatch_uid="billing-plan-claims-delete")
+        # Add-ons' feature flags are part of the claims too.
+        post_save.connect(hooks.plan_claims_forget, sender=SubscriptionAddOn, dispatch_uid="billing-plan-claims-addon-save")
+        post_delete.connect(hooks.plan_claims_forget, sender=SubscriptionAddOn, dispatch_uid="billing-plan-claims-addon-delete")
         # Plans are data every request needs; a flushed or brand-new database gets them back.
         post_migrate.connect(_seed_missing_plans, sender=self, dispatch_uid="billing-seed-plans")

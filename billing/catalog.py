@@ -1,7 +1,8 @@
-"""The names billing knows: limits, feature flags, usage keys, and the default plans.
+"""The names billing knows: limits, feature flags, usage keys, and the default plans and add-ons.
 
-Plans are data (billing.Plan rows, editable in the admin); `DEFAULT_PLANS` is what
-`manage.py billing_seed_plans` creates when a plan is missing.
+Plans and add-ons are data (billing.Plan / billing.AddOn rows, editable in the admin);
+`DEFAULT_PLANS` and `DEFAULT_ADD_ONS` are what `manage.py billing_seed_plans` creates when one
+is missing.
 """
 
 from enum import StrEnum
@@ -98,5 +99,44 @@ DEFAULT_PLANS = [
             "ai_requests_per_month": 50_000,
         },
         "features": {"custom_slug": True, "sso": True, "advanced_analytics": True, "white_label": True},
+    },
+]
+
+
+# Add-ons bought on top of a paid plan. `limits` are added per unit bought (a plan's unlimited
+# stays unlimited); `features` are turned on.
+DEFAULT_ADD_ONS = [
+    {
+        "code": "extra_seats",
+        "name": "Extra seats",
+        "description": "Ten more members per unit.",
+        "sort_order": 0,
+        "currency": "usd",
+        "price_month": 1000,
+        "price_year": 10000,
+        "limits": {"max_members": 10},
+        "features": {},
+    },
+    {
+        "code": "extra_storage",
+        "name": "Extra storage",
+        "description": "10 GB more document storage per unit.",
+        "sort_order": 1,
+        "currency": "usd",
+        "price_month": 500,
+        "price_year": 5000,
+        "limits": {"storage_mb": 10_240},
+        "features": {},
+    },
+    {
+        "code": "white_label",
+        "name": "White label",
+        "description": "Your brand on the app and on the e-mails it sends.",
+        "sort_order": 2,
+        "currency": "usd",
+        "price_month": 1900,
+        "price_year": 19000,
+        "limits": {},
+        "features": {"white_label": True},
     },
 ]

@@ -151,6 +151,26 @@ def charge_retrieve(charge_id: str) -> stripe.Charge:
     return stripe.Charge.retrieve(charge_id, **options())
 
 
+# --- one-off payments (Checkout in payment mode) ---------------------------------------------------
+
+
+def checkout_session_retrieve(session_id: str) -> stripe.checkout.Session:
+    return stripe.checkout.Session.retrieve(session_id, **options())
+
+
+def payment_intent_retrieve(payment_intent_id: str) -> stripe.PaymentIntent:
+    return stripe.PaymentIntent.retrieve(payment_intent_id, **options())
+
+
+def refund_create(*, charge_id: str, amount: int | None, reason: str | None, idempotency_key: str) -> stripe.Refund:
+    params: dict[str, Any] = {"charge": charge_id}
+    if amount is not None:
+        params["amount"] = amount
+    if reason:
+        params["reason"] = reason
+    return stripe.Refund.create(**params, idempotency_key=idempotency_key, **options())
+
+
 # --- catalog (billing_sync_plans) ----------------------------------------------------------------
 
 

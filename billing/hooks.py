@@ -28,21 +28,21 @@ def _plan_claims_key(organization_id) -> str:
 
 
 def plan_claims(*, organization) -> dict:
-    """{"plan": code, "features": {flag: bool}} for the access token, cached per org."""
+    """{"plan": code, "features": {flag: bool}} (add-ons' flags included) for the access token, cached per org."""
     # Every sign-in and token refresh asks: cached, it costs one cache read instead of two queries
     # (subscription, then the free plan); bench/profile_path.py refresh shows the difference.
     # The claims only inform the client (entitlements are checked fresh where they are enforced).
     key = _plan_claims_key(organization.pk)
     claims = cache.get(key)
     if claims is None:
-        plan = selectors.plan_of(organization=organization)
-        claims = {"plan": plan.code, "features": plan.features}
+        entitled = selectors.entitlements_of(organization=organization)
+        claims = {"plan": entitled.plan.code, "features": entitled.features}
         cache.set(key, claims, PLAN_CLAIMS_SECONDS)
     return claims
 
 
 def plan_claims_forget(sender, instance, **kwargs) -> None:
-    """Drop an org's cached plan claims when its subscription row changes (post_save/post_delete)."""
+    """Drop an org's cached plan claims when its subscription or add-on rows change (post_save/post_delete)."""
     from django.db import transaction
 
     key = _plan_claims_key(instance.organization_id)

@@ -6,6 +6,7 @@ models; rows here point at them by Stripe id.
 
 import uuid
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 
@@ -48,6 +49,9 @@ class Plan(models.Model):
     stripe_product_id = models.CharField(max_length=255, blank=True)
     stripe_price_month_id = models.CharField(max_length=255, blank=True)
     stripe_price_year_id = models.CharField(max_length=255, blank=True)
+    # Razorpay Subscriptions bill against a Razorpay plan per interval (also `billing_sync_plans`).
+    razorpay_plan_month_id = models.CharField(max_length=255, blank=True)
+    razorpay_plan_year_id = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(default=clock.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -77,6 +81,9 @@ class Plan(models.Model):
     def stripe_price_id_for(self, interval: str) -> str:
         return self.stripe_price_year_id if interval == catalog.Interval.YEAR else self.stripe_price_month_id
 
+    def razorpay_plan_id_for(self, interval: str) -> str:
+        return self.razorpay_plan_year_id if interval == catalog.Interval.YEAR else self.razorpay_plan_month_id
+
 
 class Subscription(models.Model):
     """An organization's billing state: its plan, who bills it (Stripe or manual) and until when."""
@@ -86,6 +93,7 @@ class Subscription(models.Model):
     class Provider(models.TextChoices):
         STRIPE = "stripe"
         MANUAL = "manual"
+        RAZORPAY = "razorpay"
 
     class Status(models.TextChoices):
         ACTIVE = "active"
@@ -117,6 +125,9 @@ class Subscription(models.Model):
     # When the Stripe state held here was current (event `created`, or the time of our own API
     # call): an event older than this never overwrites it.
     stripe_state_at = models.DateTimeField(null=True, blank=True)
+    # Razorpay provider: its subscription, and when the state held here was current (ordering guard).
+    razorpay_subscription_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    razorpay_state_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=clock.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -135,6 +146,84 @@ class Subscription(models.Model):
         if self.provider == self.Provider.MANUAL:
             return self.active_until is not None and self.active_until > (now or clock.now())
         return True
+
+
+class AddOnQuerySet(models.QuerySet):
+    def public(self):
+        return self.filter(is_active=True).order_by("sort_order", "code")
+
+
+def _grant_limits_validate(value) -> None:
+    if not isinstance(value, dict) or any(k not in catalog.LIMITS or type(v) is not int or v < 1 for k, v in value.items()):
+        raise ValidationError(f"A mapping of limit names ({', '.join(catalog.LIMITS)}) to positive whole numbers added per unit.")
+
+
+def _grant_features_validate(value) -> None:
+    if not isinstance(value, dict) or any(k not in catalog.FEATURES or v is not True for k, v in value.items()):
+        raise ValidationError(f"A mapping of feature flags ({', '.join(catalog.FEATURES)}) to true.")
+
+
+class AddOn(models.Model):
+    """Something bought on top of a paid plan: limit increments per unit and feature flags it turns on."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    code = models.SlugField(max_length=30, unique=True)
+    name = models.CharField(max_length=60)
+    description = models.CharField(max_length=300, blank=True)
+    is_active = models.BooleanField(default=True, help_text="Listed publicly and purchasable (subscribers keep a retired add-on).")
+    sort_order = models.PositiveSmallIntegerField(default=0)
+    currency = models.CharField(max_length=3, default="usd")
+    price_month = models.PositiveIntegerField(default=0, help_text="Monthly price per unit in cents.")
+    price_year = models.PositiveIntegerField(default=0, help_text="Yearly price per unit in cents.")
+    grant_limits = models.JSONField(default=dict, blank=True, validators=[_grant_limits_validate], help_text='Added per unit, e.g. {"max_members": 10}.')
+    grant_features = models.JSONField(default=dict, blank=True, validators=[_grant_features_validate], help_text='Turned on, e.g. {"white_label": true}.')
+    # Written by `manage.py billing_sync_plans`.
+    stripe_product_id = models.CharField(max_length=255, blank=True)
+    stripe_price_month_id = models.CharField(max_length=255, blank=True)
+    stripe_price_year_id = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(default=clock.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = AddOnQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["sort_order", "code"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_free(self) -> bool:
+        return self.price_month == 0 and self.price_year == 0
+
+    def price_for(self, interval: str) -> int:
+        return self.price_year if interval == catalog.Interval.YEAR else self.price_month
+
+    def stripe_price_id_for(self, interval: str) -> str:
+        return self.stripe_price_year_id if interval == catalog.Interval.YEAR else self.stripe_price_month_id
+
+
+class SubscriptionAddOn(models.Model):
+    """An add-on an organization holds (on a Stripe subscription: one subscription item)."""
+
+    id = models.BigAutoField(primary_key=True)
+    organization = models.ForeignKey("organizations.Organization", on_delete=models.CASCADE, related_name="+")
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="add_ons")
+    add_on = models.ForeignKey(AddOn, on_delete=models.PROTECT, related_name="holdings")
+    quantity = models.PositiveIntegerField(default=1, validators=[MinValueValidator(1)])
+    # Empty for the manual provider (recorded here only).
+    stripe_subscription_item_id = models.CharField(max_length=255, blank=True)
+    since = models.DateTimeField(default=clock.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = OrgScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["add_on__sort_order", "add_on__code"]
+        constraints = [models.UniqueConstraint(fields=["subscription", "add_on"], name="billing_addon_once_per_subscription")]
+
+    def __str__(self) -> str:
+        return f"{self.organization_id}: {self.add_on_id} x{self.quantity}"
 
 
 class WebhookEvent(models.Model):
@@ -189,3 +278,93 @@ class UsageCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.organization_id} {self.metric} {self.period}: {self.count}"
+
+
+class PaymentQuerySet(OrgScopedQuerySet):
+    def pending(self):
+        return self.filter(status=Payment.Status.PENDING)
+
+
+class Payment(models.Model):
+    """A one-off payment an org makes (not a subscription invoice), through Stripe Checkout or a Razorpay order."""
+
+    class Provider(models.TextChoices):
+        STRIPE = "stripe"
+        RAZORPAY = "razorpay"
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        REFUNDED = "refunded"  # fully refunded; a partial refund stays `succeeded` with `amount_refunded`
+
+    # When two provider facts carry the same timestamp, the one further along the lifecycle wins.
+    RANK = {Status.PENDING: 0, Status.FAILED: 1, Status.SUCCEEDED: 2, Status.REFUNDED: 3}
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey("organizations.Organization", on_delete=models.CASCADE, related_name="+")
+    provider = models.CharField(max_length=10, choices=Provider.choices)
+    amount = models.PositiveBigIntegerField(help_text="In the currency's minor unit.")
+    currency = models.CharField(max_length=3)
+    description = models.CharField(max_length=255)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    amount_refunded = models.PositiveBigIntegerField(default=0)
+    checkout_url = models.URLField(max_length=2000, blank=True)
+    failure_reason = models.CharField(max_length=255, blank=True)
+    # Provider ids: unique, so a provider object maps to one payment (null while unknown).
+    stripe_checkout_session_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    stripe_payment_intent_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    stripe_charge_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    razorpay_order_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    razorpay_payment_link_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    razorpay_payment_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    # When the provider state held here was current: an older fact never overwrites it.
+    provider_state_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=clock.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    settled_at = models.DateTimeField(null=True, blank=True, help_text="When the provider first reported it paid.")
+
+    objects = PaymentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["organization", "-created_at"]), models.Index(fields=["status", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.id} {self.provider} {self.amount} {self.currency} ({self.status})"
+
+    @property
+    def refundable(self) -> int:
+        return self.amount - self.amount_refunded if self.status == self.Status.SUCCEEDED else 0
+
+
+class RazorpayWebhookEvent(models.Model):
+    """A Razorpay webhook delivery as received: stored (unique on X-Razorpay-Event-Id) before the 2xx."""
+
+    Status = WebhookEvent.Status
+    DONE = WebhookEvent.DONE
+
+    id = models.BigAutoField(primary_key=True)
+    event_id = models.CharField(max_length=255, unique=True)
+    type = models.CharField(max_length=100, db_index=True)
+    account_id = models.CharField(max_length=255, blank=True)
+    entity_type = models.CharField(max_length=64, blank=True)
+    entity_id = models.CharField(max_length=255, blank=True)
+    # The event's `created_at`: when the entity was in the state `payload` shows.
+    event_created = models.DateTimeField()
+    payload = models.JSONField()
+    organization = models.ForeignKey("organizations.Organization", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    status = models.CharField(max_length=10, choices=WebhookEvent.Status.choices, default=WebhookEvent.Status.PENDING)
+    note = models.CharField(max_length=255, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    received_at = models.DateTimeField(default=clock.now)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        indexes = [models.Index(fields=["entity_id", "status", "event_created"])]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} {self.type} ({self.status})"

@@ -1,8 +1,8 @@
-"""Billing background jobs: Stripe webhook processing, manual-subscription expiry, seat sync."""
+"""Billing background jobs: Stripe and Razorpay webhook processing, manual-subscription expiry, seat sync."""
 
 from celery import shared_task
 
-from billing import webhooks
+from billing import razorpay_webhooks, webhooks
 from billing.services.manual import manual_subscriptions_expire
 from billing.services.subscriptions import subscription_seats_sync
 from core.actor import Actor
@@ -26,6 +26,27 @@ def retry_stripe_events() -> int:
     ids = webhooks.webhook_events_stuck()
     for webhook_event_id in ids:
         process_stripe_event.delay(webhook_event_id)
+    return len(ids)
+
+
+@shared_task(
+    autoretry_for=(Exception,),
+    retry_backoff=True,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    max_retries=8,
+)
+def process_razorpay_event(event_id: int) -> str:
+    """Apply one stored Razorpay event (idempotent: an applied event is left alone)."""
+    return razorpay_webhooks.razorpay_event_process(event_id=event_id).status
+
+
+@shared_task
+def retry_razorpay_events() -> int:
+    """Re-enqueue stored Razorpay events still unprocessed a while after arrival."""
+    ids = razorpay_webhooks.razorpay_events_stuck()
+    for event_id in ids:
+        process_razorpay_event.delay(event_id)
     return len(ids)
 
 

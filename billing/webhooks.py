@@ -22,7 +22,7 @@ from djstripe import models as dj
 
 from audit.services import event_record
 from billing import gateway
-from billing.models import Subscription, WebhookEvent
+from billing.models import Payment, Subscription, WebhookEvent
 from billing.services.customers import account_for_update, organization_owner
 from billing.services.state import subscription_apply
 from core import clock
@@ -193,7 +193,37 @@ def _link_customer(account: Subscription, customer_id: str | None) -> None:
 # --- handlers: (event, obj, account) -> (applied, note) -------------------------------------------------
 
 
+def _on_payment_checkout(*, event, obj, account):
+    """A one-off payment's Checkout Session completed, expired, or its delayed payment settled."""
+    from billing.services.oneoff import payment_apply, stripe_charge_facts, stripe_session_facts
+
+    if obj.get("object") != "checkout.session" or obj.get("mode") != "payment":
+        return False, "ignored: not a one-off payment checkout"
+    payment = Payment.objects.select_for_update().filter(stripe_checkout_session_id=obj.get("id"), organization=account.organization).first()
+    if payment is None:
+        return False, "ignored: no one-off payment for this session"
+    facts = stripe_session_facts(obj)
+    if event.type == "checkout.session.async_payment_failed":
+        facts.update(status=Payment.Status.FAILED, failure_reason="payment failed")
+    ids = facts["ids"]
+    if facts["status"] == Payment.Status.SUCCEEDED and ids.get("stripe_payment_intent_id") and not payment.stripe_charge_id:
+        # The charge id is what a refund needs (and keeps the charge from being listed twice).
+        with gateway.errors():
+            ids["stripe_charge_id"] = stripe_charge_facts(gateway.as_dict(gateway.payment_intent_retrieve(ids["stripe_payment_intent_id"])))["ids_charge"]
+    return payment_apply(
+        payment=payment,
+        status=facts["status"],
+        version=event.event_created,
+        actor=Actor.system(),
+        failure_reason=facts.get("failure_reason", ""),
+        ids=ids,
+        metadata=_metadata(event),
+    )
+
+
 def _on_checkout_completed(*, event, obj, account):
+    if obj.get("mode") == "payment":
+        return _on_payment_checkout(event=event, obj=obj, account=account)
     if obj.get("mode") != "subscription" or not obj.get("subscription"):
         return False, "ignored: not a subscription checkout"
     _link_customer(account, _id_of(obj.get("customer")))
@@ -284,6 +314,9 @@ def _on_catalog(*, event, obj, account):
 _EXACT = {
     "checkout.session.completed": (_on_checkout_completed, True),
     "invoice.payment_failed": (_on_invoice_payment_failed, True),
+    "checkout.session.async_payment_succeeded": (_on_payment_checkout, True),
+    "checkout.session.async_payment_failed": (_on_payment_checkout, True),
+    "checkout.session.expired": (_on_payment_checkout, True),
 }
 _PREFIXES = (
     ("customer.subscription.", _on_subscription, True),

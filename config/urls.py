@@ -2,14 +2,16 @@
 
 from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
+from django.urls import include, path, re_path
 
 from accounts.api import urls as accounts_urls
 from core import views as core_views
+from core.http import API_NOT_FOUND
 from organizations.api import urls as organizations_urls
 
 admin.site.site_header = "SaaS Platform staff"
+admin.site.site_title = "SaaS Platform staff"
+admin.site.index_title = "Staff panel"
 
 # Every app's org resources, mounted once under /orgs/<org_id>/ (below). Their URL names share the
 # `orgs` namespace (`orgs:members`, `orgs:api-keys`, `orgs:audit-logs`...): an app whose routes
@@ -33,8 +35,10 @@ api_v1 = [
     path("invites/", include(("organizations.api.public_invite_urls", "invites"))),
     path("users/", include((accounts_urls.users_urlpatterns, "users"))),
     path("staff/", include((accounts_urls.staff_urlpatterns, "staff"))),
+    path("", include(("permissions.api.platform_urls", "platform-permissions"))),
     path("billing/", include(("billing.api.urls", "billing"))),
     path("ai/", include(("ai.api.urls", "ai"))),
+    path("premium/", include(("premium.api.urls", "premium"))),
     path("", include("integrations.api.urls")),
     path("", include(("notifications.api.urls", "notifications"))),
     path("", include(("messaging.api.urls", "messaging"))),
@@ -45,16 +49,25 @@ if settings.BENCH_CEILING:
 
 urlpatterns = [
     path("api/v1/", include(api_v1)),
-    path("api/schema", SpectacularAPIView.as_view(), name="schema"),
+    # Signed service-to-service API (internal/authentication.py), outside /api/v1/ on purpose.
+    path("internal/v1/", include(("internal.api.urls", "internal"))),
+    # The docs views are never throttled (core.views._DocsMixin).
+    path("api/schema", core_views.SchemaView.as_view(), name="schema"),
     # Split: the init script is served as a URL (`?script`), so the CSP needs no inline script.
-    path("api/docs", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
-    path("api/redoc", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("api/docs", core_views.SwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/redoc", core_views.RedocView.as_view(url_name="schema"), name="redoc"),
+    path("", core_views.root, name="root"),
     path("health", core_views.health, name="health"),
+    path("health/detailed", core_views.health_detailed, name="health-detailed"),
     path("health/live", core_views.health_live, name="health-live"),
     path("health/ready", core_views.health_ready, name="health-ready"),
     path("metrics", core_views.metrics, name="prometheus-django-metrics"),
     path("admin/", admin.site.urls),
 ]
+
+# Keep this the LAST pattern: any other /api/ path is the envelope's 404, with DEBUG on too (DEBUG's
+# own 404 page is HTML). Routes added below it would never be reached.
+urlpatterns.append(re_path(r"^api/", core_views.api_not_found, name=API_NOT_FOUND))
 
 handler400 = "core.exceptions.handler400"
 handler403 = "core.exceptions.handler403"

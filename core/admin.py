@@ -1,6 +1,12 @@
 """Admin base classes shared by every app."""
 
-from django.contrib import admin
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db import transaction
+
+from core.exceptions import ApplicationError
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -20,3 +26,23 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+def apply_each(model_admin: admin.ModelAdmin, request, queryset, action: Callable[[Any], object], *, done: str, label=str) -> int:
+    """Call a service on each selected row; a refusal becomes an error message naming the row, not a 500.
+
+    `done` is the success message, with `{count}`; returns how many rows the service accepted.
+    """
+    accepted = 0
+    for obj in queryset:
+        try:
+            # A savepoint per row: one refusal must not undo the rows already changed.
+            with transaction.atomic():
+                action(obj)
+        except ApplicationError as error:
+            model_admin.message_user(request, f"{label(obj)}: {error.message}", messages.ERROR)
+        else:
+            accepted += 1
+    if accepted:
+        model_admin.message_user(request, done.format(count=accepted), messages.SUCCESS)
+    return accepted

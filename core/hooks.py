@@ -160,6 +160,18 @@ def token_claims(*, user, organization_id) -> dict:
 
 
 @hook
+def user_organizations(*, user) -> list[dict]:
+    """[{id, name, slug, role}] of every org `user` is an active member of (login's org list)."""
+    return []
+
+
+@hook
+def permission_claims(*, user, organization_id, mfa: bool, ip) -> list[str]:
+    """The user's effective permissions in the org right now, sorted (an access token's display claim)."""
+    return []
+
+
+@hook
 def user_deletion_blocker(*, user) -> str | None:
     """Why `user` may not delete their account yet, or None."""
     return None

@@ -6,6 +6,9 @@ from django.urls import Resolver404, resolve
 
 from core.net import ip_normalize
 
+# URL name of the catch-all that answers unknown /api/ paths (config/urls.py).
+API_NOT_FOUND = "api-not-found"
+
 
 def _address(value: str | None) -> str | None:
     """The IP address in `value` (bare, or with a port as some proxies write it), else None."""
@@ -54,6 +57,9 @@ def request_body_limit(path: str) -> int | None:
         try:
             match = resolve(candidate)
         except Resolver404:
+            continue
+        if match.url_name == API_NOT_FOUND:
+            # The catch-all 404 of unknown /api/ paths: the path may still be a route without its slash.
             continue
         view_class = getattr(match.func, "view_class", None)
         allowance = getattr(view_class, "max_request_body_bytes", None)

@@ -52,14 +52,15 @@ class RateLimitHeadersMiddleware:
 
 
 class OptionalTrailingSlashMiddleware:
-    """Serve every /api/ path with or without a trailing slash (routes are declared without)."""
+    """Serve every /api/ and /internal/ path with or without a trailing slash (routes are declared without)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
         path = request.path_info
-        if path.startswith("/api/") and path.endswith("/") and len(path) > len("/api/"):
+        # Only path_info changes: request.path stays as sent (the internal API signs it).
+        if path.startswith(("/api/", "/internal/")) and path.endswith("/") and path.count("/") > 2:
             request.path_info = path.rstrip("/")
         return self.get_response(request)
 

@@ -1,5 +1,8 @@
-"""OpenAPI schema plumbing: blank-able URLs, the org header, and the error responses every API operation can give."""
+"""OpenAPI schema plumbing: blank-able URLs, the org headers, readable summaries, and the error responses every API operation can give."""
 
+import re
+
+from django.core.exceptions import FieldDoesNotExist
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import build_basic_type
@@ -24,7 +27,32 @@ class BlankableURLFieldExtension(OpenApiSerializerFieldExtension):
         return {"anyOf": [url, {"type": "string", "maxLength": 0}]}
 
 
-# The org context header of routes not under /orgs/{org_id}/ (billing, integrations, chats, ai).
+class BlankableEmailFieldExtension(OpenApiSerializerFieldExtension):
+    """An e-mail field that may hold "" (a blank model EmailField, e.g. an org's contact e-mail): say so."""
+
+    target_class = "rest_framework.fields.EmailField"
+    match_subclasses = True
+
+    def map_serializer_field(self, auto_schema, direction):
+        email = build_basic_type(OpenApiTypes.EMAIL)
+        if not (self.target.allow_blank or (self.target.read_only and _model_field_blank(self.target))):
+            return email
+        return {"anyOf": [email, {"type": "string", "maxLength": 0}]}
+
+
+def _model_field_blank(field) -> bool:
+    """Whether the model field behind a read-only serializer field allows "" (DRF drops `allow_blank` then)."""
+    parent = getattr(field, "parent", None)
+    model = getattr(getattr(parent, "Meta", None), "model", None)
+    if model is None:
+        return False
+    try:
+        return model._meta.get_field(field.source).blank
+    except FieldDoesNotExist:  # a dotted source, or no such model field: assume the strict format
+        return False
+
+
+# The org context headers of routes not under /orgs/{org_id}/ (billing, integrations, chats, ai).
 # Views never list it: OrgAutoSchema adds it to every org-scoped operation that needs it.
 ORG_HEADER = [
     OpenApiParameter(
@@ -33,7 +61,14 @@ ORG_HEADER = [
         OpenApiParameter.HEADER,
         required=False,
         description="Organization to act in; default: the access token's active org (`org_id`)",
-    )
+    ),
+    OpenApiParameter(
+        "X-Current-Org",
+        OpenApiTypes.UUID,
+        OpenApiParameter.HEADER,
+        required=False,
+        description="Alias of `X-Org-ID`; sending both with different values → 400 VALIDATION_ERROR",
+    ),
 ]
 
 
@@ -50,6 +85,30 @@ class OrgAutoSchema(AutoSchema):
         if getattr(self.view, "org_scoped", False) and "{org_id}" not in self.path:
             return [*ORG_HEADER, *parameters]
         return parameters
+
+    def get_summary(self):
+        """`extend_schema(summary=...)` when given, else the first sentence of the view's docstring."""
+        return super().get_summary() or summary_from(self.get_description(), self.get_operation_id())
+
+
+SUMMARY_MAX_CHARS = 80
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s")
+
+
+def summary_from(description: str | None, operation_id: str) -> str:
+    """A one-line operation summary: the docstring's first sentence (shortened), else the operation id in words."""
+    paragraph = (description or "").strip().split("\n\n")[0]
+    sentence = _SENTENCE_END.split(" ".join(paragraph.split()), maxsplit=1)[0].rstrip(".:")
+    if not sentence:
+        return operation_id.replace("_", " ").capitalize()
+    if len(sentence) > SUMMARY_MAX_CHARS:
+        # Cut before a parenthesis or clause when one leaves enough, else at a word.
+        for mark in (" (", "; ", ": ", ", "):
+            head = sentence.split(mark)[0]
+            if 20 <= len(head) <= SUMMARY_MAX_CHARS:
+                return head
+        sentence = sentence[: SUMMARY_MAX_CHARS - 1].rsplit(" ", 1)[0] + "…"
+    return sentence
 
 
 # What an error status means on any endpoint; an app words a status its own way only where it says more.
@@ -87,13 +146,15 @@ _ERROR_SCHEMA = {
     },
     "required": ["error"],
 }
+# The JSON APIs (the public one and the signed internal one); health probes answer their own bodies.
+_API_PREFIXES = ("/api/", "/internal/")
 _HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 
 
 def _generic_errors(path: str, operation: dict) -> dict[str, str]:
     """Map the status codes any operation of this shape can answer to their error codes."""
     errors = {}
-    if path.startswith("/api/"):
+    if path.startswith(_API_PREFIXES):
         # Every DRF view runs the user/anon throttles.
         errors["429"] = ERROR_RESPONSES[429]
         # Any request may carry a malformed, expired or revoked token: authentication runs first.
@@ -117,7 +178,7 @@ def postprocess_error_responses(result, generator, request, public):
             responses = operation.setdefault("responses", {})
             for status, description in _generic_errors(path, operation).items():
                 responses.setdefault(status, {"description": str(description)})
-            if not path.startswith("/api/"):
+            if not path.startswith(_API_PREFIXES):
                 continue  # health probes answer their own bodies
             for status, response in responses.items():
                 if str(status)[0] in "45" and "content" not in response and "$ref" not in response:

@@ -1,19 +1,28 @@
-"""Health endpoints (no auth): liveness, readiness with per-part checks; Prometheus metrics behind a token."""
+"""Unauthenticated plumbing views: the API root, health probes (liveness, readiness, detailed behind
+the metrics token), Prometheus metrics, the API docs (never throttled) and the /api/ catch-all 404.
+"""
 
 import hmac
 import logging
+import time
 import uuid
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
+from django.db.migrations.executor import MigrationExecutor
 from django.http import Http404, HttpResponse
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
 from django_prometheus.exports import ExportToDjangoView
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 from rest_framework import serializers
 from rest_framework.decorators import api_view, authentication_classes, permission_classes, throttle_classes
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
+
+from core.exceptions import handler404, not_found
 
 logger = logging.getLogger(__name__)
 
@@ -138,3 +147,154 @@ def metrics(request):
             response["WWW-Authenticate"] = 'Bearer realm="metrics"'
             return response
     return ExportToDjangoView(request)
+
+
+def _metrics_token_given(request) -> bool:
+    """Whether the request carries `Authorization: Bearer <METRICS_TOKEN>` (never true without a token)."""
+    token = settings.METRICS_TOKEN
+    if not token:
+        return False
+    given = request.headers.get("Authorization", "").encode()
+    # Constant time: the comparison must not tell how much of a guess was right.
+    return hmac.compare_digest(given, f"Bearer {token}".encode())
+
+
+def _timed(check) -> tuple[str, float]:
+    started = time.perf_counter()
+    try:
+        result = check()
+    except Exception as exc:  # any failure of a dependency is reported, never raised
+        logger.warning("detailed health check failed: %s", exc.__class__.__name__)
+        result = "error"
+    return result, round((time.perf_counter() - started) * 1000, 2)
+
+
+def _pending_migrations() -> int:
+    executor = MigrationExecutor(connection)
+    return len(executor.migration_plan(executor.loader.graph.leaf_nodes()))
+
+
+_check_schema = inline_serializer("HealthCheck", {"status": serializers.CharField(), "latency_ms": serializers.FloatField()})
+_detailed_schema = inline_serializer(
+    "HealthDetailed",
+    {
+        "status": serializers.ChoiceField(choices=["healthy", "degraded", "unhealthy"]),
+        "checks": inline_serializer(
+            "HealthDetailedChecks",
+            {
+                "database": _check_schema,
+                "cache": _check_schema,
+                "broker": _check_schema,
+                "migrations": inline_serializer(
+                    "HealthMigrations",
+                    {"status": serializers.CharField(), "pending": serializers.IntegerField(allow_null=True), "latency_ms": serializers.FloatField()},
+                ),
+            },
+        ),
+        "version": serializers.CharField(),
+    },
+)
+
+
+@transaction.non_atomic_requests
+@extend_schema(
+    summary="Detailed health (metrics token)",
+    responses={
+        200: _detailed_schema,
+        404: OpenApiResponse(description="NOT_FOUND: no, or a wrong, metrics token (the route does not exist then)"),
+        503: _detailed_schema,
+    },
+    tags=["health"],
+)
+@api_view(["GET"])
+@_no_auth
+def health_detailed(request):
+    """Every dependency with its latency, pending migrations and the version; only for `Authorization: Bearer $METRICS_TOKEN`.
+
+    Without the token (or with none configured) the route does not exist (404), in every settings
+    module: it names the deployment's dependencies and its migration state.
+    """
+    if not _metrics_token_given(request):
+        raise not_found("Not found.")
+    checks = {}
+    for name, check in CHECKS.items():
+        result, latency = _timed(check)
+        checks[name] = {"status": result, "latency_ms": latency}
+    pending, latency = _timed(_pending_migrations)
+    checks["migrations"] = {
+        "status": "error" if pending == "error" else ("pending" if pending else "ok"),
+        "pending": None if pending == "error" else pending,
+        "latency_ms": latency,
+    }
+    failing = any(checks[name]["status"] == "error" for name in CHECKS)
+    if failing:
+        overall = "unhealthy"
+    elif checks["migrations"]["status"] != "ok":
+        overall = "degraded"
+    else:
+        overall = "healthy"
+    body = {"status": overall, "checks": checks, "version": settings.SPECTACULAR_SETTINGS["VERSION"]}
+    return Response(body, status=503 if failing else 200)
+
+
+_root_schema = inline_serializer(
+    "ApiRoot",
+    {"name": serializers.CharField(), "version": serializers.CharField(), "docs": serializers.CharField(), "health": serializers.CharField()},
+)
+
+
+@transaction.non_atomic_requests
+@extend_schema(summary="API root", responses={200: _root_schema}, tags=["health"])
+@api_view(["GET"])
+@_no_auth
+def root(request):
+    """Name and version of the service, and where its docs and health probe are."""
+    return Response(
+        {
+            "name": settings.SPECTACULAR_SETTINGS["TITLE"],
+            "version": settings.SPECTACULAR_SETTINGS["VERSION"],
+            "docs": reverse("swagger-ui"),
+            "health": reverse("health"),
+        }
+    )
+
+
+@csrf_exempt
+def api_not_found(request, *args, **kwargs):
+    """The envelope 404 for any unknown route under /api/, whatever DEBUG says (DEBUG's own 404 page is HTML)."""
+    return handler404(request)
+
+
+# --- API docs ---------------------------------------------------------------------------------
+
+
+class _DocsMixin:
+    """The docs are public and never throttled (API.md v1.1): loading them must not eat a client's budget."""
+
+    authentication_classes: list = []
+    throttle_classes: list = []
+
+
+class SchemaView(_DocsMixin, SpectacularAPIView):
+    """The OpenAPI 3 schema."""
+
+
+class SwaggerView(_DocsMixin, SpectacularSwaggerSplitView):
+    """Swagger UI (its init script served as a URL, so the CSP needs no inline script)."""
+
+
+# What ReDoc alone needs beyond the site's CSP: its search runs in a blob: worker, and its sidebar
+# shows the Redocly logo from their CDN. Only this page gets them.
+REDOC_CSP = {"worker-src": ["blob:"], "img-src": ["https://cdn.redoc.ly"]}
+
+
+class RedocView(_DocsMixin, SpectacularRedocView):
+    """ReDoc, from our own template: no Google Fonts stylesheet (system fonts instead of a third-party request)."""
+
+    template_name = "core/redoc.html"
+
+    @extend_schema(exclude=True)
+    def get(self, request, *args, **kwargs):
+        response = super().get(request, *args, **kwargs)
+        response._csp_update = REDOC_CSP  # read by csp.middleware.CSPMiddleware
+        return response

@@ -10,7 +10,7 @@ from integrations.models import Integration, IntegrationLog, OrgDataKey
 
 @admin.register(Integration)
 class IntegrationAdmin(ReadOnlyAdmin):
-    list_display = ["key", "organization", "type", "status", "expires_at", "last_refreshed_at", "updated_at"]
+    list_display = ["key", "organization", "status", "expires_at", "updated_at"]
     list_filter = ["key", "type", "status"]
     search_fields = ["organization__name", "organization__slug", "key"]
     # `secret` is left out on purpose: the ciphertext is no one's business either.

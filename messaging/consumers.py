@@ -3,8 +3,8 @@
 Connect to `/ws?org=<org_id>` with the access token as the subprotocol pair
 `["bearer", "<access token>"]` (or `?token=<access>` where a client cannot set subprotocols).
 The same rules as the REST API apply: a valid, unexpired access token whose session is alive,
-an active member of the org holding `messaging:read`. Refusals close the handshake with 4401
-(authentication) or 4403 (organization / permission).
+an active member of the org holding `messaging:read`. A refused handshake is accepted and closed at
+once with 4401 (authentication) or 4403 (organization / permission), so clients see the code.
 """
 
 import logging
@@ -146,6 +146,9 @@ class MessagingConsumer(AsyncJsonWebsocketConsumer):
             self.connection = await database_sync_to_async(authenticate)(raw_token=raw_token, org_param=(params.get("org") or [None])[0])
         except Refused as refused:
             logger.info("websocket refused: %s", refused)
+            # Accept, then close with the code: a close sent before accepting becomes an HTTP 403 to
+            # the handshake (ASGI spec; uvicorn, daphne), and the client would never see 4401/4403.
+            await self.accept(subprotocol=subprotocol)
             await self.close(code=refused.code)
             return
         _, self.may_write = await database_sync_to_async(permissions_now)(self.connection)

@@ -3,17 +3,18 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.serializers import ModelSerializer, Serializer
 from messaging.models import Call, CallParticipant, Chat, ChatMember, Message
 
 
-class ChatUserSerializer(serializers.Serializer):
+class ChatUserSerializer(Serializer):
     id = serializers.UUIDField(read_only=True)
     email = serializers.EmailField(read_only=True)
     full_name = serializers.CharField(read_only=True)
     avatar_url = serializers.CharField(read_only=True)
 
 
-class ChatMessageSerializer(serializers.ModelSerializer):
+class ChatMessageSerializer(ModelSerializer):
     chat_id = serializers.UUIDField(read_only=True)
     sender = ChatUserSerializer(read_only=True, allow_null=True)
     content = serializers.SerializerMethodField(help_text="Empty once the message is deleted.")
@@ -29,7 +30,7 @@ class ChatMessageSerializer(serializers.ModelSerializer):
         return "" if message.is_deleted else message.content
 
 
-class ChatMemberSerializer(serializers.ModelSerializer):
+class ChatMemberSerializer(ModelSerializer):
     user_id = serializers.UUIDField(read_only=True)
     email = serializers.EmailField(source="user.email", read_only=True)
     full_name = serializers.CharField(source="user.full_name", read_only=True)
@@ -42,7 +43,7 @@ class ChatMemberSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ChatSerializer(serializers.ModelSerializer):
+class ChatSerializer(ModelSerializer):
     type = serializers.CharField(source="kind", read_only=True, help_text="`direct` or `group`.")
     created_by = serializers.UUIDField(source="created_by_id", read_only=True, allow_null=True)
     members = ChatMemberSerializer(many=True, read_only=True)
@@ -80,7 +81,7 @@ class ChatSerializer(serializers.ModelSerializer):
         return getattr(chat, "my_role", None)
 
 
-class CallParticipantSerializer(serializers.ModelSerializer):
+class CallParticipantSerializer(ModelSerializer):
     user_id = serializers.UUIDField(read_only=True)
     full_name = serializers.CharField(source="user.full_name", read_only=True)
 
@@ -90,7 +91,7 @@ class CallParticipantSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class CallSerializer(serializers.ModelSerializer):
+class CallSerializer(ModelSerializer):
     chat_id = serializers.UUIDField(read_only=True)
     call_type = serializers.CharField(source="kind", read_only=True, help_text="`audio` or `video`.")
     started_by = serializers.UUIDField(source="started_by_id", read_only=True, allow_null=True)

@@ -13,6 +13,8 @@ from core.ids import parse_uuid
 from organizations.models import Membership, Organization
 
 ORG_HEADER = "HTTP_X_ORG_ID"
+# Seed 001's name for the same header (API.md v1.1): either may be sent; both, only when they agree.
+ORG_HEADER_ALIAS = "HTTP_X_CURRENT_ORG"
 
 
 @dataclass(frozen=True)
@@ -118,18 +120,35 @@ def resolve(request, *, path_org_id=None) -> OrgContext:
     return context
 
 
+def _header_org(request, meta_key: str, name: str):
+    """The UUID in one org header (None when absent); 400 when it is not a UUID."""
+    header = request.META.get(meta_key)
+    if not header:
+        return None
+    organization_id = parse_uuid(header)
+    if organization_id is None:
+        raise ApplicationError(
+            code=ErrorCode.VALIDATION_ERROR,
+            message=f"{name} must be a UUID.",
+            details={name: ["Must be a valid UUID."]},
+        )
+    return organization_id
+
+
 def _requested_org(request, principal: Principal):
-    """The org named by X-Org-ID, else by the token (a key names its own): None when neither does."""
-    header = request.META.get(ORG_HEADER)
-    if header:
-        organization_id = parse_uuid(header)
-        if organization_id is None:
-            raise ApplicationError(
-                code=ErrorCode.VALIDATION_ERROR,
-                message="X-Org-ID must be a UUID.",
-                details={"X-Org-ID": ["Must be a valid UUID."]},
-            )
-        return organization_id
+    """The org named by X-Org-ID (or its alias X-Current-Org), else by the token (a key names its own): None when neither does."""
+    primary = _header_org(request, ORG_HEADER, "X-Org-ID")
+    alias = _header_org(request, ORG_HEADER_ALIAS, "X-Current-Org")
+    if primary is not None and alias is not None and primary != alias:
+        message = "X-Org-ID and X-Current-Org name different organizations: send one of them."
+        raise ApplicationError(
+            code=ErrorCode.VALIDATION_ERROR,
+            message=message,
+            details={"X-Org-ID": [message], "X-Current-Org": [message]},
+        )
+    header = primary or alias
+    if header is not None:
+        return header
     return parse_uuid(principal.organization_id)
 
 

@@ -296,7 +296,15 @@ def _join_teams(*, invite: Invite, user, actor: Actor) -> None:
         )
 
 
-def _invitee(*, invite: Invite, user, full_name: str | None, password: str | None) -> tuple[User, bool]:
+def _invitee(
+    *,
+    invite: Invite,
+    user,
+    full_name: str | None,
+    password: str | None,
+    first_name: str | None = None,
+    last_name: str | None = None,
+) -> tuple[User, bool]:
     """The account that accepts: the signed-in user (same, verified email) or a new one."""
     if user is not None and user.is_authenticated:
         if user.email.lower() != invite.email.lower():
@@ -318,7 +326,8 @@ def _invitee(*, invite: Invite, user, full_name: str | None, password: str | Non
             "An account with this email already exists: sign in, then accept the invitation.",
             email=["An account with this email already exists."],
         )
-    missing = {f: ["This field is required."] for f, v in (("full_name", full_name), ("password", password)) if not v}
+    has_name = any((value or "").strip() for value in (full_name, first_name, last_name))
+    missing = {f: ["This field is required."] for f, v in (("full_name", has_name), ("password", password)) if not v}
     if missing:
         raise ApplicationError(
             code=ErrorCode.VALIDATION_ERROR,
@@ -329,13 +338,21 @@ def _invitee(*, invite: Invite, user, full_name: str | None, password: str | Non
 
     # Unverified (invariant 3): the inviter also holds this code, so using it proves nothing about
     # who reads that inbox. The address is proven the usual way, by a token mailed only to it.
-    account = user_create(email=invite.email, password=password, full_name=full_name)
+    account = user_create(email=invite.email, password=password, full_name=full_name, first_name=first_name, last_name=last_name)
     email_verification_send(user=account)
     return account, True
 
 
 @transaction.atomic
-def invite_accept(*, code: str, full_name: str | None = None, password: str | None = None, actor: Actor) -> AcceptResult:
+def invite_accept(
+    *,
+    code: str,
+    full_name: str | None = None,
+    password: str | None = None,
+    actor: Actor,
+    first_name: str | None = None,
+    last_name: str | None = None,
+) -> AcceptResult:
     """Accept an invitation: join the org (and its teams) as the invited role, once.
 
     An anonymous caller gives `full_name` and `password` and gets an account (email not
@@ -344,7 +361,7 @@ def invite_accept(*, code: str, full_name: str | None = None, password: str | No
     """
     invite = invite_get_by_code(code=code, lock=True)
     _require_usable(invite)
-    account, user_created = _invitee(invite=invite, user=actor.user, full_name=full_name, password=password)
+    account, user_created = _invitee(invite=invite, user=actor.user, full_name=full_name, password=password, first_name=first_name, last_name=last_name)
     organization = invite.organization
     role = invite.role
     try:

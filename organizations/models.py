@@ -24,6 +24,9 @@ class Organization(models.Model):
     slug = models.SlugField(max_length=60, unique=True)
     website = models.URLField(max_length=200, blank=True)
     company_size = models.CharField(max_length=20, blank=True)
+    # Contact details (seed 004); `phone` is stored in E.164 form (+<country><number>).
+    email = models.EmailField(max_length=254, blank=True)
+    phone = models.CharField(max_length=16, blank=True)
     settings = models.JSONField(default=dict, blank=True)
     # Bumped by every role, assignment, membership or policy change: cached authorization
     # decisions are keyed by it, so a bump invalidates them all at once.
@@ -58,6 +61,8 @@ class Membership(models.Model):
     # A built-in role slug (owner/admin/member/viewer) or a custom role's slug of this org.
     role = models.SlugField(max_length=50)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    # Why the member was suspended (revoke); cleared when they are reactivated.
+    status_reason = models.CharField(max_length=500, blank=True, default="")
     display_name = models.CharField(max_length=100, blank=True)
     title = models.CharField(max_length=100, blank=True)
     joined_at = models.DateTimeField(default=clock.now)

@@ -19,8 +19,8 @@ def organization_list_for_user(*, user) -> QuerySet[Membership]:
 
 
 MEMBER_LIST_FIELDS = (
-    "organization_id", "role", "status", "display_name", "title", "joined_at",
-    "user", "user__email", "user__full_name", "user__avatar_url",
+    "organization_id", "role", "status", "status_reason", "display_name", "title", "joined_at",
+    "user", "user__email", "user__full_name", "user__first_name", "user__last_name", "user__avatar_url",
 )  # fmt: skip
 
 

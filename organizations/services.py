@@ -2,6 +2,7 @@
 
 import re
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -24,6 +25,9 @@ from organizations.models import Membership, Organization, TeamMembership
 RoleCheck = Callable[[str], None]
 MemberCheck = Callable[[Membership], None]
 _SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,58}[a-z0-9]$")
+# E.164: "+", a country code not starting with 0, at most 15 digits in all.
+_E164_RE = re.compile(r"^\+[1-9][0-9]{6,14}$")
+_PHONE_PUNCTUATION_RE = re.compile(r"[\s().-]")
 RESERVED_SLUGS = frozenset({"api", "admin", "www", "app", "new", "settings", "billing", "static", "media"})
 SETTINGS_SCHEMA = {
     "timezone": str,
@@ -34,7 +38,16 @@ SETTINGS_SCHEMA = {
     "default_role": str,
     "allowed_email_domains": list,
     "notifications": dict,
+    "company_name": str,
+    "email_from_name": str,
 }
+# Branding of the org's e-mails and pages: setting any of them needs the plan feature `white_label`.
+WHITE_LABEL_KEYS = ("company_name", "logo_url", "primary_color", "email_from_name")
+WHITE_LABEL_FEATURE = "white_label"
+_COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
+# No control characters: these values end up in e-mail headers (From) and HTML.
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+_WHITE_LABEL_MAX_LENGTHS = {"company_name": 100, "email_from_name": 60, "logo_url": 200}
 
 
 def authz_revision_bump(*, organization: Organization) -> int:
@@ -67,18 +80,41 @@ def _slug_generate(name: str) -> str:
     return candidate
 
 
+def phone_normalize(phone: str) -> str:
+    """Return `phone` in E.164 form ("+15551234567"; spaces, dots, dashes and brackets dropped); "" stays ""."""
+    if not phone:
+        return ""
+    normalized = _PHONE_PUNCTUATION_RE.sub("", phone)
+    if not _E164_RE.match(normalized):
+        raise validation_error("phone", "Use an international number: + then country code and number (E.164), e.g. +14155550123.")
+    return normalized
+
+
 @transaction.atomic
-def organization_create(*, user, name: str, slug: str | None = None, website: str = "", company_size: str = "", actor: Actor) -> Organization:
+def organization_create(
+    *,
+    user,
+    name: str,
+    slug: str | None = None,
+    website: str = "",
+    company_size: str = "",
+    email: str = "",
+    phone: str = "",
+    actor: Actor,
+) -> Organization:
     """Create an org with `user` as its owner; the slug is generated when absent (409 when taken)."""
     name = name.strip()
     if not name:
         raise validation_error("name", "This field may not be blank.")
+    phone = phone_normalize(phone)
     slug = _slug_validate(slug) if slug else _slug_generate(name)
     if Organization.objects.filter(slug=slug).exists():
         raise conflict("This slug is already taken.", slug=["This slug is already taken."])
     try:
         with transaction.atomic():
-            organization = Organization.objects.create(name=name, slug=slug, website=website or "", company_size=company_size or "")
+            organization = Organization.objects.create(
+                name=name, slug=slug, website=website or "", company_size=company_size or "", email=email or "", phone=phone
+            )
     except IntegrityError:
         raise conflict("This slug is already taken.", slug=["This slug is already taken."]) from None
     Membership.objects.create(organization=organization, user=user, role=Role.OWNER)
@@ -94,13 +130,15 @@ def organization_create(*, user, name: str, slug: str | None = None, website: st
 
 @transaction.atomic
 def organization_update(*, organization: Organization, actor: Actor, data: dict) -> Organization:
-    """Change name, slug (plan feature `custom_slug`) or website."""
+    """Change name, slug (plan feature `custom_slug`), website, e-mail or phone."""
+    if "phone" in data:
+        data = {**data, "phone": phone_normalize(data["phone"])}
     if "slug" in data and data["slug"] != organization.slug:
         data = {**data, "slug": _slug_validate(data["slug"])}
         entitlements.require_feature(organization, "custom_slug")
         if Organization.objects.filter(slug=data["slug"]).exclude(id=organization.id).exists():
             raise conflict("This slug is already taken.", slug=["This slug is already taken."])
-    organization, changes = model_update(instance=organization, fields=["name", "slug", "website"], data=data)
+    organization, changes = model_update(instance=organization, fields=["name", "slug", "website", "email", "phone"], data=data)
     if changes:
         event_record(action="org.updated", actor=actor, organization_id=organization.id, target=organization, changes=changes)
     return organization
@@ -117,16 +155,43 @@ def settings_validate(settings: dict) -> dict:
             errors[key] = [f"Must be of type {expected.__name__}."]
         elif expected is str and len(value) > 200:
             errors[key] = ["Ensure this value has at most 200 characters."]
+        elif key in WHITE_LABEL_KEYS and (problem := white_label_value_problem(key, value)):
+            errors[key] = [problem]
     if errors:
         raise ApplicationError(code=ErrorCode.VALIDATION_ERROR, message="Invalid settings.", details=errors)
     return settings
 
 
+def white_label_value_problem(key: str, value: str) -> str | None:
+    """Why `value` is not a valid white-label `key` (https logo, #rrggbb colour, bounded plain text), or None."""
+    limit = _WHITE_LABEL_MAX_LENGTHS.get(key)
+    if limit is not None and len(value) > limit:
+        return f"Ensure this value has at most {limit} characters."
+    if _CONTROL_RE.search(value):
+        return "Control characters (line breaks, tabs) are not allowed."
+    if key == "primary_color" and not _COLOR_RE.match(value):
+        return "Use a #rrggbb hex colour, e.g. #1a2b3c."
+    if key == "logo_url":
+        try:
+            parts = urlsplit(value)
+            host = parts.hostname
+        except ValueError:  # e.g. an unclosed IPv6 bracket
+            host = None
+        if host is None or parts.scheme != "https" or " " in value:
+            return "Use an https:// URL."
+    if key in ("company_name", "email_from_name") and not value.strip():
+        return "This field may not be blank."
+    return None
+
+
 @transaction.atomic
 def organization_settings_update(*, organization: Organization, actor: Actor, settings: dict) -> dict:
-    """Merge validated keys into the org's settings (a null value removes a key)."""
+    """Merge validated keys into the org's settings (a null value removes a key; setting white-label keys needs `white_label`)."""
     removals = {k for k, v in settings.items() if v is None}
     settings_validate({k: v for k, v in settings.items() if v is not None})
+    if any(settings.get(key) is not None for key in WHITE_LABEL_KEYS):
+        # Removing branding (null) stays possible on any plan: a downgraded org can clean up.
+        entitlements.require_feature(organization, WHITE_LABEL_FEATURE)
     settings = admission_settings_clean(organization=organization, settings=settings)
     organization = Organization.objects.select_for_update().get(id=organization.id)
     old = dict(organization.settings)
@@ -212,7 +277,10 @@ def member_update(
         # Demoting, suspending or reactivating acts on the member: never on a better (invariant 2).
         ensure_not_better(membership)
     old_role = membership.role
-    membership, changes = model_update(instance=membership, fields=["role", "status"], data=data)
+    if "status" in data and data["status"] != membership.status:
+        # A reason belongs to one suspension (revoke): a status change by PATCH leaves none.
+        data = {**data, "status_reason": ""}
+    membership, changes = model_update(instance=membership, fields=["role", "status", "status_reason"], data=data)
     if changes:
         authz_revision_bump(organization=organization)
         if "role" in changes:
@@ -231,10 +299,47 @@ def member_update(
                 actor=actor,
                 organization_id=organization.id,
                 target=membership.user,
-                changes={"status": changes["status"]},
+                changes={key: changes[key] for key in ("status", "status_reason") if key in changes},
             )
             if verb == "suspended":
                 _sessions_leave_org(user_id=membership.user_id, organization_id=organization.id)
+    return membership
+
+
+@transaction.atomic
+def member_revoke(*, membership: Membership, actor: Actor, actor_membership: Membership | None, reason: str, ensure_not_better: MemberCheck) -> Membership:
+    """Suspend a member with a reason they and admins see (`status_reason`): never the owner, yourself, or a better."""
+    membership = _membership_lock(membership)
+    organization = membership.organization
+    if membership.role == Role.OWNER:
+        raise ApplicationError(
+            code=ErrorCode.INSUFFICIENT_PERMISSIONS,
+            message="The owner cannot be revoked; transfer ownership first.",
+            status_code=403,
+        )
+    if actor_membership is not None and membership.user_id == actor_membership.user_id:
+        raise validation_error("user_id", "You cannot revoke yourself; leave the organization instead.")
+    reason = (reason or "").strip()
+    if not reason:
+        raise validation_error("reason", "Say why the member's access is revoked.")
+    # Suspending takes away everything the member holds: never from a better (invariant 2).
+    ensure_not_better(membership)
+    was = membership.status
+    membership, changes = model_update(
+        instance=membership, fields=["status", "status_reason"], data={"status": Membership.Status.SUSPENDED, "status_reason": reason}
+    )
+    if changes:
+        authz_revision_bump(organization=organization)
+        event_record(
+            action="member.suspended",
+            actor=actor,
+            organization_id=organization.id,
+            target=membership.user,
+            changes=changes,
+            metadata={"reason": reason, "via": "revoke"},
+        )
+        if was != Membership.Status.SUSPENDED:
+            _sessions_leave_org(user_id=membership.user_id, organization_id=organization.id)
     return membership
 
 
@@ -382,7 +487,7 @@ def default_role(*, organization: Organization) -> str:
 
 
 @transaction.atomic
-def membership_add(*, organization: Organization, user, role: str, actor: Actor, source: str = "invite") -> Membership:
+def membership_add(*, organization: Organization, user, role: str, actor: Actor, source: str = "invite", action: str = "member.joined") -> Membership:
     """Add an active member (idempotent: an existing membership is returned unchanged).
 
     Every way in passes here, so the admission rules hold on all of them: the address must be
@@ -399,11 +504,49 @@ def membership_add(*, organization: Organization, user, role: str, actor: Actor,
         authz_revision_bump(organization=organization)
         hooks.membership_changed(organization=organization)
         event_record(
-            action="member.joined",
+            action=action,
             actor=actor,
             organization_id=organization.id,
             target=user,
             changes={"role": [None, role]},
             metadata={"source": source},
         )
+    return membership
+
+
+# One answer whatever the reason, so the endpoint does not tell who has an account.
+_NOT_DIRECT = "This person cannot be added directly: invite them instead (POST /orgs/{id}/invites)."
+
+
+@transaction.atomic
+def member_add(*, organization: Organization, email: str, actor: Actor, ensure_role_grantable: RoleCheck, role: str | None = None) -> Membership:
+    """Add an existing user at once, without an invitation.
+
+    Only someone whose e-mail is verified (invariant 3) and at one of the org's verified domains
+    (organizations.domains: the org proved it owns the mailboxes there), inside its
+    `allowed_email_domains`; anyone else gets 400 pointing to invites. The role defaults to the
+    org's `default_role` and must be one the caller could give; the member limit applies (402).
+    """
+    from django.contrib.auth import get_user_model
+
+    from organizations.invites import members_used  # invites imports this module
+    from organizations.models import Domain
+
+    email = (email or "").strip()
+    email_domain_require(organization=organization, email=email)
+    role = role_validate(organization=organization, role=role) if role else default_role(organization=organization)
+    # Nobody hands out more than they hold themselves (invariant 1), the default role included.
+    ensure_role_grantable(role)
+    user = get_user_model().objects.filter(email__iexact=email, is_active=True).first()
+    domain = email.rsplit("@", 1)[1].lower() if "@" in email else ""
+    verified_domain = bool(domain) and Domain.objects.filter(organization=organization, domain=domain, verified_at__isnull=False).exists()
+    if user is None or not user.email_verified or not verified_domain:
+        raise validation_error("email", _NOT_DIRECT)
+    if Membership.objects.filter(organization=organization, user=user).exists():
+        raise conflict("This person is already a member of the organization.", email=["Already a member."])
+    # Lock the org row: two concurrent adds cannot both take the last seat.
+    Organization.objects.select_for_update().only("id").get(id=organization.id)
+    entitlements.require(organization, "max_members", used=members_used(organization))
+    membership = membership_add(organization=organization, user=user, role=role, actor=actor, source="direct", action="member.added")
+    _notify(event="role_changed", user=user, organization=organization, context={"role": role, "previous_role": None})
     return membership

@@ -1,7 +1,8 @@
 """Organization API keys: secrets and their keyed hashes, reads, and the services that issue and retire keys.
 
-A secret reads `sk_live_<prefix>_<random>`. The prefix is public (it is listed) and finds
-the row; only an HMAC of the whole secret is stored.
+A secret reads `sk_live_<prefix>_<random>`. The prefix is public and finds the row (the API lists
+it as `sk_live_<prefix>`, the literal start of the secret: `ApiKey.public_prefix`); only an HMAC
+of the whole secret is stored.
 """
 
 import hmac
@@ -16,17 +17,18 @@ from django.db.models import Q, QuerySet
 from django.utils.crypto import get_random_string, salted_hmac
 
 from audit.services import event_record
-from core import authz, clock, entitlements
+from core import clock, entitlements
 from core.actor import Actor
 from core.errors import ErrorCode
 from core.exceptions import ApplicationError, conflict, validation_error
 from core.net import cidrs_normalize, ip_in_cidrs, ip_parse
 from organizations.models import Membership, Organization
 from organizations.services import MemberCheck
+from permissions import catalog
 from permissions.models import ApiKey
 from permissions.services import GrantCheck
 
-SECRET_START = "sk_live_"
+SECRET_START = ApiKey.SECRET_START
 PREFIX_LENGTH = 12
 _PREFIX_CHARS = string.ascii_letters + string.digits  # no "_": the prefix ends at the first one
 _RANDOM_BYTES = 32
@@ -185,7 +187,7 @@ def api_key_active_count(*, organization: Organization) -> int:
 def _scopes_validate(*, scopes: list[str] | None, grantable: frozenset[str]) -> list[str]:
     if scopes is None:
         return sorted(grantable)
-    unknown = sorted({s for s in scopes if not authz.is_declared(s)})
+    unknown = sorted({s for s in scopes if not catalog.is_declared(s)})
     if unknown:
         raise validation_error("scopes", f"Unknown permissions: {', '.join(unknown)}.")
     # No escalation: a key never holds more than the one who made it.
@@ -241,7 +243,7 @@ def api_key_create(
         target=api_key,
         changes={
             "name": [None, name],
-            "prefix": [None, prefix],
+            "prefix": [None, api_key.public_prefix],
             "scopes": [None, scopes],
             "expires_at": [None, expires_at],
             "ip_allowlist": [None, ip_allowlist],
@@ -284,18 +286,18 @@ def api_key_rotate(
     if api_key.status != "active":
         raise conflict(f"Only an active key can be rotated; this one is {api_key.status}.")
     # The new secret is handed to the caller: a grant of every scope of the key (no escalation)...
-    ensure_grantable(frozenset(api_key.scopes) & authz.codes())
+    ensure_grantable(frozenset(api_key.scopes) & catalog.codes())
     # ...and a takeover of its creator's credential (not on a better).
     _ensure_not_on_a_better(api_key, ensure_not_better)
     prefix, secret = _new_secret()
-    old_prefix = api_key.prefix
+    old_prefix, old_public_prefix = api_key.prefix, api_key.public_prefix
     grace_until = clock.now() + timedelta(hours=settings.API_KEY_ROTATION_GRACE_HOURS)
     api_key.previous_prefix = old_prefix
     api_key.previous_secret_hash = api_key.secret_hash
     api_key.previous_valid_until = grace_until
     api_key.prefix = prefix
     api_key.secret_hash = secret_hash(secret)
-    changes = {"prefix": [old_prefix, prefix]}
+    changes = {"prefix": [old_public_prefix, api_key.public_prefix]}
     fields = ["prefix", "secret_hash", "previous_prefix", "previous_secret_hash", "previous_valid_until"]
     if holder is not None and api_key.created_by_id != holder.pk:
         # Whoever holds the secret is who the key acts for: a peer who rotated someone's key
@@ -347,6 +349,6 @@ def api_key_delete(*, api_key: ApiKey, ensure_not_better: MemberCheck, actor: Ac
         actor=actor,
         organization_id=api_key.organization_id,
         target=api_key,
-        changes={"name": [api_key.name, None], "prefix": [api_key.prefix, None]},
+        changes={"name": [api_key.name, None], "prefix": [api_key.public_prefix, None]},
     )
     ApiKey.objects.filter(id=api_key.id).delete()

@@ -28,7 +28,7 @@ class ApiKeyPrincipal:
     is_superuser = False
     is_api_key = True
     email = ""
-    full_name = ""
+    full_name = first_name = last_name = ""
 
     def __init__(self, api_key: ApiKey):
         self.api_key = api_key
@@ -40,7 +40,7 @@ class ApiKeyPrincipal:
         return ""
 
     def __str__(self) -> str:
-        return f"api-key:{self.api_key.prefix}"
+        return f"api-key:{self.api_key.public_prefix}"
 
 
 def _is_public(view) -> bool:
@@ -113,7 +113,7 @@ class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
             "in": "header",
             "name": "Authorization",
             "description": (
-                "Organization API key: `Api-Key sk_live_<prefix>_<secret>`. Acts on its own organization "
+                "Organization API key: `Api-Key sk_live_<prefix>_<secret>` (listed keys show `sk_live_<prefix>`). Acts on its own organization "
                 "for the member who created it, with its scopes intersected with what that member may do "
                 "now (their policies apply), on org-scoped routes only (403 elsewhere). 401 TOKEN_INVALID "
                 "for an unknown, revoked or rotated-out key, a client IP outside its allowlist, or a key "

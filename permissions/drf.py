@@ -8,7 +8,7 @@ from django.core.exceptions import ImproperlyConfigured
 from rest_framework import exceptions
 from rest_framework.permissions import BasePermission
 
-from core import authz, clock
+from core import clock
 from core.actor import Principal, principal_of
 from core.errors import ErrorCode
 from core.exceptions import ApplicationError
@@ -16,7 +16,7 @@ from core.http import client_ip
 from core.roles import Role
 from organizations.context import OrgContext, org_context, resolve
 from organizations.models import Membership
-from permissions import engine
+from permissions import catalog, engine
 from permissions.models import Policy
 from permissions.permissions import ROLES_MANAGE
 
@@ -70,8 +70,8 @@ def member_holdings(*, organization, membership: Membership) -> frozenset[str]:
     added = set()
     for rule in policies:
         if rule.effect == "allow" and rule.applies_to(subject):
-            added |= authz.codes() if "*" in rule.permissions else set(rule.permissions)
-    return frozenset(subject.permissions | (added & authz.codes()))
+            added |= catalog.codes() if "*" in rule.permissions else set(rule.permissions)
+    return frozenset(subject.permissions | (added & catalog.codes()))
 
 
 def require_not_better(request, context: OrgContext, *, target: Membership) -> None:
@@ -86,7 +86,7 @@ def require_not_better(request, context: OrgContext, *, target: Membership) -> N
 def require_not_better_than(request, context: OrgContext, *, targets: Iterable[Membership]) -> None:
     """Refuse to act on members unless the caller effectively holds every permission any of them can hold (oneself excluded)."""
     caller_id = context.membership.user_id if context.membership is not None else None
-    everything = authz.codes()
+    everything = catalog.codes()
     beyond: set[str] = set()
     # The owner first: they can hold everything, so one look settles a long list (a deny on everyone).
     for target in sorted(targets, key=lambda membership: membership.role != Role.OWNER):

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.core.cache import cache
 from django.db.models import Q
 
-from core import authz, clock
+from core import clock
 from core.authz import MEMBERSHIP
 from core.errors import ErrorCode
 from core.net import ip_in_cidrs
@@ -15,6 +15,7 @@ from core.roles import BUILTIN_ROLES  # noqa: F401  (re-exported: callers of the
 from core.roles import Role as BuiltinRole
 from organizations.context import membership_of
 from organizations.models import Membership, Organization, TeamMembership
+from permissions import catalog
 from permissions.models import Policy, Role
 from permissions.permissions import ROLES_MANAGE
 
@@ -24,7 +25,7 @@ _CONDITIONS = ("mfa_required", "ip_ranges", "time_window")
 
 def builtin_permissions(slug: str) -> frozenset[str]:
     """Permissions of a built-in role as the apps' declarations grant them (none for a custom slug), from the live catalog."""
-    return authz.granted_to(slug)
+    return catalog.granted_to(slug)
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,8 @@ def organization_policies(organization: Organization, *, fresh: bool = False) ->
 
 
 def _subject_key(organization: Organization, user_id) -> str:
-    return f"authz:member:{organization.id}:{user_id}:{organization.authz_revision}"
+    # The platform catalog's version too: a newly registered code reaches owners and admins at once.
+    return f"authz:member:{organization.id}:{user_id}:{organization.authz_revision}:{catalog.version()}"
 
 
 def member_subject(*, organization: Organization, membership: Membership, fresh: bool = False) -> Subject:
@@ -139,7 +141,7 @@ def member_subject(*, organization: Organization, membership: Membership, fresh:
             user_id=str(membership.user_id),
             roles=frozenset(roles),
             teams=teams,
-            permissions=frozenset(granted) & authz.codes(),
+            permissions=frozenset(granted) & catalog.codes(),
         )
         cache.set(key, subject, _CACHE_SECONDS)
     return subject
@@ -163,7 +165,7 @@ def role_permissions(*, organization: Organization, slug: str) -> frozenset[str]
     if BuiltinRole.is_builtin(slug):
         return builtin_permissions(slug)
     row = Role.objects.filter(organization=organization, slug=slug).values_list("permissions", flat=True).first()
-    return frozenset(row or []) & authz.codes()
+    return frozenset(row or []) & catalog.codes()
 
 
 @dataclass(frozen=True)
@@ -175,7 +177,7 @@ class Stakes:
 
 
 def _covered(rule: _PolicyRule) -> frozenset[str]:
-    return authz.codes() if "*" in rule.permissions else rule.permissions & authz.codes()
+    return catalog.codes() if "*" in rule.permissions else rule.permissions & catalog.codes()
 
 
 def _policy_stakes(rules, named) -> Stakes:
@@ -224,14 +226,14 @@ def api_key_subject(*, api_key) -> Subject:
     # Remembered on the key object for the request (views ask several times); the revision keys it
     # so that a re-read revision (selectors' at_least_revision) is answered fresh.
     remembered = api_key.__dict__.get("_authz_subject")
-    if remembered is not None and remembered[0] == organization.authz_revision:
+    if remembered is not None and remembered[0] == (organization.authz_revision, catalog.version()):
         return remembered[1]
     creator = api_key_creator(api_key=api_key)
     if creator is None:
         subject = Subject(user_id=None, scopes=frozenset(), is_api_key=True)
     else:
         acting_for = member_subject(organization=organization, membership=creator)
-        scopes = frozenset(api_key.scopes) & authz.codes()
+        scopes = frozenset(api_key.scopes) & catalog.codes()
         subject = Subject(
             user_id=acting_for.user_id,
             roles=acting_for.roles,
@@ -240,7 +242,7 @@ def api_key_subject(*, api_key) -> Subject:
             is_api_key=True,
             scopes=scopes,
         )
-    api_key.__dict__["_authz_subject"] = (organization.authz_revision, subject)
+    api_key.__dict__["_authz_subject"] = ((organization.authz_revision, catalog.version()), subject)
     return subject
 
 
@@ -302,7 +304,7 @@ def decide(*, subject: Subject, policies: list[_PolicyRule], permission: str, fa
         if subject.is_api_key:
             return Decision(False, "this action needs a member, not an API key")
         return Decision(True, "member of the organization")
-    if not authz.is_declared(permission):
+    if not catalog.is_declared(permission):
         return Decision(False, f"unknown permission {permission}")
     if subject.scopes is not None and permission not in subject.scopes:
         # A key never acts beyond its scopes, not even where an allow policy covers its creator.
@@ -329,4 +331,4 @@ def decide(*, subject: Subject, policies: list[_PolicyRule], permission: str, fa
 
 def effective_permissions(*, subject: Subject, policies: list[_PolicyRule], facts: Facts) -> list[str]:
     """Every catalog permission the subject holds right now."""
-    return sorted(code for code in authz.codes() if decide(subject=subject, policies=policies, permission=code, facts=facts).allowed)
+    return sorted(code for code in catalog.codes() if decide(subject=subject, policies=policies, permission=code, facts=facts).allowed)

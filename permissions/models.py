@@ -101,8 +101,16 @@ class ApiKey(models.Model):
     class Meta:
         ordering = ["-created_at"]
 
+    # Every secret starts with this; the API shows `public_prefix`, the literal start of the secret.
+    SECRET_START = "sk_live_"
+
     def __str__(self) -> str:
-        return f"{self.name} ({self.prefix})"
+        return f"{self.name} ({self.public_prefix})"
+
+    @property
+    def public_prefix(self) -> str:
+        """`sk_live_<prefix>`: the start of the secret, so a holder can match their key to its row."""
+        return f"{self.SECRET_START}{self.prefix}"
 
     @property
     def status(self) -> str:
@@ -111,3 +119,20 @@ class ApiKey(models.Model):
         if self.expires_at is not None and self.expires_at <= clock.now():
             return "expired"
         return "active"
+
+
+class PlatformPermission(models.Model):
+    """A permission code registered by staff for a product service; joins every org's catalog beside the declared ones."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    code = models.CharField(max_length=100, unique=True)
+    description = models.CharField(max_length=500)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=clock.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.code

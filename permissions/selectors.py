@@ -2,14 +2,14 @@
 
 from dataclasses import dataclass, replace
 
-from django.db.models import Case, IntegerField, QuerySet, Value, When
+from django.db.models import Case, Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 
-from core import authz
 from core.roles import BUILTIN_ROLES
 from organizations.context import OrgContext
 from organizations.models import Membership, Organization
-from permissions import engine
+from permissions import catalog, engine
 from permissions.drf import subject_of
 from permissions.models import Policy, Role, RoleAssignment
 
@@ -18,22 +18,74 @@ from permissions.models import Policy, Role, RoleAssignment
 
 def permission_catalog() -> list[dict]:
     """Every declared permission as {code, resource, action, description}, sorted by code."""
-    return [{"code": p.code, "resource": p.resource, "action": p.action, "description": p.description} for p in authz.catalog()]
+    return [{"code": p.code, "resource": p.resource, "action": p.action, "description": p.description} for p in catalog.catalog()]
 
 
-def role_list(*, organization: Organization) -> QuerySet[Role]:
-    """The org's roles: built-in ones first (owner → viewer), then custom ones by name."""
-    rank = Case(
+def _count_of(rows: QuerySet) -> Coalesce:
+    """A correlated COUNT(*) of `rows` (filtered on the outer role), 0 when none."""
+    counted = rows.order_by().values("organization_id").annotate(n=Count("id")).values("n")[:1]
+    return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
+
+
+def _base_holders() -> QuerySet[Membership]:
+    return Membership.objects.filter(organization_id=OuterRef("organization_id"), role=OuterRef("slug"))
+
+
+def _with_counts(roles: QuerySet[Role]) -> QuerySet[Role]:
+    """Roles with `member_count`: members holding the role as base role or extra assignment, each once (one query for any number)."""
+    assigned_users = RoleAssignment.objects.filter(role_id=OuterRef(OuterRef("pk"))).values("user_id")
+    holders = Membership.objects.filter(organization_id=OuterRef("organization_id")).filter(Q(role=OuterRef("slug")) | Q(user_id__in=assigned_users))
+    return roles.annotate(member_count=_count_of(holders))
+
+
+def _role_rank() -> Case:
+    return Case(
         *[When(slug=slug, is_builtin=True, then=Value(i)) for i, slug in enumerate(BUILTIN_ROLES)],
         default=Value(len(BUILTIN_ROLES)),
         output_field=IntegerField(),
     )
-    return Role.objects.filter(organization=organization).order_by(rank, "name", "id")
+
+
+def role_list(*, organization: Organization) -> QuerySet[Role]:
+    """The org's roles with their member counts: built-in ones first (owner → viewer), then custom ones by name."""
+    return _with_counts(Role.objects.filter(organization=organization)).order_by(_role_rank(), "name", "id")
 
 
 def role_get(*, organization: Organization, role_id) -> Role:
-    """One role of the org (404 otherwise, whoever owns it)."""
-    return get_object_or_404(Role, organization=organization, id=role_id)
+    """One role of the org with its member count (404 otherwise, whoever owns it)."""
+    return get_object_or_404(_with_counts(Role.objects.all()), organization=organization, id=role_id)
+
+
+def role_member_count(*, role: Role) -> int:
+    """How many members hold a role (base or extra), for a role read without `_with_counts`."""
+    counted = getattr(role, "member_count", None)
+    if counted is None:
+        counted = _with_counts(Role.objects.filter(id=role.id)).values_list("member_count", flat=True).first() or 0
+    return counted
+
+
+def role_usage_counts(*, organization: Organization) -> list[dict]:
+    """Per role of the org: members holding it as base role and extra assignments of it (one query)."""
+    rows = (
+        Role.objects.filter(organization=organization)
+        # Underscored: `assignments` is the reverse relation of RoleAssignment.role.
+        .annotate(_members=_count_of(_base_holders()), _assignments=_count_of(RoleAssignment.objects.filter(role_id=OuterRef("pk"))))
+        .order_by(_role_rank(), "name", "id")
+        .values("id", "slug", "_members", "_assignments")
+    )
+    return [{"role_id": row["id"], "slug": row["slug"], "members": row["_members"], "assignments": row["_assignments"]} for row in rows]
+
+
+def member_roles(*, organization: Organization, user_id) -> list[dict]:
+    """A member's roles: their base role, then extra roles by assignment date (404 for someone not a member)."""
+    membership = get_object_or_404(Membership.objects.only("role"), organization=organization, user_id=user_id)
+    base = Role.objects.filter(organization=organization, slug=membership.role).values("id", "slug", "name").first()
+    roles = [{**base, "source": "base"}] if base else []
+    extra = (
+        RoleAssignment.objects.filter(organization=organization, user_id=user_id).order_by("created_at", "id").values("role__id", "role__slug", "role__name")
+    )
+    roles += [{"id": row["role__id"], "slug": row["role__slug"], "name": row["role__name"], "source": "assignment"} for row in extra]
+    return roles
 
 
 def role_assignment_list(*, organization: Organization, user_id=None) -> QuerySet[RoleAssignment]:
@@ -109,7 +161,7 @@ def evaluation_prepare(*, context: OrgContext, facts: engine.Facts, user_id=None
 
 def decision(*, evaluation: Evaluation, permission: str) -> engine.Decision:
     """The engine's answer for one permission (the same `engine.decide` views are judged by)."""
-    if permission == engine.MEMBERSHIP or not authz.is_declared(permission):
+    if permission == engine.MEMBERSHIP or not catalog.is_declared(permission):
         return engine.Decision(False, f"unknown permission {permission}")
     if evaluation.subject is None:
         return engine.Decision(False, "the membership is suspended")

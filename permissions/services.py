@@ -15,7 +15,6 @@ from django.db.models import ProtectedError
 from django.utils.text import slugify
 
 from audit.services import event_record
-from core import authz
 from core.actor import Actor
 from core.errors import ErrorCode
 from core.exceptions import ApplicationError, conflict, forbidden, validation_error
@@ -24,7 +23,7 @@ from core.roles import Role as BuiltinRole
 from core.services import model_update
 from organizations.models import Invite, Membership, Organization, Team, TeamMembership
 from organizations.services import authz_revision_bump
-from permissions import engine
+from permissions import catalog, engine
 from permissions.models import Policy, Role, RoleAssignment
 
 # Called with the permissions a write would grant, revoke or condition; raises when the caller may not.
@@ -52,7 +51,7 @@ def _audit(*, action: str, actor: Actor, organization: Organization, target, cha
 def permissions_validate(permissions: Iterable[str], *, field: str = "permissions", allow_wildcard: bool = False) -> list[str]:
     """Declared permission codes only (400 naming the unknown ones); sorted, without duplicates."""
     permissions = set(permissions)
-    unknown = sorted(p for p in permissions if not authz.is_declared(p) and not (allow_wildcard and p == WILDCARD))
+    unknown = sorted(p for p in permissions if not catalog.is_declared(p) and not (allow_wildcard and p == WILDCARD))
     if unknown:
         raise validation_error(field, f"Unknown permission(s): {', '.join(unknown)}.")
     return sorted(permissions)
@@ -61,14 +60,14 @@ def permissions_validate(permissions: Iterable[str], *, field: str = "permission
 def covered_permissions(permissions: Iterable[str]) -> frozenset[str]:
     """The catalog permissions a policy's list covers (`*` covers them all)."""
     permissions = frozenset(permissions)
-    return authz.codes() if WILDCARD in permissions else permissions & authz.codes()
+    return catalog.codes() if WILDCARD in permissions else permissions & catalog.codes()
 
 
 def role_grants(role: Role) -> frozenset[str]:
     """What a role grants: built-in roles from code (never the stored column), custom ones from their row."""
     if role.is_builtin:
         return engine.builtin_permissions(role.slug)
-    return frozenset(role.permissions or []) & authz.codes()
+    return frozenset(role.permissions or []) & catalog.codes()
 
 
 def _custom_only(role: Role) -> None:

@@ -12,6 +12,7 @@ from accounts import oauth
 from accounts.api.views import ERRORS, organization_id_of
 from core.actor import actor_of
 from core.schema import errors
+from core.serializers import body_refuse
 
 TO_GOOGLE = "Redirect to Google's consent page (or to the front end with `#error=<code>`)."
 TO_FRONTEND = (
@@ -92,5 +93,6 @@ class UnlinkView(APIView):
     )
     def delete(self, request, provider: str):
         """Unlink a sign-in provider; refused while it is my only way to sign in."""
+        body_refuse(request)
         oauth.social_account_unlink(user=request.user, provider=provider, actor=actor_of(request), organization_id=organization_id_of(request))
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,13 +1,18 @@
 """Request and response shapes of the Auth and Users endpoints."""
 
+from collections.abc import Mapping
+from typing import Any
+
 from rest_framework import serializers
 
+from accounts.mfa import METHOD_TYPES
 from accounts.models import User, UserSession
 from accounts.selectors import user_linked_providers
 from core import hooks
+from core.serializers import ModelSerializer, Serializer
 
 
-class UserSerializer(serializers.ModelSerializer):
+class UserSerializer(ModelSerializer):
     """A user as the API shows them (`users/me` adds org context)."""
 
     email_verified = serializers.BooleanField(read_only=True)
@@ -21,6 +26,8 @@ class UserSerializer(serializers.ModelSerializer):
             "id",
             "email",
             "full_name",
+            "first_name",
+            "last_name",
             "avatar_url",
             "phone",
             "email_verified",
@@ -43,11 +50,18 @@ class UserSerializer(serializers.ModelSerializer):
         return user_linked_providers(user=user)
 
 
+class OrganizationBriefSerializer(Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    slug = serializers.CharField()
+    role = serializers.CharField(allow_null=True)
+
+
 class MeSerializer(UserSerializer):
     """`users/me`: the user plus their organization context."""
 
     needs_org_setup = serializers.BooleanField(read_only=True)
-    active_organization = serializers.DictField(read_only=True, allow_null=True)
+    active_organization = OrganizationBriefSerializer(read_only=True, allow_null=True)
     role = serializers.CharField(read_only=True, allow_null=True)
 
     class Meta(UserSerializer.Meta):
@@ -55,27 +69,67 @@ class MeSerializer(UserSerializer):
         read_only_fields = fields
 
 
-class MeUpdateSerializer(serializers.Serializer):
+NAME_FIELDS = ("full_name", "name", "first_name", "last_name")
+
+
+class NameInputSerializer(Serializer):
+    """The name fields every body taking a name accepts (API.md v1.1 "Name fields").
+
+    `name` is an alias of `full_name` (both sent and different → 400); `first_name` + `last_name`
+    may replace them (`accounts.services.user_names_resolve` keeps the three consistent).
+    Validated data holds `full_name` (never `name`) plus the parts that were sent.
+    """
+
+    name_required = False
+
     full_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
+    name = serializers.CharField(max_length=150, required=False, allow_blank=True, help_text="Alias of `full_name`.")
+    first_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
+    last_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
+
+    NAME_REQUIRED = "This field is required (or `name`, or `first_name` and `last_name`)."
+
+    def to_internal_value(self, data: Any) -> Any:
+        # The missing name is reported with the other field errors, not only once they pass.
+        missing = self.name_required and isinstance(data, Mapping) and not any(str(data.get(field) or "").strip() for field in NAME_FIELDS)
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if missing and isinstance(exc.detail, dict):
+                exc.detail.setdefault("full_name", [self.NAME_REQUIRED])
+            raise
+        if missing:
+            raise serializers.ValidationError({"full_name": [self.NAME_REQUIRED]})
+        return value
+
+    def validate(self, attrs: dict) -> dict:
+        attrs = super().validate(attrs)
+        alias = attrs.pop("name", None)
+        if alias is not None:
+            full_name = attrs.get("full_name")
+            if full_name is not None and " ".join(full_name.split()) != " ".join(alias.split()):
+                raise serializers.ValidationError({"name": ["`name` is an alias of `full_name`: they differ."]})
+            attrs["full_name"] = alias
+        if not (attrs.get("full_name") or "").strip() and any((attrs.get(part) or "").strip() for part in ("first_name", "last_name")):
+            # A form's empty `full_name` beside the parts is not a second, conflicting name.
+            attrs.pop("full_name", None)
+        return attrs
+
+
+class MeUpdateSerializer(NameInputSerializer):
     avatar_url = serializers.URLField(max_length=500, required=False, allow_blank=True)
     phone = serializers.RegexField(r"^\+?[0-9 ().-]{3,32}$", max_length=32, required=False, allow_blank=True)
 
 
-class MeDeleteSerializer(serializers.Serializer):
+class MeDeleteSerializer(Serializer):
     password = serializers.CharField(max_length=256, required=False, allow_blank=True, write_only=True)
 
 
-class OrganizationBriefSerializer(serializers.Serializer):
-    id = serializers.UUIDField()
-    name = serializers.CharField()
-    slug = serializers.CharField()
-    role = serializers.CharField(allow_null=True)
+class RegisterSerializer(NameInputSerializer):
+    name_required = True
 
-
-class RegisterSerializer(serializers.Serializer):
     email = serializers.EmailField(max_length=254)
     password = serializers.CharField(max_length=256, write_only=True, trim_whitespace=False)
-    full_name = serializers.CharField(max_length=150)
     organization_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
     organization_website = serializers.URLField(max_length=200, required=False, allow_blank=True)
 
@@ -85,7 +139,7 @@ class RegisterSerializer(serializers.Serializer):
         return value.strip()
 
 
-class TokenResponseSerializer(serializers.Serializer):
+class TokenResponseSerializer(Serializer):
     access_token = serializers.CharField()
     refresh_token = serializers.CharField(required=False)
     token_type = serializers.CharField()
@@ -97,13 +151,18 @@ class RegisterResponseSerializer(TokenResponseSerializer):
     organization = OrganizationBriefSerializer(allow_null=True)
 
 
-class LoginSerializer(serializers.Serializer):
+class LoginSerializer(Serializer):
     """JSON `{email, password}` or the OAuth2 password form's `username`/`password`."""
 
     email = serializers.CharField(max_length=254, required=False)
     username = serializers.CharField(max_length=254, required=False, help_text="Alias of email (OAuth2 form).")
     password = serializers.CharField(max_length=256, trim_whitespace=False)
     organization_id = serializers.UUIDField(required=False, allow_null=True)
+    org_selection = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="A user active in 2+ orgs (no `organization_id` sent) gets `org_selection_required` and picks at `auth/select-org`.",
+    )
     grant_type = serializers.CharField(required=False, max_length=20, help_text="OAuth2 form only: `password`.")
 
     def validate(self, attrs):
@@ -115,15 +174,33 @@ class LoginSerializer(serializers.Serializer):
 
 
 class LoginResponseSerializer(TokenResponseSerializer):
-    """Tokens, or `{status: "mfa_required", mfa_token}` when MFA is on."""
+    """Tokens (with the user's `organizations`), or `{status: "mfa_required", mfa_token}` when MFA is on,
+    or `{status: "org_selection_required", selection_token, organizations}` when asked for."""
 
     access_token = serializers.CharField(required=False)
     token_type = serializers.CharField(required=False)
     expires_in = serializers.IntegerField(required=False)
     user = UserSerializer(required=False)
     organization = OrganizationBriefSerializer(allow_null=True, required=False)
-    status = serializers.CharField(required=False)
+    organizations = OrganizationBriefSerializer(many=True, required=False, help_text="Every org the user is an active member of.")
+    status = serializers.ChoiceField(choices=["mfa_required", "org_selection_required"], required=False)
     mfa_token = serializers.CharField(required=False)
+    selection_token = serializers.CharField(required=False, help_text="Single use, valid 5 minutes: send it to `auth/select-org`.")
+
+
+class SelectOrgSerializer(Serializer):
+    """The `selection_token` of a login that answered `org_selection_required`, and the org picked."""
+
+    selection_token = serializers.CharField(max_length=128)
+    organization_id = serializers.UUIDField()
+
+
+class SignInResponseSerializer(TokenResponseSerializer):
+    """Tokens of a completed sign-in, with the active org and every org the user is an active member of."""
+
+    user = UserSerializer()
+    organization = OrganizationBriefSerializer(allow_null=True)
+    organizations = OrganizationBriefSerializer(many=True)
 
 
 class AuthResponseSerializer(TokenResponseSerializer):
@@ -131,16 +208,16 @@ class AuthResponseSerializer(TokenResponseSerializer):
     organization = OrganizationBriefSerializer(allow_null=True)
 
 
-class MfaVerifySerializer(serializers.Serializer):
+class MfaVerifySerializer(Serializer):
     mfa_token = serializers.CharField(max_length=128)
     code = serializers.CharField(max_length=32)
 
 
-class RefreshSerializer(serializers.Serializer):
+class RefreshSerializer(Serializer):
     refresh_token = serializers.CharField(max_length=4096)
 
 
-class SessionSerializer(serializers.ModelSerializer):
+class SessionSerializer(ModelSerializer):
     current = serializers.SerializerMethodField()
 
     class Meta:
@@ -152,59 +229,69 @@ class SessionSerializer(serializers.ModelSerializer):
         return str(session.id) == str(self.context.get("current_session_id"))
 
 
-class PasswordChangeSerializer(serializers.Serializer):
+class PasswordChangeSerializer(Serializer):
     current_password = serializers.CharField(max_length=256, trim_whitespace=False)
     new_password = serializers.CharField(max_length=256, trim_whitespace=False)
 
 
-class PasswordResetRequestSerializer(serializers.Serializer):
+class PasswordResetRequestSerializer(Serializer):
     email = serializers.EmailField(max_length=254)
 
 
-class PasswordResetSerializer(serializers.Serializer):
+class PasswordResetSerializer(Serializer):
     token = serializers.CharField(max_length=128)
     new_password = serializers.CharField(max_length=256, trim_whitespace=False)
 
 
-class TokenSerializer(serializers.Serializer):
+class TokenSerializer(Serializer):
     token = serializers.CharField(max_length=128)
 
 
-class DetailSerializer(serializers.Serializer):
+class DetailSerializer(Serializer):
     detail = serializers.CharField()
 
 
-class SetupStatusSerializer(serializers.Serializer):
+class SetupStatusSerializer(Serializer):
     needs_setup = serializers.BooleanField()
     has_users = serializers.BooleanField()
 
 
-class MfaStatusSerializer(serializers.Serializer):
+class MfaMethodSerializer(Serializer):
+    """One second factor of mine (`backup_codes` has no `created_at`)."""
+
+    id = serializers.CharField(help_text="`<type>_<n>`, e.g. `totp_12`: stable while the method exists.")
+    type = serializers.ChoiceField(choices=METHOD_TYPES)
+    name = serializers.CharField()
+    created_at = serializers.DateTimeField(allow_null=True)
+    last_used_at = serializers.DateTimeField(allow_null=True)
+
+
+class MfaStatusSerializer(Serializer):
     enabled = serializers.BooleanField()
-    methods = serializers.ListField(child=serializers.CharField())
+    methods = MfaMethodSerializer(many=True)
     backup_codes_remaining = serializers.IntegerField()
 
 
-class MfaEnrollSerializer(serializers.Serializer):
+class MfaEnrollSerializer(Serializer):
     secret = serializers.CharField()
     otpauth_url = serializers.CharField()
     qr_svg = serializers.CharField(help_text="Inline SVG markup of the QR code.")
 
 
-class MfaCodeSerializer(serializers.Serializer):
+class MfaCodeSerializer(Serializer):
     code = serializers.CharField(max_length=32)
 
 
-class BackupCodesSerializer(serializers.Serializer):
+class BackupCodesSerializer(Serializer):
     backup_codes = serializers.ListField(child=serializers.CharField())
 
 
-class ImpersonateSerializer(serializers.Serializer):
+class ImpersonateSerializer(Serializer):
     user_id = serializers.UUIDField()
     reason = serializers.CharField(max_length=500, min_length=5)
 
 
-class ImpersonateResponseSerializer(serializers.Serializer):
+class ImpersonateResponseSerializer(Serializer):
     access_token = serializers.CharField()
     token_type = serializers.CharField()
     expires_in = serializers.IntegerField()

@@ -9,6 +9,7 @@ auth_urlpatterns = [
     path("register", views.RegisterView.as_view(), name="register"),
     path("login", views.LoginView.as_view(), name="login"),
     path("mfa/verify", views.MfaVerifyView.as_view(), name="mfa-verify"),
+    path("select-org", views.SelectOrgView.as_view(), name="select-org"),
     path("refresh", views.RefreshView.as_view(), name="refresh"),
     path("logout", views.LogoutView.as_view(), name="logout"),
     path("logout-all", views.LogoutAllView.as_view(), name="logout-all"),
@@ -24,6 +25,8 @@ auth_urlpatterns = [
     path("mfa/totp/confirm", views.MfaConfirmView.as_view(), name="mfa-confirm"),
     path("mfa/backup-codes/regenerate", views.MfaRegenerateView.as_view(), name="mfa-regenerate"),
     path("mfa/totp", views.MfaDisableView.as_view(), name="mfa-disable"),
+    # After every fixed mfa/ path: `totp`, `verify`, ... are never read as method ids.
+    path("mfa/<str:method_id>", views.MfaMethodView.as_view(), name="mfa-method"),
     path("", include("accounts.api.oauth_urls")),
 ]
 

@@ -16,12 +16,14 @@ from rest_framework.views import APIView
 from accounts import login, mfa, selectors, services, sessions, staff
 from accounts.api import serializers as s
 from accounts.models import User, UserSession
+from accounts.sessions import OrgSelection
 from accounts.tokens import TokenPair
 from core import hooks
 from core.actor import actor_of, principal_of
 from core.errors import ErrorCode
 from core.exceptions import ApplicationError
 from core.schema import errors
+from core.serializers import body_refuse
 
 ERRORS = errors(400, 401, 429)
 # Views whose failures must persist (lockout counters, reuse revocation, audit of failures)
@@ -45,6 +47,16 @@ def auth_body(pair: TokenPair, user: User, organization=None) -> dict:
     if pair.session.organization_id:
         organization_summary = hooks.organization_summary(user=user, organization_id=pair.session.organization_id)
     return {**pair.as_response(), "user": s.UserSerializer(user).data, "organization": organization_summary}
+
+
+def sign_in_body(result: TokenPair | OrgSelection | str) -> dict:
+    """The answer of a sign-in step: an MFA challenge, an org selection, or tokens listing every org of the user."""
+    if isinstance(result, str):
+        return {"status": "mfa_required", "mfa_token": result}
+    if isinstance(result, OrgSelection):
+        return result.as_response()
+    user = result.session.user
+    return {**auth_body(result, user), "organizations": hooks.user_organizations(user=user)}
 
 
 class SetupStatusView(APIView):
@@ -72,7 +84,9 @@ class RegisterView(APIView):
         user, organization, pair = services.user_register(
             email=data["email"],
             password=data["password"],
-            full_name=data["full_name"],
+            full_name=data.get("full_name"),
+            first_name=data.get("first_name"),
+            last_name=data.get("last_name"),
             organization_name=data.get("organization_name") or None,
             organization_website=data.get("organization_website") or None,
             actor=actor_of(request),
@@ -102,10 +116,9 @@ class LoginView(APIView):
             email=data["email"],
             password=data["password"],
             organization_id=data.get("organization_id"),
+            org_selection=data.get("org_selection", False),
         )
-        if isinstance(result, str):
-            return Response({"status": "mfa_required", "mfa_token": result})
-        return Response(auth_body(result, result.session.user))
+        return Response(sign_in_body(result))
 
 
 @non_atomic
@@ -114,13 +127,36 @@ class MfaVerifyView(APIView):
     authentication_classes = []
     throttle_scope = "mfa"
 
-    @extend_schema(request=s.MfaVerifySerializer, responses={200: s.AuthResponseSerializer, **ERRORS}, tags=["auth"])
+    @extend_schema(request=s.MfaVerifySerializer, responses={200: s.LoginResponseSerializer, **ERRORS}, tags=["auth"])
     def post(self, request):
-        """Complete an MFA sign-in with a TOTP code or an unused backup code."""
+        """Complete an MFA sign-in with a TOTP code or an unused backup code (tokens, or the org selection asked for)."""
         serializer = s.MfaVerifySerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        pair = mfa.challenge_complete(mfa_token=serializer.validated_data["mfa_token"], code=serializer.validated_data["code"], actor=actor_of(request))
-        return Response(auth_body(pair, pair.session.user))
+        result = mfa.challenge_complete(mfa_token=serializer.validated_data["mfa_token"], code=serializer.validated_data["code"], actor=actor_of(request))
+        return Response(sign_in_body(result))
+
+
+class SelectOrgView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes = []
+    throttle_scope = "login"
+
+    @extend_schema(
+        summary="Pick the organization of a sign-in",
+        request=s.SelectOrgSerializer,
+        responses={200: s.SignInResponseSerializer, 403: OpenApiResponse(description="INVALID_ORG_CONTEXT (not an active member)"), **ERRORS},
+        tags=["auth"],
+    )
+    def post(self, request):
+        """Finish a sign-in that answered `org_selection_required`: tokens with the chosen org active."""
+        serializer = s.SelectOrgSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        pair = sessions.org_selection_complete(
+            selection_token=serializer.validated_data["selection_token"],
+            organization_id=serializer.validated_data["organization_id"],
+            actor=actor_of(request),
+        )
+        return Response(sign_in_body(pair))
 
 
 @non_atomic
@@ -141,6 +177,7 @@ class LogoutView(APIView):
     @extend_schema(request=None, responses={204: None, **ERRORS}, tags=["auth"])
     def post(self, request):
         """Revoke the current session."""
+        body_refuse(request)
         session = get_object_or_404(request.user.sessions.all(), id=session_id_of(request))
         sessions.session_revoke(session=session, reason="logout", actor=actor_of(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -150,6 +187,7 @@ class LogoutAllView(APIView):
     @extend_schema(request=None, responses={204: None, **ERRORS}, tags=["auth"])
     def post(self, request):
         """Revoke every session of the current user."""
+        body_refuse(request)
         sessions.sessions_revoke_all(user=request.user, reason="logout_all", actor=actor_of(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -176,6 +214,7 @@ class SessionDetailView(APIView):
     @extend_schema(responses={204: None, 404: OpenApiResponse(description="NOT_FOUND")}, tags=["auth"])
     def delete(self, request, session_id):
         """Revoke one of my sessions."""
+        body_refuse(request)
         session = get_object_or_404(selectors.session_list(user=request.user), id=session_id)
         sessions.session_revoke(session=session, reason="revoked_by_user", actor=actor_of(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -270,6 +309,7 @@ class EmailResendView(APIView):
     @extend_schema(request=None, responses={202: s.DetailSerializer, **ERRORS}, tags=["auth"])
     def post(self, request):
         """Send a new verification email."""
+        body_refuse(request)
         if request.user.email_verified:
             return Response({"detail": "Email is already verified."}, status=status.HTTP_200_OK)
         services.email_verification_send(user=request.user)
@@ -280,7 +320,7 @@ class MfaStatusView(APIView):
     @extend_schema(responses=s.MfaStatusSerializer, tags=["mfa"])
     def get(self, request):
         """Whether MFA is on, its methods and how many backup codes remain."""
-        return Response(mfa.mfa_status(user=request.user))
+        return Response(s.MfaStatusSerializer(mfa.mfa_status(user=request.user)).data)
 
 
 class MfaEnrollView(APIView):
@@ -298,6 +338,7 @@ class MfaEnrollView(APIView):
     )
     def post(self, request):
         """Start TOTP enrollment: secret, otpauth URL and QR code (inactive until confirmed)."""
+        body_refuse(request)
         return Response(mfa.totp_enroll(user=request.user))
 
 
@@ -355,6 +396,19 @@ class MfaDisableView(_MfaCodeView):
     def delete(self, request):
         """Turn MFA off with a TOTP or backup code."""
         self.run(request, mfa.totp_disable)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MfaMethodView(_MfaCodeView):
+    @extend_schema(
+        summary="Remove one MFA method",
+        request=s.MfaCodeSerializer,
+        responses={204: None, 403: _IMPERSONATION_403, 404: OpenApiResponse(description="NOT_FOUND (not one of my methods)"), **ERRORS},
+        tags=["mfa"],
+    )
+    def delete(self, request, method_id):
+        """Remove one of my MFA methods with a current TOTP or backup code (removing TOTP turns MFA off)."""
+        self.run(request, functools.partial(mfa.mfa_method_remove, method_id=method_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -431,5 +485,6 @@ class ImpersonateStopView(APIView):
     @extend_schema(request=None, responses={204: None, **ERRORS}, tags=["staff"])
     def post(self, request):
         """End the impersonation session this token belongs to."""
+        body_refuse(request)
         staff.impersonation_stop(actor=actor_of(request))
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -36,15 +36,15 @@ def staff_device(staff_user) -> TOTPDevice:
     return TOTPDevice.objects.create(user=staff_user, name="default", confirmed=True)
 
 
-def admin_login(client: Client, user, **otp) -> object:
-    return client.post(LOGIN, {"username": user.email, "password": DEFAULT_PASSWORD, "next": ADMIN, **otp})
+def admin_login(client: Client, user, password: str = DEFAULT_PASSWORD, **fields) -> object:
+    return client.post(LOGIN, {"username": user.email, "password": password, "next": ADMIN, **fields})
 
 
 @pytest.fixture
 def admin_client_otp(staff_user, staff_device) -> Client:
-    """A staff member signed in through the admin form with password + TOTP."""
+    """A staff member signed in through the admin form with password + TOTP, in one step."""
     client = Client()
-    response = admin_login(client, staff_user, otp_device=staff_device.persistent_id, otp_token=totp_now(staff_device))
+    response = admin_login(client, staff_user, code=totp_now(staff_device))
     assert response.status_code == 302, response.content
     assert response["Location"] == ADMIN
     return client
@@ -68,31 +68,94 @@ def test_a_password_alone_does_not_open_the_admin(staff_user, staff_device):
     assert response["Location"].startswith(LOGIN)
 
 
-def test_the_login_form_demands_an_otp_token(staff_user, staff_device):
+def test_the_login_form_asks_for_a_code_on_the_same_form(staff_user, staff_device):
     client = Client()
 
+    page = client.get(LOGIN).content.decode()
     response = admin_login(client, staff_user)
 
+    assert 'name="code"' in page and 'name="password"' in page
+    assert "otp_device" not in page  # no device drop-down
     assert response.status_code == 200  # the form again, with an error
-    assert b"otp_token" in response.content
     assert client.get(ADMIN).status_code == 302
 
 
-def test_a_wrong_otp_token_is_refused(staff_user, staff_device):
+def test_sign_in_with_a_totp_code_succeeds_on_the_first_try(staff_user, staff_device):
+    # given
+    client = Client()
+    # when
+    response = admin_login(client, staff_user, code=totp_now(staff_device))
+    # then
+    assert response.status_code == 302 and response["Location"] == ADMIN
+    assert client.get(ADMIN).status_code == 200
+
+
+def test_sign_in_with_a_backup_code_succeeds_and_spends_it(staff_user, staff_device):
+    # given
+    codes = mfa._backup_codes_replace(user=staff_user)
+    client = Client()
+    # when
+    response = admin_login(client, staff_user, code=codes[0])
+    # then
+    assert response.status_code == 302 and response["Location"] == ADMIN
+    assert client.get(ADMIN).status_code == 200
+    assert BackupCode.objects.filter(device__user=staff_user, used_at__isnull=False).count() == 1
+    assert admin_login(Client(), staff_user, code=codes[0]).status_code == 200  # single use
+
+
+def test_a_wrong_code_is_refused_on_the_same_page_without_echoing_the_password(staff_user, staff_device):
     client = Client()
     right = totp_now(staff_device)
+    wrong = f"{(int(right) + 1) % 1_000_000:06d}"
 
-    response = admin_login(client, staff_user, otp_device=staff_device.persistent_id, otp_token=f"{(int(right) + 1) % 1_000_000:06d}")
+    response = admin_login(client, staff_user, code=wrong)
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "errornote" in html and 'name="code"' in html
+    assert DEFAULT_PASSWORD not in html
+    assert f'value="{wrong}"' not in html
+    assert client.get(ADMIN).status_code == 302
+    failed = AuditEvent.objects.get(action="user.login_failed")
+    assert failed.target_id == str(staff_user.pk) and failed.metadata["reason"] == "mfa_code"
+
+
+def test_a_wrong_password_gets_the_same_message_as_a_wrong_code(staff_user, staff_device):
+    wrong_code = admin_login(Client(), staff_user, code="ZZZZZ-ZZZZZ").content.decode()
+    wrong_password = admin_login(Client(), staff_user, password="not-the-password", code=totp_now(staff_device)).content.decode()
+
+    assert "All three are checked together" in wrong_code
+    assert "All three are checked together" in wrong_password
+    assert "not-the-password" not in wrong_password
+
+
+def test_wrong_codes_count_towards_the_lockout(staff_user, staff_device, settings):
+    # given: the lockout of the API's login (django-axes) after 3 failures
+    settings.AXES_FAILURE_LIMIT = 3
+    for _ in range(3):
+        admin_login(Client(), staff_user, code="ZZZZZ-ZZZZZ")
+    # when: the right password and code now
+    response = admin_login(Client(), staff_user, code=totp_now(staff_device))
+    # then
+    assert response.status_code == 200
+    assert "Too many failed sign-in attempts" in response.content.decode()
+
+
+def test_staff_without_mfa_cannot_enter_and_are_told_how_to_set_it_up(staff_user):
+    client = Client()
+
+    response = admin_login(client, staff_user, code="123456")
 
     assert response.status_code == 200
+    assert "/api/v1/auth/mfa/totp/enroll" in response.content.decode()
     assert client.get(ADMIN).status_code == 302
 
 
-def test_another_users_device_cannot_verify(staff_user, staff_device):
+def test_another_users_code_cannot_verify(staff_user, staff_device):
     other = TOTPDevice.objects.create(user=UserFactory(), name="default", confirmed=True)
     client = Client()
 
-    admin_login(client, staff_user, otp_device=other.persistent_id, otp_token=totp_now(other))
+    admin_login(client, staff_user, code=totp_now(other))
 
     assert client.get(ADMIN).status_code == 302
 
@@ -102,9 +165,16 @@ def test_non_staff_with_otp_cannot_enter(db):
     device = TOTPDevice.objects.create(user=user, name="default", confirmed=True)
     client = Client()
 
-    admin_login(client, user, otp_device=device.persistent_id, otp_token=totp_now(device))
+    response = admin_login(client, user, code=totp_now(device))
 
+    assert response.status_code == 200
     assert client.get(ADMIN).status_code == 302
+
+
+def test_the_two_accounts_sections_are_one(admin_client_otp):
+    html = admin_client_otp.get(ADMIN).content.decode()
+
+    assert html.count('class="section" title="Models in the Accounts application"') == 1
 
 
 def test_otp_verified_staff_reach_the_index_and_the_user_list(admin_client_otp, staff_user):

@@ -3,11 +3,12 @@
 from rest_framework import serializers
 
 from ai.models import Conversation, Message
+from core.serializers import ModelSerializer, Serializer
 
 MAX_MESSAGE_CHARS = 32_000
 
 
-class ChatRequestSerializer(serializers.Serializer):
+class ChatRequestSerializer(Serializer):
     message = serializers.CharField(max_length=MAX_MESSAGE_CHARS, help_text="The user's prompt.")
     conversation_id = serializers.UUIDField(required=False, allow_null=True, default=None, help_text="Continue this conversation; omit to start a new one.")
     model = serializers.CharField(
@@ -15,19 +16,19 @@ class ChatRequestSerializer(serializers.Serializer):
     )
 
 
-class MessageSerializer(serializers.ModelSerializer):
+class MessageSerializer(ModelSerializer):
     class Meta:
         model = Message
         fields = ["id", "role", "content", "model", "status", "created_at"]
         read_only_fields = fields
 
 
-class ChatResponseSerializer(serializers.Serializer):
+class ChatResponseSerializer(Serializer):
     conversation_id = serializers.UUIDField()
     message = MessageSerializer(help_text="The assistant's reply, as stored.")
 
 
-class ConversationSerializer(serializers.ModelSerializer):
+class ConversationSerializer(ModelSerializer):
     class Meta:
         model = Conversation
         fields = ["id", "title", "model", "created_at", "updated_at"]
@@ -42,7 +43,7 @@ class ConversationDetailSerializer(ConversationSerializer):
         read_only_fields = fields
 
 
-class ConversationPageSerializer(serializers.Serializer):
+class ConversationPageSerializer(Serializer):
     data = ConversationSerializer(many=True)
     total = serializers.IntegerField()
     page = serializers.IntegerField()
@@ -50,23 +51,23 @@ class ConversationPageSerializer(serializers.Serializer):
     total_pages = serializers.IntegerField()
 
 
-class AiModelSerializer(serializers.Serializer):
+class AiModelSerializer(Serializer):
     id = serializers.CharField()
     default = serializers.BooleanField()
 
 
-class AiModelListSerializer(serializers.Serializer):
+class AiModelListSerializer(Serializer):
     data = AiModelSerializer(many=True)
 
 
-class AiUsageSerializer(serializers.Serializer):
+class AiUsageSerializer(Serializer):
     used = serializers.IntegerField(help_text="AI requests this calendar month (UTC).")
     limit = serializers.IntegerField(allow_null=True, help_text="The plan's ai_requests_per_month; null = unlimited.")
     remaining = serializers.IntegerField(allow_null=True)
     period_start = serializers.DateField()
 
 
-class AiStreamEventSerializer(serializers.Serializer):
+class AiStreamEventSerializer(Serializer):
     """One Server-Sent Event of a streamed reply, as an SSE parser reads it."""
 
     event = serializers.CharField(required=False, help_text="`message` (the default, omitted on the wire) or `error`.")

@@ -20,6 +20,7 @@ from core.actor import actor_of
 from core.negotiation import IgnoreAcceptNegotiation
 from core.pagination import PageLimitPagination
 from core.schema import errors
+from core.serializers import body_refuse
 from permissions.drf import HasOrgPermission, OrgScopedMixin
 
 TAGS = ["ai"]
@@ -171,5 +172,6 @@ class ConversationDetailView(AiScoped, APIView):
     @extend_schema(parameters=CONVERSATION_PATH, responses={204: None, **ERRORS}, tags=TAGS)
     def delete(self, request, conversation_id):
         """Delete one of my conversations and its messages."""
+        body_refuse(request)
         services.conversation_delete(conversation=self.get_conversation(conversation_id), actor=actor_of(request))
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -9,6 +9,7 @@ from rest_framework import serializers
 from audit import chain
 from audit.models import AuditEvent
 from audit.selectors import EventFilters
+from core.serializers import QuerySerializer, Serializer
 
 # --- query parameters ----------------------------------------------------------------------
 
@@ -37,7 +38,7 @@ class DateOrDateTimeField(serializers.Field):
         return value
 
 
-class EventFilterSerializer(serializers.Serializer):
+class EventFilterSerializer(QuerySerializer):
     """Filters shared by the list, stats and export endpoints."""
 
     action = serializers.CharField(required=False, max_length=80, help_text="Exact action, e.g. `member.role_changed`.")
@@ -76,6 +77,9 @@ class EventFilterSerializer(serializers.Serializer):
 class ListQuerySerializer(EventFilterSerializer):
     page = serializers.IntegerField(required=False, min_value=1, help_text="Page number (page/limit mode).")
     limit = serializers.IntegerField(required=False, min_value=1, help_text="Items per page, 1 to 100; default 20.")
+    offset = serializers.IntegerField(
+        required=False, min_value=0, help_text="Rows to skip (limit/offset mode, instead of `page`); the answer also carries `offset`."
+    )
     cursor = serializers.CharField(
         required=False,
         allow_blank=True,
@@ -92,14 +96,15 @@ class ExportQuerySerializer(EventFilterSerializer):
 
 def event_item(event: AuditEvent) -> dict:
     """The contract's JSON shape of one event."""
+    if event.actor_type == AuditEvent.ActorType.SERVICE:
+        # An internal service is named, not numbered: audit.services.event_record stores its name there.
+        actor = {"type": event.actor_type, "id": event.actor_email or None, "email": None}
+    else:
+        actor = {"type": event.actor_type, "id": str(event.actor_id) if event.actor_id else None, "email": event.actor_email or None}
     item = {
         "id": str(event.id),
         "action": event.action,
-        "actor": {
-            "type": event.actor_type,
-            "id": str(event.actor_id) if event.actor_id else None,
-            "email": event.actor_email or None,
-        },
+        "actor": actor,
         "organization_id": str(event.organization_id) if event.organization_id else None,
         "target": {"type": event.target_type or None, "id": event.target_id or None},
         "changes": event.changes,
@@ -124,18 +129,18 @@ def export_item(event: AuditEvent) -> dict:
     }
 
 
-class AuditActorSerializer(serializers.Serializer):
+class AuditActorSerializer(Serializer):
     type = serializers.ChoiceField(choices=AuditEvent.ActorType.choices)
-    id = serializers.UUIDField(allow_null=True)
+    id = serializers.CharField(allow_null=True, help_text="A user's or API key's id (UUID); a service's name for `type: service`.")
     email = serializers.EmailField(allow_null=True)
 
 
-class AuditTargetSerializer(serializers.Serializer):
+class AuditTargetSerializer(Serializer):
     type = serializers.CharField(allow_null=True, help_text="Model name of the object, e.g. `user`.")
     id = serializers.CharField(allow_null=True)
 
 
-class AuditEventSerializer(serializers.Serializer):
+class AuditEventSerializer(Serializer):
     """One audit event (read-only)."""
 
     id = serializers.UUIDField()
@@ -155,36 +160,49 @@ class AuditEventSerializer(serializers.Serializer):
         return event_item(instance)
 
 
-class AuditEventPageSerializer(serializers.Serializer):
+class AuditEventPageSerializer(Serializer):
     data = AuditEventSerializer(many=True)
     total = serializers.IntegerField()
     page = serializers.IntegerField()
     limit = serializers.IntegerField()
     total_pages = serializers.IntegerField()
+    offset = serializers.IntegerField(required=False, help_text="Present in limit/offset mode: the rows skipped.")
 
 
-class AuditEventCursorPageSerializer(serializers.Serializer):
+class AuditLogActorSerializer(Serializer):
+    id = serializers.CharField(help_text="User or API key id: what the list's `actor=` filter takes for a user.")
+    type = serializers.ChoiceField(choices=AuditEvent.ActorType.choices)
+    email = serializers.EmailField(allow_null=True, help_text="A user's current e-mail, else the one recorded with their events.")
+    full_name = serializers.CharField(allow_null=True)
+    events = serializers.IntegerField(help_text="Events of this org's log made by this actor.")
+
+
+class AuditLogActorListSerializer(Serializer):
+    data = AuditLogActorSerializer(many=True)
+
+
+class AuditEventCursorPageSerializer(Serializer):
     data = AuditEventSerializer(many=True)
     next_cursor = serializers.CharField(allow_null=True, help_text="Cursor of the next page; null on the last.")
 
 
-class ActionCountSerializer(serializers.Serializer):
+class ActionCountSerializer(Serializer):
     action = serializers.CharField()
     count = serializers.IntegerField()
 
 
-class DayCountSerializer(serializers.Serializer):
+class DayCountSerializer(Serializer):
     date = serializers.DateField(help_text="UTC day.")
     count = serializers.IntegerField()
 
 
-class AuditStatsSerializer(serializers.Serializer):
+class AuditStatsSerializer(Serializer):
     total = serializers.IntegerField()
     by_action = ActionCountSerializer(many=True, help_text="Most frequent first.")
     by_day = DayCountSerializer(many=True, help_text="Oldest day first; days without events are left out.")
 
 
-class AuditVerifySerializer(serializers.Serializer):
+class AuditVerifySerializer(Serializer):
     valid = serializers.BooleanField()
     checked = serializers.IntegerField(help_text="Events checked (up to and including the first broken one).")
     first_broken_id = serializers.UUIDField(allow_null=True, help_text="The first event whose chain link fails.")

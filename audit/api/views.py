@@ -2,6 +2,7 @@
 
 import csv
 import json
+import math
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 
@@ -17,6 +18,7 @@ from audit import chain, selectors
 from audit.api import serializers as s
 from audit.permissions import AUDIT_READ
 from core import clock
+from core.exceptions import validation_error
 from core.negotiation import IgnoreAcceptNegotiation
 from core.pagination import PageLimitPagination, positive_int_param
 from core.schema import errors
@@ -57,10 +59,16 @@ def _given(request) -> dict[str, str]:
     return {name: value for name, value in request.query_params.items() if value != ""}
 
 
-def _filters(request) -> selectors.EventFilters:
-    serializer = s.EventFilterSerializer(data=_given(request))
+def _query(request, serializer_class=s.EventFilterSerializer):
+    # Each endpoint reads its own parameters: the filters are strict, so the list's `page`,
+    # `limit`, `offset` and `cursor` are known only to the list's serializer.
+    serializer = serializer_class(data=_given(request))
     serializer.is_valid(raise_exception=True)
-    return serializer.filters()
+    return serializer
+
+
+def _filters(request) -> selectors.EventFilters:
+    return _query(request).filters()
 
 
 class AuditView(OrgScopedMixin, APIView):
@@ -97,12 +105,19 @@ class AuditLogListView(AuditView):
         operation_id="orgs_audit_logs_list",
     )
     def get(self, request, org_id):
-        """The organization's audit events, newest first: `?page=&limit=`, or keyset with `?cursor=`.
+        """The organization's audit events, newest first: `?page=&limit=`, `?limit=&offset=`, or keyset with `?cursor=`.
 
         Any request carrying `cursor` (empty for the first page) is keyset-paginated and answers
         `{data, next_cursor}`; keyset pages stay as fast deep into the log as on its first page.
+        With `offset` (and no cursor) the page starts after that many events and the answer
+        carries `offset` too.
         """
-        events = selectors.event_list(organization=self.organization, filters=_filters(request))
+        query = _query(request, s.ListQuerySerializer)
+        events = selectors.event_list(organization=self.organization, filters=query.filters())
+        if "offset" in query.validated_data and "cursor" not in request.query_params:
+            if "page" in query.validated_data:
+                raise validation_error("offset", "Use `page` or `offset`, not both.")
+            return self._offset_page(request, events, offset=query.validated_data["offset"])
         if "cursor" in request.query_params:
             limit = min(positive_int_param(request, "limit", PageLimitPagination.page_size), PageLimitPagination.max_page_size)
             rows, next_cursor = selectors.keyset_page(events=events, cursor=request.query_params["cursor"], limit=limit)
@@ -110,6 +125,29 @@ class AuditLogListView(AuditView):
         paginator = PageLimitPagination()
         page = paginator.paginate_queryset(events, request, view=self)
         return paginator.get_paginated_response([s.event_item(event) for event in page])
+
+    def _offset_page(self, request, events, *, offset: int) -> Response:
+        limit = PageLimitPagination().get_page_size(request)
+        rows = list(events[offset : offset + limit])
+        # A short page that is not empty, or an empty first one, tells the total without a COUNT.
+        total = offset + len(rows) if (0 < len(rows) < limit or (offset == 0 and not rows)) else events.count()
+        return Response(
+            {
+                "data": [s.event_item(event) for event in rows],
+                "total": total,
+                "page": offset // limit + 1,
+                "limit": limit,
+                "total_pages": max(1, math.ceil(total / limit)),
+                "offset": offset,
+            }
+        )
+
+
+class AuditLogActorsView(AuditView):
+    @extend_schema(parameters=ORG_PATH, responses={200: s.AuditLogActorListSerializer, **ERRORS}, tags=TAGS)
+    def get(self, request, org_id):
+        """Who appears in the organization's audit log, with event counts: the choices of the `actor` filter."""
+        return Response({"data": selectors.event_actors(organization=self.organization)})
 
 
 class AuditLogDetailView(AuditView):

@@ -1,7 +1,7 @@
 """Billing API: public plans, the org's subscription, usage, Stripe records, staff activation, the webhook."""
 
 from djstripe import models as dj
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import status
 from rest_framework.generics import ListAPIView
 from rest_framework.permissions import AllowAny
@@ -14,6 +14,7 @@ from billing.api import serializers as s
 from billing.services import checkout, manual, payments, subscriptions
 from core.actor import actor_of
 from core.schema import errors
+from core.serializers import body_refuse
 from permissions.drf import HasOrgPermission, OrgScopedMixin
 
 TAGS = ["billing"]
@@ -87,7 +88,7 @@ class CheckoutView(BillingScoped, APIView):
         tags=TAGS,
     )
     def post(self, request):
-        """Start a Stripe Checkout subscribing the org to a plan; send the browser to `checkout_url`."""
+        """Start a subscription to a plan (Stripe Checkout, or a Razorpay subscription); send the browser to `checkout_url`."""
         serializer = s.CheckoutSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -98,6 +99,7 @@ class CheckoutView(BillingScoped, APIView):
             success_url=data.get("success_url"),
             cancel_url=data.get("cancel_url"),
             actor=actor_of(request),
+            provider=data["provider"],
         )
         return Response(s.CheckoutResponseSerializer(body).data)
 
@@ -127,21 +129,50 @@ class ChangePlanView(BillingScoped, APIView):
 
     @extend_schema(
         request=s.ChangePlanSerializer,
-        responses={200: s.SubscriptionSerializer, **ERRORS, **STRIPE_ERRORS},
+        responses={
+            200: PolymorphicProxySerializer(
+                component_name="ChangePlanResult",
+                serializers=[s.SubscriptionSerializer, s.CheckoutResponseSerializer],
+                resource_type_field_name=None,
+            ),
+            **ERRORS,
+            **STRIPE_ERRORS,
+        },
         tags=TAGS,
     )
     def post(self, request):
-        """Move the Stripe subscription to another plan or interval, prorated."""
+        """Move the Stripe subscription to another plan or interval, prorated; from free, a Checkout for the plan."""
         serializer = s.ChangePlanSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        subscriptions.subscription_change_plan(
+        result = subscriptions.subscription_change_plan_or_checkout(
             organization=self.organization,
             plan_code=data["plan"],
             interval=data.get("interval"),
             proration_date=data.get("proration_date"),
+            success_url=data.get("success_url"),
+            cancel_url=data.get("cancel_url"),
             actor=actor_of(request),
         )
+        if "checkout" in result:
+            return Response(s.CheckoutResponseSerializer(result["checkout"]).data)
+        return Response(_subscription_body(self.organization))
+
+
+class AutoRenewView(BillingScoped, APIView):
+    required_permissions = {"PUT": perms.BILLING_MANAGE}
+
+    @extend_schema(
+        summary="Turn auto-renew on or off",
+        request=s.AutoRenewSerializer,
+        responses={200: s.SubscriptionSerializer, **ERRORS, **STRIPE_ERRORS},
+        tags=TAGS,
+    )
+    def put(self, request):
+        """Renew at the period end or stop there (`cancel_at_period_end`); Stripe and manual subscriptions."""
+        serializer = s.AutoRenewSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        subscriptions.subscription_auto_renew_set(organization=self.organization, enabled=serializer.validated_data["enabled"], actor=actor_of(request))
         return Response(_subscription_body(self.organization))
 
 
@@ -191,6 +222,7 @@ class ReactivateView(BillingScoped, APIView):
     @extend_schema(request=None, responses={200: s.SubscriptionSerializer, **ERRORS, **STRIPE_ERRORS}, tags=TAGS)
     def post(self, request):
         """Undo a pending cancellation."""
+        body_refuse(request)
         subscriptions.subscription_reactivate(organization=self.organization, actor=actor_of(request))
         return Response(_subscription_body(self.organization))
 
@@ -260,53 +292,6 @@ class InvoiceDetailView(BillingScoped, APIView):
         return Response(s.InvoiceSerializer(selectors.invoice_get(organization=self.organization, invoice_id=id)).data)
 
 
-class PaymentListView(BillingScoped, ListAPIView):
-    required_permissions = {"GET": perms.BILLING_READ}
-    serializer_class = s.PaymentSerializer
-
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return dj.Charge.objects.none()
-        return selectors.payment_list(organization=self.organization)
-
-    @extend_schema(responses={200: s.PaymentSerializer(many=True), **ERRORS}, tags=TAGS)
-    def get(self, request, *args, **kwargs):
-        """The org's payments (Stripe charges), newest first."""
-        return super().get(request, *args, **kwargs)
-
-
-class PaymentDetailView(BillingScoped, APIView):
-    required_permissions = {"GET": perms.BILLING_READ}
-
-    @extend_schema(parameters=STRIPE_ID, responses={200: s.PaymentSerializer, **ERRORS}, tags=TAGS)
-    def get(self, request, id):
-        """One of the org's payments."""
-        return Response(s.PaymentSerializer(selectors.payment_get(organization=self.organization, payment_id=id)).data)
-
-
-class PaymentRefundView(BillingScoped, APIView):
-    required_permissions = {"POST": perms.BILLING_MANAGE}
-
-    @extend_schema(
-        parameters=STRIPE_ID,
-        request=s.RefundSerializer,
-        responses={200: s.PaymentSerializer, **ERRORS, **STRIPE_ERRORS},
-        tags=TAGS,
-    )
-    def post(self, request, id):
-        """Refund a payment, fully or `amount` of it (billing:manage, the owner by default)."""
-        serializer = s.RefundSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        charge = payments.payment_refund(
-            organization=self.organization,
-            payment_id=id,
-            amount=serializer.validated_data.get("amount"),
-            reason=serializer.validated_data.get("reason"),
-            actor=actor_of(request),
-        )
-        return Response(s.PaymentSerializer(charge).data)
-
-
 class PaymentMethodListView(BillingScoped, APIView):
     required_permissions = {"GET": perms.BILLING_READ, "POST": perms.BILLING_MANAGE}
 
@@ -337,22 +322,13 @@ class PaymentMethodListView(BillingScoped, APIView):
         return Response(self._body([method])[0], status=status.HTTP_201_CREATED)
 
 
-class PaymentMethodDetailView(BillingScoped, APIView):
-    required_permissions = {"DELETE": perms.BILLING_MANAGE}
-
-    @extend_schema(parameters=STRIPE_ID, responses={204: None, **ERRORS, 503: STRIPE_ERRORS[503]}, tags=TAGS)
-    def delete(self, request, id):
-        """Detach a payment method from the org's customer."""
-        payments.payment_method_detach(organization=self.organization, payment_method_id=id, actor=actor_of(request))
-        return Response(status=status.HTTP_204_NO_CONTENT)
-
-
 class PaymentMethodDefaultView(BillingScoped, APIView):
     required_permissions = {"POST": perms.BILLING_MANAGE}
 
     @extend_schema(parameters=STRIPE_ID, request=None, responses={200: s.PaymentMethodSerializer, **ERRORS, 503: STRIPE_ERRORS[503]}, tags=TAGS)
     def post(self, request, id):
         """Make a payment method the default for the org's invoices."""
+        body_refuse(request)
         method = payments.payment_method_set_default(organization=self.organization, payment_method_id=id, actor=actor_of(request))
         return Response(s.PaymentMethodSerializer(method, context={"default_payment_method_id": method.id}).data)
 

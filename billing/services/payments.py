@@ -1,4 +1,4 @@
-"""Payments and payment methods of the org's Stripe customer: refunds, attach, default, detach."""
+"""Payments and payment methods: refunds (Stripe charges and one-off payments), attach, default, detach."""
 
 from decimal import Decimal
 
@@ -8,13 +8,16 @@ from djstripe import models as dj
 from audit.services import event_record
 from billing import gateway, selectors
 from billing.services.customers import account_for_update, customer_ensure
+from billing.services.oneoff import payment_refund_oneoff
 from core.actor import Actor
 from core.exceptions import conflict, validation_error
 
 
 @transaction.atomic
 def payment_refund(*, organization, payment_id: str, amount: int | None, reason: str | None, actor: Actor):
-    """Refund an org's payment (all of it, or `amount` in the currency's minor unit)."""
+    """Refund an org's payment (all of it, or `amount` in the currency's minor unit): a Stripe charge or a one-off payment."""
+    if selectors.is_uuid(payment_id):
+        return payment_refund_oneoff(organization=organization, payment_id=payment_id, amount=amount, reason=reason, actor=actor)
     account = account_for_update(organization=organization)
     charge = selectors.payment_get(organization=organization, payment_id=payment_id)
     refundable = int(charge.stripe_data.get("amount", 0)) - int(charge.stripe_data.get("amount_refunded") or 0)

@@ -1,12 +1,13 @@
-"""Reconcile: compare an org's local subscription with Stripe's and repair the drift."""
+"""Reconcile: compare an org's local subscription (Stripe or Razorpay) and pending one-off payments with the provider's, and repair the drift."""
 
 from django.db import transaction
 
 from billing import catalog, gateway
-from billing.models import Subscription
+from billing.models import Payment, Subscription
 from billing.services.customers import account_for_update
 from billing.services.manual import manual_subscriptions_expire
 from billing.services.plans import plan_for_price, plan_free_ensure
+from billing.services.razorpay import razorpay_subscription_reconcile
 from billing.services.state import (
     now_version,
     subscription_apply,
@@ -36,6 +37,10 @@ def subscription_reconcile(*, organization, dry_run: bool = False) -> list[str]:
             repairs.append("manual subscription expired")
             if not dry_run:
                 manual_subscriptions_expire()
+        return repairs
+    if account.provider == Subscription.Provider.RAZORPAY:
+        if account.razorpay_subscription_id:
+            repairs += razorpay_subscription_reconcile(account=account, dry_run=dry_run)
         return repairs
     if not account.stripe_customer_id:
         return repairs
@@ -78,3 +83,11 @@ def subscription_reconcile(*, organization, dry_run: bool = False) -> list[str]:
         if subscription_seats_sync(organization=organization, actor=Actor.system()):
             repairs.append("seats synced to the member count")
     return repairs
+
+
+def payments_pending_ids(*, organization_id=None) -> list:
+    """Ids of one-off payments still pending, oldest first (each is reconciled with `payment_reconcile`)."""
+    pending = Payment.objects.pending().order_by("created_at")
+    if organization_id:
+        pending = pending.filter(organization_id=organization_id)
+    return list(pending.values_list("id", flat=True))

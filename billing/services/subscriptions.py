@@ -1,4 +1,4 @@
-"""Changes an org makes to its subscription: plan, cancellation, reactivation, seats.
+"""Changes an org makes to its subscription: plan, cancellation, reactivation, auto-renew, seats.
 
 Stripe-backed changes call Stripe first (gateway), then apply what Stripe answered
 (`state.subscription_apply`) in the caller's transaction.
@@ -10,13 +10,16 @@ from django.db import transaction
 
 from billing import catalog, gateway, selectors
 from billing.models import Subscription
+from billing.services.checkout import checkout_start
 from billing.services.customers import account_for_update
 from billing.services.plans import plan_free_ensure, plan_purchasable, plan_quantity
+from billing.services.razorpay import razorpay_subscription_cancel
 from billing.services.state import (
     now_version,
     stripe_datetime,
     subscription_apply,
     subscription_change_record,
+    subscription_items,
     subscription_snapshot,
 )
 from core import clock
@@ -34,10 +37,27 @@ def _stripe_account(organization) -> Subscription:
 
 
 def _item_id(subscription: dict) -> str:
-    items = (subscription.get("items") or {}).get("data") or []
-    if not items:
-        raise gateway.unavailable("The Stripe subscription has no items.")
-    return items[0]["id"]
+    """The id of the subscription's plan item (found by its price: add-ons are items too)."""
+    item, _ = subscription_items(subscription)
+    if not item:
+        raise gateway.unavailable("The Stripe subscription has no plan item.")
+    return item["id"]
+
+
+def _plan_change_items(subscription: dict, *, price_id: str, quantity: int, interval: str) -> list[dict[str, Any]]:
+    """Items of a plan change: the plan's item to the new price, add-ons' items to the new interval's price."""
+    plan_item, held = subscription_items(subscription)
+    if not plan_item:
+        raise gateway.unavailable("The Stripe subscription has no plan item.")
+    items: list[dict[str, Any]] = [{"id": plan_item["id"], "price": price_id, "quantity": quantity}]
+    for add_on, item in held:
+        # Stripe bills every item of a subscription on one interval.
+        add_on_price = add_on.stripe_price_id_for(interval)
+        if (item.get("price") or {}).get("id") != add_on_price:
+            if not add_on_price:
+                raise gateway.unavailable(f"The add-on {add_on.code} is not available for purchase yet.")
+            items.append({"id": item["id"], "price": add_on_price})
+    return items
 
 
 @transaction.atomic
@@ -51,7 +71,7 @@ def subscription_change_plan(*, organization, plan_code: str, interval: str | No
     with gateway.errors():
         current = gateway.as_dict(gateway.subscription_retrieve(account.stripe_subscription_id))
         params: dict[str, Any] = {
-            "items": [{"id": _item_id(current), "price": price_id, "quantity": plan_quantity(plan, organization)}],
+            "items": _plan_change_items(current, price_id=price_id, quantity=plan_quantity(plan, organization), interval=interval),
             "proration_behavior": "create_prorations",
             "cancel_at_period_end": False,
             "metadata": {"organization_id": str(organization.id), "plan": plan.code, "interval": interval},
@@ -61,6 +81,38 @@ def subscription_change_plan(*, organization, plan_code: str, interval: str | No
         updated = gateway.as_dict(gateway.subscription_modify(account.stripe_subscription_id, **params))
     subscription_apply(account=account, data=updated, version=now_version(), authoritative=True, actor=actor)
     return account
+
+
+@transaction.atomic
+def subscription_change_plan_or_checkout(
+    *,
+    organization,
+    plan_code: str,
+    interval: str | None,
+    actor: Actor,
+    proration_date: int | None = None,
+    success_url: str | None = None,
+    cancel_url: str | None = None,
+) -> dict:
+    """Change a running Stripe subscription's plan, or from free open a Checkout for the plan.
+
+    Returns {"subscription": Subscription} or {"checkout": {checkout_url, session_id}}.
+    """
+    account = account_for_update(organization=organization)
+    # Any running subscription (whatever its provider) changes plan, or refuses; only free checks out.
+    if not (account.is_entitled() and account.provider):
+        return {
+            "checkout": checkout_start(
+                organization=organization,
+                plan_code=plan_code,
+                interval=interval or catalog.Interval.MONTH,
+                success_url=success_url,
+                cancel_url=cancel_url,
+                actor=actor,
+            )
+        }
+    account = subscription_change_plan(organization=organization, plan_code=plan_code, interval=interval, actor=actor, proration_date=proration_date)
+    return {"subscription": account}
 
 
 def subscription_preview_change(*, organization, plan_code: str, interval: str | None) -> dict:
@@ -78,7 +130,7 @@ def subscription_preview_change(*, organization, plan_code: str, interval: str |
                 customer=account.stripe_customer_id,
                 subscription=account.stripe_subscription_id,
                 subscription_details={
-                    "items": [{"id": _item_id(current), "price": price_id, "quantity": plan_quantity(plan, organization)}],
+                    "items": _plan_change_items(current, price_id=price_id, quantity=plan_quantity(plan, organization), interval=interval),
                     "proration_behavior": "create_prorations",
                     "proration_date": proration_date,
                 },
@@ -124,6 +176,8 @@ def subscription_cancel(*, organization, immediately: bool, actor: Actor) -> Sub
         account.save()
         subscription_change_record(account=account, old=old, always=True, **audit)
         return account
+    if account.provider == Subscription.Provider.RAZORPAY:
+        return razorpay_subscription_cancel(organization=organization, immediately=immediately, actor=actor)
     with gateway.errors():
         if immediately:
             data = gateway.subscription_cancel(account.stripe_subscription_id)
@@ -146,10 +200,26 @@ def subscription_reactivate(*, organization, actor: Actor) -> Subscription:
         account.save()
         subscription_change_record(account=account, old=old, always=True, **audit)
         return account
+    if account.provider == Subscription.Provider.RAZORPAY:
+        # Razorpay's API cannot take back a cancellation scheduled for the cycle's end.
+        raise conflict("A Razorpay subscription's scheduled cancellation cannot be undone: subscribe again after it ends.")
     with gateway.errors():
         data = gateway.subscription_modify(account.stripe_subscription_id, cancel_at_period_end=False)
     subscription_apply(account=account, data=gateway.as_dict(data), version=now_version(), authoritative=True, always=True, **audit)
     return account
+
+
+@transaction.atomic
+def subscription_auto_renew_set(*, organization, enabled: bool, actor: Actor) -> Subscription:
+    """Renew at the period end (`enabled`) or stop there: `cancel_at_period_end` (setting it twice changes nothing)."""
+    account = account_for_update(organization=organization)
+    if not account.is_entitled() or not account.provider:
+        raise conflict("The organization has no subscription to renew.")
+    if account.cancel_at_period_end != enabled:
+        return account
+    if enabled:
+        return subscription_reactivate(organization=organization, actor=actor)
+    return subscription_cancel(organization=organization, immediately=False, actor=actor)
 
 
 @transaction.atomic

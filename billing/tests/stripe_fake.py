@@ -180,6 +180,31 @@ class FakeStripe:
             self.invoice_create(subscription_id=subscription["id"], paid=True)
             return self.public(session), self.public(subscription)
 
+    def checkout_pay(self, session_id: str, *, paid: bool = True) -> dict:
+        """A one-off (payment mode) checkout: the payer paid (a PaymentIntent with its charge), or the session expired."""
+        with self.lock:
+            session = self.get(session_id, "checkout.session")
+            if not paid:
+                session.update(status="expired")
+                return self.public(session)
+            charge = self.charge_create(customer=session["customer"], amount=session["amount_total"], currency=session["currency"])
+            intent = {
+                "id": self.new_id("pi"),
+                "object": "payment_intent",
+                "amount": session["amount_total"],
+                "currency": session["currency"],
+                "customer": session["customer"],
+                "status": "succeeded",
+                "latest_charge": charge["id"],
+                "metadata": (session.get("_payment_intent_data") or {}).get("metadata") or {},
+                "created": self.clock(),
+                "livemode": False,
+            }
+            self.objects[intent["id"]] = intent
+            self.objects[charge["id"]]["payment_intent"] = intent["id"]
+            session.update(status="complete", payment_status="paid", payment_intent=intent["id"])
+            return self.public(session)
+
     def _subscription_create(self, *, customer: str, price_id: str, quantity: int, metadata: dict) -> dict:
         now = self.clock()
         sub_id = self.new_id("sub")
@@ -343,6 +368,7 @@ class FakeStripe:
         ("POST", r"/v1/prices/(?P<id>[^/]+)", "update_price"),
         ("POST", r"/v1/checkout/sessions", "create_checkout_session"),
         ("GET", r"/v1/checkout/sessions/(?P<id>[^/]+)", "retrieve"),
+        ("GET", r"/v1/payment_intents/(?P<id>[^/]+)", "retrieve"),
         ("POST", r"/v1/billing_portal/sessions", "create_portal_session"),
         ("GET", r"/v1/subscriptions", "list_subscriptions"),
         ("GET", r"/v1/subscriptions/(?P<id>[^/]+)", "retrieve"),
@@ -512,17 +538,21 @@ class FakeStripe:
         return price
 
     def _api_create_checkout_session(self, params):
-        if params.get("mode") != "subscription":
-            raise StripeFailure(400, "Only subscription mode is faked.", code="invalid", param="mode")
+        if params.get("mode") not in ("subscription", "payment"):
+            raise StripeFailure(400, "Only subscription and payment modes are faked.", code="invalid", param="mode")
         customer = self.get(params["customer"], "customer")
         for line in params["line_items"]:
+            if "price_data" in line:
+                if int(line["price_data"]["unit_amount"]) < 50:
+                    raise StripeFailure(400, "Amount must be at least 50 cents.", code="amount_too_small", param="line_items[0][price_data][unit_amount]")
+                continue
             self.get(line["price"], "price")
         session_id = self.new_id("cs_test")
         session = {
             "id": session_id,
             "object": "checkout.session",
             "url": f"https://checkout.stripe.test/c/pay/{session_id}",
-            "mode": "subscription",
+            "mode": params["mode"],
             "customer": customer["id"],
             "client_reference_id": params.get("client_reference_id"),
             "metadata": params.get("metadata") or {},
@@ -538,7 +568,11 @@ class FakeStripe:
             "livemode": False,
             "_line_items": params["line_items"],
             "_subscription_data": params.get("subscription_data") or {},
+            "_payment_intent_data": params.get("payment_intent_data") or {},
         }
+        if params["mode"] == "payment":
+            session["amount_total"] = sum(int(line["price_data"]["unit_amount"]) * int(line.get("quantity") or 1) for line in params["line_items"])
+            session["currency"] = params["line_items"][0]["price_data"]["currency"]
         self.objects[session_id] = session
         return session
 
@@ -566,13 +600,21 @@ class FakeStripe:
         if subscription["status"] == "canceled":
             raise StripeFailure(400, "A canceled subscription can only update its cancellation_details and metadata.", code="invalid", param=None)
         for change in params.get("items") or []:
+            if not change.get("id"):
+                # No id: a new item (an add-on) on the subscription.
+                subscription["items"]["data"].append(self._item_new(subscription, change))
+                continue
             item = next((i for i in subscription["items"]["data"] if i["id"] == change.get("id")), None)
             if item is None:
                 raise StripeFailure(400, f"No such subscription item: '{change.get('id')}'", param="items")
+            if _bool(change.get("deleted")):
+                subscription["items"]["data"].remove(item)
+                continue
             if change.get("price"):
                 item["price"] = copy.deepcopy(self.get(change["price"], "price"))
             if change.get("quantity") not in (None, ""):
                 item["quantity"] = int(change["quantity"])
+        self._intervals_check(subscription["items"]["data"])
         if "cancel_at_period_end" in params:
             subscription["cancel_at_period_end"] = _bool(params["cancel_at_period_end"])
             subscription["canceled_at"] = self.clock() if subscription["cancel_at_period_end"] else None
@@ -586,39 +628,97 @@ class FakeStripe:
         subscription.update(status="canceled", canceled_at=now, ended_at=now, cancel_at_period_end=False)
         return subscription
 
+    def _item_new(self, subscription: dict, change: dict) -> dict:
+        price = self.get(change.get("price") or "", "price")
+        if any(i["price"]["id"] == price["id"] for i in subscription["items"]["data"]):
+            raise StripeFailure(400, "Cannot add multiple subscription items with the same plan.", code="invalid", param="items")
+        return {
+            "id": self.new_id("si"),
+            "object": "subscription_item",
+            "subscription": subscription["id"],
+            "price": copy.deepcopy(price),
+            "quantity": _int(change.get("quantity")) or 1,
+            "created": self.clock(),
+            "metadata": change.get("metadata") or {},
+            "tax_rates": [],
+            "current_period_start": subscription["current_period_start"],
+            "current_period_end": subscription["current_period_end"],
+        }
+
+    @staticmethod
+    def _intervals_check(items: list[dict]) -> None:
+        if len({i["price"]["recurring"]["interval"] for i in items}) > 1:
+            raise StripeFailure(400, "All prices on a subscription must have the same recurring interval.", code="invalid", param="items")
+
     def _api_preview_invoice(self, params):
+        """The next invoice if `subscription_details.items` applied now: prorations of changed items, then the next period."""
         subscription = self.get(params["subscription"], "subscription")
         details = params.get("subscription_details") or {}
-        change = (details.get("items") or [{}])[0]
-        item = subscription["items"]["data"][0]
-        old_amount = item["price"]["unit_amount"] * item["quantity"]
-        new_price = self.get(change.get("price") or item["price"]["id"], "price")
-        quantity = int(change.get("quantity") or item["quantity"])
-        new_amount = new_price["unit_amount"] * quantity
+        before = {i["id"]: (i["price"], i["quantity"]) for i in subscription["items"]["data"]}
+        after = dict(before)
+        new_lines = []
+        for change in details.get("items") or []:
+            if not change.get("id"):
+                price = self.get(change.get("price") or "", "price")
+                new_lines.append((price, _int(change.get("quantity")) or 1))
+                continue
+            if change["id"] not in before:
+                raise StripeFailure(400, f"No such subscription item: '{change['id']}'", param="subscription_details[items]")
+            if _bool(change.get("deleted")):
+                after.pop(change["id"])
+                continue
+            price, quantity = before[change["id"]]
+            after[change["id"]] = (self.get(change["price"], "price") if change.get("price") else price, _int(change.get("quantity")) or quantity)
         at = int(details.get("proration_date") or self.clock())
         start, end = subscription["current_period_start"], subscription["current_period_end"]
         fraction = max(0.0, min(1.0, (end - at) / (end - start)))
-        lines = [
-            {
-                "description": f"Unused time on {item['price']['nickname']}",
-                "amount": -round(old_amount * fraction),
-                "proration": True,
-                "period": {"start": at, "end": end},
-            },
-            {
-                "description": f"Remaining time on {new_price['nickname']}",
-                "amount": round(new_amount * fraction),
-                "proration": True,
-                "period": {"start": at, "end": end},
-            },
-            {"description": f"{new_price['nickname']} (next period)", "amount": new_amount, "proration": False, "period": {"start": end, "end": end + PERIOD}},
-        ]
+        lines = []
+        for item_id, (price, quantity) in before.items():
+            new = after.get(item_id)
+            if new is not None and new[0]["id"] == price["id"] and new[1] == quantity:
+                continue  # unchanged: no proration
+            lines.append(
+                {
+                    "description": f"Unused time on {price['nickname']}",
+                    "amount": -round(price["unit_amount"] * quantity * fraction),
+                    "proration": True,
+                    "period": {"start": at, "end": end},
+                }
+            )
+            if new is not None:
+                lines.append(
+                    {
+                        "description": f"Remaining time on {new[0]['nickname']}",
+                        "amount": round(new[0]["unit_amount"] * new[1] * fraction),
+                        "proration": True,
+                        "period": {"start": at, "end": end},
+                    }
+                )
+        for price, quantity in new_lines:
+            lines.append(
+                {
+                    "description": f"Remaining time on {price['nickname']}",
+                    "amount": round(price["unit_amount"] * quantity * fraction),
+                    "proration": True,
+                    "period": {"start": at, "end": end},
+                }
+            )
+        for price, quantity in [*after.values(), *new_lines]:
+            lines.append(
+                {
+                    "description": f"{price['nickname']} (next period)",
+                    "amount": price["unit_amount"] * quantity,
+                    "proration": False,
+                    "period": {"start": end, "end": end + PERIOD},
+                }
+            )
         total = sum(line["amount"] for line in lines)
+        currency = next(iter(after.values()), next(iter(new_lines), (subscription["items"]["data"][0]["price"], 1)))[0]["currency"]
         return {
             "id": None,
             "object": "invoice",
             "customer": subscription["customer"],
-            "currency": new_price["currency"],
+            "currency": currency,
             "amount_due": max(total, 0),
             "subtotal": total,
             "total": total,

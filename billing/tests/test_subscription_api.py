@@ -29,6 +29,7 @@ def test_an_org_that_never_subscribed_is_free_and_active(team):
         "cancel_at_period_end": False,
         "active_until": None,
         "seats": None,
+        "add_ons": [],
     }
 
 
@@ -168,13 +169,13 @@ def test_change_plan_to_yearly_and_its_guards(team, subscribe, fake_stripe, sync
     organization, members, clients = team
     owner = clients["owner"]
 
-    no_subscription = owner.post(URL + "subscription/change-plan", {"plan": "team"}, format="json")
+    from_free = owner.post(URL + "subscription/change-plan", {"plan": "team"}, format="json")
     subscription = subscribe(owner, plan="pro")
     same = owner.post(URL + "subscription/change-plan", {"plan": "pro"}, format="json")
     to_free = owner.post(URL + "subscription/change-plan", {"plan": "free"}, format="json")
     yearly = owner.post(URL + "subscription/change-plan", {"plan": "pro", "interval": "year", "proration_date": 1_900_000_000}, format="json")
 
-    assert no_subscription.status_code == 409
+    assert from_free.status_code == 200 and set(from_free.json()) == {"checkout_url", "session_id"}  # from free: a checkout
     assert same.status_code == 400 and to_free.status_code == 400
     assert yearly.status_code == 200 and yearly.json()["interval"] == "year" and yearly.json()["plan"] == "pro"
     modify = fake_stripe.calls("POST", f"/v1/subscriptions/{subscription['id']}")[-1]

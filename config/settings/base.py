@@ -2,6 +2,8 @@
 
 from datetime import timedelta
 
+from corsheaders.defaults import default_headers as cors_default_headers
+
 from config.env import BASE_DIR, env
 
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="dev-insecure-secret-key-change-me-0123456789abcdef")
@@ -43,6 +45,8 @@ INSTALLED_APPS = [
     "integrations",
     "messaging",
     "ai",
+    "premium",
+    "internal",
 ]
 
 MIDDLEWARE = [
@@ -181,7 +185,7 @@ PASSWORD_HASHERS = [
 AUTH_PASSWORD_VALIDATORS = [
     {
         "NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator",
-        "OPTIONS": {"user_attributes": ("email", "full_name")},
+        "OPTIONS": {"user_attributes": ("email", "full_name", "first_name", "last_name")},
     },
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
@@ -209,6 +213,9 @@ DOCUMENT_MAX_UPLOAD_MB = env.int("DOCUMENT_MAX_UPLOAD_MB", default=25)
 FRONTEND_URL = env("FRONTEND_URL", default="http://localhost:3000").rstrip("/")
 INVITE_EXPIRY_DAYS = env.int("INVITE_EXPIRY_DAYS", default=7)
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+# The request headers of the contract a browser client sends cross-origin (the org context ones
+# and a caller-chosen request id) on top of django-cors-headers' defaults.
+CORS_ALLOW_HEADERS = (*cors_default_headers, "x-org-id", "x-current-org", "x-request-id")
 CORS_EXPOSE_HEADERS = [
     "X-Request-ID",
     "X-RateLimit-Limit",
@@ -228,7 +235,9 @@ else:
 EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", default=str(BASE_DIR / "sent_emails"))
 
 # Celery: eager (in-process) unless a broker is configured.
-CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
+# No broker configured: kombu's in-process transport. Eager Celery still takes a producer to
+# round-trip task arguments; "memory://" without a host makes kombu warn on each one.
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "memory://localhost/")
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not (REDIS_URL or env("CELERY_BROKER_URL", default="")))
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = None
@@ -268,6 +277,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing.tasks.retry_stripe_events",
         "schedule": 60 * 15,
     },
+    "billing-retry-razorpay-events": {
+        "task": "billing.tasks.retry_razorpay_events",
+        "schedule": 60 * 15,
+    },
 }
 
 # REST framework: one error envelope, page/limit pagination, throttles with headers.
@@ -296,6 +309,8 @@ REST_FRAMEWORK = {
         "login": env("THROTTLE_LOGIN", default="10/min"),
         "password_reset": env("THROTTLE_PASSWORD_RESET", default="5/min"),
         "mfa": env("THROTTLE_MFA", default="10/min"),
+        # Per calling service on /internal/v1/ (internal.authentication.ServiceRateThrottle).
+        "internal": env("THROTTLE_INTERNAL", default="6000/min"),
     },
     "EXCEPTION_HANDLER": "core.exceptions.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "core.schema.OrgAutoSchema",
@@ -307,6 +322,13 @@ REST_FRAMEWORK = {
 }
 # /metrics: with a token, only `Authorization: Bearer <token>` gets them; empty here = open (development).
 METRICS_TOKEN = env("METRICS_TOKEN", default="")
+# Product services allowed on /internal/v1/ (docs/internal-api.md): `name=secret,...`; split on
+# the first `=` only, so a secret may contain `=` (base64 padding). Empty: no service is accepted.
+INTERNAL_SERVICE_KEYS = {
+    name.strip(): secret.strip()
+    for name, _, secret in (item.partition("=") for item in env("INTERNAL_SERVICE_KEYS", default="").split(","))
+    if name.strip() and secret.strip()
+}
 # Mounts /api/v1/bench/ceiling (core/bench.py), the reference of `make bench`. prod.py forces it off.
 BENCH_CEILING = env.bool("BENCH_CEILING", default=False)
 
@@ -342,6 +364,14 @@ SPECTACULAR_SETTINGS = {
         "IntegrationTypeEnum": "integrations.models.Integration.Type",
         "IntegrationStatusEnum": "integrations.models.Integration.Status",
         "MembershipStatusEnum": "organizations.models.Membership.Status",
+        "AuditActorTypeEnum": "audit.models.AuditEvent.ActorType",
+        # internal/v1 usage `feature` (metered keys) beside check-limit's `feature` (every usage key).
+        "MeteredFeatureEnum": "internal.selectors.METERED_FEATURES",
+        "UsageKeyEnum": "billing.catalog.USAGE_LIMITS",
+        "MfaMethodTypeEnum": "accounts.mfa.METHOD_TYPES",
+        # Billing `provider`: a subscription's (stripe|manual|razorpay) beside a payment's (stripe|razorpay).
+        "SubscriptionProviderEnum": "billing.models.Subscription.Provider",
+        "PaymentProviderEnum": "billing.models.Payment.Provider",
     },
     # The error envelope and the statuses any operation can answer (401, 429, 400, 404) are
     # documented once, for every operation (the fuzz test checks responses against them).
@@ -409,6 +439,12 @@ DJSTRIPE_USE_NATIVE_JSONFIELD = True
 # Organizations, not users, are billed (billing.Subscription maps org <-> Stripe customer): never
 # attach a Stripe customer to a user because of its metadata.
 DJSTRIPE_SUBSCRIBER_CUSTOMER_KEY = ""
+# Razorpay, the second provider (official `razorpay` SDK): API key pair, webhook secret, and the
+# API base (only to point the SDK at a fake or a proxy; Razorpay's own by default).
+RAZORPAY_KEY_ID = env("RAZORPAY_KEY_ID", default="")
+RAZORPAY_KEY_SECRET = env("RAZORPAY_KEY_SECRET", default="")
+RAZORPAY_WEBHOOK_SECRET = env("RAZORPAY_WEBHOOK_SECRET", default="")
+RAZORPAY_API_BASE = env("RAZORPAY_API_BASE", default="https://api.razorpay.com")
 # --- end Billing ----------------------------------------------------------------------------
 # --- Integrations (integrations app) -----------------------------------------------------------
 # Fernet keys, newest first: the first wraps new data keys, the others still unwrap old ones.
@@ -446,7 +482,8 @@ X_FRAME_OPTIONS = "DENY"
 # django-csp (Django 5.2 has no CSP of its own). Scripts only from our own static files: the
 # admin has no inline script, Swagger UI is served split (its init script is a URL) and ReDoc
 # needs no inline script. Inline styles stay allowed: Swagger UI and ReDoc set them at run time;
-# ReDoc runs its search in a blob: worker; both draw data: images.
+# both draw data: images. ReDoc's page alone adds its blob: search worker and its logo's CDN
+# (core.views.REDOC_CSP).
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
@@ -455,7 +492,7 @@ CONTENT_SECURITY_POLICY = {
         "img-src": ["'self'", "data:"],
         "font-src": ["'self'", "data:"],
         "connect-src": ["'self'"],
-        "worker-src": ["'self'", "blob:"],
+        "worker-src": ["'self'"],
         "object-src": ["'none'"],
         "base-uri": ["'self'"],
         "form-action": ["'self'"],

@@ -10,7 +10,7 @@ DEBUG = False
 PASSWORD_HASHERS = ["core.testing.FastArgon2PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 CELERY_TASK_ALWAYS_EAGER = True
-CELERY_BROKER_URL = "memory://"
+CELERY_BROKER_URL = "memory://localhost/"
 
 if REDIS_URL:
     # Each xdist worker gets its own Redis database so flushing one never touches another.

@@ -2,10 +2,11 @@
 
 from rest_framework import serializers
 
+from core.serializers import ModelSerializer, Serializer
 from documents.models import Document
 
 
-class DocumentSerializer(serializers.ModelSerializer):
+class DocumentSerializer(ModelSerializer):
     uploaded_by = serializers.UUIDField(source="uploaded_by_id", allow_null=True, read_only=True)
 
     class Meta:
@@ -14,13 +15,13 @@ class DocumentSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class DocumentUploadSerializer(serializers.Serializer):
+class DocumentUploadSerializer(Serializer):
     file = serializers.FileField(allow_empty_file=True, use_url=False)
     title = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
     description = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
 
 
-class DocumentPageSerializer(serializers.Serializer):
+class DocumentPageSerializer(Serializer):
     data = DocumentSerializer(many=True)
     total = serializers.IntegerField()
     page = serializers.IntegerField()

@@ -15,6 +15,7 @@ from core.actor import actor_of
 from core.negotiation import IgnoreAcceptNegotiation
 from core.pagination import PageLimitPagination
 from core.schema import errors
+from core.serializers import body_refuse
 from documents import selectors, services
 from documents.api import serializers as s
 from documents.permissions import DOCUMENTS_READ, DOCUMENTS_WRITE
@@ -100,6 +101,7 @@ class DocumentDetailView(DocumentView):
     @extend_schema(parameters=DOCUMENT_PATH, responses={204: None, **ERRORS}, tags=TAGS)
     def delete(self, request, org_id, document_id):
         """Delete a document and its stored file."""
+        body_refuse(request)
         services.document_delete(document=self.get_document(document_id), actor=actor_of(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 

@@ -3,11 +3,12 @@
 from rest_framework import serializers
 
 from core import clock
+from core.serializers import ModelSerializer, QuerySerializer, Serializer
 from integrations import selectors
 from integrations.models import Integration, IntegrationLog
 
 
-class ProviderSerializer(serializers.Serializer):
+class ProviderSerializer(Serializer):
     key = serializers.CharField()
     name = serializers.CharField()
     auth_type = serializers.ChoiceField(choices=Integration.Type.choices)
@@ -16,11 +17,13 @@ class ProviderSerializer(serializers.Serializer):
     oauth_configured = serializers.BooleanField(help_text="Whether `oauth/{key}/start` can be used on this server")
 
 
-class ProviderListSerializer(serializers.Serializer):
-    providers = ProviderSerializer(many=True)
+class ProviderListSerializer(Serializer):
+    """A small catalog: `{"data": [...]}`, unpaginated (API.md "Pinned details")."""
+
+    data = ProviderSerializer(many=True)
 
 
-class ConnectSerializer(serializers.Serializer):
+class ConnectSerializer(Serializer):
     integration_key = serializers.CharField(max_length=50)
     type = serializers.ChoiceField(choices=Integration.Type.choices)
     credentials = serializers.CharField(
@@ -36,16 +39,16 @@ class ConnectSerializer(serializers.Serializer):
         return value
 
 
-class StatusMessageSerializer(serializers.Serializer):
+class StatusMessageSerializer(Serializer):
     status = serializers.CharField()
     message = serializers.CharField()
 
 
-class AuthorizeUrlSerializer(serializers.Serializer):
+class AuthorizeUrlSerializer(Serializer):
     authorize_url = serializers.URLField()
 
 
-class IntegrationSerializer(serializers.ModelSerializer):
+class IntegrationSerializer(ModelSerializer):
     revoked = serializers.SerializerMethodField()
     status = serializers.SerializerMethodField()
 
@@ -72,30 +75,30 @@ class IntegrationSerializer(serializers.ModelSerializer):
         return selectors.integration_status(integration)
 
 
-class IntegrationListSerializer(serializers.Serializer):
+class IntegrationListSerializer(Serializer):
     integrations = IntegrationSerializer(many=True)
 
 
-class IntegrationStatusSerializer(serializers.Serializer):
+class IntegrationStatusSerializer(Serializer):
     integration = serializers.CharField()
     revoked = serializers.BooleanField()
     expired = serializers.BooleanField()
     status = serializers.ChoiceField(choices=Integration.Status.choices)
 
 
-class RefreshResultSerializer(serializers.Serializer):
+class RefreshResultSerializer(Serializer):
     status = serializers.CharField()
     integration = serializers.CharField()
     expires_at = serializers.DateTimeField(allow_null=True)
 
 
-class LogQuerySerializer(serializers.Serializer):
+class LogQuerySerializer(QuerySerializer):
     integration = serializers.CharField(required=False, max_length=50)
     action = serializers.ChoiceField(required=False, choices=IntegrationLog.Action.values)
     limit = serializers.IntegerField(required=False, min_value=1, max_value=500, default=100)
 
 
-class LogSerializer(serializers.ModelSerializer):
+class LogSerializer(ModelSerializer):
     integration = serializers.CharField(source="integration.key")
 
     class Meta:
@@ -103,5 +106,5 @@ class LogSerializer(serializers.ModelSerializer):
         fields = ["integration", "action", "message", "timestamp"]
 
 
-class LogListSerializer(serializers.Serializer):
+class LogListSerializer(Serializer):
     logs = LogSerializer(many=True)

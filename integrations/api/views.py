@@ -23,6 +23,7 @@ from core.actor import actor_of, principal_of
 from core.errors import ErrorCode
 from core.exceptions import ApplicationError, validation_error
 from core.schema import errors
+from core.serializers import body_refuse
 from integrations import oauth, selectors, services, vault
 from integrations.api import serializers as s
 from integrations.permissions import INTEGRATIONS_MANAGE, INTEGRATIONS_READ
@@ -78,7 +79,7 @@ class ProviderListView(IntegrationView):
             }
             for p in provider_list()
         ]
-        return Response(s.ProviderListSerializer({"providers": providers}).data)
+        return Response(s.ProviderListSerializer({"data": providers}).data)
 
 
 class ConnectView(IntegrationView):
@@ -242,6 +243,7 @@ class IntegrationRefreshView(IntegrationView):
     @extend_schema(parameters=KEY_PATH, request=None, responses={200: s.RefreshResultSerializer, **ERRORS, **PROVIDER_ERRORS}, tags=TAGS)
     def post(self, request, key):
         """Refresh the access token now through the provider's token endpoint."""
+        body_refuse(request)
         integration = self.get_integration(key)
         try:
             integration = services.integration_refresh(integration_id=integration.id, actor=actor_of(request))
@@ -260,6 +262,7 @@ class IntegrationRevokeView(IntegrationView):
     @extend_schema(parameters=KEY_PATH, request=None, responses={200: s.StatusMessageSerializer, **ERRORS}, tags=TAGS)
     def post(self, request, key):
         """Revoke at the provider when it supports it, then wipe the stored credentials."""
+        body_refuse(request)
         integration = self.get_integration(key)
         remote = services.integration_revoke(integration=integration, actor=actor_of(request))
         suffix = " (also at the provider)" if remote else ""

@@ -27,7 +27,7 @@ def test_providers_catalog_lists_the_required_providers(owner_client):
     response = owner_client.get("/api/v1/integrations/providers")
 
     assert response.status_code == 200
-    providers = {p["key"]: p for p in response.json()["providers"]}
+    providers = {p["key"]: p for p in response.json()["data"]}
     assert {"gmail", "google_drive", "slack", "github"} <= set(providers)
     assert providers["gmail"]["auth_type"] == "oauth"
     assert providers["gmail"]["scopes"]

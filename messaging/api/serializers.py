@@ -2,6 +2,7 @@
 
 from rest_framework import serializers
 
+from core.serializers import QuerySerializer, Serializer
 from messaging.models import Call, Chat, Message
 from messaging.payloads import (  # noqa: F401  (re-exported for the views)
     CallParticipantSerializer,
@@ -13,7 +14,7 @@ from messaging.selectors import MESSAGES_PAGE_DEFAULT, MESSAGES_PAGE_MAX
 from messaging.services import MAX_GROUP_MEMBERS, MAX_MESSAGE_CHARS
 
 
-class ChatCreateSerializer(serializers.Serializer):
+class ChatCreateSerializer(Serializer):
     type = serializers.ChoiceField(choices=Chat.Kind.choices, help_text="`direct` (exactly one other member) or `group`.")
     member_ids = serializers.ListField(
         child=serializers.UUIDField(), max_length=MAX_GROUP_MEMBERS, help_text="Active members of the organization (the caller is added)."
@@ -22,30 +23,30 @@ class ChatCreateSerializer(serializers.Serializer):
     description = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
 
-class ChatUpdateSerializer(serializers.Serializer):
+class ChatUpdateSerializer(Serializer):
     name = serializers.CharField(max_length=120, required=False)
     description = serializers.CharField(max_length=2000, required=False, allow_blank=True)
 
 
-class ChatMembersAddSerializer(serializers.Serializer):
+class ChatMembersAddSerializer(Serializer):
     member_ids = serializers.ListField(child=serializers.UUIDField(), min_length=1, max_length=MAX_GROUP_MEMBERS)
 
 
-class ChatMembersAddedSerializer(serializers.Serializer):
+class ChatMembersAddedSerializer(Serializer):
     added = serializers.ListField(child=serializers.UUIDField(), help_text="Who was added (members already in it are skipped).")
     chat = ChatSerializer()
 
 
-class ChatMessageCreateSerializer(serializers.Serializer):
+class ChatMessageCreateSerializer(Serializer):
     content = serializers.CharField(max_length=MAX_MESSAGE_CHARS, trim_whitespace=True)
     message_type = serializers.ChoiceField(choices=Message.Type.choices, required=False, default=Message.Type.TEXT)
 
 
-class ChatMessageEditSerializer(serializers.Serializer):
+class ChatMessageEditSerializer(Serializer):
     content = serializers.CharField(max_length=MAX_MESSAGE_CHARS, trim_whitespace=True)
 
 
-class ChatMessageQuerySerializer(serializers.Serializer):
+class ChatMessageQuerySerializer(QuerySerializer):
     cursor = serializers.CharField(required=False, allow_blank=True, default="", help_text="`next_cursor` of the previous page; empty for the newest.")
     limit = serializers.IntegerField(
         required=False,
@@ -56,22 +57,22 @@ class ChatMessageQuerySerializer(serializers.Serializer):
     )
 
 
-class ChatMessagePageSerializer(serializers.Serializer):
+class ChatMessagePageSerializer(Serializer):
     data = ChatMessageSerializer(many=True)
     next_cursor = serializers.CharField(allow_null=True, help_text="Pass as `cursor` for older messages; null on the last page.")
 
 
-class ChatReadSerializer(serializers.Serializer):
+class ChatReadSerializer(Serializer):
     message_id = serializers.UUIDField(required=False, allow_null=True, default=None, help_text="Read up to this message; default: the chat's last one.")
 
 
-class ChatReadStateSerializer(serializers.Serializer):
+class ChatReadStateSerializer(Serializer):
     chat_id = serializers.UUIDField()
     last_read_seq = serializers.IntegerField()
     unread_count = serializers.IntegerField()
 
 
-class ChatPageSerializer(serializers.Serializer):
+class ChatPageSerializer(Serializer):
     data = ChatSerializer(many=True)
     total = serializers.IntegerField()
     page = serializers.IntegerField()
@@ -79,11 +80,11 @@ class ChatPageSerializer(serializers.Serializer):
     total_pages = serializers.IntegerField()
 
 
-class CallStartSerializer(serializers.Serializer):
+class CallStartSerializer(Serializer):
     call_type = serializers.ChoiceField(choices=Call.Kind.choices, default=Call.Kind.AUDIO)
 
 
-class CallMediaSerializer(serializers.Serializer):
+class CallMediaSerializer(Serializer):
     audio_enabled = serializers.BooleanField(required=False)
     video_enabled = serializers.BooleanField(required=False)
     screen_sharing = serializers.BooleanField(required=False)

@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 from core.actor import actor_of, principal_of
 from core.pagination import PageLimitPagination
 from core.schema import errors
+from core.serializers import body_refuse
 from messaging import selectors, services
 from messaging.api import serializers as s
 from messaging.permissions import MESSAGING_READ, MESSAGING_WRITE
@@ -156,6 +157,7 @@ class ChatDetailView(MessagingView):
     @extend_schema(parameters=CHAT_PATH, responses={204: None, **ERRORS}, tags=CHAT_TAGS, operation_id="chats_destroy")
     def delete(self, request, chat_id):
         """Delete a chat and its messages (a group chat's admins; either member of a direct chat)."""
+        body_refuse(request)
         services.chat_delete(**self.service_kwargs(), chat_id=chat_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -179,6 +181,7 @@ class ChatMemberDetailView(MessagingView):
     @extend_schema(parameters=MEMBER_PATH, responses={204: None, **ERRORS, **CONFLICT}, tags=CHAT_TAGS, operation_id="chats_members_remove")
     def delete(self, request, chat_id, user_id):
         """Remove a member from a group chat (its admins only; one's own id means leaving)."""
+        body_refuse(request)
         services.chat_member_remove(**self.service_kwargs(), chat_id=chat_id, user_id=user_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -190,6 +193,7 @@ class ChatLeaveView(MessagingView):
     @extend_schema(parameters=CHAT_PATH, request=None, responses={204: None, **ERRORS, **CONFLICT}, tags=CHAT_TAGS, operation_id="chats_leave")
     def post(self, request, chat_id):
         """Leave a group chat (a direct chat is deleted instead)."""
+        body_refuse(request)
         services.chat_leave(**self.service_kwargs(), chat_id=chat_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -270,6 +274,7 @@ class MessageDetailView(MessagingView):
     @extend_schema(parameters=MESSAGE_PATH, responses={204: None, **ERRORS}, tags=CHAT_TAGS, operation_id="chats_messages_destroy")
     def delete(self, request, chat_id, message_id):
         """Delete a message (its author or a chat admin): it stays in the history as deleted, without its text."""
+        body_refuse(request)
         services.message_delete(**self.service_kwargs(), chat_id=chat_id, message_id=message_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -309,6 +314,7 @@ class CallJoinView(MessagingView):
     @extend_schema(parameters=CALL_PATH, request=None, responses={200: s.CallSerializer, **ERRORS, **CONFLICT}, tags=CALL_TAGS, operation_id="calls_join")
     def post(self, request, call_id):
         """Join (answer) a call; the others get `call:answered`."""
+        body_refuse(request)
         return Response(s.CallSerializer(services.call_join(**self.service_kwargs(), call_id=call_id)).data)
 
 
@@ -316,6 +322,7 @@ class CallLeaveView(MessagingView):
     @extend_schema(parameters=CALL_PATH, request=None, responses={204: None, **ERRORS, **CONFLICT}, tags=CALL_TAGS, operation_id="calls_leave")
     def post(self, request, call_id):
         """Leave a call; the last one out (or either side of a direct call) ends it."""
+        body_refuse(request)
         services.call_leave(**self.service_kwargs(), call_id=call_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -324,6 +331,7 @@ class CallEndView(MessagingView):
     @extend_schema(parameters=CALL_PATH, request=None, responses={200: s.CallSerializer, **ERRORS, **CONFLICT}, tags=CALL_TAGS, operation_id="calls_end")
     def post(self, request, call_id):
         """End a call for everyone; they get `call:ended`."""
+        body_refuse(request)
         return Response(s.CallSerializer(services.call_end(**self.service_kwargs(), call_id=call_id)).data)
 
 
@@ -331,6 +339,7 @@ class CallRejectView(MessagingView):
     @extend_schema(parameters=CALL_PATH, request=None, responses={200: s.CallSerializer, **ERRORS, **CONFLICT}, tags=CALL_TAGS, operation_id="calls_reject")
     def post(self, request, call_id):
         """Decline a ringing call; once everyone invited declined, it ends as `rejected`."""
+        body_refuse(request)
         return Response(s.CallSerializer(services.call_reject(**self.service_kwargs(), call_id=call_id)).data)
 
 

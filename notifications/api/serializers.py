@@ -2,11 +2,12 @@
 
 from rest_framework import serializers
 
+from core.serializers import ModelSerializer, QuerySerializer, Serializer
 from notifications.catalog import EVENTS
 from notifications.models import Notification
 
 
-class NotificationSerializer(serializers.ModelSerializer):
+class NotificationSerializer(ModelSerializer):
     organization_id = serializers.UUIDField(read_only=True, allow_null=True, help_text="The organization it is about, if any.")
     read = serializers.SerializerMethodField()
     event = serializers.CharField(read_only=True, help_text="Event name: " + ", ".join(f"`{name}`" for name in EVENTS) + ".")
@@ -21,7 +22,7 @@ class NotificationSerializer(serializers.ModelSerializer):
         return notification.is_read
 
 
-class OrganizationFilterSerializer(serializers.Serializer):
+class OrganizationFilterSerializer(QuerySerializer):
     organization_id = serializers.UUIDField(required=False, help_text="Only notifications about this organization.")
 
 
@@ -29,15 +30,15 @@ class ListQuerySerializer(OrganizationFilterSerializer):
     unread_only = serializers.BooleanField(required=False, default=False, help_text="Only unread notifications.")
 
 
-class UnreadCountSerializer(serializers.Serializer):
+class UnreadCountSerializer(Serializer):
     count = serializers.IntegerField()
 
 
-class ReadAllSerializer(serializers.Serializer):
+class ReadAllSerializer(Serializer):
     updated = serializers.IntegerField(help_text="How many notifications were marked read.")
 
 
-class EventChoiceSerializer(serializers.Serializer):
+class EventChoiceSerializer(Serializer):
     email = serializers.BooleanField(required=False)
     in_app = serializers.BooleanField(required=False)
 
@@ -49,12 +50,12 @@ class EventChoiceSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
-class EventChoiceOutSerializer(serializers.Serializer):
+class EventChoiceOutSerializer(Serializer):
     email = serializers.BooleanField()
     in_app = serializers.BooleanField()
 
 
-class _EventMapSerializer(serializers.Serializer):
+class _EventMapSerializer(Serializer):
     """One field per catalog event; any other key is refused."""
 
     def to_internal_value(self, data):
@@ -75,7 +76,7 @@ EventPreferencesInSerializer = _event_map("EventPreferencesInSerializer", EventC
 EventPreferencesSerializer = _event_map("EventPreferencesSerializer", EventChoiceOutSerializer, required=True)
 
 
-class PreferencesUpdateSerializer(serializers.Serializer):
+class PreferencesUpdateSerializer(Serializer):
     """Every field optional: what is left out stays as it is (per event and per channel too)."""
 
     email_enabled = serializers.BooleanField(required=False, help_text="Master switch for email.")
@@ -83,7 +84,7 @@ class PreferencesUpdateSerializer(serializers.Serializer):
     preferences = EventPreferencesInSerializer(required=False, help_text="Per-event choices, `{event: {email, in_app}}`.")
 
 
-class PreferencesSerializer(serializers.Serializer):
+class PreferencesSerializer(Serializer):
     """A channel is used for an event when both its master switch and the event's choice are on."""
 
     email_enabled = serializers.BooleanField()

@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.schema import errors
+from core.serializers import body_refuse
 from notifications import selectors, services
 from notifications.api import serializers as s
 from notifications.models import Notification
@@ -56,6 +57,7 @@ class ReadAllView(APIView):
     @extend_schema(request=None, parameters=[s.OrganizationFilterSerializer], responses={200: s.ReadAllSerializer, **ERRORS}, tags=TAGS)
     def put(self, request):
         """Mark all my unread notifications read (only one organization's with `?organization_id=`)."""
+        body_refuse(request)
         query = _query(s.OrganizationFilterSerializer, request)
         updated = services.notifications_mark_all_read(user=request.user, organization_id=query.get("organization_id"))
         return Response({"updated": updated})
@@ -71,6 +73,7 @@ class NotificationDetailView(APIView):
     @extend_schema(responses={204: None, **ERRORS, **NOT_FOUND}, tags=TAGS)
     def delete(self, request, notification_id):
         """Delete one of my notifications."""
+        body_refuse(request)
         notification = selectors.notification_get(user=request.user, notification_id=notification_id)
         services.notification_delete(notification=notification)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -80,6 +83,7 @@ class NotificationReadView(APIView):
     @extend_schema(request=None, responses={200: s.NotificationSerializer, **ERRORS, **NOT_FOUND}, tags=TAGS)
     def put(self, request, notification_id):
         """Mark one of my notifications read."""
+        body_refuse(request)
         notification = selectors.notification_get(user=request.user, notification_id=notification_id)
         notification = services.notification_mark_read(notification=notification)
         return Response(s.NotificationSerializer(notification).data)

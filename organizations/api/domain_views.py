@@ -6,6 +6,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.actor import actor_of
+from core.serializers import body_refuse
 from organizations import domains
 from organizations import permissions as perms
 from organizations.api import invite_serializers as s
@@ -50,6 +51,7 @@ class DomainDetailView(_DomainMixin, OrgScopedMixin, APIView):
     @extend_schema(parameters=ORG_PATH + DOMAIN_PATH, responses={204: None, **ERRORS}, tags=["domains"])
     def delete(self, request, *args, **kwargs):
         """Release a domain: its users are no longer offered membership."""
+        body_refuse(request)
         domains.domain_delete(domain=self._domain(), actor=actor_of(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -70,5 +72,6 @@ class DomainVerifyView(_DomainMixin, OrgScopedMixin, APIView):
     )
     def post(self, request, *args, **kwargs):
         """Look the TXT record up; when found the domain is verified (verifying twice is harmless)."""
+        body_refuse(request)
         domain = domains.domain_verify(domain=self._domain(), actor=actor_of(request))
         return Response(s.DomainSerializer(domain).data)

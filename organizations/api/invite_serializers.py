@@ -2,6 +2,8 @@
 
 from rest_framework import serializers
 
+from accounts.api.serializers import NameInputSerializer
+from core.serializers import ModelSerializer, Serializer
 from organizations.models import Domain, Invite, Team, TeamMembership
 
 INVITE_STATUSES = ["pending", "expired", "accepted", "declined", "cancelled"]
@@ -12,18 +14,18 @@ STATUS_HELP = "One of: " + ", ".join(INVITE_STATUSES) + " (expired = pending pas
 # --- invitations ----------------------------------------------------------------------------
 
 
-class TeamBriefSerializer(serializers.Serializer):
+class TeamBriefSerializer(Serializer):
     id = serializers.UUIDField()
     name = serializers.CharField()
 
 
-class InviteCreateSerializer(serializers.Serializer):
+class InviteCreateSerializer(Serializer):
     email = serializers.EmailField(max_length=254)
     role = serializers.SlugField(max_length=50)
     team_ids = serializers.ListField(child=serializers.UUIDField(), required=False, max_length=100, default=list)
 
 
-class InviteSerializer(serializers.ModelSerializer):
+class InviteSerializer(ModelSerializer):
     """An invitation as the organization sees it (never with its code)."""
 
     status = serializers.CharField(source="effective_status", read_only=True, help_text=STATUS_HELP)
@@ -37,7 +39,9 @@ class InviteSerializer(serializers.ModelSerializer):
 
     def get_invited_by(self, invite) -> dict | None:
         user = invite.invited_by
-        return {"id": str(user.id), "email": user.email, "full_name": user.full_name} if user else None
+        if user is None:
+            return None
+        return {"id": str(user.id), "email": user.email, "full_name": user.full_name, "first_name": user.first_name, "last_name": user.last_name}
 
 
 class InviteIssuedSerializer(InviteSerializer):
@@ -57,12 +61,12 @@ class InviteIssuedSerializer(InviteSerializer):
         return body
 
 
-class OrganizationPublicSerializer(serializers.Serializer):
+class OrganizationPublicSerializer(Serializer):
     name = serializers.CharField()
     slug = serializers.CharField()
 
 
-class PublicInviteSerializer(serializers.Serializer):
+class PublicInviteSerializer(Serializer):
     """What the holder of a code may see before answering."""
 
     organization = OrganizationPublicSerializer()
@@ -72,20 +76,19 @@ class PublicInviteSerializer(serializers.Serializer):
     status = serializers.CharField(source="effective_status", help_text=STATUS_HELP)
 
 
-class InviteAcceptSerializer(serializers.Serializer):
-    """Signed in: no body. Anonymous: the new account's name and password."""
+class InviteAcceptSerializer(NameInputSerializer):
+    """Signed in: no body. Anonymous: the new account's name (any of the name forms) and password."""
 
-    full_name = serializers.CharField(max_length=150, required=False)
     password = serializers.CharField(max_length=256, required=False, write_only=True, trim_whitespace=False)
 
 
-class OrganizationMembershipSerializer(serializers.Serializer):
+class OrganizationMembershipSerializer(Serializer):
     id = serializers.UUIDField()
     name = serializers.CharField()
     slug = serializers.CharField()
 
 
-class InviteAcceptedSerializer(serializers.Serializer):
+class InviteAcceptedSerializer(Serializer):
     """A signed-in user's accept: the organization joined and the role held."""
 
     organization = OrganizationMembershipSerializer()
@@ -95,7 +98,7 @@ class InviteAcceptedSerializer(serializers.Serializer):
 # --- teams ------------------------------------------------------------------------------------
 
 
-class TeamSerializer(serializers.ModelSerializer):
+class TeamSerializer(ModelSerializer):
     member_count = serializers.IntegerField(read_only=True)
 
     class Meta:
@@ -104,38 +107,40 @@ class TeamSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "member_count", "created_at", "updated_at"]
 
 
-class TeamWriteSerializer(serializers.Serializer):
+class TeamWriteSerializer(Serializer):
     name = serializers.CharField(max_length=100)
     description = serializers.CharField(max_length=1000, required=False, allow_blank=True)
 
 
-class TeamMemberSerializer(serializers.ModelSerializer):
+class TeamMemberSerializer(ModelSerializer):
     """A team member, flat: user fields + their org role + when they joined the team."""
 
     user_id = serializers.UUIDField(source="user.id", read_only=True)
     email = serializers.EmailField(source="user.email", read_only=True)
     full_name = serializers.CharField(source="user.full_name", read_only=True)
+    first_name = serializers.CharField(source="user.first_name", read_only=True)
+    last_name = serializers.CharField(source="user.last_name", read_only=True)
     avatar_url = serializers.CharField(source="user.avatar_url", read_only=True)
     role = serializers.CharField(read_only=True, allow_null=True)
 
     class Meta:
         model = TeamMembership
-        fields = ["user_id", "email", "full_name", "avatar_url", "role", "added_at"]
+        fields = ["user_id", "email", "full_name", "first_name", "last_name", "avatar_url", "role", "added_at"]
         read_only_fields = fields
 
 
-class TeamMemberAddSerializer(serializers.Serializer):
+class TeamMemberAddSerializer(Serializer):
     user_id = serializers.UUIDField()
 
 
-class TeamListEnvelopeSerializer(serializers.Serializer):
+class TeamListEnvelopeSerializer(Serializer):
     data = TeamSerializer(many=True)
 
 
 # --- domains ----------------------------------------------------------------------------------
 
 
-class DomainSerializer(serializers.ModelSerializer):
+class DomainSerializer(ModelSerializer):
     verified = serializers.SerializerMethodField()
     verification_record = serializers.CharField(read_only=True, help_text="Publish this value as a DNS TXT record of the domain, then call verify.")
 
@@ -148,10 +153,10 @@ class DomainSerializer(serializers.ModelSerializer):
         return domain.verified_at is not None
 
 
-class DomainCreateSerializer(serializers.Serializer):
+class DomainCreateSerializer(Serializer):
     domain = serializers.CharField(max_length=253)
     join_policy = serializers.ChoiceField(choices=Domain.JoinPolicy.choices, default=Domain.JoinPolicy.INVITE)
 
 
-class DomainListEnvelopeSerializer(serializers.Serializer):
+class DomainListEnvelopeSerializer(Serializer):
     data = DomainSerializer(many=True)

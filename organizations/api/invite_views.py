@@ -11,6 +11,7 @@ from accounts.api.serializers import AuthResponseSerializer
 from accounts.api.views import auth_body
 from core.actor import actor_of
 from core.roles import Role
+from core.serializers import body_refuse
 from organizations import invites
 from organizations import permissions as perms
 from organizations.api import invite_serializers as s
@@ -92,6 +93,7 @@ class InviteDetailView(OrgScopedMixin, APIView):
     )
     def delete(self, request, org_id, invite_id):
         """Cancel an invitation: its link stops working."""
+        body_refuse(request)
         invite = invites.invite_get(organization=self.organization, invite_id=invite_id)
         invites.invite_cancel(invite=invite, actor=actor_of(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -108,6 +110,7 @@ class InviteResendView(OrgScopedMixin, APIView):
     )
     def post(self, request, org_id, invite_id):
         """Issue a new code and expiry and email the link again (the old link stops working)."""
+        body_refuse(request)
         invite = invites.invite_get(organization=self.organization, invite_id=invite_id)
         # The new code is returned to the caller: only someone who could grant the role and teams may get it.
         require_role_grantable(request, self.org_context, slug=invite.role)
@@ -161,6 +164,8 @@ class PublicInviteAcceptView(APIView):
         result = invites.invite_accept(
             code=code,
             full_name=serializer.validated_data.get("full_name"),
+            first_name=serializer.validated_data.get("first_name"),
+            last_name=serializer.validated_data.get("last_name"),
             password=serializer.validated_data.get("password"),
             actor=actor_of(request),
         )
@@ -181,5 +186,6 @@ class PublicInviteDeclineView(APIView):
     )
     def post(self, request, code):
         """Decline an invitation."""
+        body_refuse(request)
         invites.invite_decline(code=code, actor=actor_of(request))
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.actor import actor_of
+from core.serializers import body_refuse
 from organizations import permissions as perms
 from organizations import teams
 from organizations.api import invite_serializers as s
@@ -71,6 +72,7 @@ class TeamDetailView(OrgScopedMixin, APIView):
     @extend_schema(parameters=ORG_PATH + TEAM_PATH, responses={204: None, **ERRORS}, tags=["teams"])
     def delete(self, request, org_id, team_id):
         """Delete a team (its members stay in the organization; checked like taking them all off it)."""
+        body_refuse(request)
         team, context = self._team(team_id), self.org_context
         teams.team_delete(
             team=team,
@@ -121,6 +123,7 @@ class TeamMemberDetailView(OrgScopedMixin, APIView):
     @extend_schema(parameters=ORG_PATH + TEAM_PATH + USER_PATH, responses={204: None, **ERRORS}, tags=["teams"])
     def delete(self, request, org_id, team_id, user_id):
         """Take a member off the team (only if you could lift its denies and hold what they hold)."""
+        body_refuse(request)
         team, context = teams.team_get(organization=self.organization, team_id=team_id), self.org_context
         teams.team_member_remove(
             team=team,

@@ -18,6 +18,7 @@ org_urlpatterns = [
     path("stats", views.OrganizationStatsView.as_view(), name="stats"),
     path("members", views.MemberListView.as_view(), name="members"),
     path("members/<uuid:user_id>", views.MemberDetailView.as_view(), name="member-detail"),
+    path("members/<uuid:user_id>/revoke", views.MemberRevokeView.as_view(), name="member-revoke"),
     path("transfer-ownership", views.TransferOwnershipView.as_view(), name="transfer-ownership"),
     path("leave", views.LeaveView.as_view(), name="leave"),
     path("profile", views.ProfileView.as_view(), name="profile"),

@@ -17,6 +17,7 @@ from core.errors import ErrorCode
 from core.exceptions import ApplicationError
 from core.roles import Role
 from core.schema import errors
+from core.serializers import body_refuse
 from organizations import permissions as perms
 from organizations import selectors, services
 from organizations.api import serializers as s
@@ -63,6 +64,8 @@ class OrganizationListCreateView(ListAPIView):
             slug=data.get("slug") or None,
             website=data.get("website", ""),
             company_size=data.get("company_size", ""),
+            email=data.get("email", ""),
+            phone=data.get("phone", ""),
             actor=actor_of(request),
         )
         organization.my_role = Role.OWNER
@@ -70,7 +73,7 @@ class OrganizationListCreateView(ListAPIView):
 
 
 class OrganizationDetailView(OrgScopedMixin, APIView):
-    required_permissions = {"GET": perms.ORG_READ, "PATCH": perms.ORG_UPDATE, "DELETE": perms.ORG_DELETE}
+    required_permissions = {"GET": perms.ORG_READ, "PATCH": perms.ORG_UPDATE, "PUT": perms.ORG_UPDATE, "DELETE": perms.ORG_DELETE}
 
     def _body(self):
         organization = self.organization
@@ -89,11 +92,21 @@ class OrganizationDetailView(OrgScopedMixin, APIView):
         tags=["organizations"],
     )
     def patch(self, request, org_id):
-        """Change name, website or slug (a slug change needs the `custom_slug` plan feature)."""
+        """Change name, website, e-mail, phone or slug (a slug change needs the `custom_slug` plan feature)."""
         serializer = s.OrganizationUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         services.organization_update(organization=self.organization, actor=actor_of(request), data=serializer.validated_data)
         return Response(self._body())
+
+    @extend_schema(
+        parameters=ORG_PATH,
+        request=s.OrganizationUpdateSerializer,
+        responses={200: s.OrganizationSerializer, 402: OpenApiResponse(description="PLAN_UPGRADE_REQUIRED (slug change)"), 409: ERRORS[400], **ERRORS},
+        tags=["organizations"],
+    )
+    def put(self, request, org_id):
+        """Change name, website, e-mail, phone or slug (same body as PATCH)."""
+        return self.patch(request, org_id)
 
     @extend_schema(parameters=ORG_PATH, request=s.OrganizationDeleteSerializer, responses={204: None, **ERRORS}, tags=["organizations"])
     def delete(self, request, org_id):
@@ -105,7 +118,7 @@ class OrganizationDetailView(OrgScopedMixin, APIView):
 
 
 class OrganizationSettingsView(OrgScopedMixin, APIView):
-    required_permissions = {"GET": perms.ORG_READ, "PATCH": perms.ORG_UPDATE}
+    required_permissions = {"GET": perms.ORG_READ, "PATCH": perms.ORG_UPDATE, "PUT": perms.ORG_UPDATE}
 
     @extend_schema(parameters=ORG_PATH, responses={200: s.SettingsSerializer, **ERRORS}, tags=["organizations"])
     def get(self, request, org_id):
@@ -126,6 +139,11 @@ class OrganizationSettingsView(OrgScopedMixin, APIView):
         )
         return Response({"settings": settings})
 
+    @extend_schema(parameters=ORG_PATH, request=s.SettingsSerializer, responses={200: s.SettingsSerializer, **ERRORS}, tags=["organizations"])
+    def put(self, request, org_id):
+        """Merge settings (same body as PATCH)."""
+        return self.patch(request, org_id)
+
 
 class OrganizationStatsView(OrgScopedMixin, APIView):
     required_permissions = {"GET": perms.ORG_READ}
@@ -137,7 +155,7 @@ class OrganizationStatsView(OrgScopedMixin, APIView):
 
 
 class MemberListView(OrgScopedMixin, ListAPIView):
-    required_permissions = {"GET": perms.MEMBERS_READ}
+    required_permissions = {"GET": perms.MEMBERS_READ, "POST": perms.MEMBERS_INVITE}
     serializer_class = s.MemberSerializer
     queryset = Membership.objects.none()
 
@@ -168,9 +186,40 @@ class MemberListView(OrgScopedMixin, ListAPIView):
         """Members with role, status and joined_at."""
         return super().get(request, *args, **kwargs)
 
+    @extend_schema(
+        parameters=ORG_PATH,
+        request=s.MemberAddSerializer,
+        responses={
+            201: s.MemberSerializer,
+            402: OpenApiResponse(description="PLAN_LIMIT_REACHED (member limit)"),
+            409: OpenApiResponse(description="CONFLICT: already a member"),
+            **ERRORS,
+        },
+        tags=["members"],
+        description=(
+            "Needs `members:invite`. Only an existing user whose e-mail is verified, at one of the organization's "
+            "verified domains and inside its `allowed_email_domains`; anyone else: 400 (invite them instead). "
+            "`role` defaults to the org's `default_role` and must be one you could give."
+        ),
+    )
+    def post(self, request, org_id):
+        """Add an existing user directly (verified e-mail at a verified domain of the org)."""
+        serializer = s.MemberAddSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        context = self.org_context
+        membership = services.member_add(
+            organization=self.organization,
+            actor=actor_of(request),
+            ensure_role_grantable=lambda slug: require_role_grantable(request, context, slug=slug),
+            **serializer.validated_data,
+        )
+        return Response(
+            s.MemberSerializer(selectors.member_get(organization=self.organization, user_id=membership.user_id)).data, status=status.HTTP_201_CREATED
+        )
+
 
 class MemberDetailView(OrgScopedMixin, APIView):
-    required_permissions = {"GET": perms.MEMBERS_READ, "PATCH": perms.MEMBERS_UPDATE, "DELETE": perms.MEMBERS_REMOVE}
+    required_permissions = {"GET": perms.MEMBERS_READ, "PATCH": perms.MEMBERS_UPDATE, "PUT": perms.MEMBERS_UPDATE, "DELETE": perms.MEMBERS_REMOVE}
 
     def _member(self, user_id):
         return selectors.member_get(organization=self.organization, user_id=user_id)
@@ -196,9 +245,15 @@ class MemberDetailView(OrgScopedMixin, APIView):
         )
         return Response(s.MemberSerializer(membership).data)
 
+    @extend_schema(parameters=ORG_PATH, request=s.MemberUpdateSerializer, responses={200: s.MemberSerializer, **ERRORS}, tags=["members"])
+    def put(self, request, org_id, user_id):
+        """Change a member's role and/or status (same body as PATCH)."""
+        return self.patch(request, org_id, user_id)
+
     @extend_schema(parameters=ORG_PATH, responses={204: None, **ERRORS}, tags=["members"])
     def delete(self, request, org_id, user_id):
         """Remove a member (never the owner, never one who holds what you do not)."""
+        body_refuse(request)
         context = self.org_context
         services.member_remove(
             membership=self._member(user_id),
@@ -206,6 +261,26 @@ class MemberDetailView(OrgScopedMixin, APIView):
             ensure_not_better=lambda target: require_not_better(request, context, target=target),
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MemberRevokeView(OrgScopedMixin, APIView):
+    required_permissions = {"POST": perms.MEMBERS_UPDATE}
+
+    @extend_schema(parameters=ORG_PATH, request=s.MemberRevokeSerializer, responses={200: s.MemberSerializer, **ERRORS}, tags=["members"])
+    def post(self, request, org_id, user_id):
+        """Suspend a member with a reason (never the owner, yourself, or one who holds what you do not)."""
+        membership = selectors.member_get(organization=self.organization, user_id=user_id)  # first: another org's member is 404
+        serializer = s.MemberRevokeSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        context = self.org_context
+        membership = services.member_revoke(
+            membership=membership,
+            actor=actor_of(request),
+            actor_membership=context.membership,
+            reason=serializer.validated_data["reason"],
+            ensure_not_better=lambda target: require_not_better(request, context, target=target),
+        )
+        return Response(s.MemberSerializer(membership).data)
 
 
 class TransferOwnershipView(OrgScopedMixin, APIView):
@@ -226,6 +301,7 @@ class LeaveView(OrgScopedMixin, APIView):
     @extend_schema(parameters=ORG_PATH, request=None, responses={204: None, 409: ERRORS[400], **ERRORS}, tags=["members"])
     def post(self, request, org_id):
         """Leave the organization (the owner must transfer ownership first)."""
+        body_refuse(request)
         services.member_leave(membership=self.org_context.membership, actor=actor_of(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 

@@ -12,6 +12,7 @@ from django.apps import apps
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from conftest import client_for
+from core.serializers import UNKNOWN_FIELD
 from organizations.tests.factories import MembershipFactory, OrganizationFactory, TeamFactory
 from permissions.drf import OrgScopedMixin
 
@@ -41,10 +42,14 @@ def _methods(callback) -> list[str]:
 
 
 def org_scoped_routes() -> list[tuple[str, object, str]]:
-    """(route, callback, method) for every route under /orgs/<org_id>/."""
+    """(route, callback, method) for every member-facing route under /api/v1/orgs/<org_id>/.
+
+    /internal/v1/ routes take an org id too, but their caller is a signed product service, not a
+    member (internal/tests hold them to their signature).
+    """
     routes = []
     for route, callback in _walk(get_resolver().url_patterns):
-        if "<uuid:org_id>" in route:
+        if "<uuid:org_id>" in route and not route.startswith("internal/"):
             routes.extend((route, callback, method) for method in _methods(callback))
     return routes
 
@@ -171,6 +176,22 @@ def _body(member_a) -> dict:
     }
 
 
+def _call(client, method: str, path: str, body: dict):
+    """Call a route with the kitchen-sink body; where it refuses fields it does not know, again without them.
+
+    Unknown fields are refused before any lookup (a 400 that says nothing about org B), so the
+    second call is the one that must reach the lookup and find nothing.
+    """
+    if method == "get":
+        return client.get(path)
+    response = getattr(client, method)(path, body, format="json")
+    details = response.json().get("error", {}).get("details", {}) if response.status_code == 400 else {}
+    unknown = [name for name, messages in details.items() if messages == [UNKNOWN_FIELD]]
+    if unknown and len(unknown) == len(details):
+        response = getattr(client, method)(path, {k: v for k, v in body.items() if k not in unknown}, format="json")
+    return response
+
+
 def test_member_of_org_a_cannot_reach_org_b_through_any_route():
     org_a, owner_a, member_a, org_b, objects = _world()
     client = client_for(owner_a.user, org_a)
@@ -181,8 +202,7 @@ def test_member_of_org_a_cannot_reach_org_b_through_any_route():
         if route.count("<") > 1:
             variants.append(("org A, B's ids", _fill(route, org_a.id, objects)))
         for label, path in variants:
-            kwargs = {"format": "json"} if method != "get" else {}
-            response = getattr(client, method)(path, _body(member_a), **kwargs) if method != "get" else client.get(path)
+            response = _call(client, method, path, _body(member_a))
             if response.status_code != 404:
                 failures.append(f"{method.upper()} {path} ({label}) -> {response.status_code}")
     assert failures == [], "\n".join(failures)

@@ -3,20 +3,24 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from core import authz, clock
+from core import clock
 from core.net import cidrs_normalize
+from core.serializers import ModelSerializer, Serializer
+from permissions import catalog
 from permissions.models import ApiKey
 
 
-class ApiKeyCreatorSerializer(serializers.Serializer):
+class ApiKeyCreatorSerializer(Serializer):
     id = serializers.UUIDField(read_only=True)
     email = serializers.EmailField(read_only=True)
 
 
-class ApiKeySerializer(serializers.ModelSerializer):
+class ApiKeySerializer(ModelSerializer):
     """A key as listed: never its secret nor its hash."""
 
-    prefix = serializers.CharField(read_only=True, help_text="Public part of the secret: `sk_live_<prefix>_...`.")
+    prefix = serializers.CharField(
+        source="public_prefix", read_only=True, help_text="The literal start of the secret (`sk_live_<prefix>`), to match a key you hold to its row."
+    )
     scopes = serializers.ListField(child=serializers.CharField(), read_only=True)
     ip_allowlist = serializers.ListField(child=serializers.CharField(), read_only=True)
     status = serializers.SerializerMethodField()
@@ -67,7 +71,7 @@ class ApiKeySecretSerializer(ApiKeySerializer):
         return self.context["secret"]
 
 
-class ApiKeyCreateSerializer(serializers.Serializer):
+class ApiKeyCreateSerializer(Serializer):
     name = serializers.CharField(max_length=100)
     scopes = serializers.ListField(
         child=serializers.CharField(max_length=100),
@@ -88,7 +92,7 @@ class ApiKeyCreateSerializer(serializers.Serializer):
     )
 
     def validate_scopes(self, scopes: list[str]) -> list[str]:
-        unknown = sorted({s for s in scopes if not authz.is_declared(s)})
+        unknown = sorted({s for s in scopes if not catalog.is_declared(s)})
         if unknown:
             raise serializers.ValidationError(f"Unknown permissions: {', '.join(unknown)}.")
         return sorted(set(scopes))

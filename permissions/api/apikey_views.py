@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 from core.actor import actor_of
 from core.exceptions import validation_error
 from core.schema import errors
+from core.serializers import body_refuse
 from permissions import apikeys, engine
 from permissions.api import apikey_serializers as s
 from permissions.api.views import FORBIDDEN
@@ -103,6 +104,7 @@ class ApiKeyDetailView(ApiKeyViewMixin, APIView):
     @extend_schema(parameters=KEY_PATH, responses={204: None, **ERRORS}, tags=TAGS)
     def delete(self, request, org_id, key_id):
         """Revoke a key at once (it stays listed as revoked; revoking twice is harmless). Not a key of a better."""
+        body_refuse(request)
         api_key = apikeys.api_key_get(organization=self.organization, key_id=key_id)
         apikeys.api_key_revoke(api_key=api_key, ensure_not_better=self.ensure_not_better, actor=actor_of(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -122,6 +124,7 @@ class ApiKeyRotateView(ApiKeyViewMixin, APIView):
 
         Only for a caller who holds every scope of the key and every permission of its creator (403).
         """
+        body_refuse(request)
         api_key = apikeys.api_key_get(organization=self.organization, key_id=key_id)
         actor = actor_of(request)
         api_key, secret = apikeys.api_key_rotate(
@@ -140,6 +143,7 @@ class ApiKeyPermanentDeleteView(ApiKeyViewMixin, APIView):
     @extend_schema(parameters=KEY_PATH, responses={204: None, **ERRORS}, tags=TAGS)
     def delete(self, request, org_id, key_id):
         """Delete a key for good (revoked or not). Not a key of a better."""
+        body_refuse(request)
         api_key = apikeys.api_key_get(organization=self.organization, key_id=key_id)
         apikeys.api_key_delete(api_key=api_key, ensure_not_better=self.ensure_not_better, actor=actor_of(request))
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,14 +1,14 @@
 """Request and response shapes of the permissions endpoints (catalog, roles, assignments, checks, policies)."""
 
 import re
-from collections.abc import Mapping
 from functools import cache
 from zoneinfo import available_timezones
 
 from rest_framework import serializers
 
 from core.net import cidrs_normalize
-from permissions import services
+from core.serializers import ModelSerializer, Serializer
+from permissions import selectors, services
 from permissions.models import Policy, Role, RoleAssignment
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
@@ -20,17 +20,6 @@ def _timezones() -> frozenset[str]:
     return frozenset(available_timezones())
 
 
-class StrictSerializer(serializers.Serializer):
-    """Refuse keys this serializer does not know, so a typo never passes silently."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, Mapping):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError({key: ["Unknown field."] for key in unknown})
-        return super().to_internal_value(data)
-
-
 def _permission_list(**kwargs) -> serializers.ListField:
     return serializers.ListField(child=serializers.CharField(max_length=100), max_length=500, **kwargs)
 
@@ -38,26 +27,26 @@ def _permission_list(**kwargs) -> serializers.ListField:
 # --- catalog and codes ------------------------------------------------------------------------
 
 
-class PermissionSerializer(serializers.Serializer):
+class PermissionSerializer(Serializer):
     code = serializers.CharField(help_text="`resource:action`")
     resource = serializers.CharField()
     action = serializers.CharField()
     description = serializers.CharField()
 
 
-class PermissionCatalogSerializer(serializers.Serializer):
+class PermissionCatalogSerializer(Serializer):
     data = PermissionSerializer(many=True)
 
 
-class PermissionCodesSerializer(serializers.Serializer):
+class PermissionCodesSerializer(Serializer):
     data = serializers.ListField(child=serializers.CharField(), help_text="Permission codes, sorted.")
 
 
-class PermissionsBodySerializer(StrictSerializer):
+class PermissionsBodySerializer(Serializer):
     permissions = _permission_list(help_text="Declared permission codes (see the catalog); replaces the role's list.")
 
 
-class EffectivePermissionsSerializer(serializers.Serializer):
+class EffectivePermissionsSerializer(Serializer):
     data = serializers.ListField(
         child=serializers.CharField(), help_text="Permissions held right now: roles ∪ assignments ∪ policy allows, minus policy denies."
     )
@@ -68,19 +57,45 @@ class EffectivePermissionsSerializer(serializers.Serializer):
 # --- roles ----------------------------------------------------------------------------------
 
 
-class RoleSerializer(serializers.ModelSerializer):
+class RoleSerializer(ModelSerializer):
     permissions = serializers.SerializerMethodField()
+    member_count = serializers.SerializerMethodField(help_text="Members holding the role, as base role or extra assignment (each once).")
 
     class Meta:
         model = Role
-        fields = ["id", "slug", "name", "description", "permissions", "is_builtin", "created_at", "updated_at"]
+        fields = ["id", "slug", "name", "description", "permissions", "is_builtin", "member_count", "created_at", "updated_at"]
         read_only_fields = fields
 
     def get_permissions(self, role) -> list[str]:
         return sorted(services.role_grants(role))
 
+    def get_member_count(self, role) -> int:
+        return selectors.role_member_count(role=role)
 
-class RoleCreateSerializer(StrictSerializer):
+
+class RoleUsageSerializer(Serializer):
+    role_id = serializers.UUIDField()
+    slug = serializers.CharField()
+    members = serializers.IntegerField(help_text="Members whose base role it is.")
+    assignments = serializers.IntegerField(help_text="Extra assignments of it (role-assignments).")
+
+
+class RoleUsageListSerializer(Serializer):
+    data = RoleUsageSerializer(many=True)
+
+
+class MemberRoleSerializer(Serializer):
+    id = serializers.UUIDField()
+    slug = serializers.CharField()
+    name = serializers.CharField()
+    source = serializers.ChoiceField(choices=["base", "assignment"], help_text="`base`: the member's base role; `assignment`: an extra role.")
+
+
+class MemberRoleListSerializer(Serializer):
+    data = MemberRoleSerializer(many=True)
+
+
+class RoleCreateSerializer(Serializer):
     name = serializers.CharField(max_length=100)
     slug = serializers.CharField(
         max_length=50,
@@ -91,14 +106,14 @@ class RoleCreateSerializer(StrictSerializer):
     permissions = _permission_list(help_text="Declared permission codes; you can only grant permissions you hold.")
 
 
-class RoleUpdateSerializer(StrictSerializer):
+class RoleUpdateSerializer(Serializer):
     name = serializers.CharField(max_length=100, required=False)
     slug = serializers.CharField(max_length=50, required=False, help_text="Read-only: accepted only when unchanged.")
     description = serializers.CharField(max_length=500, required=False, allow_blank=True)
     permissions = _permission_list(required=False)
 
 
-class RoleRefSerializer(serializers.ModelSerializer):
+class RoleRefSerializer(ModelSerializer):
     class Meta:
         model = Role
         fields = ["id", "slug", "name", "is_builtin"]
@@ -108,7 +123,7 @@ class RoleRefSerializer(serializers.ModelSerializer):
 # --- role assignments -----------------------------------------------------------------------
 
 
-class RoleAssignmentSerializer(serializers.ModelSerializer):
+class RoleAssignmentSerializer(ModelSerializer):
     user_id = serializers.UUIDField(read_only=True)
     email = serializers.EmailField(source="user.email", read_only=True)
     role = RoleRefSerializer(read_only=True)
@@ -120,7 +135,7 @@ class RoleAssignmentSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class RoleAssignmentBodySerializer(StrictSerializer):
+class RoleAssignmentBodySerializer(Serializer):
     user_id = serializers.UUIDField()
     role_id = serializers.UUIDField()
 
@@ -133,17 +148,17 @@ _OTHER_USER = (
 )
 
 
-class CheckSerializer(StrictSerializer):
+class CheckSerializer(Serializer):
     permission = serializers.CharField(max_length=100, help_text="A permission code; unknown codes answer allowed=false.")
     user_id = serializers.UUIDField(required=False, help_text=_OTHER_USER)
 
 
-class CheckResultSerializer(serializers.Serializer):
+class CheckResultSerializer(Serializer):
     allowed = serializers.BooleanField()
     reason = serializers.CharField()
 
 
-class CheckManySerializer(StrictSerializer):
+class CheckManySerializer(Serializer):
     permissions = serializers.ListField(
         child=serializers.CharField(max_length=100), allow_empty=False, max_length=MAX_CHECKS, help_text=f"1 to {MAX_CHECKS} permission codes."
     )
@@ -155,7 +170,7 @@ class CheckManySerializer(StrictSerializer):
     )
 
 
-class CheckManyResultSerializer(serializers.Serializer):
+class CheckManyResultSerializer(Serializer):
     results = serializers.DictField(child=serializers.BooleanField(), help_text="permission → allowed")
     revision = serializers.IntegerField(help_text="The organization's authorization revision these answers reflect.")
 
@@ -163,7 +178,7 @@ class CheckManyResultSerializer(serializers.Serializer):
 # --- policies -------------------------------------------------------------------------------
 
 
-class TimeWindowSerializer(StrictSerializer):
+class TimeWindowSerializer(Serializer):
     start = serializers.CharField(help_text="`HH:MM`, inclusive.")
     end = serializers.CharField(help_text="`HH:MM`, inclusive; before `start` means the window runs across midnight.")
     days = serializers.ListField(
@@ -200,7 +215,7 @@ class TimeWindowSerializer(StrictSerializer):
         return attrs
 
 
-class ConditionsSerializer(StrictSerializer):
+class ConditionsSerializer(Serializer):
     """Requirements: an allow grants only while all hold; a deny refuses whenever one does not (or always, without any)."""
 
     mfa_required = serializers.BooleanField(required=False, help_text="The session passed MFA. A failed deny answers 403 MFA_REQUIRED.")
@@ -216,7 +231,7 @@ class ConditionsSerializer(StrictSerializer):
             raise serializers.ValidationError(str(exc)) from exc
 
 
-class SubjectsSerializer(StrictSerializer):
+class SubjectsSerializer(Serializer):
     """Who a policy applies to (any of them); everyone, API keys included, when empty.
 
     A deny names members: only someone holding every permission they hold may write it (the owner always may).
@@ -229,7 +244,7 @@ class SubjectsSerializer(StrictSerializer):
     teams = serializers.ListField(child=serializers.UUIDField(), required=False, max_length=100, help_text="Team ids of the org.")
 
 
-class PolicySerializer(serializers.ModelSerializer):
+class PolicySerializer(ModelSerializer):
     subjects = SubjectsSerializer(read_only=True)
     conditions = ConditionsSerializer(read_only=True)
     permissions = serializers.ListField(child=serializers.CharField(), read_only=True)
@@ -243,7 +258,7 @@ class PolicySerializer(serializers.ModelSerializer):
 _POLICY_PERMISSIONS = "Declared permission codes, or `*` for all; you can only write policies about permissions you hold."
 
 
-class PolicyCreateSerializer(StrictSerializer):
+class PolicyCreateSerializer(Serializer):
     name = serializers.CharField(max_length=100)
     effect = serializers.ChoiceField(choices=Policy.Effect.choices)
     permissions = serializers.ListField(child=serializers.CharField(max_length=100), allow_empty=False, max_length=500, help_text=_POLICY_PERMISSIONS)
@@ -251,7 +266,7 @@ class PolicyCreateSerializer(StrictSerializer):
     conditions = ConditionsSerializer(required=False)
 
 
-class PolicyUpdateSerializer(StrictSerializer):
+class PolicyUpdateSerializer(Serializer):
     """Every field optional; `subjects` and `conditions`, when given, replace the old ones whole."""
 
     name = serializers.CharField(max_length=100, required=False)

@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 from core.actor import Actor, actor_of
 from core.exceptions import validation_error
 from core.schema import errors
+from core.serializers import body_refuse
 from organizations import permissions as org_perms
 from permissions import selectors, services
 from permissions.api import serializers as s
@@ -187,8 +188,28 @@ class RoleListCreateView(PermissionsViewMixin, ListAPIView):
         return Response(s.RoleSerializer(role).data, status=status.HTTP_201_CREATED)
 
 
+class RoleUsageCountsView(PermissionsViewMixin, APIView):
+    required_permissions = {"GET": org_perms.MEMBERS_READ}
+
+    @extend_schema(parameters=ORG_PATH, responses={200: s.RoleUsageListSerializer, **ERRORS}, tags=[TAG])
+    def get(self, request, org_id):
+        """Per role: how many members hold it as base role, and how many extra assignments of it exist."""
+        services.roles_builtin_ensure(organization=self.organization)
+        return Response({"data": selectors.role_usage_counts(organization=self.organization)})
+
+
+class MemberRolesView(PermissionsViewMixin, APIView):
+    required_permissions = {"GET": org_perms.MEMBERS_READ}
+
+    @extend_schema(parameters=ORG_PATH, responses={200: s.MemberRoleListSerializer, **ERRORS}, tags=[TAG])
+    def get(self, request, org_id, user_id):
+        """A member's roles: the base role and the extra roles assigned on top."""
+        services.roles_builtin_ensure(organization=self.organization)
+        return Response({"data": selectors.member_roles(organization=self.organization, user_id=user_id)})
+
+
 class RoleDetailView(PermissionsViewMixin, APIView):
-    required_permissions = {"GET": org_perms.MEMBERS_READ, "PATCH": ROLES_MANAGE, "DELETE": ROLES_MANAGE}
+    required_permissions = {"GET": org_perms.MEMBERS_READ, "PATCH": ROLES_MANAGE, "PUT": ROLES_MANAGE, "DELETE": ROLES_MANAGE}
 
     def _role(self, role_id) -> Role:
         return selectors.role_get(organization=self.organization, role_id=role_id)
@@ -207,9 +228,15 @@ class RoleDetailView(PermissionsViewMixin, APIView):
         role = services.role_update(role=role, actor=self.actor, data=serializer.validated_data, ensure_grantable=self.ensure_grantable)
         return Response(s.RoleSerializer(role).data)
 
+    @extend_schema(parameters=ORG_PATH, request=s.RoleUpdateSerializer, responses={200: s.RoleSerializer, **ERRORS}, tags=[TAG])
+    def put(self, request, org_id, role_id):
+        """Change a custom role (same body as PATCH)."""
+        return self.patch(request, org_id, role_id)
+
     @extend_schema(parameters=ORG_PATH, responses={204: None, 409: CONFLICT, **ERRORS}, tags=[TAG])
     def delete(self, request, org_id, role_id):
         """Delete a custom role nobody uses (in use: 409; built-in: 403)."""
+        body_refuse(request)
         services.role_delete(role=self._role(role_id), actor=self.actor)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -302,6 +329,7 @@ class RoleAssignmentDetailView(PermissionsViewMixin, APIView):
     @extend_schema(parameters=ORG_PATH, responses={204: None, **ERRORS}, tags=[TAG])
     def delete(self, request, org_id, assignment_id):
         """Take an extra role away."""
+        body_refuse(request)
         assignment = selectors.role_assignment_get(organization=self.organization, assignment_id=assignment_id)
         services.role_assignment_delete(
             assignment=assignment, actor=self.actor, ensure_grantable=self.ensure_grantable, ensure_not_better=self.ensure_not_better
@@ -371,5 +399,6 @@ class PolicyDetailView(PermissionsViewMixin, APIView):
     @extend_schema(parameters=ORG_PATH, responses={204: None, **ERRORS}, tags=[TAG])
     def delete(self, request, org_id, policy_id):
         """Delete a policy (lifting a deny needs the permissions it covers; the owner always may)."""
+        body_refuse(request)
         services.policy_delete(policy=self._policy(policy_id), actor=self.actor, ensure_grantable=self.ensure_policy_edit)
         return Response(status=status.HTTP_204_NO_CONTENT)

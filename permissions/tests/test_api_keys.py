@@ -70,7 +70,8 @@ def test_create_shows_the_secret_once_and_stores_only_a_hash(team, admin):
     assert response.status_code == 201, response.content
     body = response.json()
     secret = body["secret"]
-    assert secret.startswith(f"sk_live_{body['prefix']}_")
+    # The listed prefix is the literal start of the secret.
+    assert body["prefix"].startswith("sk_live_") and secret.startswith(f"{body['prefix']}_")
     assert len(secret) >= len("sk_live_") + apikeys.PREFIX_LENGTH + 1 + 43
     assert body["scopes"] == ["members:read"] and body["status"] == "active"
     assert body["created_by"] == {"id": str(members["admin"].user_id), "email": members["admin"].user.email}
@@ -317,7 +318,7 @@ def test_rotation_keeps_the_old_secret_for_the_grace_period_only(team, settings)
     assert dead.status_code == 401 and code_of(dead) == "TOKEN_INVALID"
     assert alive.status_code == 200
     event = AuditEvent.objects.get(action="api_key.rotated")
-    assert event.changes == {"prefix": [api_key.prefix, body["prefix"]]}
+    assert event.changes == {"prefix": [api_key.public_prefix, body["prefix"]]}
     assert old_secret not in str(event.changes) and new_secret not in str(event.changes)
 
 
