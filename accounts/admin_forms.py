@@ -16,9 +16,8 @@ from core.exceptions import ApplicationError
 
 INVALID_SIGN_IN = "Enter the e-mail, password and code of a staff account. All three are checked together."
 MFA_MISSING = (
-    "Staff sign-in needs multi-factor authentication. Set up an authenticator first through the API "
-    "(POST /api/v1/auth/mfa/totp/enroll, then /api/v1/auth/mfa/totp/confirm) or on the server "
-    "(manage.py accounts_totp_enroll), then sign in here with its code."
+    "Staff sign-in needs multi-factor authentication. An operator sets up your authenticator on the "
+    "server (manage.py accounts_totp_enroll <your e-mail>); then sign in here with its code."
 )
 
 

@@ -20,7 +20,7 @@ from audit.services import event_record
 from core import clock, hooks
 from core.actor import Actor
 from core.errors import ErrorCode
-from core.exceptions import ApplicationError, not_found
+from core.exceptions import ApplicationError, forbidden, not_found
 
 BACKUP_CODE_COUNT = 10
 # No 0/O/1/I/L: codes are typed by hand from paper.
@@ -186,11 +186,21 @@ def _qr_svg(data: str) -> str:
     return buffer.getvalue().decode()
 
 
+STAFF_ENROLL_BY_OPERATOR = "Staff accounts get their authenticator from an operator: manage.py accounts_totp_enroll <email>."
+
+
 @transaction.atomic
-def totp_enroll(*, user: User) -> dict:
-    """Start TOTP enrollment: a new unconfirmed device; returns {secret, otpauth_url, qr_svg}."""
+def totp_enroll(*, user: User, by_operator: bool = False) -> dict:
+    """Start TOTP enrollment: a new unconfirmed device; returns {secret, otpauth_url, qr_svg}.
+
+    A staff account enrolls only through an operator (`by_operator`, the management command):
+    MFA is what turns a staff password into staff powers, so the password alone must not be
+    enough to set it up.
+    """
     if mfa_enabled(user=user):
         raise _already_enabled()
+    if user.is_staff and not by_operator:
+        raise forbidden(STAFF_ENROLL_BY_OPERATOR)
     TOTPDevice.objects.filter(user=user, confirmed=False).delete()
     device = TOTPDevice.objects.create(user=user, name=TOTP_DEVICE_NAME, confirmed=False)
     url = device.config_url

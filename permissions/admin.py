@@ -9,7 +9,7 @@ from django.contrib import admin
 from core.actor import actor_of
 from core.admin import ReadOnlyAdmin, apply_each
 from permissions import apikeys
-from permissions.models import ApiKey, Policy, Role, RoleAssignment
+from permissions.models import ApiKey, PlatformPermission, Policy, Role, RoleAssignment
 
 
 def _staff_may(*args) -> None:
@@ -35,6 +35,16 @@ class RoleAssignmentAdmin(ReadOnlyAdmin):
     search_fields = ("user__email", "role__slug", "organization__name")
     list_select_related = ("user", "role", "organization")
     fields = ("id", "organization", "user", "role", "assigned_by", "created_at")
+
+
+@admin.register(PlatformPermission)
+class PlatformPermissionAdmin(ReadOnlyAdmin):
+    """Registered through `/api/v1/permissions` (staff with MFA), which checks codes in use and audits."""
+
+    list_display = ("code", "description", "created_by", "created_at")
+    search_fields = ("code", "description")
+    list_select_related = ("created_by",)
+    fields = ("id", "code", "description", "created_by", "created_at", "updated_at")
 
 
 @admin.register(Policy)

@@ -59,3 +59,17 @@ def test_a_pending_mfa_challenge_dies_when_the_victim_changes_the_password():
     totp.time = time.time()
     response = client.post("/api/v1/auth/mfa/verify", {"mfa_token": mfa_token, "code": f"{totp.token():0{device.digits}d}"}, format="json")
     assert response.status_code in (400, 401), response.content
+
+
+@pytest.mark.django_db
+def test_a_staff_password_alone_cannot_enrol_the_factor_that_unlocks_staff_powers():
+    # given someone holding only a staff member's password (staff powers need an MFA session)
+    staff = UserFactory(is_staff=True)
+    client = APIClient()
+    tokens = client.post("/api/v1/auth/login", {"email": staff.email, "password": DEFAULT_PASSWORD}, format="json").json()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens['access_token']}")
+    # when they try to set up an authenticator of their own through the API
+    response = client.post("/api/v1/auth/mfa/totp/enroll")
+    # then it is refused: a staff factor is set up by an operator (manage.py accounts_totp_enroll)
+    assert response.status_code == 403
+    assert "accounts_totp_enroll" in response.json()["error"]["message"]

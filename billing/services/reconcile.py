@@ -13,6 +13,7 @@ from billing.services.state import (
     subscription_apply,
     subscription_change_record,
     subscription_facts,
+    subscription_items,
     subscription_snapshot,
 )
 from billing.services.subscriptions import subscription_seats_sync
@@ -67,13 +68,19 @@ def subscription_reconcile(*, organization, dry_run: bool = False) -> list[str]:
         "plan": account.plan.code,
         "cancel_at_period_end": account.cancel_at_period_end,
         "seats": account.seats,
+        "add_ons": subscription_snapshot(account)["add_ons"],
     }
+    _, held = subscription_items(current)
+    remote_add_ons: dict[str, int] = {}
+    for add_on, item in held:
+        remote_add_ons[add_on.code] = remote_add_ons.get(add_on.code, 0) + int(item.get("quantity") or 1)
     remote_state = {
         "subscription": facts["id"],
         "status": facts["status"],
         "plan": expected_plan,
         "cancel_at_period_end": facts["cancel_at_period_end"],
         "seats": facts["quantity"],
+        "add_ons": remote_add_ons if facts["status"] in Subscription.ENTITLED else {},
     }
     repairs += [f"{key}: local {local[key]!r}, Stripe {remote_state[key]!r}" for key in local if local[key] != remote_state[key]]
     if repairs and not dry_run:

@@ -69,3 +69,25 @@ def test_reconcile_reports_stripe_being_down_and_goes_on(team, subscribe, fake_s
     output = reconcile()
 
     assert "1 failed" in output
+
+
+def test_add_on_drift_alone_is_seen_and_repaired(team, subscribe, fake_stripe, synced_plans):
+    # given an org holding an add-on whose Stripe item was removed at Stripe (no webhook came)
+    from billing.models import SubscriptionAddOn
+
+    organization, members, clients = team
+    subscription = subscribe(clients["owner"])
+    assert clients["owner"].post("/api/v1/billing/add-ons/extra_seats", {"quantity": 2}, format="json").status_code == 201
+    remote = fake_stripe.get(subscription["id"])
+    remote["items"]["data"] = [item for item in remote["items"]["data"] if item["quantity"] != 2]
+    assert SubscriptionAddOn.objects.filter(organization=organization).exists()
+
+    # when reconcile runs
+    dry = reconcile("--dry-run")
+    output = reconcile()
+
+    # then the add-on difference alone counts as drift, and the local holding follows Stripe
+    assert "add_ons: local {'extra_seats': 2}, Stripe {}" in dry
+    assert "1 drifted" in output
+    assert not SubscriptionAddOn.objects.filter(organization=organization).exists()
+    assert "0 drifted" in reconcile()

@@ -32,7 +32,7 @@ class Command(BaseCommand):
             raise CommandError(error.message) from error
 
     def _start(self, user: User) -> None:
-        enrollment = mfa.totp_enroll(user=user)
+        enrollment = mfa.totp_enroll(user=user, by_operator=True)
         self.stdout.write(f"Secret: {enrollment['secret']}")
         self.stdout.write(f"URL:    {enrollment['otpauth_url']}")
         self.stdout.write(f"Add it to an authenticator app, then run: manage.py accounts_totp_enroll {user.email} --confirm CODE")
