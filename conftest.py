@@ -15,6 +15,22 @@ def _clean_cache():
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _celery_join_state():
+    """Each test starts outside any task, as far as Celery can tell.
+
+    Eager Celery marks "inside a task" in a process-wide flag (`denied_join_result`) that saves and
+    restores its previous value; threads applying eager tasks at once (the PostgreSQL concurrency
+    tests) can interleave those saves and leave it set, and a later test's `.get()` then fails
+    with "Never call result.get() within a task!".
+    """
+    from celery.result import _set_task_join_will_block
+
+    _set_task_join_will_block(False)
+    yield
+    _set_task_join_will_block(False)
+
+
 @pytest.fixture(scope="session")
 def _response_leak_guard():
     """One guard for the run: every test-client response is scanned (core/testing.py)."""

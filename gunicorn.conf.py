@@ -21,10 +21,17 @@ worker_class = "core.asgi_worker.UvicornWorker"
 threads = _int_env("GUNICORN_THREADS", 4)
 timeout = _int_env("GUNICORN_TIMEOUT", 30)
 graceful_timeout = _int_env("GUNICORN_GRACEFUL_TIMEOUT", 30)
-keepalive = 5
-# Recycle workers now and then so a slow leak cannot grow without bound; jitter avoids all at once.
-max_requests = _int_env("GUNICORN_MAX_REQUESTS", 1000)
-max_requests_jitter = max_requests // 10
+# Seconds an idle keep-alive connection is kept (uvicorn's timeout_keep_alive). Keep it below the
+# proxy's or load balancer's idle timeout, so the server never closes a connection the proxy is
+# about to reuse.
+keepalive = _int_env("GUNICORN_KEEPALIVE", 5)
+# Recycle workers now and then so a slow leak cannot grow without bound, but rarely: each recycle
+# closes the worker's keep-alive connections, and 1000 recycled a worker every ~15 s under load
+# (issue 19). 10000 is a few minutes per worker at full load; 0 turns recycling off. The jitter
+# (default 20%) spreads recycles so workers never restart together; a recycling worker stops
+# accepting, finishes its requests within graceful_timeout, and the others keep serving.
+max_requests = _int_env("GUNICORN_MAX_REQUESTS", 10000)
+max_requests_jitter = _int_env("GUNICORN_MAX_REQUESTS_JITTER", max_requests // 5)
 # Heartbeat files on tmpfs: a container's overlay disk can stall and get workers killed.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 # No gunicornc control socket: nobody manages workers from inside the container, and the

@@ -3,8 +3,11 @@
 Each scenario module (members.py, permissions_check.py, auth_refresh.py, auth_login.py,
 audit_pagination.py) has `seed(bench)` (writes its data, returns what `measure` needs) and
 `measure(bench, seeded)` (returns table rows and goals). `run.py` runs them all; each module
-also runs alone (`python bench/members.py`). Either way the ceiling (core/bench.py) is
-measured in the same run, before and after the scenarios, and every row shows its ratio to it.
+also runs alone (`python bench/members.py`). Either way two ceilings are measured in the same
+run, before and after the scenarios, and every row shows its ratio to each: the in-stack ceiling
+(core/bench.py, served by the project's own stack) and the bare ceiling (config.settings.bare:
+Django + DRF + simplejwt with no middleware, a second gunicorn with the same binary,
+gunicorn.conf.py and worker class; issue 17).
 """
 
 import argparse
@@ -63,6 +66,8 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
 EMAIL_DOMAIN = "bench.example"
+CEILING_PATH = "/api/v1/bench/ceiling"
+BARE_PATH = "/api/v1/bare/me"  # config/bare/urls.py
 PASSWORD = "Bench-passphrase-123!"
 
 
@@ -84,6 +89,7 @@ class Row:
     connections: int = 0
     cpu_ms: float | None = None  # server CPU time per request (all gunicorn processes)
     reference: bool = False  # a reference, not a scenario (e.g. the password hash alone): no ratio to the ceiling
+    bare: bool = False  # served by the bare server (config.settings.bare), not the project
 
 
 @dataclass
@@ -118,31 +124,39 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def serving(wsgi: bool = False) -> tuple[str, str]:
+def serving(wsgi: bool = False, *, package: str = "config") -> tuple[str, str]:
     """(worker class, application) as production serves: from gunicorn.conf.py, like the Dockerfile's CMD.
 
     `wsgi`: the WSGI application on gunicorn's threaded workers instead (for comparison).
+    `package`: where the asgi/wsgi modules are (`config.bare` for the bare ceiling).
     """
     import runpy
 
     if wsgi:
-        return "gthread", "config.wsgi:application"
+        return "gthread", f"{package}.wsgi:application"
     worker_class = str(runpy.run_path(str(ROOT / "gunicorn.conf.py")).get("worker_class", "sync"))
     # Uvicorn workers serve the ASGI application; gunicorn's own workers the WSGI one.
-    application = "config.asgi:application" if "uvicorn" in worker_class.lower() else "config.wsgi:application"
+    application = f"{package}.asgi:application" if "uvicorn" in worker_class.lower() else f"{package}.wsgi:application"
     return worker_class, application
 
 
 class Server:
-    """gunicorn with the project's gunicorn.conf.py on a free loopback port."""
+    """gunicorn with the project's gunicorn.conf.py on a free loopback port.
 
-    def __init__(self, *, workers: int, threads: int, tmp: Path, wsgi: bool = False):
-        self.workers, self.threads, self.tmp = workers, threads, tmp
-        self.worker_class, self.application = serving(wsgi)
+    `bare`: the bare ceiling instead (config.settings.bare, config/bare/), with the same gunicorn
+    binary, gunicorn.conf.py, worker class, workers and database/pool environment.
+    """
+
+    def __init__(self, *, workers: int, threads: int, tmp: Path, wsgi: bool = False, bare: bool = False):
+        self.workers, self.threads, self.tmp, self.bare = workers, threads, tmp, bare
+        self.worker_class, self.application = serving(wsgi, package="config.bare" if bare else "config")
         self.asgi = "asgi" in self.application
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self.log = tmp / "gunicorn.log"
+        self.name = "bare" if bare else "project"
+        self.log = tmp / f"gunicorn-{self.name}.log"
+        # The bare URLconf has one route: any HTTP answer from it (a 401) means the workers serve.
+        self.ready_path = BARE_PATH if bare else "/health/live"
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
@@ -153,8 +167,11 @@ class Server:
             "GUNICORN_THREADS": str(self.threads),  # used by gthread workers only
             # No recycling mid-measurement: a respawned worker re-imports Django (a second of CPU).
             "GUNICORN_MAX_REQUESTS": "0",
-            "PROMETHEUS_MULTIPROC_DIR": str(self.tmp / "prometheus"),
+            # Each server its own directory: gunicorn.conf.py's on_starting empties it.
+            "PROMETHEUS_MULTIPROC_DIR": str(self.tmp / f"prometheus-{self.name}"),
         }
+        if self.bare:
+            env["DJANGO_SETTINGS_MODULE"] = "config.settings.bare"
         if self.asgi:
             # Django under ASGI runs each request's sync code on a thread of its own: connections
             # are kept in psycopg's pool (as docker-compose does), never per thread.
@@ -171,8 +188,11 @@ class Server:
             if self.process.poll() is not None:
                 raise RuntimeError(f"gunicorn exited; see {self.log}:\n{self.log.read_text()[-3000:]}")
             try:
-                with urllib.request.urlopen(f"{self.base}/health/live", timeout=2):
-                    pass
+                try:
+                    with urllib.request.urlopen(f"{self.base}{self.ready_path}", timeout=2):
+                        pass
+                except urllib.error.HTTPError:
+                    pass  # an HTTP answer: the server is up
                 if len(self.worker_pids()) >= self.workers:
                     return
             except OSError:
@@ -255,18 +275,20 @@ class Bench:
         connections: int | None = None,
         duration: float | None = None,
         warmup: float | None = None,
+        server: "Server | None" = None,
     ) -> Row:
-        """Load one request shape with wrk (warm-up first) and return its row."""
+        """Load one request shape with wrk (warm-up first) and return its row (`server`: another than the project's)."""
+        server = server or self.server
         connections = connections or self.args.connections
         duration = duration or self.args.duration
         warmup = self.args.warmup if warmup is None else warmup
         if warmup > 0:
             self._wrk_once(path=path, method=method, token=token, body=body, tokens=warmup_tokens,
-                           connections=connections, duration=warmup)  # fmt: skip
-        before = self.server.cpu_seconds()
+                           connections=connections, duration=warmup, server=server)  # fmt: skip
+        before = server.cpu_seconds()
         report = self._wrk_once(path=path, method=method, token=token, body=body, tokens=refresh_tokens,
-                                connections=connections, duration=duration)  # fmt: skip
-        cpu = self.server.cpu_seconds() - before
+                                connections=connections, duration=duration, server=server)  # fmt: skip
+        cpu = server.cpu_seconds() - before
         requests = report["requests"]
         errors = report["status_errors"] + report["socket_errors"] + report["timeouts"]
         if refresh_tokens is not None and requests > len(refresh_tokens):
@@ -282,9 +304,10 @@ class Bench:
             errors=errors,
             connections=connections,
             cpu_ms=cpu * 1000 / requests if requests else None,
+            bare=server.bare,
         )
 
-    def _wrk_once(self, *, path, method, token, body, tokens, connections, duration) -> dict:
+    def _wrk_once(self, *, path, method, token, body, tokens, connections, duration, server) -> dict:
         self._reports += 1
         report = self.tmp / f"wrk-{self._reports}.json"
         env = {
@@ -302,7 +325,7 @@ class Bench:
             env["BENCH_REFRESH_TOKENS"] = str(tokens_file)
         command = [
             self.args.wrk, "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s", "--timeout", "30s",
-            "-s", str(WRK_SCRIPT), self.server.base,
+            "-s", str(WRK_SCRIPT), server.base,
         ]  # fmt: skip
         subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
         return json.loads(report.read_text())
@@ -419,22 +442,51 @@ def _load() -> str:
     return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
-def table(rows: list[Row], ceiling_rps: float) -> str:
-    """The table: absolute figures and the ratio to the ceiling's requests/s."""
+def table(rows: list[Row], ceiling_rps: float, bare_rps: float) -> str:
+    """The table: absolute figures and the ratios to the in-stack and the bare ceiling's requests/s."""
     header = (
         f"| {'scenario':<52} | {'req/s':>8} | {'p50 ms':>7} | {'p95 ms':>7} | {'p99 ms':>7} "
-        f"| {'× ceiling':>9} | {'CPU ms/req':>10} | {'conns':>5} | {'errors':>6} |"
+        f"| {'× ceiling':>9} | {'× bare':>6} | {'CPU ms/req':>10} | {'conns':>5} | {'errors':>6} |"
     )
     lines = [header, "|" + "|".join("-" * (len(cell)) for cell in header.split("|")[1:-1]) + "|"]
     for row in rows:
         ratio = "—" if row.reference else f"{row.rps / ceiling_rps:.2f}"
+        bare = "—" if row.reference else f"{row.rps / bare_rps:.2f}"
         cpu = f"{row.cpu_ms:.2f}" if row.cpu_ms is not None else "—"
         conns = str(row.connections) if row.connections else "—"
         errors = str(row.errors) if not row.reference else "—"
         lines.append(
-            f"| {row.label:<52} | {row.rps:>8.1f} | {row.p50:>7.2f} | {row.p95:>7.2f} | {row.p99:>7.2f} | {ratio:>9} | {cpu:>10} | {conns:>5} | {errors:>6} |"
+            f"| {row.label:<52} | {row.rps:>8.1f} | {row.p50:>7.2f} | {row.p95:>7.2f} | {row.p99:>7.2f} "
+            f"| {ratio:>9} | {bare:>6} | {cpu:>10} | {conns:>5} | {errors:>6} |"
         )
     return "\n".join(lines)
+
+
+# Issue 17's goals: ratios to the bare ceiling (benchmark output, never test asserts).
+BARE_GOALS = [("users_me", "GET users/me", 0.6), ("members", "members list (20)", 0.4), ("checks_warm", "check-many (50) warm", 0.4)]
+REFRESH_PER_SERVER_CORE = 240
+
+
+def bare_goals(by_key: dict[str, Row]) -> list[Goal]:
+    """Issue 17's goals for the scenarios measured in this run."""
+    goals = []
+    for key, text, minimum in BARE_GOALS:
+        if key in by_key:
+
+            def check(rows, key=key, minimum=minimum):
+                ratio = rows[key].rps / rows["bare"].rps
+                return ratio >= minimum, f"{ratio:.2f}× bare req/s"
+
+            goals.append(Goal(f"{text} ≥ {minimum}× bare ceiling req/s", check))
+    if "refresh" in by_key:
+
+        def refresh(rows):
+            cpu_ms = rows["refresh"].cpu_ms
+            per_core = 1000 / cpu_ms if cpu_ms else 0.0
+            return per_core >= REFRESH_PER_SERVER_CORE, f"{per_core:.0f} req/s per core of server CPU"
+
+        goals.append(Goal(f"refresh ≥ {REFRESH_PER_SERVER_CORE} req/s per core of server CPU", refresh))
+    return goals
 
 
 # --- entry point -------------------------------------------------------------------------
@@ -472,6 +524,7 @@ def main(modules: list, description: str, argv: list[str] | None = None) -> int:
     load_before = _load()
     tmp = Path(tempfile.mkdtemp(prefix="saas-bench-"))
     bench = Bench(args, tmp)
+    bare_server: Server | None = None
     try:
         database_prepare(verbose=args.verbose)
         data_reset()
@@ -489,10 +542,18 @@ def main(modules: list, description: str, argv: list[str] | None = None) -> int:
 
         bench.server = Server(workers=args.workers, threads=args.threads, tmp=tmp, wsgi=args.wsgi)
         bench.server.start()
-        print(f"gunicorn: {bench.server.describe()} on {bench.server.base}; measuring ...", flush=True)
-        ceiling_path = "/api/v1/bench/ceiling"
-        bench.expect("GET", ceiling_path, token=ceiling_token)
-        first = bench.wrk("ceiling", "ceiling: bare DRF view + simplejwt", path=ceiling_path, token=ceiling_token)
+        # The bare ceiling: a second gunicorn, same binary, config file, worker class and workers,
+        # idle while the project is measured (and the project's idle while it is).
+        bare_server = Server(workers=args.workers, threads=args.threads, tmp=tmp, wsgi=args.wsgi, bare=True)
+        bare_server.start()
+        print(f"gunicorn: {bench.server.describe()} on {bench.server.base}; bare ceiling on {bare_server.base}; measuring ...", flush=True)
+        status, body = bare_server.call("GET", BARE_PATH, token=ceiling_token)
+        if (status, body) != (200, {"id": str(ceiling_user.id), "email": ceiling_user.email}):
+            raise RuntimeError(f"GET {BARE_PATH} on the bare server answered {status}: {json.dumps(body)[:500]}")
+        bench.expect("GET", CEILING_PATH, token=ceiling_token)
+        bare_label = "bare ceiling: DRF + simplejwt, no middleware"
+        bare_first = bench.wrk("bare", bare_label, path=BARE_PATH, token=ceiling_token, server=bare_server)
+        first = bench.wrk("ceiling", "in-stack ceiling: DRF view + simplejwt", path=CEILING_PATH, token=ceiling_token)
         measured = Measured()
         for module in modules:
             result = module.measure(bench, seeded[module.__name__])
@@ -500,20 +561,25 @@ def main(modules: list, description: str, argv: list[str] | None = None) -> int:
                 print(f"  {row.label}: {row.rps:.1f} req/s, p50 {row.p50:.2f} ms", flush=True)
             measured.rows += result.rows
             measured.goals += result.goals
-        last = bench.wrk("ceiling", "ceiling", path=ceiling_path, token=ceiling_token)
+        last = bench.wrk("ceiling", "ceiling", path=CEILING_PATH, token=ceiling_token)
+        bare_last = bench.wrk("bare", bare_label, path=BARE_PATH, token=ceiling_token, server=bare_server)
         ceiling = _ceiling_of(first, last)
+        bare = _ceiling_of(bare_first, bare_last)
         if args.keep_server:
-            input(f"server still at {bench.server.base}; press Enter to stop ... ")
+            input(f"server still at {bench.server.base} (bare: {bare_server.base}); press Enter to stop ... ")
     finally:
         if bench.server is not None:
             bench.server.stop()
+        if bare_server is not None:
+            bare_server.stop()
         if not args.keep_data:
             data_reset()
         shutil.rmtree(tmp, ignore_errors=True)
 
     served = bench.server.describe()
-    rows = [ceiling, *measured.rows]
+    rows = [bare, ceiling, *measured.rows]
     by_key = {row.key: row for row in rows}
+    measured.goals += bare_goals(by_key)
     print()
     print(f"## Benchmark {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     print(
@@ -522,9 +588,13 @@ def main(modules: list, description: str, argv: list[str] | None = None) -> int:
         f"with DEBUG off); wrk 1 thread on loopback, {args.duration:g} s per scenario after {args.warmup:g} s warm-up; "
         f"load average before {load_before}, after {_load()}."
     )
-    print(f"Ceiling: mean of two runs ({first.rps:.0f} and {last.rps:.0f} req/s), before and after the scenarios.")
+    print(
+        f"Ceilings, each the mean of two runs before and after the scenarios: in-stack {first.rps:.0f} and {last.rps:.0f} req/s "
+        f"(core/bench.py in the project's stack); bare {bare_first.rps:.0f} and {bare_last.rps:.0f} req/s "
+        f"(config.settings.bare: no middleware, Django's stock handler, same gunicorn settings, database and cache)."
+    )
     print()
-    print(table(rows, ceiling.rps))
+    print(table(rows, ceiling.rps, bare.rps))
     print()
     failed_rows = [row.label for row in rows if row.errors]
     all_met = True
@@ -543,7 +613,7 @@ def _ceiling_of(first: Row, last: Row) -> Row:
         return statistics.fmean([getattr(first, name), getattr(last, name)])
 
     return Row(
-        key="ceiling",
+        key=first.key,
         label=first.label,
         rps=mean("rps"),
         p50=mean("p50"),
@@ -553,6 +623,7 @@ def _ceiling_of(first: Row, last: Row) -> Row:
         errors=first.errors + last.errors,
         connections=first.connections,
         cpu_ms=mean("cpu_ms") if first.cpu_ms and last.cpu_ms else None,
+        bare=first.bare,
     )
 
 

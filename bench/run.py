@@ -1,4 +1,4 @@
-"""Run every benchmark under bench/ against the ceiling in one gunicorn run and print one table (`make bench`).
+"""Run every benchmark under bench/ against both ceilings (in-stack and bare) in one run and print one table (`make bench`).
 
 Self-contained: creates and migrates its PostgreSQL database (BENCH_DATABASE_URL, default
 postgres://postgres@127.0.0.1:5432/saas_bench) and uses its own Redis database
@@ -20,8 +20,9 @@ import auth_refresh
 import harness
 import members
 import permissions_check
+import users_me
 
-SCENARIOS = [members, permissions_check, auth_refresh, auth_login, audit_pagination]
+SCENARIOS = [users_me, members, permissions_check, auth_refresh, auth_login, audit_pagination]
 # Not benchmarks: the plumbing, this runner and the profiler.
 NOT_SCRIPTS = {"harness", "run", "profile_path"}
 

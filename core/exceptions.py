@@ -2,6 +2,8 @@
 
 import logging
 import math
+import threading
+import time
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -195,7 +197,7 @@ def exception_handler(exc: Exception, context: dict) -> Response:
         if getattr(exc, "wait", None) is not None:
             headers["Retry-After"] = str(math.ceil(exc.wait))
     elif isinstance(exc, OperationalError) or (isinstance(exc, DatabaseError) and _database_down(exc)):
-        logger.error("database unavailable", exc_info=exc)
+        database_outage_log(exc)
         status_code, code, message, details = 503, ErrorCode.SERVICE_UNAVAILABLE, "Service temporarily unavailable.", {}
         headers["Retry-After"] = "5"
     else:
@@ -257,6 +259,30 @@ def database_unavailable_response() -> JsonResponse:
     response = JsonResponse(envelope(code=ErrorCode.SERVICE_UNAVAILABLE, message="Service temporarily unavailable."), status=503)
     response["Retry-After"] = "5"
     return response
+
+
+# At most one log line per this many seconds per process about a database outage: every request
+# fails alike then, and a traceback each would flood the log (issue 19).
+DATABASE_OUTAGE_LOG_SECONDS = 5.0
+_outage_log_lock = threading.Lock()
+_outage_log = {"next": 0.0, "suppressed": 0}
+
+
+def database_outage_log(exc: BaseException) -> None:
+    """Log a database outage: one line (no traceback) per DATABASE_OUTAGE_LOG_SECONDS, counting the rest."""
+    with _outage_log_lock:
+        now = time.monotonic()
+        if now < _outage_log["next"]:
+            _outage_log["suppressed"] += 1
+            return
+        _outage_log["next"] = now + DATABASE_OUTAGE_LOG_SECONDS
+        suppressed, _outage_log["suppressed"] = _outage_log["suppressed"], 0
+    logger.error(
+        "database unavailable (%s: %s); %d more since the last report",
+        type(exc).__name__,
+        str(exc).strip().splitlines()[0] if str(exc).strip() else "",
+        suppressed,
+    )
 
 
 def is_database_outage(exc: BaseException | None) -> bool:

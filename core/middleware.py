@@ -76,11 +76,11 @@ class DatabaseUnavailableMiddleware:
 
     def process_exception(self, request, exception):
         # Imported here: core.exceptions imports this module.
-        from core.exceptions import database_unavailable_response, is_database_outage
+        from core.exceptions import database_outage_log, database_unavailable_response, is_database_outage
 
         if not is_database_outage(exception):
             return None
-        logging.getLogger("core.errors").error("database unavailable", exc_info=exception)
+        database_outage_log(exception)
         return database_unavailable_response()
 
 

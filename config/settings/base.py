@@ -107,6 +107,9 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=
 # Connections per process kept by psycopg's pool (PostgreSQL only; 0 = no pool, a new connection
 # per request). Keep workers × this under PostgreSQL's max_connections.
 DATABASE_POOL_MAX_SIZE = env.int("DATABASE_POOL_MAX_SIZE", default=0)
+# Fail fast on a database outage (docs/operations.md "Degrading under faults").
+DATABASE_CONNECT_TIMEOUT = env.int("DATABASE_CONNECT_TIMEOUT", default=2)
+DATABASE_POOL_TIMEOUT = env.float("DATABASE_POOL_TIMEOUT", default=1.0)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # django_prometheus wraps the backend so /metrics counts queries per database.
     DATABASES["default"]["ENGINE"] = "django_prometheus.db.backends.postgresql"
@@ -117,23 +120,30 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": 1,
             "max_size": DATABASE_POOL_MAX_SIZE,
-            "timeout": 10,
+            # Seconds a request waits for a pooled connection: with PostgreSQL down, the pool
+            # has none to give, and the request answers 503 after this instead of hanging.
+            "timeout": DATABASE_POOL_TIMEOUT,
         }
-    # Seconds: an unreachable server fails requests and /health/ready fast instead of hanging.
-    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+    # Seconds: an unreachable server fails requests and /health/ready fast instead of hanging
+    # (libpq and psycopg round anything under 2 up to 2).
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", DATABASE_CONNECT_TIMEOUT)
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["ENGINE"] = "django_prometheus.db.backends.sqlite3"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Cache: Redis when REDIS_URL is set, else process-local memory.
 REDIS_URL = env("REDIS_URL", default="")
+# Seconds the Redis cache is skipped after a connection failure (core/cache.py).
+CACHE_BREAKER_SECONDS = env.float("CACHE_BREAKER_SECONDS", default=5.0)
 if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "OPTIONS": {
-                "CLIENT_CLASS": "django_redis.client.DefaultClient",
+                # DefaultClient behind a circuit breaker: after a connection failure Redis is
+                # skipped for CACHE_BREAKER_SECONDS instead of costing a connect per call.
+                "CLIENT_CLASS": "core.cache.CircuitBreakerClient",
                 "SOCKET_CONNECT_TIMEOUT": 2,
                 "SOCKET_TIMEOUT": 2,
                 # Redis down: reads miss and writes are dropped instead of raising, so requests
@@ -144,8 +154,8 @@ if REDIS_URL:
             "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="saas"),
         }
     }
-    # ... and every ignored error is still logged.
-    DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
+    # Not a traceback per ignored error: the breaker logs one warning per interval instead.
+    DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = False
 else:
     CACHES = {
         "default": {

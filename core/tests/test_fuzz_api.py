@@ -86,6 +86,10 @@ def keep_test_connection():
     request_finished.connect(close_old_connections)
 
 
+# The billing tests' Razorpay fake (session-wide server; `fake_razorpay` points the SDK at it).
+from billing.tests.razorpay_fake import fake_razorpay, razorpay_server  # noqa: E402, F401
+
+
 @pytest.fixture(scope="module")
 def stripe_server():
     """The billing tests' local Stripe fake, so billing operations run instead of answering 503."""
@@ -107,8 +111,9 @@ def ai_server():
 
 
 @pytest.fixture
-def no_network(stripe_server, ai_server, settings, monkeypatch):
-    """Stripe and the AI provider are local fakes; any other outbound HTTP call (Google, providers) fails."""
+def no_network(stripe_server, ai_server, settings, monkeypatch, request):
+    """Stripe, Razorpay and the AI provider are local fakes; any other outbound HTTP call (Google, providers) fails."""
+    razorpay = request.getfixturevalue("fake_razorpay")
     import stripe
 
     settings.AI_BASE_URL, settings.AI_MODEL, settings.AI_API_KEY = ai_server.url, "fake", "sk-fuzz"
@@ -120,6 +125,7 @@ def no_network(stripe_server, ai_server, settings, monkeypatch):
     settings.STRIPE_WEBHOOK_SECRET = "whsec_fuzz_0123456789abcdef"
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         mock.add_passthru(stripe_server.url)
+        mock.add_passthru(razorpay.url)
         yield
 
 

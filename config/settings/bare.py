@@ -1,0 +1,37 @@
+"""The bare ceiling of `make bench` (issue 17; config/bare/): the least Django that can answer an authenticated read.
+
+No middleware; only auth, contenttypes, DRF, simplejwt and config.bare; Django's stock
+handlers, logging and JSON renderer. The same database (plain Django backend, same pool and
+connection settings, no transaction per request: a single SELECT needs none), the same cache
+settings and the same JWT settings as the project, so the project's access tokens authenticate
+here and the user row comes from the same table. Never used outside the benchmarks.
+"""
+
+import copy
+
+from .base import ALLOWED_HOSTS, CACHES, DATABASES, DEBUG, SECRET_KEY, SIMPLE_JWT, TIME_ZONE, USE_TZ  # noqa: F401
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "rest_framework",
+    "rest_framework_simplejwt",
+    "config.bare",
+]
+MIDDLEWARE: list[str] = []
+ROOT_URLCONF = "config.bare.urls"
+AUTH_USER_MODEL = "bare.BareUser"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+DATABASES = copy.deepcopy(DATABASES)
+# The project wraps the backend for Prometheus' query counters; the bare ceiling has no metrics.
+DATABASES["default"]["ENGINE"] = DATABASES["default"]["ENGINE"].replace("django_prometheus.db.backends.", "django.db.backends.")
+DATABASES["default"]["ATOMIC_REQUESTS"] = False
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework_simplejwt.authentication.JWTAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_THROTTLE_CLASSES": [],
+}

@@ -1,0 +1,185 @@
+"""A circuit breaker around the Redis cache: an outage costs one connection attempt per interval.
+
+Without it every cache call during a Redis outage pays a connection attempt and (with
+IGNORE_EXCEPTIONS) logs a traceback: ~10 per request. With it, after a connection failure the
+cache is skipped for CACHE_BREAKER_SECONDS: calls fail at once, without touching the network, and
+django-redis turns that into what an outage already meant (reads miss, writes are dropped, `add`
+and `delete` answer None so callers that must fail closed still do). Then one call probes Redis
+while the others keep skipping; the log gets one warning per interval per process.
+
+Used as django-redis's CLIENT_CLASS (config/settings/base.py).
+"""
+
+import logging
+import socket
+import threading
+import time
+
+from django.conf import settings
+from django_redis.client import DefaultClient
+from django_redis.exceptions import ConnectionInterrupted
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+logger = logging.getLogger(__name__)
+
+# Errors that mean "Redis cannot be reached" (a ResponseError, e.g. WRONGTYPE, is a bug, not an outage).
+_OUTAGE_ERRORS = (RedisConnectionError, RedisTimeoutError, socket.timeout, OSError)
+
+
+def monotonic() -> float:
+    """The breaker's clock (a module function, so tests can move it)."""
+    return time.monotonic()
+
+
+class CircuitBreaker:
+    """Closed: calls pass. Open (after a failure): calls are refused until the interval ends, then one probes."""
+
+    def __init__(self, name: str, seconds: float):
+        self.name = name
+        self.seconds = seconds
+        self._lock = threading.Lock()
+        self._open_until = 0.0  # 0.0: closed
+        self._next_warning = 0.0
+
+    @property
+    def is_open(self) -> bool:
+        """Whether calls are being skipped right now."""
+        return bool(self._open_until) and monotonic() < self._open_until
+
+    def allow(self) -> bool:
+        """Tell whether a call may reach Redis; past the interval, exactly one caller probes."""
+        if not self._open_until:  # closed: no lock on the hot path
+            return True
+        with self._lock:
+            if not self._open_until:
+                return True
+            now = monotonic()
+            if now < self._open_until:
+                return False
+            # Half-open: this caller probes; the others keep skipping until it answers.
+            self._open_until = now + self.seconds
+            return True
+
+    def failure(self, error: BaseException) -> None:
+        """Open the breaker for an interval; warn once per interval."""
+        with self._lock:
+            now = monotonic()
+            self._open_until = now + self.seconds
+            warn = now >= self._next_warning
+            if warn:
+                self._next_warning = now + self.seconds
+        if warn:
+            # One line, no traceback: the cause's class and message are all an operator needs.
+            logger.warning(
+                "cache %s unreachable (%s: %s); skipping it for %ss (reads miss, writes are dropped)",
+                self.name,
+                type(error).__name__,
+                error,
+                self.seconds,
+            )
+
+    def success(self) -> None:
+        """Close the breaker after a call reached Redis."""
+        if not self._open_until:
+            return
+        with self._lock:
+            was_open, self._open_until = self._open_until, 0.0
+        if was_open:
+            logger.warning("cache %s reachable again", self.name)
+
+
+_breakers: dict[tuple, CircuitBreaker] = {}
+_breakers_lock = threading.Lock()
+
+
+def breaker_for(servers) -> CircuitBreaker:
+    """The process's breaker for one Redis location (caches are per thread; the breaker is per process)."""
+    key = tuple(servers)
+    breaker = _breakers.get(key)
+    if breaker is None:
+        with _breakers_lock:
+            breaker = _breakers.setdefault(key, CircuitBreaker(name=_display_name(key), seconds=float(getattr(settings, "CACHE_BREAKER_SECONDS", 5))))
+    return breaker
+
+
+def breakers_reset() -> None:
+    """Forget every breaker (tests)."""
+    with _breakers_lock:
+        _breakers.clear()
+
+
+def _display_name(servers: tuple) -> str:
+    # host:port/db only: a URL may carry a password.
+    return ",".join(str(server).rsplit("@", 1)[-1].split("://", 1)[-1] for server in servers)
+
+
+_depth = threading.local()
+
+# The client methods that talk to Redis (RedisCache calls these; nested calls, such as add → set,
+# are guarded once, by the outermost one).
+_GUARDED = (
+    "add",
+    "clear",
+    "decr",
+    "delete",
+    "delete_many",
+    "delete_pattern",
+    "expire",
+    "expire_at",
+    "get",
+    "get_many",
+    "has_key",
+    "incr",
+    "incr_version",
+    "keys",
+    "persist",
+    "pexpire",
+    "pexpire_at",
+    "pttl",
+    "set",
+    "set_many",
+    "touch",
+    "ttl",
+)
+
+
+def _guarded(name: str):
+    method = getattr(DefaultClient, name)
+
+    def call(self, *args, **kwargs):
+        if getattr(_depth, "value", 0):
+            return method(self, *args, **kwargs)
+        breaker = self.breaker
+        if not breaker.allow():
+            # What django-redis raises for an outage: RedisCache answers a miss / None with
+            # IGNORE_EXCEPTIONS, or re-raises the cause without it. No connection attempted.
+            raise ConnectionInterrupted(connection=None) from RedisConnectionError(f"cache skipped for up to {breaker.seconds}s after a failure")
+        _depth.value = 1
+        try:
+            result = method(self, *args, **kwargs)
+        except ConnectionInterrupted as exc:
+            if isinstance(exc.__cause__, _OUTAGE_ERRORS):
+                breaker.failure(exc.__cause__)
+            raise
+        finally:
+            _depth.value = 0
+        breaker.success()
+        return result
+
+    call.__name__ = name
+    call.__doc__ = method.__doc__
+    return call
+
+
+class CircuitBreakerClient(DefaultClient):
+    """django-redis's DefaultClient behind a per-process circuit breaker (see the module docstring)."""
+
+    @property
+    def breaker(self) -> CircuitBreaker:
+        """This location's breaker."""
+        return breaker_for(self._server)
+
+
+for _name in _GUARDED:
+    setattr(CircuitBreakerClient, _name, _guarded(_name))
