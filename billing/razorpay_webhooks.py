@@ -17,14 +17,12 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
 
-from billing import gateway, gateway_razorpay
+from billing import events, gateway, gateway_razorpay
 from billing.models import Payment, RazorpayWebhookEvent, Subscription
 from billing.services.customers import account_for_update
 from billing.services.oneoff import payment_apply, razorpay_payment_mismatch
 from billing.services.razorpay import razorpay_subscription_apply
-from core import clock
 from core.actor import Actor
 from core.errors import ErrorCode
 from core.exceptions import ApplicationError
@@ -108,38 +106,12 @@ def razorpay_event_store(*, payload: bytes, signature: str | None, event_id: str
 
 def razorpay_event_process(*, event_id: int) -> RazorpayWebhookEvent:
     """Apply a stored event once; failures are recorded on the row and re-raised for the task to retry."""
-    try:
-        with transaction.atomic():
-            event = RazorpayWebhookEvent.objects.select_for_update().get(pk=event_id)
-            if event.status in RazorpayWebhookEvent.DONE:
-                return event
-            status, note, organization = _dispatch(event)
-            event.status = status
-            event.note = note[:255]
-            event.organization = organization
-            event.attempts += 1
-            event.last_error = ""
-            event.processed_at = clock.now()
-            event.save()
-            return event
-    except Exception as exc:
-        RazorpayWebhookEvent.objects.filter(pk=event_id).exclude(status__in=RazorpayWebhookEvent.DONE).update(
-            status=RazorpayWebhookEvent.Status.FAILED, attempts=F("attempts") + 1, last_error=f"{type(exc).__name__}: {exc}"[:4000]
-        )
-        raise
+    return events.event_process(model=RazorpayWebhookEvent, pk=event_id, dispatch=_dispatch)
 
 
 def razorpay_events_stuck(*, older_than: timedelta = timedelta(minutes=10), limit: int = 500) -> list[int]:
     """Ids of events neither processed nor ignored that arrived more than `older_than` ago."""
-    return list(
-        RazorpayWebhookEvent.objects.exclude(status__in=RazorpayWebhookEvent.DONE)
-        .filter(received_at__lt=clock.now() - older_than)
-        .order_by("event_created")
-        .values_list("id", flat=True)[:limit]
-    )
-
-
-# --- dispatch -------------------------------------------------------------------------------------------------
+    return events.events_stuck(model=RazorpayWebhookEvent, older_than=older_than, limit=limit)
 
 
 def _newer_applied(event: RazorpayWebhookEvent) -> bool:

@@ -7,14 +7,12 @@ from billing.services.manual import manual_subscriptions_expire
 from billing.services.subscriptions import subscription_seats_sync
 from core.actor import Actor
 
+# A stored webhook event's processing is retried 8 times with jittered exponential backoff (at most
+# 10 minutes apart); beat's retry_* task picks up what is still unprocessed after that.
+EVENT_RETRY = {"autoretry_for": (Exception,), "retry_backoff": True, "retry_backoff_max": 600, "retry_jitter": True, "max_retries": 8}
 
-@shared_task(
-    autoretry_for=(Exception,),
-    retry_backoff=True,
-    retry_backoff_max=600,
-    retry_jitter=True,
-    max_retries=8,
-)
+
+@shared_task(**EVENT_RETRY)
 def process_stripe_event(webhook_event_id: int) -> str:
     """Apply one stored Stripe event (idempotent: an applied event is left alone)."""
     return webhooks.webhook_event_process(webhook_event_id=webhook_event_id).status
@@ -29,13 +27,7 @@ def retry_stripe_events() -> int:
     return len(ids)
 
 
-@shared_task(
-    autoretry_for=(Exception,),
-    retry_backoff=True,
-    retry_backoff_max=600,
-    retry_jitter=True,
-    max_retries=8,
-)
+@shared_task(**EVENT_RETRY)
 def process_razorpay_event(event_id: int) -> str:
     """Apply one stored Razorpay event (idempotent: an applied event is left alone)."""
     return razorpay_webhooks.razorpay_event_process(event_id=event_id).status

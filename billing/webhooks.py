@@ -17,15 +17,13 @@ import stripe
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
 from djstripe import models as dj
 
 from audit.services import event_record
-from billing import gateway
+from billing import events, gateway
 from billing.models import Payment, Subscription, WebhookEvent
 from billing.services.customers import account_for_update, organization_owner
 from billing.services.state import subscription_apply
-from core import clock
 from core.actor import Actor
 from core.errors import ErrorCode
 from core.exceptions import ApplicationError
@@ -87,35 +85,12 @@ def webhook_event_store(*, payload: bytes, signature: str | None) -> tuple[Webho
 
 def webhook_event_process(*, webhook_event_id: int) -> WebhookEvent:
     """Apply a stored event once; failures are recorded on the row and re-raised for the task to retry."""
-    try:
-        with transaction.atomic():
-            event = WebhookEvent.objects.select_for_update().get(pk=webhook_event_id)
-            if event.status in WebhookEvent.DONE:
-                return event
-            status, note, organization = _dispatch(event)
-            event.status = status
-            event.note = note[:255]
-            event.organization = organization
-            event.attempts += 1
-            event.last_error = ""
-            event.processed_at = clock.now()
-            event.save()
-            return event
-    except Exception as exc:
-        WebhookEvent.objects.filter(pk=webhook_event_id).exclude(status__in=WebhookEvent.DONE).update(
-            status=WebhookEvent.Status.FAILED, attempts=F("attempts") + 1, last_error=f"{type(exc).__name__}: {exc}"[:4000]
-        )
-        raise
+    return events.event_process(model=WebhookEvent, pk=webhook_event_id, dispatch=_dispatch)
 
 
 def webhook_events_stuck(*, older_than: timedelta = timedelta(minutes=10), limit: int = 500) -> list[int]:
     """Ids of events neither processed nor ignored that arrived more than `older_than` ago."""
-    return list(
-        WebhookEvent.objects.exclude(status__in=WebhookEvent.DONE)
-        .filter(received_at__lt=clock.now() - older_than)
-        .order_by("event_created")
-        .values_list("id", flat=True)[:limit]
-    )
+    return events.events_stuck(model=WebhookEvent, older_than=older_than, limit=limit)
 
 
 # --- dispatch --------------------------------------------------------------------------------------

@@ -28,6 +28,24 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class ReadOnlyInline(admin.TabularInline):
+    """Related rows shown on a ReadOnlyAdmin page, never added, changed or deleted there."""
+
+    extra = 0
+    can_delete = False
+    # Foreign keys each row shows, fetched with the rows (one query for the inline).
+    select_related: tuple[str, ...] = ()
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related(*self.select_related)
+
+
 def apply_each(model_admin: admin.ModelAdmin, request, queryset, action: Callable[[Any], object], *, done: str, label=str) -> int:
     """Call a service on each selected row; a refusal becomes an error message naming the row, not a 500.
 

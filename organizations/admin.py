@@ -14,7 +14,7 @@ from django.utils.html import format_html, format_html_join
 
 from core import hooks
 from core.actor import actor_of
-from core.admin import ReadOnlyAdmin, apply_each
+from core.admin import ReadOnlyAdmin, ReadOnlyInline, apply_each
 from organizations import invites, services
 from organizations.models import Domain, Invite, Membership, Organization, Team, TeamMembership
 
@@ -30,21 +30,11 @@ def _admin_url(name: str, *args, query: str = "") -> str | None:
         return None
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(ReadOnlyInline):
     model = Membership
     fields = readonly_fields = ("user", "role", "status", "joined_at")
-    extra = 0
-    can_delete = False
     show_change_link = True
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("user")
+    select_related = ("user",)
 
 
 @admin.register(Organization)
@@ -128,20 +118,10 @@ class MembershipAdmin(ReadOnlyAdmin):
         self._status_set(request, queryset, Membership.Status.ACTIVE, "{count} member(s) reactivated.")
 
 
-class TeamMembershipInline(admin.TabularInline):
+class TeamMembershipInline(ReadOnlyInline):
     model = TeamMembership
     fields = readonly_fields = ("user", "added_at")
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("user")
+    select_related = ("user",)
 
 
 @admin.register(Team)
