@@ -8,7 +8,7 @@ PORT ?= 8000
 ## `make run` listens on this machine only; `make run HOST=0.0.0.0` to serve the network.
 HOST ?= 127.0.0.1
 
-.PHONY: format run test install migrate seed worker beat schema check bench fuzz clean
+.PHONY: format run test install migrate seed worker beat schema check bench soak fuzz clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -57,6 +57,14 @@ schema: install
 ## needs wrk, PostgreSQL (BENCH_DATABASE_URL, default .../saas_bench) and Redis (BENCH_REDIS_URL, db 10).
 bench: install
 	$(PY) bench/run.py $(BENCH_ARGS)
+
+## Soak under faults (never part of `make test`; issue 19): bench/soak.py starts its own PostgreSQL
+## cluster and redis-server on spare ports (never the machine's), serves the app as production does,
+## drives 16 clients for 4 minutes while it stops and restarts each store, then checks every
+## acknowledged write and audit chain and prints the table and the goals. Needs the PostgreSQL server
+## binaries (initdb, pg_ctl) and redis-server. Options: `make soak SOAK_ARGS="--duration 90 --pg-at 25"`.
+soak: install
+	$(PY) bench/soak.py $(SOAK_ARGS)
 
 ## Longer schemathesis run than `make test`'s: FUZZ_MAX_EXAMPLES examples per operation
 ## (default 50; `make test` uses 4). Narrow it with FUZZ_K (a pytest -k expression), e.g.

@@ -1,16 +1,28 @@
 """Fixtures shared by every app's tests."""
 
+import django.test.client
 import pytest
+import rest_framework.test
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from accounts.tests.factories import UserFactory
+from core.handlers import AtomicWritesOnly
+
+# The test clients' handlers treat the request transaction as the served ones do (config/asgi.py,
+# config/wsgi.py): reads outside it, writes inside. Both names are looked up when a client is made.
+django.test.client.ClientHandler = type("ClientHandler", (AtomicWritesOnly, django.test.client.ClientHandler), {})
+rest_framework.test.ForceAuthClientHandler = type("ForceAuthClientHandler", (AtomicWritesOnly, rest_framework.test.ForceAuthClientHandler), {})
 
 
 @pytest.fixture(autouse=True)
 def _clean_cache():
-    """Each test starts with an empty cache (throttle counters, session states)."""
+    """Each test starts with an empty cache (throttle counters, session states) and reads the signing keys afresh."""
+    from accounts.signing_keys import keyring
+
     cache.clear()
+    # The process keeps the keys in memory: a key another test made (and rolled back) must not sign here.
+    keyring.forget()
     yield
     cache.clear()
 

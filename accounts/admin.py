@@ -1,6 +1,7 @@
 """Staff admin: OTP-verified sign-in; read-mostly account models whose secrets are never rendered."""
 
 from allauth.socialaccount.models import SocialApp, SocialToken
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.views import PasswordChangeView
@@ -11,12 +12,12 @@ from django.urls import reverse
 from django_otp.admin import OTPAdminSite
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts import mfa, services, sessions
+from accounts import mfa, services, sessions, staff
 from accounts.admin_forms import StaffAuthenticationForm
-from accounts.models import BackupCodeDevice, OneTimeToken, User, UserSession
+from accounts.models import BackupCodeDevice, OneTimeToken, SigningKey, User, UserSession
 from audit.services import event_record
 from core import hooks
-from core.actor import actor_of
+from core.actor import actor_of, principal_of
 from core.admin import ReadOnlyAdmin
 
 
@@ -44,6 +45,13 @@ class StaffAdminSite(OTPAdminSite):
     # MFA cannot enter at all (API.md v1.1 invariant 8).
     login_form = StaffAuthenticationForm
     login_template = "admin/staff_login.html"
+
+    def has_permission(self, request):
+        # STAFF_REQUIRE_PASSKEY: an admin session verified with TOTP or a backup code is not enough.
+        return super().has_permission(request) and (not settings.STAFF_REQUIRE_PASSKEY or staff.passkey_verified(principal=principal_of(request)))
+
+    def login(self, request, extra_context=None):
+        return super().login(request, extra_context={"passkey_required": settings.STAFF_REQUIRE_PASSKEY, **(extra_context or {})})
 
     def get_app_list(self, request, app_label=None):
         # allauth's `account` app and ours are both called "Accounts": one section, not two.
@@ -266,3 +274,13 @@ _replace(SocialApp, SocialAppAdmin)
 # Provider access tokens have no business in the admin (allauth's admin shows them truncated).
 if admin.site.is_registered(SocialToken):
     admin.site.unregister(SocialToken)
+
+
+@admin.register(SigningKey)
+class SigningKeyAdmin(ReadOnlyAdmin):
+    """JWT signing keys, browse only: `manage.py auth_rotate_signing_key` rotates (docs/signing-keys.md)."""
+
+    list_display = ("kid", "algorithm", "state", "created_at", "verify_until", "retired_at")
+    list_filter = ("state", "algorithm")
+    # The public half only: the (encrypted) private half is never shown.
+    fields = ("kid", "algorithm", "state", "public_key", "created_at", "demoted_at", "verify_until", "retired_at")

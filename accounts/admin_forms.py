@@ -1,12 +1,15 @@
-"""The staff admin's one-step sign-in: e-mail, password and a TOTP or backup code on one form."""
+"""The staff admin's one-step sign-in: e-mail, password and a TOTP or backup code (or a passkey) on one form."""
+
+import json
 
 from django import forms
+from django.conf import settings
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.signals import user_login_failed
 from django.core.exceptions import ValidationError
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts import mfa
+from accounts import mfa, passkeys
 from accounts.login import credentials_check
 from accounts.models import BackupCodeDevice
 from audit.services import event_record
@@ -18,6 +21,12 @@ INVALID_SIGN_IN = "Enter the e-mail, password and code of a staff account. All t
 MFA_MISSING = (
     "Staff sign-in needs multi-factor authentication. An operator sets up your authenticator on the "
     "server (manage.py accounts_totp_enroll <your e-mail>); then sign in here with its code."
+)
+
+
+PASSKEY_MISSING = (
+    'Staff sign-in needs a passkey: enter your e-mail and password, then choose "Log in with a passkey". '
+    "Register one first from a session signed in with your authenticator (auth/passkeys/register)."
 )
 
 
@@ -42,12 +51,22 @@ class StaffAuthenticationForm(AdminAuthenticationForm):
         widget=_UnechoedTextInput(attrs={"autocomplete": "one-time-code", "spellcheck": "false"}),
     )
 
+    # Filled by admin_passkey.js: the `challenge_id` of `auth/passkeys/login/begin {email}` and the assertion.
+    passkey_challenge = forms.CharField(required=False, max_length=128, widget=forms.HiddenInput)
+    passkey_credential = forms.CharField(required=False, max_length=16384, widget=forms.HiddenInput)
+
     error_messages = {**AdminAuthenticationForm.error_messages, "invalid_login": INVALID_SIGN_IN}
+
+    def __init__(self, request=None, *args, **kwargs):
+        super().__init__(request, *args, **kwargs)
+        # A passkey stands in for the code; under STAFF_REQUIRE_PASSKEY a code is not accepted at all.
+        self.fields["code"].required = not (self.data.get("passkey_credential") or settings.STAFF_REQUIRE_PASSKEY)
 
     def clean(self):
         email = self.cleaned_data.get("username")
         password = self.cleaned_data.get("password")
         code = self.cleaned_data.get("code")
+        credential = self.cleaned_data.get("passkey_credential")
         if not email or not password:
             return self.cleaned_data
         try:
@@ -59,6 +78,9 @@ class StaffAuthenticationForm(AdminAuthenticationForm):
         self.confirm_login_allowed(user)  # active staff only: the same message as a wrong password
         if not mfa.mfa_enabled(user=user):
             raise ValidationError(MFA_MISSING, code="mfa_missing")
+        if credential or settings.STAFF_REQUIRE_PASSKEY:
+            self.user_cache = self._passkey_check(user=user, email=email, credential=credential)
+            return self.cleaned_data
         if not code:
             raise self.get_invalid_login_error()
         try:
@@ -72,6 +94,23 @@ class StaffAuthenticationForm(AdminAuthenticationForm):
         user.otp_device = self._device(user=user, method=method)
         self.user_cache = user
         return self.cleaned_data
+
+    def _passkey_check(self, *, user, email: str, credential: str):
+        if not credential:
+            raise ValidationError(PASSKEY_MISSING, code="passkey_required")
+        try:
+            assertion = json.loads(credential)
+        except ValueError:
+            assertion = None
+        device = None
+        if isinstance(assertion, dict):
+            device = passkeys.passkey_assertion_check(user=user, challenge_id=self.cleaned_data.get("passkey_challenge") or "", credential=assertion)
+        if device is None:
+            self._wrong_code(user=user, email=email)
+            raise self.get_invalid_login_error()
+        # django-otp marks the session verified with the passkey when Django's login() runs.
+        user.otp_device = device
+        return user
 
     def _refusal(self, error: ApplicationError) -> ValidationError:
         if error.status_code == 429:

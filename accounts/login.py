@@ -1,5 +1,8 @@
 """Password sign-in: the credentials (with django-axes lockout), then an MFA challenge or the session.
 
+An org enforcing SSO for the account's address (the `sso` app answers the `sso_required` hook)
+refuses the password with 403 SSO_REQUIRED, once the password has matched.
+
 Above both `services` and `mfa`: it asks `mfa` whether a second factor is needed.
 """
 
@@ -18,6 +21,17 @@ from core.errors import ErrorCode
 from core.exceptions import ApplicationError
 
 INVALID_CREDENTIALS = "Invalid email or password."
+SSO_REQUIRED = "Your organization requires single sign-on for this address: sign in with SSO (POST /api/v1/auth/sso/start)."
+
+
+@hooks.hook
+def sso_required(*, user) -> bool:
+    """Whether an org's enforced SSO connection covers this account, so only its IdP may sign it in (the `sso` app answers)."""
+    return False
+
+
+def _sso_required_error() -> ApplicationError:
+    return ApplicationError(code=ErrorCode.SSO_REQUIRED, message=SSO_REQUIRED, status_code=status.HTTP_403_FORBIDDEN)
 
 
 def _lockout_error() -> ApplicationError:
@@ -69,6 +83,9 @@ def user_login(*, request, email: str, password: str, organization_id=None, org_
     org selection instead of tokens, after the MFA challenge when MFA is on.
     """
     user = credentials_check(request=request, email=email, password=password)
+    if sso_required(user=user):
+        # Only after the password matched: a wrong password keeps the one answer for every address.
+        raise _sso_required_error()
     if organization_id is not None:
         # Checked before an MFA challenge is spent on a login that would fail anyway.
         organization_id = organization_for_login(user=user, organization_id=organization_id)

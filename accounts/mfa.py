@@ -10,8 +10,9 @@ import qrcode
 import qrcode.image.svg
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Max
+from django.db.models import F, Max, QuerySet
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_otp_webauthn.models import WebAuthnCredential
 
 from accounts.models import BackupCode, BackupCodeDevice, OneTimeToken, User
 from accounts.sessions import OrgSelection, login_finish, sessions_revoke_all
@@ -95,9 +96,18 @@ def _totp_check(device: TOTPDevice, code: str) -> bool:
         return locked.verify_token(code)
 
 
+def confirmed_factors(*, user: User) -> list[QuerySet]:
+    """The user's confirmed second factors, one queryset per kind (TOTP devices, passkeys)."""
+    return [TOTPDevice.objects.filter(user=user, confirmed=True), WebAuthnCredential.objects.filter(user=user, confirmed=True)]
+
+
 def mfa_enabled(*, user: User) -> bool:
-    """Tell whether sign-in needs a second factor."""
-    return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+    """Tell whether sign-in needs a second factor (a confirmed TOTP device or a passkey)."""
+    return any(factors.exists() for factors in confirmed_factors(user=user))
+
+
+def _mfa_required(action: str) -> ApplicationError:
+    return ApplicationError(code=ErrorCode.MFA_REQUIRED, message=f"Sign in with your second factor to {action}.", status_code=403)
 
 
 # --- methods ---------------------------------------------------------------------------------
@@ -106,9 +116,10 @@ def mfa_enabled(*, user: User) -> bool:
 # id can never name a device of another kind (pks of different device tables overlap).
 METHOD_TOTP = "totp"
 METHOD_BACKUP_CODES = "backup_codes"
-# Every type `auth/mfa` may list (`webauthn`: passkeys, listed once that app adds them).
-METHOD_TYPES = (METHOD_TOTP, METHOD_BACKUP_CODES, "webauthn")
-_METHOD_MODELS = {METHOD_TOTP: TOTPDevice, METHOD_BACKUP_CODES: BackupCodeDevice}
+METHOD_WEBAUTHN = "webauthn"
+# Every type `auth/mfa` may list (`webauthn`: passkeys, accounts.passkeys).
+METHOD_TYPES = (METHOD_TOTP, METHOD_BACKUP_CODES, METHOD_WEBAUTHN)
+_METHOD_MODELS = {METHOD_TOTP: TOTPDevice, METHOD_BACKUP_CODES: BackupCodeDevice, METHOD_WEBAUTHN: WebAuthnCredential}
 
 
 def method_id(kind: str, pk) -> str:
@@ -124,7 +135,7 @@ def _method_parse(value: str) -> tuple[str, int] | None:
 
 
 def mfa_methods(*, user: User) -> list[dict]:
-    """The user's confirmed second factors: [{id, type, name, created_at, last_used_at}], TOTP first.
+    """The user's confirmed second factors: [{id, type, name, created_at, last_used_at}], TOTP first, passkeys last.
 
     Backup codes are listed only alongside TOTP (they are its fallback, never a factor alone);
     their set has no creation time (`created_at` null) and was last used when its latest code was.
@@ -133,12 +144,15 @@ def mfa_methods(*, user: User) -> list[dict]:
         {"id": method_id(METHOD_TOTP, d.pk), "type": METHOD_TOTP, "name": d.name, "created_at": d.created_at, "last_used_at": d.last_used_at}
         for d in TOTPDevice.objects.filter(user=user, confirmed=True).order_by("pk")
     ]
-    if not methods:
-        return []
-    backups = BackupCodeDevice.objects.filter(user=user, confirmed=True).annotate(last_used=Max("codes__used_at")).order_by("pk")
+    if methods:
+        backups = BackupCodeDevice.objects.filter(user=user, confirmed=True).annotate(last_used=Max("codes__used_at")).order_by("pk")
+        methods += [
+            {"id": method_id(METHOD_BACKUP_CODES, d.pk), "type": METHOD_BACKUP_CODES, "name": d.name, "created_at": None, "last_used_at": d.last_used}
+            for d in backups
+        ]
     methods += [
-        {"id": method_id(METHOD_BACKUP_CODES, d.pk), "type": METHOD_BACKUP_CODES, "name": d.name, "created_at": None, "last_used_at": d.last_used}
-        for d in backups
+        {"id": method_id(METHOD_WEBAUTHN, d.pk), "type": METHOD_WEBAUTHN, "name": d.name, "created_at": d.created_at, "last_used_at": d.last_used_at}
+        for d in WebAuthnCredential.objects.filter(user=user, confirmed=True).order_by("pk")
     ]
     return methods
 
@@ -155,21 +169,37 @@ def mfa_status(*, user: User) -> dict:
 def mfa_method_remove(*, user: User, method_id: str, code: str, actor: Actor, organization_id=None) -> None:
     """Remove one second factor after a valid current code (TOTP or backup code).
 
-    Removing TOTP removes the backup codes with it: MFA is then off (`mfa.disabled`). Removing the
-    backup codes leaves TOTP on (`mfa.method_removed`). An id that is not one of the user's
+    Removing TOTP removes the backup codes with it (`mfa.disabled` when no passkey is left).
+    Removing the backup codes leaves TOTP on (`mfa.method_removed`). A passkey is removed with a
+    code when the user has TOTP, else from a session that passed MFA (a passkey-only account has
+    no code to type); removing the last factor turns MFA off. An id that is not one of the user's
     confirmed methods is 404, checked before the code so no backup code is spent on it.
     """
     parsed = _method_parse(method_id)
     if parsed is None or not _METHOD_MODELS[parsed[0]].objects.filter(user=user, confirmed=True, pk=parsed[1]).exists():
         raise not_found("No such MFA method.")
     kind, pk = parsed
-    if mfa_code_verify(user=user, code=code) is None:
+    if kind == METHOD_WEBAUTHN and _confirmed_totp(user) is None:
+        # Why: the password alone (a session without MFA) must not be able to strip a factor.
+        if not actor.principal.mfa:
+            raise _mfa_required("remove a passkey")
+    elif mfa_code_verify(user=user, code=code) is None:
         raise _invalid_code()
     metadata = {"method_id": method_id, "type": kind}
     if kind == METHOD_TOTP:
         _mfa_remove(user=user, actor=actor, organization_id=organization_id, metadata=metadata)
+    elif kind == METHOD_WEBAUTHN:
+        _passkey_remove(user=user, pk=pk, actor=actor, organization_id=organization_id, metadata=metadata)
     else:
         _backup_codes_remove(user=user, pk=pk, actor=actor, organization_id=organization_id, metadata=metadata)
+
+
+@transaction.atomic
+def _passkey_remove(*, user: User, pk: int, actor: Actor, organization_id, metadata: dict) -> None:
+    removed, _ = WebAuthnCredential.objects.filter(user=user, pk=pk).delete()
+    if removed:
+        action = "mfa.method_removed" if mfa_enabled(user=user) else "mfa.disabled"
+        event_record(action=action, actor=actor, organization_id=organization_id, target=user, metadata=metadata)
 
 
 @transaction.atomic
@@ -190,17 +220,20 @@ STAFF_ENROLL_BY_OPERATOR = "Staff accounts get their authenticator from an opera
 
 
 @transaction.atomic
-def totp_enroll(*, user: User, by_operator: bool = False) -> dict:
+def totp_enroll(*, user: User, by_operator: bool = False, session_mfa: bool = False) -> dict:
     """Start TOTP enrollment: a new unconfirmed device; returns {secret, otpauth_url, qr_svg}.
 
     A staff account enrolls only through an operator (`by_operator`, the management command):
     MFA is what turns a staff password into staff powers, so the password alone must not be
-    enough to set it up.
+    enough to set it up. An account that already has a passkey adds TOTP only from a session
+    that passed MFA (`session_mfa`).
     """
-    if mfa_enabled(user=user):
+    if _confirmed_totp(user) is not None:
         raise _already_enabled()
     if user.is_staff and not by_operator:
         raise forbidden(STAFF_ENROLL_BY_OPERATOR)
+    if not by_operator and not session_mfa and mfa_enabled(user=user):
+        raise _mfa_required("add an authenticator app")
     TOTPDevice.objects.filter(user=user, confirmed=False).delete()
     device = TOTPDevice.objects.create(user=user, name=TOTP_DEVICE_NAME, confirmed=False)
     url = device.config_url
@@ -221,7 +254,7 @@ def totp_confirm(*, user: User, code: str, actor: Actor, organization_id=None, s
     """
     device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
     if device is None:
-        if mfa_enabled(user=user):
+        if _confirmed_totp(user) is not None:
             raise _already_enabled()
         raise ApplicationError(
             code=ErrorCode.VALIDATION_ERROR,
@@ -297,8 +330,8 @@ def _backup_codes_renew(*, user: User, actor: Actor, organization_id) -> list[st
 
 
 def totp_disable(*, user: User, code: str, actor: Actor, organization_id=None) -> None:
-    """Turn MFA off after a valid TOTP or backup code; every device and code is removed."""
-    if not mfa_enabled(user=user):
+    """Remove TOTP and its backup codes after a valid TOTP or backup code (MFA is off unless a passkey remains)."""
+    if _confirmed_totp(user) is None:
         raise _not_enabled()
     if mfa_code_verify(user=user, code=code) is None:
         raise _invalid_code()
@@ -306,18 +339,21 @@ def totp_disable(*, user: User, code: str, actor: Actor, organization_id=None) -
 
 
 def mfa_reset(*, user: User, actor: Actor) -> None:
-    """Remove a user's second factor for them (staff, e.g. a lost phone); recorded as `mfa.disabled`."""
+    """Remove every second factor of a user for them (staff, e.g. a lost phone), passkeys included; recorded as `mfa.disabled`."""
     organization_id = hooks.default_organization(user=user)
-    _mfa_remove(user=user, actor=actor, organization_id=organization_id, metadata={"by_staff": True})
+    _mfa_remove(user=user, actor=actor, organization_id=organization_id, metadata={"by_staff": True}, passkeys=True)
 
 
 @transaction.atomic
-def _mfa_remove(*, user: User, actor: Actor, organization_id, metadata: dict) -> None:
+def _mfa_remove(*, user: User, actor: Actor, organization_id, metadata: dict, passkeys: bool = False) -> None:
     removed, _ = TOTPDevice.objects.filter(user=user).delete()
     BackupCodeDevice.objects.filter(user=user).delete()
+    if passkeys:
+        removed += WebAuthnCredential.objects.filter(user=user).delete()[0]
     if removed:
         event_record(
-            action="mfa.disabled",
+            # Passkeys left: MFA stays on, only this method went.
+            action="mfa.method_removed" if mfa_enabled(user=user) else "mfa.disabled",
             actor=actor,
             organization_id=organization_id,
             target=user,
@@ -390,6 +426,47 @@ def challenge_complete(*, mfa_token: str, code: str, actor: Actor) -> TokenPair 
     return _challenge_finish(challenge=challenge, method=method, actor=actor)
 
 
+def challenge_user(*, mfa_token: str) -> User | None:
+    """The active user a live sign-in challenge belongs to, or None."""
+    challenge = _live_challenges(mfa_token).select_related("user").first()
+    if challenge is None or not challenge.user.is_active:
+        return None
+    return challenge.user
+
+
+def challenge_complete_passkey(*, mfa_token: str, actor: Actor, verify) -> TokenPair | OrgSelection:
+    """Finish a sign-in with a passkey assertion: `verify(user)` checks it and returns the device, or None.
+
+    Counted against the challenge's attempts like a code; the session's `auth_method` gets a
+    `+passkey` suffix, which is what `STAFF_REQUIRE_PASSKEY` looks for.
+    """
+    challenge = _live_challenges(mfa_token).select_related("user").first()
+    if challenge is None or not challenge.user.is_active:
+        raise _challenge_invalid()
+    user = challenge.user
+    actor = actor.as_user(user)
+    if _live_challenges(mfa_token).update(attempts=F("attempts") + 1) != 1:
+        raise _challenge_invalid()
+    if verify(user) is None:
+        event_record(
+            action="mfa.verification_failed",
+            actor=actor,
+            organization_id=hooks.default_organization(user=user),
+            target=user,
+            metadata={"method": METHOD_WEBAUTHN},
+        )
+        raise ApplicationError(
+            code=ErrorCode.VALIDATION_ERROR,
+            message="The passkey could not be verified.",
+            details={"credential": ["The passkey could not be verified."]},
+        )
+    return _challenge_finish(challenge=challenge, method=PASSKEY_AUTH_SUFFIX, actor=actor)
+
+
+# Appended to a session's `auth_method` when its second factor was a passkey ("password+passkey").
+PASSKEY_AUTH_SUFFIX = "passkey"
+
+
 @transaction.atomic
 def _challenge_finish(*, challenge: OneTimeToken, method: str, actor: Actor) -> TokenPair | OrgSelection:
     # Conditional UPDATE: one challenge opens at most one session, even under concurrent use.
@@ -400,7 +477,7 @@ def _challenge_finish(*, challenge: OneTimeToken, method: str, actor: Actor) -> 
         actor=actor,
         organization_id=challenge.data.get("organization_id"),
         mfa_verified=True,
-        auth_method=challenge.data.get("auth_method") or "password",
+        auth_method=_auth_method(challenge.data.get("auth_method") or "password", method),
         org_selection=bool(challenge.data.get("org_selection")),
     )
     if method == "backup_code":
@@ -413,3 +490,7 @@ def _challenge_finish(*, challenge: OneTimeToken, method: str, actor: Actor) -> 
             target=challenge.user,
         )
     return result
+
+
+def _auth_method(first: str, method: str) -> str:
+    return f"{first}+{PASSKEY_AUTH_SUFFIX}" if method == PASSKEY_AUTH_SUFFIX else first

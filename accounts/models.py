@@ -184,3 +184,38 @@ class BackupCode(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["device", "code_hash"], name="accounts_backupcode_unique")]
+
+
+class SigningKey(models.Model):
+    """A key that signs or verifies the platform's JWTs, published by `kid` at /.well-known/jwks.json.
+
+    One key is `current` (signs); `previous` keys only verify, until `verify_until` (when the last
+    token they signed has expired); `retired` keys verify nothing and keep no private half. The
+    private key is stored encrypted (accounts/signing_keys.py), never in the clear.
+    """
+
+    class State(models.TextChoices):
+        CURRENT = "current", "Current (signs and verifies)"
+        PREVIOUS = "previous", "Previous (verifies only)"
+        RETIRED = "retired", "Retired"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kid = models.CharField(max_length=64, unique=True)
+    algorithm = models.CharField(max_length=16)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.CURRENT)
+    public_key = models.TextField()  # PEM (SubjectPublicKeyInfo)
+    private_key_encrypted = models.TextField(blank=True)  # Fernet token of the PKCS#8 PEM; emptied on retirement
+    created_at = models.DateTimeField(default=clock.now)
+    demoted_at = models.DateTimeField(null=True, blank=True)
+    verify_until = models.DateTimeField(null=True, blank=True)
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # At most one signing key: two processes creating the first key at once cannot both win.
+            models.UniqueConstraint(fields=["state"], condition=models.Q(state="current"), name="accounts_signingkey_one_current"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kid} ({self.algorithm}, {self.state})"

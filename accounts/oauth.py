@@ -28,7 +28,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
-from accounts import mfa, selectors, services, sessions
+from accounts import login, mfa, selectors, services, sessions
 from accounts.models import OneTimeToken, User
 from accounts.tokens import hash_secret, random_secret
 from audit.services import event_record
@@ -60,6 +60,7 @@ class OAuthError(StrEnum):
     ACCOUNT_INACTIVE = "account_inactive"
     ACCOUNT_LINKED_ELSEWHERE = "account_linked_elsewhere"
     LINK_INVALID = "link_invalid"
+    SSO_REQUIRED = "sso_required"
 
 
 # --- redirects to the front end ------------------------------------------------------------
@@ -162,24 +163,34 @@ def google_link_start(*, request: HttpRequest, token: str) -> HttpResponse:
 
 def google_callback(*, request: HttpRequest) -> HttpResponse:
     """Finish the round trip through allauth; always land on the front end with no Django session left."""
-    try:
-        response = _allauth_google_callback(request)
-    except ApplicationError as exc:
-        logger.warning("Google sign-in refused: %s", exc.code)
-        response = error_redirect(OAuthError.SIGN_IN_FAILED)
-    if not _lands_on_frontend(response):
-        # A path of allauth's we do not expect (a signup form, an HTML page): never show it to API clients.
-        logger.warning("Google sign-in ended outside the front end (HTTP %s)", response.status_code)
-        response = error_redirect(OAuthError.SIGN_IN_FAILED)
-    # Why: the API is token-based; a signed-in session cookie would be a second, unmanaged credential.
-    get_account_adapter(request).logout(request)
+    response = callback_finish(request=request, allauth_view=_allauth_google_callback, label="Google")
     if LINK_COOKIE in request.COOKIES:
         response.delete_cookie(LINK_COOKIE, path=_link_cookie_path(), samesite="Lax")
     return response
 
 
-def _token_redirect(*, actor: Actor, user: User) -> HttpResponse:
-    pair = sessions.login_complete(user=user, actor=actor, organization_id=None, mfa_verified=False, auth_method=GOOGLE)
+def callback_finish(*, request: HttpRequest, allauth_view, label: str, **view_kwargs) -> HttpResponse:
+    """Run an allauth callback view; land on the front end (never an allauth page) with no Django session left.
+
+    Shared by every provider allauth runs for the API (Google here, SSO connections in `sso`).
+    """
+    try:
+        response = allauth_view(request, **view_kwargs)
+    except ApplicationError as exc:
+        logger.warning("%s sign-in refused: %s", label, exc.code)
+        response = error_redirect(OAuthError.SIGN_IN_FAILED)
+    if not _lands_on_frontend(response):
+        # A path of allauth's we do not expect (a signup form, an HTML page): never show it to API clients.
+        logger.warning("%s sign-in ended outside the front end (HTTP %s)", label, response.status_code)
+        response = error_redirect(OAuthError.SIGN_IN_FAILED)
+    # Why: the API is token-based; a signed-in session cookie would be a second, unmanaged credential.
+    get_account_adapter(request).logout(request)
+    return response
+
+
+def token_redirect(*, actor: Actor, user: User, auth_method: str = GOOGLE, organization_id=None) -> HttpResponse:
+    """Open the API session of a completed provider sign-in and send its tokens to the front end."""
+    pair = sessions.login_complete(user=user, actor=actor, organization_id=organization_id, mfa_verified=False, auth_method=auth_method)
     context = selectors.user_organization_context(user=user, organization_id=pair.session.organization_id)
     return frontend_redirect(
         access_token=pair.access_token,
@@ -297,23 +308,31 @@ class AccountAdapter(DefaultAccountAdapter):
         """Drop allauth's flash messages: the API has no pages to show them on."""
 
     def pre_login(self, request: HttpRequest, user: User, **kwargs) -> HttpResponse | None:
-        """Stop a Google sign-in of a disabled account, or of one that needs its second factor."""
+        """Stop a Google sign-in of a disabled account, of one SSO must sign in, or of one that needs its second factor."""
         if not _is_social_login(kwargs):
             return super().pre_login(request, user, **kwargs)
-        if not user.is_active:
-            return error_redirect(OAuthError.ACCOUNT_INACTIVE)
-        if mfa.mfa_enabled(user=user):
-            # Why: Google proves the first factor only; tokens wait for the code at `auth/mfa/verify`.
-            challenge = mfa.challenge_issue(user=user, auth_method=GOOGLE)
-            return frontend_redirect(status="mfa_required", mfa_token=challenge)
-        return None
+        if user.is_active and login.sso_required(user=user):
+            # An org enforcing SSO for this address: Google is a way around its IdP too.
+            return error_redirect(OAuthError.SSO_REQUIRED)
+        return social_sign_in_gate(user=user, auth_method=GOOGLE)
 
     def post_login(self, request: HttpRequest, user: User, **kwargs) -> HttpResponse:
         """Answer a completed Google sign-in with the API's token pair instead of a page."""
         response = super().post_login(request, user, **kwargs)
         if not _is_social_login(kwargs):
             return response
-        return _token_redirect(actor=actor_of(request), user=user)
+        return token_redirect(actor=actor_of(request), user=user)
+
+
+def social_sign_in_gate(*, user: User, auth_method: str, organization_id=None) -> HttpResponse | None:
+    """Stop a provider sign-in of a disabled account, or answer with the MFA challenge it still needs."""
+    if not user.is_active:
+        return error_redirect(OAuthError.ACCOUNT_INACTIVE)
+    if mfa.mfa_enabled(user=user):
+        # Why: the provider proves the first factor only; tokens wait for the code at `auth/mfa/verify`.
+        challenge = mfa.challenge_issue(user=user, organization_id=organization_id, auth_method=auth_method)
+        return frontend_redirect(status="mfa_required", mfa_token=challenge)
+    return None
 
 
 def _email_of(sociallogin: SocialLogin) -> str | None:
@@ -397,6 +416,8 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
             # Why: linking on an email one side has not proven would hand the account to whoever
             # registered it (or whoever controls the Google account); such users link explicitly.
             _abort(OAuthError.ACCOUNT_EXISTS)
+        if login.sso_required(user=user):
+            _abort(OAuthError.SSO_REQUIRED)  # not even linked: the org's IdP is the only way in
         social_account_connect(request=request, sociallogin=sociallogin, user=user)
 
     def populate_user(self, request: HttpRequest, sociallogin: SocialLogin, data: dict) -> User:
@@ -419,13 +440,21 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
             setattr(user, field, value)
         picture = extra.get("picture") or ""
         user.avatar_url = picture if len(picture) <= User._meta.get_field("avatar_url").max_length else ""
-        user.email_verified_at = clock.now() if user.email and _google_verified(sociallogin, user.email) else None
+        user.email_verified_at = clock.now() if user.email and self.email_proven(sociallogin, user.email) else None
         return user
 
+    def email_proven(self, sociallogin: SocialLogin, email: str) -> bool:
+        """Whether the provider's word proves the mailbox of `email` (invariant 3): Google's `verified` does."""
+        return _google_verified(sociallogin, email)
+
+    def sign_in_method(self, sociallogin: SocialLogin) -> str:
+        """The `method` recorded for the sign-in (`user.registered`, the session's `auth_method`)."""
+        return GOOGLE
+
     def save_user(self, request: HttpRequest, sociallogin: SocialLogin, form=None) -> User:
-        """Create the account of a first Google sign-in (no usable password) and record it."""
+        """Create the account of a first provider sign-in (no usable password) and record it."""
         user = super().save_user(request, sociallogin, form=form)
-        event_record(action="user.registered", actor=actor_of(request).as_user(user), target=user, metadata={"method": GOOGLE})
+        event_record(action="user.registered", actor=actor_of(request).as_user(user), target=user, metadata={"method": self.sign_in_method(sociallogin)})
         return user
 
     def get_connect_redirect_url(self, request: HttpRequest, socialaccount) -> str:

@@ -1,16 +1,24 @@
 """Account reads."""
 
-from django.db.models import QuerySet
+from django.db.models import CharField, QuerySet, Value
 
 from accounts.models import User, UserSession
 from core import hooks
 
 
-def user_linked_providers(*, user: User) -> list[str]:
-    """Return the social providers linked to the account (e.g. ["google"])."""
+def user_sign_in_methods(*, user: User) -> tuple[bool, list[str]]:
+    """(mfa_enabled, linked providers) in one query, as `users/me` shows them (issue 17)."""
     from allauth.socialaccount.models import SocialAccount
 
-    return sorted(set(SocialAccount.objects.filter(user=user).values_list("provider", flat=True)))
+    from accounts.mfa import confirmed_factors
+
+    def marked(queryset, kind: str, column):
+        return queryset.values_list(Value(kind, output_field=CharField()), column)
+
+    providers = marked(SocialAccount.objects.filter(user=user), "provider", "provider")
+    factors = [marked(queryset, "factor", Value("", output_field=CharField())) for queryset in confirmed_factors(user=user)]
+    rows = list(providers.union(*factors, all=True))
+    return any(kind == "factor" for kind, _ in rows), sorted({name for kind, name in rows if kind == "provider"})
 
 
 def session_list(*, user: User) -> QuerySet[UserSession]:

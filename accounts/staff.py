@@ -22,9 +22,28 @@ def staff_power_check(*, principal: Principal, action: str) -> None:
     user = principal.user if principal.is_user else None
     if not (user is not None and user.is_authenticated and user.is_active and user.is_staff):
         raise forbidden("Staff only.")
-    # Invariant 8: the claim mirrors the session's MFA state, which only a TOTP/backup-code sign-in sets.
+    # Invariant 8: the claim mirrors the session's MFA state, which only a second-factor sign-in sets.
     if not principal.mfa:
         raise ApplicationError(code=ErrorCode.MFA_REQUIRED, message=f"Sign in with MFA to {action}.", status_code=403)
+    if settings.STAFF_REQUIRE_PASSKEY and not passkey_verified(principal=principal):
+        raise ApplicationError(code=ErrorCode.MFA_REQUIRED, message=f"Sign in with a passkey to {action}.", status_code=403)
+
+
+# A session's `auth_method` when a passkey signed it in ("passkey") or was its second factor ("password+passkey").
+_PASSKEY_METHOD = "passkey"
+
+
+def passkey_verified(*, principal: Principal) -> bool:
+    """Tell whether the principal's sign-in used a passkey (`STAFF_REQUIRE_PASSKEY`).
+
+    A bearer token: its session's `auth_method`. A Django session (the admin): the device
+    django-otp verified it with.
+    """
+    if principal.session_id:
+        auth_method = UserSession.objects.filter(id=principal.session_id).values_list("auth_method", flat=True).first() or ""
+        return auth_method == _PASSKEY_METHOD or auth_method.endswith(f"+{_PASSKEY_METHOD}")
+    device = getattr(principal.user, "otp_device", None)
+    return device is not None and device._meta.label_lower == "django_otp_webauthn.webauthncredential"
 
 
 def impersonation_check(*, principal: Principal) -> None:

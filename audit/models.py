@@ -40,6 +40,8 @@ class AuditEvent(models.Model):
         USER = "user"
         API_KEY = "api_key"
         SERVICE = "service"
+        # An identity provider provisioning through the org's SCIM token (actor_id: the token's id).
+        SCIM = "scim"
         SYSTEM = "system"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)

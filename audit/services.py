@@ -91,6 +91,7 @@ _ACTOR_TYPES = {
     PrincipalKind.USER: AuditEvent.ActorType.USER,
     PrincipalKind.API_KEY: AuditEvent.ActorType.API_KEY,
     PrincipalKind.SERVICE: AuditEvent.ActorType.SERVICE,
+    PrincipalKind.SCIM: AuditEvent.ActorType.SCIM,
 }
 
 

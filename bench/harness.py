@@ -171,7 +171,11 @@ class Server:
             "PROMETHEUS_MULTIPROC_DIR": str(self.tmp / f"prometheus-{self.name}"),
         }
         if self.bare:
+            from rest_framework_simplejwt.state import token_backend  # the project's (accounts/token_backend.py)
+
             env["DJANGO_SETTINGS_MODULE"] = "config.settings.bare"
+            # The bare ceiling verifies the project's tokens with plain simplejwt and the current public key.
+            env["JWT_VERIFYING_KEY"] = token_backend.verifying_key
         if self.asgi:
             # Django under ASGI runs each request's sync code on a thread of its own: connections
             # are kept in psycopg's pool (as docker-compose does), never per thread.

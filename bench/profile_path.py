@@ -12,7 +12,7 @@ through Django's full handler (every middleware, no network), then prints:
 over) beside Django's sync test handler, so the cost of the ASGI plumbing shows on its own.
 
     .venv/bin/python bench/profile_path.py refresh [--requests 300] [--flat]
-    .venv/bin/python bench/profile_path.py ceiling | login | members | checks-cold | checks-warm
+    .venv/bin/python bench/profile_path.py ceiling | me | login | members | checks-cold | checks-warm
     .venv/bin/python bench/profile_path.py members --asgi
 """
 
@@ -76,6 +76,12 @@ def _login(count: int) -> Callable[[], Call]:
     return lambda: Call("POST", "/api/v1/auth/login", body=body)
 
 
+def _me(count: int) -> Callable[[], Call]:
+    organization, user = harness.organization_with_members("me", 5)
+    token = harness.access_token(user, organization)
+    return lambda: Call("GET", "/api/v1/users/me", token=token)
+
+
 def _ceiling(count: int) -> Callable[[], Call]:
     organization, user = harness.organization_with_members("ceiling", 1)
     token = harness.access_token(user, organization)
@@ -83,7 +89,7 @@ def _ceiling(count: int) -> Callable[[], Call]:
 
 
 PATHS = {
-    "ceiling": _ceiling, "login": _login, "refresh": _refresh, "members": _members,
+    "ceiling": _ceiling, "me": _me, "login": _login, "refresh": _refresh, "members": _members,
     "checks-cold": _checks(cold=True), "checks-warm": _checks(cold=False),
 }  # fmt: skip
 

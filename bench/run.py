@@ -23,14 +23,15 @@ import permissions_check
 import users_me
 
 SCENARIOS = [users_me, members, permissions_check, auth_refresh, auth_login, audit_pagination]
-# Not benchmarks: the plumbing, this runner and the profiler.
-NOT_SCRIPTS = {"harness", "run", "profile_path"}
+# Not benchmarks: the plumbing, this runner and the profiler; nor the soak (`make soak`, its own
+# target, minutes long) and its modules (soak_*.py).
+NOT_SCRIPTS = {"harness", "run", "profile_path", "soak"}
 
 
 def other_scripts() -> list[Path]:
     """Scripts under bench/ that are not HTTP scenarios of the table (each prints its own figures)."""
     known = NOT_SCRIPTS | {module.__name__ for module in SCENARIOS}
-    return [path for path in sorted(Path(__file__).parent.glob("*.py")) if path.stem not in known]
+    return [path for path in sorted(Path(__file__).parent.glob("*.py")) if path.stem not in known and not path.stem.startswith("soak_")]
 
 
 def main() -> int:

@@ -12,6 +12,7 @@ from django.core.handlers.asgi import ASGIHandler
 from django.http import FileResponse
 
 from core.asgi import call_with_body_limit
+from core.handlers import AtomicWritesOnly
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
 
@@ -26,9 +27,10 @@ async def _pulled_one_by_one(parts):
         yield part
 
 
-class StreamingASGIHandler(ASGIHandler):
+class StreamingASGIHandler(AtomicWritesOnly, ASGIHandler):
     """Django's ASGI handler, but the sync middleware chain runs whole in one hop, and sync streams stream.
 
+    - Reads run outside the request transaction (core.handlers.AtomicWritesOnly).
     - Django's own handler builds the *async* middleware chain: every sync middleware hook
       (each `process_view`, a middleware that can run async, the view) then gets a hop of its
       own between the event loop and the request's thread. Every view and middleware here is

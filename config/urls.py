@@ -8,6 +8,7 @@ from accounts.api import urls as accounts_urls
 from core import views as core_views
 from core.http import API_NOT_FOUND
 from organizations.api import urls as organizations_urls
+from sso.api import urls as sso_urls
 
 admin.site.site_header = "SaaS Platform staff"
 admin.site.site_title = "SaaS Platform staff"
@@ -23,6 +24,8 @@ org_resources = [
     path("", include("permissions.api.apikey_urls")),
     path("", include("audit.api.urls")),
     path("", include("documents.api.urls")),
+    path("", include("scim.api.urls")),
+    path("", include("sso.api.urls")),
 ]
 orgs = [
     *organizations_urls.urlpatterns,  # /orgs and /orgs/<org_id>
@@ -30,7 +33,7 @@ orgs = [
 ]
 
 api_v1 = [
-    path("auth/", include((accounts_urls.auth_urlpatterns + organizations_urls.auth_urlpatterns, "auth"))),
+    path("auth/", include((accounts_urls.auth_urlpatterns + organizations_urls.auth_urlpatterns + sso_urls.auth_urlpatterns, "auth"))),
     path("", include((orgs, "orgs"))),
     path("invites/", include(("organizations.api.public_invite_urls", "invites"))),
     path("users/", include((accounts_urls.users_urlpatterns, "users"))),
@@ -49,8 +52,12 @@ if settings.BENCH_CEILING:
 
 urlpatterns = [
     path("api/v1/", include(api_v1)),
+    # Public keys and issuer metadata for services verifying our JWTs (accounts/api/wellknown.py).
+    path(".well-known/", include(("accounts.api.wellknown", "well-known"))),
     # Signed service-to-service API (internal/authentication.py), outside /api/v1/ on purpose.
     path("internal/v1/", include(("internal.api.urls", "internal"))),
+    # SCIM 2.0 provisioning per org (scim/views.py): the IdP's token, SCIM's own error format.
+    path("scim/v2/", include("scim.urls")),
     # The docs views are never throttled (core.views._DocsMixin).
     path("api/schema", core_views.SchemaView.as_view(), name="schema"),
     # Split: the init script is served as a URL (`?script`), so the CSP needs no inline script.

@@ -1,6 +1,18 @@
+"""WSGI entry point: Django's handler with writes-only request transactions (core.handlers)."""
+
 import os
 
-from django.core.wsgi import get_wsgi_application
+import django
+from django.core.handlers.wsgi import WSGIHandler
+
+from core.handlers import AtomicWritesOnly
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
-application = get_wsgi_application()
+
+
+class Handler(AtomicWritesOnly, WSGIHandler):
+    """Django's WSGI handler; reads run outside the request transaction."""
+
+
+django.setup(set_prefix=False)
+application = Handler()

@@ -26,6 +26,7 @@ class PrincipalKind(enum.StrEnum):
     USER = "user"
     API_KEY = "api_key"
     SERVICE = "service"
+    SCIM = "scim"
     SYSTEM = "system"
     ANONYMOUS = "anonymous"
 
@@ -47,6 +48,8 @@ class Principal:
     organization_id: str | None = None
     mfa: bool = False
     impersonator_id: str | None = None
+    # The organization's SCIM token for a SCIM provisioning call (scim app), else None.
+    scim_token: Any = None
 
     # -- construction -------------------------------------------------------------------------
 
@@ -73,6 +76,11 @@ class Principal:
     @classmethod
     def for_api_key(cls, api_key) -> Principal:
         return cls(kind=PrincipalKind.API_KEY, api_key=api_key, organization_id=str(api_key.organization_id))
+
+    @classmethod
+    def for_scim(cls, scim_token) -> Principal:
+        """An identity provider provisioning an organization through its SCIM token."""
+        return cls(kind=PrincipalKind.SCIM, scim_token=scim_token, organization_id=str(scim_token.organization_id))
 
     @classmethod
     def system(cls) -> Principal:
@@ -102,9 +110,11 @@ class Principal:
 
     @property
     def pk(self):
-        """The id audit records for this principal: the user's or the key's (None otherwise)."""
+        """The id audit records for this principal: the user's, the key's or the SCIM token's (None otherwise)."""
         if self.is_api_key:
             return self.api_key.pk
+        if self.kind is PrincipalKind.SCIM:
+            return self.scim_token.pk
         return self.user.pk if self.user is not None else None
 
     @property

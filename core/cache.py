@@ -33,14 +33,27 @@ def monotonic() -> float:
 
 
 class CircuitBreaker:
-    """Closed: calls pass. Open (after a failure): calls are refused until the interval ends, then one probes."""
+    """Closed: calls pass. Open (after a failure): calls are refused until the interval ends, then one probes.
 
-    def __init__(self, name: str, seconds: float):
+    `subject` and `consequence` name what is skipped and what that means, for the warning.
+    """
+
+    def __init__(self, name: str, seconds: float, *, subject: str = "cache", consequence: str = "reads miss, writes are dropped"):
         self.name = name
         self.seconds = seconds
+        self.subject = subject
+        self.consequence = consequence
         self._lock = threading.Lock()
         self._open_until = 0.0  # 0.0: closed
         self._next_warning = 0.0
+        # Counts failures: a call that began before the latest one must not close the breaker
+        # when it succeeds (it reached Redis before the outage, not after it).
+        self._failures = 0
+
+    @property
+    def failures(self) -> int:
+        """How many failures so far (pass it back to `success` as `failures_before`)."""
+        return self._failures
 
     @property
     def is_open(self) -> bool:
@@ -65,6 +78,7 @@ class CircuitBreaker:
         """Open the breaker for an interval; warn once per interval."""
         with self._lock:
             now = monotonic()
+            self._failures += 1
             self._open_until = now + self.seconds
             warn = now >= self._next_warning
             if warn:
@@ -72,34 +86,39 @@ class CircuitBreaker:
         if warn:
             # One line, no traceback: the cause's class and message are all an operator needs.
             logger.warning(
-                "cache %s unreachable (%s: %s); skipping it for %ss (reads miss, writes are dropped)",
+                "%s %s unreachable (%s: %s); skipping it for %ss (%s)",
+                self.subject,
                 self.name,
                 type(error).__name__,
                 error,
                 self.seconds,
+                self.consequence,
             )
 
-    def success(self) -> None:
-        """Close the breaker after a call reached Redis."""
+    def success(self, *, failures_before: int | None = None) -> None:
+        """Close the breaker after a call reached the server (unless another call failed since it began)."""
         if not self._open_until:
             return
         with self._lock:
+            if failures_before is not None and failures_before != self._failures:
+                return
             was_open, self._open_until = self._open_until, 0.0
         if was_open:
-            logger.warning("cache %s reachable again", self.name)
+            logger.warning("%s %s reachable again", self.subject, self.name)
 
 
 _breakers: dict[tuple, CircuitBreaker] = {}
 _breakers_lock = threading.Lock()
 
 
-def breaker_for(servers) -> CircuitBreaker:
+def breaker_for(servers, *, subject: str = "cache", consequence: str = "reads miss, writes are dropped") -> CircuitBreaker:
     """The process's breaker for one Redis location (caches are per thread; the breaker is per process)."""
-    key = tuple(servers)
+    key = (subject, *servers)
     breaker = _breakers.get(key)
     if breaker is None:
+        seconds = float(getattr(settings, "CACHE_BREAKER_SECONDS", 5))
         with _breakers_lock:
-            breaker = _breakers.setdefault(key, CircuitBreaker(name=_display_name(key), seconds=float(getattr(settings, "CACHE_BREAKER_SECONDS", 5))))
+            breaker = _breakers.setdefault(key, CircuitBreaker(name=_display_name(tuple(servers)), seconds=seconds, subject=subject, consequence=consequence))
     return breaker
 
 
@@ -155,6 +174,7 @@ def _guarded(name: str):
             # What django-redis raises for an outage: RedisCache answers a miss / None with
             # IGNORE_EXCEPTIONS, or re-raises the cause without it. No connection attempted.
             raise ConnectionInterrupted(connection=None) from RedisConnectionError(f"cache skipped for up to {breaker.seconds}s after a failure")
+        failures = breaker.failures
         _depth.value = 1
         try:
             result = method(self, *args, **kwargs)
@@ -164,7 +184,7 @@ def _guarded(name: str):
             raise
         finally:
             _depth.value = 0
-        breaker.success()
+        breaker.success(failures_before=failures)
         return result
 
     call.__name__ = name

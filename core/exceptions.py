@@ -196,7 +196,7 @@ def exception_handler(exc: Exception, context: dict) -> Response:
             headers["WWW-Authenticate"] = exc.auth_header
         if getattr(exc, "wait", None) is not None:
             headers["Retry-After"] = str(math.ceil(exc.wait))
-    elif isinstance(exc, OperationalError) or (isinstance(exc, DatabaseError) and _database_down(exc)):
+    elif is_database_outage(exc):
         database_outage_log(exc)
         status_code, code, message, details = 503, ErrorCode.SERVICE_UNAVAILABLE, "Service temporarily unavailable.", {}
         headers["Retry-After"] = "5"
@@ -210,7 +210,10 @@ def exception_handler(exc: Exception, context: dict) -> Response:
         from rest_framework.views import set_rollback
 
         set_rollback()
-    return Response(envelope(code=code, message=message, details=details), status=status_code, headers=headers)
+    response = Response(envelope(code=code, message=message, details=details), status=status_code, headers=headers)
+    if is_database_outage(exc):
+        response._has_been_logged = True  # database_outage_log said it (rate-limited): not a line per request
+    return response
 
 
 def _view_is_atomic(view, request=None) -> bool:
@@ -218,6 +221,11 @@ def _view_is_atomic(view, request=None) -> bool:
     # failures); marking the surrounding transaction for rollback would undo those.
     dispatch = getattr(view, "dispatch", None)
     if getattr(dispatch, "_non_atomic_requests", None):
+        return False
+    # Safe methods run outside the request transaction unless the view says otherwise (core.handlers).
+    from core.handlers import SAFE_METHODS
+
+    if getattr(request, "method", None) in SAFE_METHODS and not getattr(view, "atomic_reads", False):
         return False
     # A function view marks the function the URL resolves to (outside @api_view), which
     # is what Django itself checks before opening the request transaction.
@@ -258,6 +266,9 @@ def database_unavailable_response() -> JsonResponse:
     """503 in the envelope, for an outage of the database (not a bug: the caller may retry)."""
     response = JsonResponse(envelope(code=ErrorCode.SERVICE_UNAVAILABLE, message="Service temporarily unavailable."), status=503)
     response["Retry-After"] = "5"
+    # Django's request logger would add an ERROR line per 503 (a flood during an outage); the
+    # outage is logged once per interval by database_outage_log instead.
+    response._has_been_logged = True
     return response
 
 
@@ -294,6 +305,8 @@ def handler500(request, exception=None):
     """The envelope for an uncaught error; a database outage outside any view is still a 503."""
     import sys
 
-    if is_database_outage(sys.exc_info()[1]):
+    exc = sys.exc_info()[1]
+    if is_database_outage(exc):
+        database_outage_log(exc)
         return database_unavailable_response()
     return _handler500(request)

@@ -4,6 +4,7 @@ the metrics token), Prometheus metrics, the API docs (never throttled) and the /
 
 import hmac
 import logging
+import threading
 import time
 import uuid
 
@@ -102,6 +103,24 @@ def _check_broker() -> str:
 CHECKS = {"database": _check_database, "cache": _check_cache, "broker": _check_broker}
 
 
+# At most one warning per check per this many seconds per process: during an outage every probe
+# fails alike, and the response body already names what failed (issue 19).
+READINESS_LOG_SECONDS = 5.0
+_readiness_log_lock = threading.Lock()
+_readiness_log: dict[str, tuple[float, int]] = {}  # check → (next report, failures held back)
+
+
+def _readiness_failure_log(name: str, exc: Exception) -> None:
+    with _readiness_log_lock:
+        now = time.monotonic()
+        next_report, held = _readiness_log.get(name, (0.0, 0))
+        if now < next_report:
+            _readiness_log[name] = (next_report, held + 1)
+            return
+        _readiness_log[name] = (now + READINESS_LOG_SECONDS, 0)
+    logger.warning("readiness check %s failed: %s; %d more since the last report", name, exc.__class__.__name__, held)
+
+
 def readiness(names: list[str] | None = None) -> dict[str, str]:
     """Run the named dependency checks (all by default): {name: "ok" | "skipped" | "error"}."""
     checks: dict[str, str] = {}
@@ -111,7 +130,7 @@ def readiness(names: list[str] | None = None) -> dict[str, str]:
         try:
             checks[name] = check()
         except Exception as exc:  # any failure of a dependency means "not ready"
-            logger.warning("readiness check %s failed: %s", name, exc.__class__.__name__)
+            _readiness_failure_log(name, exc)
             checks[name] = "error"
     return checks
 
@@ -127,7 +146,10 @@ def health_ready(request):
     body = {"status": "unavailable" if failing else "ready", "checks": checks}
     if failing:
         body["failing"] = failing
-    return Response(body, status=503 if failing else 200)
+    response = Response(body, status=503 if failing else 200)
+    # The failed checks were logged above (once per interval): no ERROR line per probe from Django.
+    response._has_been_logged = bool(failing)
+    return response
 
 
 def metrics(request):

@@ -23,6 +23,8 @@ TO_FRONTEND = (
 
 
 class GoogleStartView(APIView):
+    # Its GET writes (core.handlers): keep the request transaction.
+    atomic_reads = True
     permission_classes = [AllowAny]
     # A browser navigation: no JWT; linking is authorized by the single-use `token` instead.
     authentication_classes = []
@@ -41,6 +43,8 @@ class GoogleStartView(APIView):
 
 
 class GoogleCallbackView(APIView):
+    # Its GET writes (core.handlers): keep the request transaction.
+    atomic_reads = True
     permission_classes = [AllowAny]
     # Reads (never trusts for anything else) the short Django session a link start opened: left to
     # DRF's default, the anonymous user would overwrite the session user allauth's connect flow needs.
@@ -62,6 +66,9 @@ class GoogleCallbackView(APIView):
 
 
 class GoogleLinkView(APIView):
+    # Its GET writes (core.handlers): keep the request transaction.
+    atomic_reads = True
+
     @extend_schema(
         responses={
             200: inline_serializer("OAuthLinkResponse", fields={"redirect_url": serializers.URLField()}),

@@ -7,7 +7,7 @@ from rest_framework import serializers
 
 from accounts.mfa import METHOD_TYPES
 from accounts.models import User, UserSession
-from accounts.selectors import user_linked_providers
+from accounts.selectors import user_sign_in_methods
 from core import hooks
 from core.serializers import ModelSerializer, Serializer
 
@@ -38,16 +38,21 @@ class UserSerializer(ModelSerializer):
         ]
         read_only_fields = fields
 
-    def get_mfa_enabled(self, user: User) -> bool:
-        from accounts.mfa import mfa_enabled
+    def _sign_in_methods(self, user: User) -> tuple[bool, list[str]]:
+        # Both fields from one query (accounts.selectors.user_sign_in_methods), once per user shown.
+        cached = getattr(self, "_sign_in_methods_of", None)
+        if cached is None or cached[0] != user.pk:
+            cached = self._sign_in_methods_of = (user.pk, user_sign_in_methods(user=user))
+        return cached[1]
 
-        return mfa_enabled(user=user)
+    def get_mfa_enabled(self, user: User) -> bool:
+        return self._sign_in_methods(user)[0]
 
     def get_has_password(self, user: User) -> bool:
         return user.has_usable_password()
 
     def get_linked_providers(self, user: User) -> list[str]:
-        return user_linked_providers(user=user)
+        return self._sign_in_methods(user)[1]
 
 
 class OrganizationBriefSerializer(Serializer):
@@ -280,6 +285,15 @@ class MfaEnrollSerializer(Serializer):
 
 class MfaCodeSerializer(Serializer):
     code = serializers.CharField(max_length=32)
+
+
+class MfaMethodRemoveSerializer(Serializer):
+    code = serializers.CharField(
+        max_length=32,
+        required=False,
+        allow_blank=True,
+        help_text="A current TOTP or backup code; optional only for a passkey of an account without TOTP.",
+    )
 
 
 class BackupCodesSerializer(Serializer):

@@ -28,6 +28,7 @@ auth_urlpatterns = [
     # After every fixed mfa/ path: `totp`, `verify`, ... are never read as method ids.
     path("mfa/<str:method_id>", views.MfaMethodView.as_view(), name="mfa-method"),
     path("", include("accounts.api.oauth_urls")),
+    path("", include("accounts.api.passkey_urls")),
 ]
 
 users_urlpatterns = [

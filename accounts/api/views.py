@@ -274,6 +274,8 @@ class PasswordResetView(APIView):
 
 
 class EmailVerifyView(APIView):
+    # Its GET writes (core.handlers): keep the request transaction.
+    atomic_reads = True
     permission_classes = [AllowAny]
     authentication_classes = []
     throttle_scope = "password_reset"
@@ -339,7 +341,7 @@ class MfaEnrollView(APIView):
     def post(self, request):
         """Start TOTP enrollment: secret, otpauth URL and QR code (inactive until confirmed)."""
         body_refuse(request)
-        return Response(mfa.totp_enroll(user=request.user))
+        return Response(mfa.totp_enroll(user=request.user, session_mfa=principal_of(request).mfa))
 
 
 @non_atomic
@@ -349,13 +351,14 @@ class _MfaCodeView(APIView):
     # Outside the request transaction: django-otp's failure counter must survive the 400.
     permission_classes = [IsAuthenticated, staff.NotImpersonating]
     throttle_scope = "mfa"
+    body_serializer = s.MfaCodeSerializer
 
     def run(self, request, service):
-        serializer = s.MfaCodeSerializer(data=request.data)
+        serializer = self.body_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         return service(
             user=request.user,
-            code=serializer.validated_data["code"],
+            code=serializer.validated_data.get("code", ""),
             actor=actor_of(request),
             organization_id=organization_id_of(request),
         )
@@ -400,14 +403,19 @@ class MfaDisableView(_MfaCodeView):
 
 
 class MfaMethodView(_MfaCodeView):
+    body_serializer = s.MfaMethodRemoveSerializer
+
     @extend_schema(
         summary="Remove one MFA method",
-        request=s.MfaCodeSerializer,
+        request=s.MfaMethodRemoveSerializer,
         responses={204: None, 403: _IMPERSONATION_403, 404: OpenApiResponse(description="NOT_FOUND (not one of my methods)"), **ERRORS},
         tags=["mfa"],
     )
     def delete(self, request, method_id):
-        """Remove one of my MFA methods with a current TOTP or backup code (removing TOTP turns MFA off)."""
+        """Remove one of my MFA methods with a current TOTP or backup code (removing the last factor turns MFA off).
+
+        A passkey of an account without TOTP is removed without a code, from a session that passed MFA.
+        """
         self.run(request, functools.partial(mfa.mfa_method_remove, method_id=method_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
 

@@ -8,8 +8,20 @@ here and the user row comes from the same table. Never used outside the benchmar
 """
 
 import copy
+import os
+
+from django.core.exceptions import ImproperlyConfigured
 
 from .base import ALLOWED_HOSTS, CACHES, DATABASES, DEBUG, SECRET_KEY, SIMPLE_JWT, TIME_ZONE, USE_TZ  # noqa: F401
+
+SIMPLE_JWT = {**SIMPLE_JWT}
+if SIMPLE_JWT["ALGORITHM"] != "HS256":
+    # The project signs with a key it keeps in its database (accounts/signing_keys.py); plain simplejwt
+    # verifies with its public half, given as PEM by whoever starts this server (bench/harness.py).
+    # Bench-only (read straight from the environment: no deployment sets it).
+    SIMPLE_JWT["VERIFYING_KEY"] = os.environ.get("JWT_VERIFYING_KEY", "")
+    if not SIMPLE_JWT["VERIFYING_KEY"]:
+        raise ImproperlyConfigured("The bare ceiling needs JWT_VERIFYING_KEY (the project's current public key, PEM).")
 
 INSTALLED_APPS = [
     "django.contrib.auth",

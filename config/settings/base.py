@@ -27,11 +27,14 @@ INSTALLED_APPS = [
     "django_prometheus",
     "django_otp",
     "django_otp.plugins.otp_totp",
+    "django_otp_webauthn",
     "axes",
     "allauth",
     "allauth.account",
     "allauth.socialaccount",
     "allauth.socialaccount.providers.google",
+    "allauth.socialaccount.providers.openid_connect",
+    "allauth.socialaccount.providers.saml",
     "djstripe",
     # ours
     "core",
@@ -47,6 +50,8 @@ INSTALLED_APPS = [
     "ai",
     "premium",
     "internal",
+    "scim",
+    "sso",
 ]
 
 MIDDLEWARE = [
@@ -110,6 +115,9 @@ DATABASE_POOL_MAX_SIZE = env.int("DATABASE_POOL_MAX_SIZE", default=0)
 # Fail fast on a database outage (docs/operations.md "Degrading under faults").
 DATABASE_CONNECT_TIMEOUT = env.int("DATABASE_CONNECT_TIMEOUT", default=2)
 DATABASE_POOL_TIMEOUT = env.float("DATABASE_POOL_TIMEOUT", default=1.0)
+# Seconds between the pool's reconnection attempts after PostgreSQL went away (psycopg_pool's own:
+# 1 s, 2 s, 4 s ...), so a database that returns is used within it (core/dbpool.py).
+DATABASE_POOL_RECONNECT_SECONDS = env.float("DATABASE_POOL_RECONNECT_SECONDS", default=0.25)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # django_prometheus wraps the backend so /metrics counts queries per database.
     DATABASES["default"]["ENGINE"] = "django_prometheus.db.backends.postgresql"
@@ -118,7 +126,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         # The pool replaces persistent connections (Django refuses both at once).
         DATABASES["default"]["CONN_MAX_AGE"] = 0
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-            "min_size": 1,
+            # A fixed size, filled before a worker serves (core/dbpool.py pool_fill): a pool that
+            # grows one connection at a time kept a fresh worker's first burst waiting (503s).
+            "min_size": DATABASE_POOL_MAX_SIZE,
             "max_size": DATABASE_POOL_MAX_SIZE,
             # Seconds a request waits for a pooled connection: with PostgreSQL down, the pool
             # has none to give, and the request answers 503 after this instead of hanging.
@@ -345,8 +355,12 @@ BENCH_CEILING = env.bool("BENCH_CEILING", default=False)
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=15)),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("JWT_REFRESH_DAYS", default=7)),
-    "ALGORITHM": "HS256",
+    # EdDSA (Ed25519) or RS256: keys are rows, published at /.well-known/jwks.json (accounts/signing_keys.py).
+    # HS256: the single-service mode, one shared secret (JWT_SIGNING_KEY), nothing published.
+    "ALGORITHM": env("JWT_ALGORITHM", default="") or "EdDSA",
     "SIGNING_KEY": env("JWT_SIGNING_KEY", default=SECRET_KEY),
+    # Every token's `iss`, and the issuer of /.well-known/openid-configuration: the API's public origin.
+    "ISSUER": (env("JWT_ISSUER", default="") or "http://localhost:8000").rstrip("/"),
     "USER_ID_FIELD": "id",
     "USER_ID_CLAIM": "sub",
     "AUTH_HEADER_TYPES": ("Bearer",),
@@ -543,3 +557,54 @@ LOGGING = {
         "django.request": {"level": "ERROR"},
     },
 }
+
+# --- Issue 18: passkeys ---------------------------------------------------------------------------
+# WebAuthn through django-otp-webauthn (accounts/passkeys.py). The RP id is the registrable domain
+# the passkeys are scoped to (e.g. example.com); every page that runs a ceremony must be served from
+# one of the allowed origins (scheme://host[:port], https except localhost). Changing the RP id
+# orphans every registered passkey.
+# `or`: an empty value (as compose passes when unset) means the default.
+OTP_WEBAUTHN_RP_ID = env("PASSKEY_RP_ID", default="") or FRONTEND_URL.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0] or "localhost"
+OTP_WEBAUTHN_RP_NAME = env("PASSKEY_RP_NAME", default="") or OTP_TOTP_ISSUER
+OTP_WEBAUTHN_ALLOWED_ORIGINS = env.list("PASSKEY_ALLOWED_ORIGINS", default=[]) or [FRONTEND_URL, "http://localhost:8000"]
+OTP_WEBAUTHN_ALLOW_PASSWORDLESS_LOGIN = True
+OTP_WEBAUTHN_HELPER_CLASS = "accounts.passkeys.PasskeyHelper"
+OTP_WEBAUTHN_EXCEPTION_LOGGER_NAME = "accounts.passkeys"
+# Seconds a begun ceremony (its challenge) stays usable.
+OTP_WEBAUTHN_TIMEOUT_SECONDS = env.int("PASSKEY_TIMEOUT_SECONDS", default=300)
+# Staff admin sign-in and staff powers need a session whose second factor was a passkey.
+STAFF_REQUIRE_PASSKEY = env.bool("STAFF_REQUIRE_PASSKEY", default=False)
+# --- end passkeys ---------------------------------------------------------------------------------
+
+# --- Issue 18: signing keys ---
+if SIMPLE_JWT["ALGORITHM"] not in ("EdDSA", "RS256", "HS256"):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"JWT_ALGORITHM must be EdDSA, RS256 or HS256, not {SIMPLE_JWT['ALGORITHM']!r}.")
+# Fernet keys (or any long secrets), newest first, that seal the private halves of the JWT signing
+# keys; all of them open. Default: INTEGRATIONS_MASTER_KEYS (each stretched into a key of its own
+# for this purpose), else DJANGO_SECRET_KEY.
+JWT_KEY_ENCRYPTION_KEYS = env.list("JWT_KEY_ENCRYPTION_KEYS", default=[]) or INTEGRATIONS_MASTER_KEYS
+# How long a process keeps the signing keys before it looks again (a rotation made elsewhere is
+# also seen as soon as a token names a kid this process does not know).
+JWT_KEYS_CACHE_SECONDS = env.int("JWT_KEYS_CACHE_SECONDS", default=300)
+
+# --- Issue 18: SSO ---
+# Per-org SSO connections (sso app) run through allauth's openid_connect and saml providers; the sso
+# adapters extend accounts.oauth's (they only add what SSO sign-ins need).
+ACCOUNT_ADAPTER = "sso.signin.AccountAdapter"
+SOCIALACCOUNT_ADAPTER = "sso.signin.SocialAccountAdapter"
+# Let connections point at an IdP over http or on a private/loopback address (development, tests).
+# Off in production: issuer and metadata URLs are fetched server-side (SSRF).
+SSO_ALLOW_LOCAL_IDP = env.bool("SSO_ALLOW_LOCAL_IDP", default=False)
+# Public origin of this API (https://api.example.com) for the URLs given to IdPs (OIDC redirect URI,
+# SAML entity id / ACS / metadata); empty: the request's own host.
+SSO_SP_BASE_URL = env("SSO_SP_BASE_URL", default="").rstrip("/")
+# --- end SSO ---
+
+# --- Issue 18: SCIM ---
+# SCIM 2.0 provisioning (scim app, /scim/v2/<org_id>/): requests per org token, and failed token
+# checks per client IP (core.throttling's fixed windows).
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["scim"] = env("THROTTLE_SCIM", default="600/min")
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["scim_auth"] = env("THROTTLE_SCIM_AUTH", default="30/min")
+# --- end SCIM ---

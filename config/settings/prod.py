@@ -12,6 +12,8 @@ SECRET_KEY = env("DJANGO_SECRET_KEY")
 # `or`: an empty JWT_SIGNING_KEY (as compose passes when unset) must never become the key.
 SIMPLE_JWT["SIGNING_KEY"] = env("JWT_SIGNING_KEY", default="") or SECRET_KEY
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
+# Tokens' `iss`: JWT_ISSUER, else https:// and the first allowed host (the API's public name).
+SIMPLE_JWT["ISSUER"] = (env("JWT_ISSUER", default="") or f"https://{ALLOWED_HOSTS[0].lstrip('.')}").rstrip("/")
 _database_url = env("DATABASE_URL")  # no default: production never falls back to SQLite
 # No default either: throttles and session revocation need one cache shared by every process.
 _redis_url = env("REDIS_URL")

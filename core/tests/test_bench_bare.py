@@ -63,13 +63,16 @@ def bare(tmp_path, user):
     from core.actor import Actor
 
     token = session_create(user=user, actor=Actor.for_user(user)).access_token
+    backend = AccessToken(token).get_token_backend()
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.bare",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'bare.sqlite3'}",
         "REDIS_URL": "",
-        # The key the token was signed with (simplejwt's backend keeps the one it was built with).
-        "JWT_SIGNING_KEY": AccessToken(token).get_token_backend().signing_key,
+        # The key the token was signed with: the shared secret (HS256) or the current key's public half.
+        "JWT_ALGORITHM": backend.algorithm,
+        "JWT_SIGNING_KEY": backend.signing_key or "",
+        "JWT_VERIFYING_KEY": backend.verifying_key,
         "BARE_TOKEN": token,
         "BARE_USER_ID": str(user.id),
         "BARE_USER_EMAIL": user.email,

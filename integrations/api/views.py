@@ -129,6 +129,8 @@ def _oauth_redirect_uri(request, key: str) -> str:
 
 
 class OAuthStartView(IntegrationView):
+    # Its GET writes (core.handlers): keep the request transaction.
+    atomic_reads = True
     required_permissions = {"GET": INTEGRATIONS_MANAGE}
 
     @extend_schema(parameters=KEY_PATH, responses={200: s.AuthorizeUrlSerializer, **ERRORS, **PROVIDER_ERRORS}, tags=TAGS)

@@ -45,11 +45,12 @@ def org_scoped_routes() -> list[tuple[str, object, str]]:
     """(route, callback, method) for every member-facing route under /api/v1/orgs/<org_id>/.
 
     /internal/v1/ routes take an org id too, but their caller is a signed product service, not a
-    member (internal/tests hold them to their signature).
+    member (internal/tests hold them to their signature); so do /scim/v2/ routes, whose caller is
+    an IdP holding the org's SCIM token (scim/tests/test_security.py holds them to it).
     """
     routes = []
     for route, callback in _walk(get_resolver().url_patterns):
-        if "<uuid:org_id>" in route and not route.startswith("internal/"):
+        if "<uuid:org_id>" in route and not route.startswith(("internal/", "scim/")):
             routes.extend((route, callback, method) for method in _methods(callback))
     return routes
 
@@ -89,7 +90,11 @@ def _org_rows(organization) -> str:
 
 def _world():
     """Org A (the caller owns it) and org B with one of everything."""
+    from billing.tests.test_entitlements import put_on
+
     org_a = OrganizationFactory()
+    # On the plan with every feature flag (sso...): a plan gate's 402 must not hide what isolation answers.
+    put_on(org_a, "team")
     owner_a = MembershipFactory(organization=org_a, role="owner")
     member_a = MembershipFactory(organization=org_a, role="member")
     org_b = OrganizationFactory()
@@ -115,6 +120,7 @@ def objects_of(organization, member) -> dict:
     RoleAssignment = apps.get_model("permissions", "RoleAssignment")
     Policy = apps.get_model("permissions", "Policy")
     ApiKey = apps.get_model("permissions", "ApiKey")
+    ScimToken = apps.get_model("scim", "ScimToken")
     role = Role.objects.create(organization=organization, slug="auditor", name="Auditor", permissions=["org:read"])
     domain = Domain.objects.create(organization=organization, domain=f"{tag}.example", verification_token="t")
     return {
@@ -135,11 +141,24 @@ def objects_of(organization, member) -> dict:
         "policy_id": Policy.objects.create(
             organization=organization, name="p", effect="allow", permissions=["org:read"], subjects={"users": ["00000000-0000-4000-8000-000000000000"]}
         ).id,
+        "token_id": ScimToken.objects.create(organization=organization, name="t", prefix=f"t{tag}", secret_hash="d" * 64).id,
+        "connection_id": _sso_connection(organization, tag).id,
         "key_id": ApiKey.objects.create(organization=organization, name="k", prefix=f"k{tag}", secret_hash="c" * 64, scopes=["org:read"]).id,
         "document_id": apps.get_model("documents", "Document")
         .objects.create(organization=organization, title="d", filename="d.txt", content_type="text/plain", size=1, file=f"documents/{organization.id}/seeded")
         .id,
     }
+
+
+def _sso_connection(organization, tag: str):
+    """An SSO connection with its allauth app, written directly (no IdP to fetch from here)."""
+    import uuid
+
+    SocialApp = apps.get_model("socialaccount", "SocialApp")
+    SSOConnection = apps.get_model("sso", "SSOConnection")
+    connection_id = uuid.uuid4()
+    app = SocialApp.objects.create(provider="openid_connect", provider_id=str(connection_id), name=f"sso-{tag}", client_id=f"c{tag}")
+    return SSOConnection.objects.create(id=connection_id, organization=organization, kind="oidc", name=f"sso-{tag}", domains=[], social_app=app)
 
 
 def _fill(route: str, org_id, objects: dict) -> str:

@@ -1,0 +1,15 @@
+"""A minimal ASGI application for tests that run a real gunicorn with the project's worker class."""
+
+
+async def app(scope, receive, send):
+    """Answer every HTTP request with 200 `ok`; accept the lifespan protocol."""
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": b"ok"})

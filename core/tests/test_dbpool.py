@@ -1,0 +1,210 @@
+"""psycopg's pool after a database outage (core/dbpool.py), against a real PostgreSQL behind a relay that can go down.
+
+The relay stands for the outage: it cuts every live connection and refuses new ones, then listens
+again on the same port. Skipped when no PostgreSQL answers (DATABASE_URL, else the local default).
+"""
+
+import logging
+import os
+import socket
+import threading
+import time
+
+import psycopg
+import pytest
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg_pool.base import AttemptWithBackoff
+
+from core import dbpool
+
+
+def _target_conninfo() -> str:
+    url = os.environ.get("DATABASE_URL", "")
+    return url if url.startswith(("postgres://", "postgresql://")) else "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def _postgres_reachable() -> bool:
+    try:
+        with psycopg.connect(_target_conninfo(), connect_timeout=2):
+            return True
+    except psycopg.Error:
+        return False
+
+
+pytestmark = pytest.mark.skipif(not _postgres_reachable(), reason="no PostgreSQL to relay to")
+
+
+class Relay:
+    """A TCP relay to PostgreSQL on a fixed loopback port; `down()` is an outage, `up()` the recovery."""
+
+    def __init__(self, host: str, port: int):
+        self.target = (host, port)
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self._listening = threading.Event()
+
+    def up(self) -> None:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(16)
+        listener.settimeout(0.05)
+        self._listening.set()
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def down(self) -> None:
+        self._listening.clear()
+        time.sleep(0.1)  # the accept loop closes the listener: new connections are refused from now
+        with self._lock:
+            for sock in self._sockets:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                sock.close()
+            self._sockets.clear()
+
+    def _accept(self, listener: socket.socket) -> None:
+        with listener:
+            while self._listening.is_set():
+                try:
+                    client, _ = listener.accept()
+                except TimeoutError:
+                    continue
+                upstream = socket.create_connection(self.target)
+                with self._lock:
+                    self._sockets += [client, upstream]
+                for source, sink in ((client, upstream), (upstream, client)):
+                    threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+
+
+@pytest.fixture
+def relay():
+    params = conninfo_to_dict(_target_conninfo())
+    relay = Relay(params.get("host") or "127.0.0.1", int(params.get("port") or 5432))
+    relay.up()
+    yield relay
+    relay.down()
+
+
+@pytest.fixture
+def tuned():
+    """pool_tune applied as at startup, and psycopg_pool's own values put back afterwards."""
+    saved = AttemptWithBackoff.INITIAL_DELAY, AttemptWithBackoff.DELAY_BACKOFF
+    yield dbpool.pool_tune
+    AttemptWithBackoff.INITIAL_DELAY, AttemptWithBackoff.DELAY_BACKOFF = saved
+    logger = logging.getLogger(dbpool.POOL_LOGGER)
+    for throttle in [f for f in logger.filters if isinstance(f, dbpool.WarningThrottle)]:
+        logger.removeFilter(throttle)
+
+
+def _pool(relay: Relay, *, size: int = 2, open: bool = True) -> ConnectionPool:
+    conninfo = make_conninfo(_target_conninfo(), host="127.0.0.1", port=relay.port, connect_timeout=2)
+    pool = ConnectionPool(conninfo, min_size=size, max_size=size, timeout=1.0, check=ConnectionPool.check_connection, open=False)
+    if open:
+        pool.open(wait=True, timeout=10)
+    return pool
+
+
+def _select_one(pool: ConnectionPool) -> None:
+    with pool.connection() as conn:
+        conn.execute("SELECT 1")
+
+
+def test_pool_serves_within_half_a_second_of_the_database_returning(relay, tuned):
+    # given a tuned pool whose database went away for 4 s (psycopg_pool alone would next try at ~7 s)
+    tuned(reconnect_seconds=0.25, log_seconds=5)
+    pool = _pool(relay)
+    try:
+        _select_one(pool)
+        relay.down()
+        with pytest.raises(PoolTimeout):
+            _select_one(pool)
+        time.sleep(3)
+
+        # when it comes back
+        relay.up()
+        back = time.monotonic()
+        while True:
+            try:
+                _select_one(pool)
+                break
+            except PoolTimeout:
+                assert time.monotonic() - back < 5, "the pool never reconnected"
+
+        # then the pool serves again within half a second
+        assert time.monotonic() - back <= 0.5
+    finally:
+        pool.close()
+
+
+def test_pool_warnings_are_one_per_interval_counting_the_rest(relay, tuned, caplog):
+    tuned(reconnect_seconds=0.1, log_seconds=1.0)
+    pool = _pool(relay, size=3)
+    try:
+        with caplog.at_level(logging.WARNING, logger=dbpool.POOL_LOGGER):
+            # when the database is away for 2.5 s (3 discarded connections, ~60 failed attempts)
+            relay.down()
+            for _ in range(2):
+                with pytest.raises(PoolTimeout):
+                    _select_one(pool)
+            time.sleep(0.6)
+            relay.up()
+            _select_one(pool)
+
+        # then at most one warning per second reached the log, and a later one says what was held back
+        records = [r for r in caplog.records if r.name == dbpool.POOL_LOGGER]
+        assert 1 <= len(records) <= 4
+        assert any("held back since the last one" in r.getMessage() for r in records[1:])
+    finally:
+        pool.close()
+
+
+def test_pool_fill_opens_the_pool_full_before_serving(relay):
+    pool = _pool(relay, size=3, open=False)
+    try:
+        assert dbpool.pool_fill(timeout=10, pool=pool) is True
+
+        assert pool.get_stats()["pool_available"] == 3
+    finally:
+        pool.close()
+
+
+def test_pool_fill_gives_up_without_closing_the_pool_when_the_database_is_down(relay, tuned):
+    # given the database is down when a worker starts
+    tuned(reconnect_seconds=0.1, log_seconds=5)
+    relay.down()
+    pool = _pool(relay, size=2, open=False)
+    try:
+        # when the worker fills its pool, it gives up after the timeout instead of hanging
+        started = time.monotonic()
+        assert dbpool.pool_fill(timeout=0.5, pool=pool) is False
+        assert time.monotonic() - started < 1.5
+
+        # then the pool still serves once the database is back (psycopg_pool's wait() would have closed it)
+        relay.up()
+        _select_one(pool)
+    finally:
+        pool.close()
+
+
+def test_tuning_is_left_alone_without_a_pool(settings):
+    # The test settings use SQLite: no pool, nothing patched.
+    before = AttemptWithBackoff.INITIAL_DELAY
+
+    dbpool.pool_tune_from_settings()
+
+    assert not dbpool.pool_configured()
+    assert AttemptWithBackoff.INITIAL_DELAY == before
