@@ -95,3 +95,9 @@ class StartSerializer(Serializer):
 
 class StartResponseSerializer(Serializer):
     redirect_url = serializers.URLField(help_text="Open it in the browser: it goes on to the IdP and back to the front end.")
+
+
+class ConnectionListSerializer(Serializer):
+    """`{"data": [...]}`: a small catalog, unpaginated (API.md pinned details)."""
+
+    data = ConnectionSerializer(many=True)

@@ -69,11 +69,16 @@ class ConnectionScoped(OrgScopedMixin):
 class ConnectionListCreateView(ConnectionScoped, APIView):
     required_permissions = {"GET": ORG_UPDATE, "POST": ORG_UPDATE}
 
-    @extend_schema(summary="The org's SSO connections", responses={200: s.ConnectionSerializer(many=True), **UPGRADE, **ERRORS}, tags=TAGS)
+    @extend_schema(
+        summary="The org's SSO connections",
+        operation_id="orgs_sso_connections_list",
+        responses={200: s.ConnectionListSerializer, **UPGRADE, **ERRORS},
+        tags=TAGS,
+    )
     def get(self, request, org_id):
         """The org's SSO connections (secrets are never returned)."""
         connections = selectors.connection_list(organization=self.organization)
-        return Response([connection_data(request, connection) for connection in connections])
+        return Response({"data": [connection_data(request, connection) for connection in connections]})
 
     @extend_schema(
         summary="Add an SSO connection",

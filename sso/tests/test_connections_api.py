@@ -28,7 +28,7 @@ def test_create_read_update_delete_are_audited_and_never_show_the_secret(corp, c
     assert data["type"] == "oidc" and data["domains"] == ["corp.test"] and data["enforce"] is False
     assert data["oidc"] == {"issuer": oidc_peer, "client_id": "cid", "redirect_uri": f"http://testserver/api/v1/auth/sso/{data['id']}/callback"}
     assert "client_secret" not in str(data)
-    assert corp_admin.get(url).json()[0]["id"] == data["id"]
+    assert corp_admin.get(url).json()["data"][0]["id"] == data["id"]
     detail = f"{url}/{data['id']}"
     changed = corp_admin.patch(detail, {"name": "Okta prod", "enforce": True}, format="json")
     assert changed.status_code == 200 and changed.json()["name"] == "Okta prod" and changed.json()["enforce"] is True
@@ -126,7 +126,7 @@ def test_the_connection_list_takes_constant_queries(corp, corp_admin, oidc_peer,
 
     corp_admin.get(url)  # warm: the org context and plan come from the cache after this
     with CaptureQueriesContext(connection) as one:
-        assert len(corp_admin.get(url).json()) == 1
+        assert len(corp_admin.get(url).json()["data"]) == 1
     queries = len(one.captured_queries)  # read now: the next request clears the connection's log
     assert 0 < queries <= 20
     for index in range(2):
@@ -137,4 +137,4 @@ def test_the_connection_list_takes_constant_queries(corp, corp_admin, oidc_peer,
         saml_connection_create(corp_admin, corp, SamlIdP(), domains=(f"saml{index}.test",))
     corp_admin.get(url)
     with django_assert_max_num_queries(queries):
-        assert len(corp_admin.get(url).json()) == 5
+        assert len(corp_admin.get(url).json()["data"]) == 5
