@@ -116,8 +116,12 @@ def _subject_key(organization: Organization, user_id) -> str:
     return f"authz:member:{organization.id}:{user_id}:{organization.authz_revision}:{catalog.version()}"
 
 
-def member_subject(*, organization: Organization, membership: Membership, fresh: bool = False) -> Subject:
-    """A member's roles and effective role permissions, cached per (org, user, revision)."""
+def member_subject(*, organization: Organization, membership: Membership, fresh: bool = False, policies: list[_PolicyRule] | None = None) -> Subject:
+    """A member's roles and effective role permissions, cached per (org, user, revision).
+
+    `policies`: the org's policies when the caller already holds them (member_inputs), so they are
+    not read twice (with Redis down that was one query more per request; issue 19).
+    """
     key = _subject_key(organization, membership.user_id)
     subject = None if fresh else cache.get(key)
     if subject is None:
@@ -133,7 +137,9 @@ def member_subject(*, organization: Organization, membership: Membership, fresh:
             roles.add(slug)
             granted |= builtin_permissions(slug) if is_builtin else set(permissions or [])
         teams: frozenset[str] = frozenset()
-        if any(rule.teams for rule in organization_policies(organization, fresh=fresh)):
+        if policies is None:
+            policies = organization_policies(organization, fresh=fresh)
+        if any(rule.teams for rule in policies):
             teams = frozenset(
                 str(t) for t in TeamMembership.objects.filter(team__organization=organization, user_id=membership.user_id).values_list("team_id", flat=True)
             )
@@ -156,7 +162,8 @@ def member_inputs(*, organization: Organization, membership: Membership) -> tupl
         policies = organization_policies(organization, fresh=True)
     subject = found.get(subject_key)
     if subject is None:
-        subject = member_subject(organization=organization, membership=membership)
+        # fresh: get_many just missed it; the policies are the ones in hand.
+        subject = member_subject(organization=organization, membership=membership, fresh=True, policies=policies)
     return subject, policies
 
 

@@ -552,3 +552,19 @@ def test_member_inputs_read_subject_and_policies_in_one_cache_round_trip(org_fac
     assert len(reads) == 1  # one get_many: a single MGET on Redis
     assert warm == cold
     assert cold[0] == subject_of(viewer) and [rule.name for rule in cold[1]] == ["-teams"]
+
+
+def test_with_the_cache_away_a_member_costs_one_policy_read(org_factory, settings):
+    """member_inputs hands the policies it read to member_subject: read once, not twice (issue 19)."""
+    from django.core.cache import caches
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}  # every read misses
+    assert caches["default"].get("anything", "miss") == "miss"
+    organization, members = org_factory(roles=("owner", "member"))
+    with CaptureQueriesContext(connection) as queries:
+        subject, policies = engine.member_inputs(organization=organization, membership=members["member"])
+    policy_reads = [q["sql"] for q in queries.captured_queries if "permissions_policy" in q["sql"]]
+    assert len(policy_reads) == 1, policy_reads
+    assert "members:read" in subject.permissions and policies == []
