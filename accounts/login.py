@@ -1,7 +1,7 @@
 """Password sign-in: the credentials (with django-axes lockout), then an MFA challenge or the session.
 
-An org enforcing SSO for the account's address (the `sso` app answers the `sso_required` hook)
-refuses the password with 403 SSO_REQUIRED, once the password has matched.
+An org enforcing SSO for the account's address (the `sso` app answers the `sso_required` hook of
+`accounts.sessions`) refuses the password with 403 SSO_REQUIRED, once the password has matched.
 
 Above both `services` and `mfa`: it asks `mfa` whether a second factor is needed.
 """
@@ -12,7 +12,7 @@ from rest_framework import status
 
 from accounts import mfa
 from accounts.models import User
-from accounts.sessions import OrgSelection, login_finish, organization_for_login
+from accounts.sessions import OrgSelection, login_finish, organization_for_login, sso_required, sso_required_error
 from accounts.tokens import TokenPair
 from audit.services import event_record
 from core import hooks
@@ -21,17 +21,6 @@ from core.errors import ErrorCode
 from core.exceptions import ApplicationError
 
 INVALID_CREDENTIALS = "Invalid email or password."
-SSO_REQUIRED = "Your organization requires single sign-on for this address: sign in with SSO (POST /api/v1/auth/sso/start)."
-
-
-@hooks.hook
-def sso_required(*, user) -> bool:
-    """Whether an org's enforced SSO connection covers this account, so only its IdP may sign it in (the `sso` app answers)."""
-    return False
-
-
-def _sso_required_error() -> ApplicationError:
-    return ApplicationError(code=ErrorCode.SSO_REQUIRED, message=SSO_REQUIRED, status_code=status.HTTP_403_FORBIDDEN)
 
 
 def _lockout_error() -> ApplicationError:
@@ -85,7 +74,7 @@ def user_login(*, request, email: str, password: str, organization_id=None, org_
     user = credentials_check(request=request, email=email, password=password)
     if sso_required(user=user):
         # Only after the password matched: a wrong password keeps the one answer for every address.
-        raise _sso_required_error()
+        raise sso_required_error()
     if organization_id is not None:
         # Checked before an MFA challenge is spent on a login that would fail anyway.
         organization_id = organization_for_login(user=user, organization_id=organization_id)

@@ -28,7 +28,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
-from accounts import login, mfa, selectors, services, sessions
+from accounts import mfa, selectors, services, sessions
 from accounts.models import OneTimeToken, User
 from accounts.tokens import hash_secret, random_secret
 from audit.services import event_record
@@ -311,7 +311,7 @@ class AccountAdapter(DefaultAccountAdapter):
         """Stop a Google sign-in of a disabled account, of one SSO must sign in, or of one that needs its second factor."""
         if not _is_social_login(kwargs):
             return super().pre_login(request, user, **kwargs)
-        if user.is_active and login.sso_required(user=user):
+        if user.is_active and sessions.sso_required(user=user):
             # An org enforcing SSO for this address: Google is a way around its IdP too.
             return error_redirect(OAuthError.SSO_REQUIRED)
         return social_sign_in_gate(user=user, auth_method=GOOGLE)
@@ -364,7 +364,7 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
     def on_authentication_error(self, request, provider, error=None, exception=None, extra_context=None) -> None:
         """Turn any failure of the round trip into `#error=<code>` on the front end."""
         if exception is not None:
-            logger.warning("Google sign-in failed: %s: %s", type(exception).__name__, exception)
+            logger.warning("Social sign-in failed (%s): %s: %s", getattr(provider, "id", provider), type(exception).__name__, exception)
         _abort(_error_code(error, exception, extra_context or {}))
 
     def authenticate_by_email(self, sociallogin: SocialLogin):
@@ -416,7 +416,7 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
             # Why: linking on an email one side has not proven would hand the account to whoever
             # registered it (or whoever controls the Google account); such users link explicitly.
             _abort(OAuthError.ACCOUNT_EXISTS)
-        if login.sso_required(user=user):
+        if sessions.sso_required(user=user):
             _abort(OAuthError.SSO_REQUIRED)  # not even linked: the org's IdP is the only way in
         social_account_connect(request=request, sociallogin=sociallogin, user=user)
 

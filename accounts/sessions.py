@@ -25,6 +25,25 @@ from core.exceptions import ApplicationError
 
 logger = logging.getLogger(__name__)
 
+SSO = "sso"
+SSO_REQUIRED = "Your organization requires single sign-on for this address: sign in with SSO (POST /api/v1/auth/sso/start)."
+
+
+@hooks.hook
+def sso_required(*, user) -> bool:
+    """Whether an org's enforced SSO connection must sign this account in, so nothing else may (the `sso` app answers)."""
+    return False
+
+
+def sso_required_error() -> ApplicationError:
+    return ApplicationError(code=ErrorCode.SSO_REQUIRED, message=SSO_REQUIRED, status_code=403)
+
+
+def _sso_gate(*, user: User, auth_method: str) -> None:
+    """Every way in but the org's IdP stops here when SSO is enforced for the account (password, Google, passkey, invite...)."""
+    if auth_method != SSO and sso_required(user=user):
+        raise sso_required_error()
+
 
 def session_create(
     *,
@@ -140,6 +159,7 @@ def login_complete(
     `offer_domains=False`: this sign-in already made its domain offers (org selection);
     `org_selected`: the org was picked at `auth/select-org` (recorded in the audit event).
     """
+    _sso_gate(user=user, auth_method=auth_method)
     actor = actor.as_user(user)
     if offer_domains:
         # Verified-domain memberships are offered (or granted) before the session picks its org.
@@ -231,6 +251,7 @@ def login_finish(
     The selection comes only when the client asked for it (`org_selection`), named no org, and the
     user is an active member of two or more orgs; otherwise the session opens as usual.
     """
+    _sso_gate(user=user, auth_method=auth_method)
     if not org_selection or organization_id is not None:
         return login_complete(user=user, actor=actor, organization_id=organization_id, mfa_verified=mfa_verified, auth_method=auth_method)
     # Domain offers first, so an org the user has just auto-joined is among the choices.

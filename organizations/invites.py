@@ -384,9 +384,11 @@ def invite_accept(
     )
     tokens = None
     if user_created:
-        from accounts.sessions import login_complete
+        from accounts.sessions import login_complete, sso_required
 
-        tokens = login_complete(user=account, actor=actor, organization_id=organization.id, mfa_verified=False, auth_method="invite")
+        # An org enforcing SSO for the address signs the newcomer in through its IdP, not here.
+        if not sso_required(user=account):
+            tokens = login_complete(user=account, actor=actor, organization_id=organization.id, mfa_verified=False, auth_method="invite")
     return AcceptResult(invite=invite, membership=membership, user=account, tokens=tokens)
 
 

@@ -64,6 +64,12 @@ def require_grantable(request, context: OrgContext, permissions: frozenset[str] 
     _require_holding(request, context, permissions, "You cannot grant permissions you do not hold")
 
 
+def held_now(request, context: OrgContext) -> frozenset[str]:
+    """Every permission the caller holds effectively right now (role, policies and this request's facts)."""
+    subject, policies = decision_inputs(context)
+    return frozenset(engine.effective_permissions(subject=subject, policies=policies, facts=request_facts(request)))
+
+
 def member_holdings(*, organization, membership: Membership) -> frozenset[str]:
     """Every permission a member can hold in the org: role grants plus what allow policies naming them add, conditions aside."""
     subject, policies = engine.member_inputs(organization=organization, membership=membership)

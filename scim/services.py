@@ -5,9 +5,11 @@ services the REST API uses, so their rules (allowed domains, member limit, owner
 audit events apply; the actor is the org's SCIM token (audit actor type `scim`). On top of them:
 - the token acts with its creator's permissions (scim.authz): no escalation, not on a better;
 - the owner is never provisioned: any change to the owner, or to the owner's teams, is 403;
-- an existing account joins only when its e-mail is verified and at one of the org's verified
-  domains (the direct-add rule, API.md v1.1 invariant 3); a new account is created with no
-  usable password and an unverified e-mail; new members get the org's `default_role`, never more;
+- accounts are platform-wide, so SCIM creates or adds one only for an address at one of the org's
+  verified domains (400 `invalidValue` otherwise); an existing account joins only when its e-mail
+  is verified too (the direct-add rule, API.md v1.1 invariant 3; 409 otherwise); a new account is
+  created with no usable password and an unverified e-mail; new members get the org's
+  `default_role`, never more; SCIM never changes an account's e-mail;
 - a person's name (and per-org display name and title) are the IdP's only for accounts this org's
   SCIM created; on others they are read-only here (API.md v1.1: org admins cannot rename users).
 """
@@ -54,13 +56,27 @@ def _uniqueness(detail: str) -> ScimError:
     return ScimError(409, detail, "uniqueness")
 
 
-def _may_join_as_existing(*, organization: Organization, user) -> bool:
-    """An existing account may be provisioned only as the direct-add rule allows (invariant 3)."""
-    domain = user.email.rsplit("@", 1)[1].lower() if "@" in user.email else ""
-    verified_domain = bool(domain) and Domain.objects.filter(organization=organization, domain=domain, verified_at__isnull=False).exists()
-    # The org proved it owns that domain's mailboxes, and the account proved its mailbox: the
-    # IdP's assertion then names the right person. Anything less could hand the org a stranger's account.
-    return user.is_active and user.email_verified and verified_domain
+def _verified_domain_require(*, organization: Organization, email: str) -> None:
+    """Refuse (400 invalidValue) an address outside the org's verified domains."""
+    domain = email.rsplit("@", 1)[1].lower() if "@" in email else ""
+    verified = set(Domain.objects.filter(organization=organization, verified_at__isnull=False).values_list("domain", flat=True))
+    # Accounts are global: an org's IdP speaks only for the mailboxes the org proved it owns. Anywhere
+    # else it would squat other people's addresses (gmail.com, a competitor) or enrol their accounts.
+    if domain not in {name.lower() for name in verified}:
+        where = f"at one of its verified domains ({', '.join(sorted(verified))})" if verified else "once it has verified a domain"
+        raise bad_request(f"userName is not at one of the organization's verified domains: SCIM creates or adds accounts only {where}. Invite anyone else.")
+
+
+def _existing_account_require(*, user) -> None:
+    """Refuse (409 uniqueness) an existing account the direct-add rule does not let in (invariant 3)."""
+    if not user.is_active:
+        raise _uniqueness("An account with this userName exists but is deactivated; it cannot be provisioned.")
+    # The address was registered without proving the mailbox: whoever did it must not get the org's membership.
+    if not user.email_verified:
+        raise _uniqueness(
+            "An account with this userName exists but has not verified its e-mail address, so it cannot be provisioned: "
+            "its holder must verify the address first (or invite the person)."
+        )
 
 
 # --- users --------------------------------------------------------------------------------------
@@ -82,14 +98,11 @@ def user_provision(*, call: ScimCall, changes: UserChanges) -> Membership:
         raise _uniqueness("Another user of this organization has this externalId.")
     User = get_user_model()
     user = User.objects.filter(email__iexact=email).first()
+    if user is not None and Membership.objects.filter(organization=organization, user=user).exists():
+        raise _uniqueness("This userName is already a member of the organization.")
+    _verified_domain_require(organization=organization, email=email)
     if user is not None:
-        if Membership.objects.filter(organization=organization, user=user).exists():
-            raise _uniqueness("This userName is already a member of the organization.")
-        if not _may_join_as_existing(organization=organization, user=user):
-            raise _uniqueness(
-                "An account with this userName already exists; it can be provisioned only when its e-mail is verified "
-                "and at one of the organization's verified domains. Otherwise invite the person."
-            )
+        _existing_account_require(user=user)
     email_domain_require(organization=organization, email=email, field="userName")
     entitlements.require(organization, "max_members", used=members_used(organization))
     created_user = user is None

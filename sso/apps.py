@@ -7,8 +7,9 @@ class SsoConfig(AppConfig):
     verbose_name = "Single sign-on"
 
     def ready(self) -> None:
-        from accounts import login
+        from accounts import sessions
         from sso import signin
 
-        # Password (and Google) sign-in ask whether an enforced connection covers the account.
-        login.sso_required.provide(signin.sso_required)
+        # Every sign-in but SSO's (password, Google, passkey, invitation) asks whether an enforced
+        # connection must sign the account in.
+        sessions.sso_required.provide(signin.sso_required)

@@ -27,6 +27,10 @@ class SSOConnection(models.Model):
     # E-mail domains it serves, each a verified domain of the org (checked on write and at sign-in).
     domains = models.JSONField(default=list)
     enforce = models.BooleanField(default=False)
+    # Who the IdP may sign in (API.md v1.1 invariant 2, no acting on betters): the permissions the
+    # member who last chose its IdP settings or domains held then (["*"]: the owner, everyone). A
+    # member holding more signs in their own way; so does a newcomer whose default role brings more.
+    trusted_permissions = models.JSONField(default=list)
     # One allauth app per connection: provider "openid_connect" or "saml", provider_id = str(id).
     social_app = models.OneToOneField(SocialApp, on_delete=models.PROTECT, related_name="sso_connection")
     # OIDC: the issuer (discovery at <issuer>/.well-known/openid-configuration). SAML: the IdP
@@ -44,6 +48,8 @@ class SSOConnection(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.kind})"
+
+    ALL = "*"
 
     @property
     def provider_id(self) -> str:

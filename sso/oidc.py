@@ -6,15 +6,19 @@ subclasses add what a per-org IdP needs on top of it:
 - a `nonce` is sent and stashed with the state (checked in `sso.signin`, against the ID token);
 - the ID token's signature is always checked against the IdP's JWKS (allauth skips it when the
   token came straight from the token endpoint), asymmetric algorithms only, `exp`/`iat`/`iss`/`aud`
-  required.
+  required;
+- every server-side request of a sign-in (discovery, token, userinfo, JWKS) goes through the SSRF
+  guard of `sso.fetch`, and the endpoints the discovery document names are checked on write and
+  again at each sign-in (the IdP may change its document after the connection was saved).
 """
 
 import json
+import logging
 import secrets
 
 import jwt
 import requests
-from allauth.socialaccount.adapter import get_adapter
+from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.providers.oauth2.client import OAuth2Error
 from allauth.socialaccount.providers.oauth2.utils import generate_code_challenge
 from allauth.socialaccount.providers.openid_connect.provider import OpenIDConnectProvider
@@ -22,13 +26,17 @@ from allauth.socialaccount.providers.openid_connect.views import OpenIDConnectOA
 from django.http import HttpRequest
 from django.urls import reverse
 
-from core.exceptions import validation_error
-from sso.fetch import document_fetch
+from core.exceptions import ApplicationError, validation_error
+from sso import fetch
+
+logger = logging.getLogger(__name__)
 
 CALLBACK_URL_NAME = "auth:sso-callback"
 WELL_KNOWN = "/.well-known/openid-configuration"
 ID_TOKEN_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
 LEEWAY_SECONDS = 60
+# The endpoints a discovery document names; all but the first are requested server-side.
+ENDPOINTS = ("authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri")
 
 
 def callback_url(request: HttpRequest, connection_id) -> str:
@@ -45,16 +53,23 @@ def issuer_normalize(issuer: str) -> str:
 def discovery_fetch(issuer: str) -> dict:
     """Fetch and check the IdP's discovery document (400 naming `oidc.issuer` when it does not fit)."""
     field = "oidc.issuer"
-    body = document_fetch(issuer + WELL_KNOWN, field=field)
+    body = fetch.document_fetch(issuer + WELL_KNOWN, field=field)
     try:
         config = json.loads(body)
     except ValueError:
         raise validation_error(field, "The discovery document is not JSON.") from None
     if not isinstance(config, dict):
         raise validation_error(field, "The discovery document is not a JSON object.")
-    missing = [key for key in ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri") if not isinstance(config.get(key), str)]
+    # userinfo_endpoint too: sign-ins read the e-mail there (`fetch_userinfo`).
+    missing = [key for key in ("issuer", *ENDPOINTS) if not isinstance(config.get(key), str)]
     if missing:
         raise validation_error(field, f"The discovery document lacks {', '.join(missing)}.")
+    for key in ENDPOINTS:
+        # The document is the tenant's too: an endpoint at 127.0.0.1 or 169.254.169.254 is an SSRF.
+        try:
+            fetch.url_check(config[key], field=field)
+        except ApplicationError as exc:
+            raise validation_error(field, f"The discovery document's {key} is refused: {exc.message}") from None
     if issuer_normalize(config["issuer"]) != issuer:
         # OIDC Discovery §4.3: the issuer in the document must be the one it was fetched for.
         raise validation_error(field, f"The IdP calls itself {config['issuer']}, not {issuer}.")
@@ -66,17 +81,41 @@ def discovery_fetch(issuer: str) -> dict:
     return config
 
 
+def _unavailable() -> ImmediateHttpResponse:
+    from accounts import oauth
+    from sso.signin import SSOError
+
+    return ImmediateHttpResponse(oauth.frontend_redirect(error=str(SSOError.SSO_UNAVAILABLE)))
+
+
 class SSOOIDCAdapter(OpenIDConnectOAuth2Adapter):
-    """allauth's OIDC adapter, calling back to our route and verifying every ID token's signature."""
+    """allauth's OIDC adapter, calling back to our route, requesting through the guard, verifying every ID token's signature."""
+
+    @property
+    def openid_config(self) -> dict:
+        # Fetched again at each sign-in (as allauth does) through the guard, and checked as on write.
+        if not hasattr(self, "_openid_config"):
+            issuer = self.get_provider().app.settings["server_url"]
+            try:
+                self._openid_config = discovery_fetch(issuer)
+            except ApplicationError as exc:
+                logger.warning("SSO discovery refused for %s: %s", issuer, exc.message)
+                raise _unavailable() from None
+        return self._openid_config
 
     def get_callback_url(self, request: HttpRequest, app) -> str:
         return callback_url(request, self.provider_id)
+
+    def get_access_token_data(self, request: HttpRequest, app, client, pkce_code_verifier=None):
+        with fetch.idp_requests_guarded():  # allauth's code exchange asks the adapter for its session
+            return super().get_access_token_data(request, app, client, pkce_code_verifier=pkce_code_verifier)
 
     def complete_login(self, request: HttpRequest, app, token, **kwargs):
         if not kwargs["response"].get("id_token"):
             # Without an ID token there is no nonce nor audience to check: not an OIDC sign-in.
             raise OAuth2Error("The IdP returned no id_token")
-        return super().complete_login(request, app, token, **kwargs)
+        with fetch.idp_requests_guarded():  # the userinfo request
+            return super().complete_login(request, app, token, **kwargs)
 
     def _decode_id_token(self, app, id_token: str) -> dict:
         config = self.openid_config
@@ -85,8 +124,8 @@ class SSOOIDCAdapter(OpenIDConnectOAuth2Adapter):
             algorithm = header.get("alg")
             if algorithm not in ID_TOKEN_ALGORITHMS:
                 raise OAuth2Error(f"ID token algorithm {algorithm!r} is not accepted")
-            with get_adapter().get_requests_session() as session:
-                response = session.get(config["jwks_uri"], timeout=10)
+            with fetch.idp_session() as session:
+                response = session.get(config["jwks_uri"])
                 response.raise_for_status()
                 jwks = jwt.PyJWKSet.from_dict(response.json())
             kid = header.get("kid")
@@ -124,5 +163,8 @@ class SSOOIDCProvider(OpenIDConnectProvider):
         auth_params = kwargs.pop("auth_params", None)
         auth_params = dict(self.get_auth_params() if auth_params is None else auth_params)
         auth_params["nonce"] = nonce
-        # `nonce` lands in the state allauth stashes in this browser's session (checked by sso.signin).
-        return super().redirect(request, process, next_url=next_url, data=data, auth_params=auth_params, nonce=nonce, **kwargs)
+        try:
+            # `nonce` lands in the state allauth stashes in this browser's session (checked by sso.signin).
+            return super().redirect(request, process, next_url=next_url, data=data, auth_params=auth_params, nonce=nonce, **kwargs)
+        except ImmediateHttpResponse as exc:  # the discovery document was refused (SSOOIDCAdapter.openid_config)
+            return exc.response

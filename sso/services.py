@@ -93,15 +93,26 @@ def _public_fields(connection: SSOConnection) -> dict:
         "name": connection.name,
         "domains": list(connection.domains),
         "enforce": connection.enforce,
+        "trusted_permissions": list(connection.trusted_permissions),
         "issuer": connection.issuer,
         "metadata_url": connection.metadata_url,
     }
 
 
-def connection_create(*, organization: Organization, actor: Actor, data: dict) -> SSOConnection:
-    """Create a connection and its allauth app (`data` as validated by the API's serializer)."""
+# PATCH fields that choose whom the IdP vouches for: changing one re-stamps the connection's trust.
+TRUST_FIELDS = ("oidc", "saml", "domains")
+
+
+def connection_create(*, organization: Organization, actor: Actor, data: dict, trusted_permissions: list[str]) -> SSOConnection:
+    """Create a connection and its allauth app (`data` as validated by the API's serializer).
+
+    `trusted_permissions`: what the member choosing the IdP holds (["*"] for the owner); the IdP
+    signs in nobody holding more (sso.signin.sso_refusal).
+    """
     kind = data["type"]
-    connection = SSOConnection(organization=organization, kind=kind, name=data["name"], enforce=data.get("enforce", False))
+    connection = SSOConnection(
+        organization=organization, kind=kind, name=data["name"], enforce=data.get("enforce", False), trusted_permissions=sorted(trusted_permissions)
+    )
     if kind == SSOConnection.Kind.OIDC:
         body = data.get("oidc") or {}
         if not body.get("client_id"):
@@ -142,8 +153,11 @@ def secrets_of(connection: SSOConnection) -> dict:
         raise ApplicationError(code=ErrorCode.SERVICE_UNAVAILABLE, message="This SSO connection cannot be used right now.", status_code=503) from None
 
 
-def connection_update(*, connection: SSOConnection, actor: Actor, data: dict) -> SSOConnection:
-    """Change name, domains, enforce or the IdP settings (the type never changes)."""
+def connection_update(*, connection: SSOConnection, actor: Actor, data: dict, trusted_permissions: list[str]) -> SSOConnection:
+    """Change name, domains, enforce or the IdP settings (the type never changes).
+
+    Changing the IdP settings or the domains re-stamps `trusted_permissions` with the caller's.
+    """
     before = _public_fields(connection)
     current = secrets_of(connection)
     app = connection.social_app
@@ -164,6 +178,8 @@ def connection_update(*, connection: SSOConnection, actor: Actor, data: dict) ->
             connection.enforce = data["enforce"]
         if "domains" in data:
             connection.domains = _domains_clean(organization=connection.organization, domains=data["domains"], connection=connection)
+        if any(field in data for field in TRUST_FIELDS):
+            connection.trusted_permissions = sorted(trusted_permissions)
         if connection.kind == SSOConnection.Kind.SAML:
             app_settings = saml.app_settings(connection)
         _app_sync(app, connection=connection, client_id=client_id, app_settings=app_settings)

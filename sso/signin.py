@@ -30,6 +30,7 @@ from django.urls import reverse
 
 from accounts import oauth
 from accounts.models import User
+from accounts.sessions import sessions_revoke_all
 from audit.services import event_record
 from core import entitlements
 from core.actor import Actor, actor_of
@@ -39,6 +40,8 @@ from core.roles import Role
 from organizations.invites import members_used
 from organizations.models import Membership, Organization
 from organizations.services import default_role, email_domain_allowed, membership_add
+from permissions import engine
+from permissions.drf import member_holdings
 from sso import selectors, services
 from sso.models import SSOConnection
 
@@ -59,6 +62,9 @@ class SSOError(StrEnum):
     MEMBER_LIMIT_REACHED = "member_limit_reached"
     JOIN_REFUSED = "sso_join_refused"
     INVALID_RESPONSE = "invalid_response"
+    # The IdP may not vouch for this account (staff, a member of another org, or one holding more
+    # than the connection's trust): it signs in its usual way.
+    ACCOUNT_NOT_COVERED = "sso_account_not_covered"
 
 
 def _abort(code: str):
@@ -133,15 +139,53 @@ def login_redirect(*, request: HttpRequest, connection_id, login_hint: str | Non
 
 
 def sso_required(*, user) -> bool:
-    """Whether an enforcing connection covers this account's e-mail domain (the org's owner keeps other ways in)."""
+    """Whether an enforcing connection must sign this account in (its IdP may, and it is not the org's owner)."""
     domain = selectors.email_domain(user.email)
     for connection in selectors.connections_enforced_for(domain):
         if not sso_available(connection):
             continue
         owner = Membership.objects.filter(organization=connection.organization, user=user, role=Role.OWNER, status=Membership.Status.ACTIVE).exists()
-        if not owner:  # break-glass: the owner can still sign in if the IdP is down or misconfigured
+        # Break-glass: the owner can still sign in if the IdP is down or misconfigured. An account the
+        # IdP may not sign in keeps its own way in, or it would have none.
+        if not owner and sso_refusal(connection, user) is None:
             return True
     return False
+
+
+def _trust_covers(connection: SSOConnection, membership: Membership | None) -> bool:
+    trusted = set(connection.trusted_permissions)
+    if SSOConnection.ALL in trusted:
+        return True
+    organization = connection.organization
+    if membership is None:
+        # A newcomer gets the default role: what it brings, allow policies naming it included.
+        needed = engine.role_stakes(organization=organization, slug=default_role(organization=organization)).grants
+    elif membership.role == Role.OWNER:
+        return False  # the owner can hold anything: only an owner-chosen IdP vouches for them
+    else:
+        needed = member_holdings(organization=organization, membership=membership)
+    return needed <= trusted
+
+
+def sso_refusal(connection: SSOConnection, user: User) -> str | None:
+    """Why this connection may not sign `user` in, or None when it may.
+
+    An org's IdP speaks for the org's own people, and never above whoever chose it:
+    - staff keep their own sign-in: their powers need their own second factor (API.md v1.1 invariant 8);
+    - an account that also belongs to another org is not this org's to vouch for (its IdP would open
+      the other org too, and the account's credentials);
+    - a member holding a permission beyond the connection's `trusted_permissions` (what the member
+      who last chose its IdP or domains held) is one the chooser could not act on (invariant 2) —
+      the owner, say, when an admin set the IdP up; a newcomer likewise when the default role brings more.
+    """
+    if user.is_staff or user.is_superuser:
+        return SSOError.ACCOUNT_NOT_COVERED
+    memberships = list(Membership.objects.filter(user=user))
+    if any(membership.organization_id != connection.organization_id for membership in memberships):
+        return SSOError.ACCOUNT_NOT_COVERED
+    if not _trust_covers(connection, memberships[0] if memberships else None):
+        return SSOError.ACCOUNT_NOT_COVERED
+    return None
 
 
 # --- identity → account -----------------------------------------------------------------------
@@ -200,20 +244,53 @@ def identity_accept(request: HttpRequest, sociallogin: SocialLogin, connection: 
     if sociallogin.is_existing:
         user = sociallogin.user
     else:
-        user = User.objects.filter(email=email).first()
+        user = User.objects.filter(email__iexact=email).first()
     if user is not None and not user.is_active:
         _abort(oauth.OAuthError.ACCOUNT_INACTIVE)
+    if user is not None:
+        # Every sign-in, linked or not: the account may have joined another org or been promoted since.
+        refusal = sso_refusal(connection, user)
+        if refusal is not None:
+            _abort(refusal)
     _admission_check(connection, user, email)
     if user is None:
+        if not _trust_covers(connection, None):
+            _abort(SSOError.ACCOUNT_NOT_COVERED)
         return  # a new account: created by allauth (save_user), provisioned there
     if not sociallogin.is_existing:
-        if not user.email_verified:
+        if not user.email_verified and not _made_by_org(connection, user):
             # Someone registered this address without proving the mailbox: linking would hand them the
             # IdP user's account (pre-account takeover). The mailbox owner verifies it first.
             _abort(oauth.OAuthError.ACCOUNT_EXISTS)
-        oauth.social_account_connect(request=request, sociallogin=sociallogin, user=user, organization_id=connection.organization_id)
+        account_link(request=request, sociallogin=sociallogin, user=user, connection=connection)
     # A linked user removed from the org since comes back as a newcomer (suspend to keep someone out).
     member_provision(connection=connection, user=user, actor=actor_of(request))
+
+
+def _made_by_org(connection: SSOConnection, user: User) -> bool:
+    """An unverified account this org let in (SCIM, an invitation) and nobody else: its IdP may claim it."""
+    return Membership.objects.filter(user=user, organization=connection.organization).exists()
+
+
+def account_link(*, request: HttpRequest, sociallogin: SocialLogin, user: User, connection: SSOConnection) -> None:
+    """Link the IdP identity to an existing account of the connection's domains.
+
+    An account whose address was never proven (made by SCIM or an invitation) is claimed by the
+    IdP: a password someone set on it proves nothing, so it is dropped and its sessions end.
+    """
+    with transaction.atomic():
+        oauth.social_account_connect(request=request, sociallogin=sociallogin, user=user, organization_id=connection.organization_id)
+        if not user.email_verified and user.has_usable_password():
+            user.set_unusable_password()
+            user.save(update_fields=["password"])
+            revoked = sessions_revoke_all(user=user, reason="sso_claimed", actor=actor_of(request).as_user(user))
+            event_record(
+                action="user.password_removed",
+                actor=actor_of(request).as_user(user),
+                organization_id=connection.organization_id,
+                target=user,
+                metadata={"reason": "sso_claimed", "connection_id": str(connection.id), "sessions_revoked": revoked},
+            )
 
 
 def member_provision(*, connection: SSOConnection, user: User, actor: Actor) -> Membership:
@@ -280,6 +357,13 @@ class SocialAccountAdapter(oauth.SocialAccountAdapter):
         if connection is not None:
             return provider_for(request, connection)
         return super().get_provider(request, provider, client_id=client_id)
+
+    def get_requests_session(self):
+        from sso import fetch
+
+        # An SSO connection's endpoints are the tenant's choice (SSRF): sso.oidc turns the guard on for its
+        # sign-ins. Google's endpoints are the operator's settings, requested as allauth does.
+        return fetch.idp_session() if fetch.guard_active() else super().get_requests_session()
 
     def on_authentication_error(self, request, provider, error=None, exception=None, extra_context=None) -> None:
         if (extra_context or {}).get("saml_errors"):

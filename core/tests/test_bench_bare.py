@@ -11,8 +11,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jwt
 import pytest
-from rest_framework_simplejwt.tokens import AccessToken
+from cryptography.hazmat.primitives import serialization
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -60,19 +61,24 @@ print(json.dumps({
 def bare(tmp_path, user):
     """Run the bare settings in a subprocess with a project-minted access token for `user`."""
     from accounts.sessions import session_create
+    from accounts.signing_keys import issuer, keyring
     from core.actor import Actor
 
     token = session_create(user=user, actor=Actor.for_user(user)).access_token
-    backend = AccessToken(token).get_token_backend()
+    # The key that signed this very token (by its kid), not whatever the process holds as current.
+    key = keyring.verifying(jwt.get_unverified_header(token)["kid"])
+    hs256 = key.algorithm == "HS256"
+    pem = "" if hs256 else key.verifying.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.bare",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'bare.sqlite3'}",
         "REDIS_URL": "",
-        # The key the token was signed with: the shared secret (HS256) or the current key's public half.
-        "JWT_ALGORITHM": backend.algorithm,
-        "JWT_SIGNING_KEY": backend.signing_key or "",
-        "JWT_VERIFYING_KEY": backend.verifying_key,
+        # The key the token was signed with: the shared secret (HS256) or its public half; the issuer it names.
+        "JWT_ALGORITHM": key.algorithm,
+        "JWT_SIGNING_KEY": key.signing if hs256 else "",
+        "JWT_VERIFYING_KEY": pem,
+        "JWT_ISSUER": issuer(),
         "BARE_TOKEN": token,
         "BARE_USER_ID": str(user.id),
         "BARE_USER_EMAIL": user.email,

@@ -7,7 +7,7 @@ from accounts.tests.factories import UserFactory
 from organizations.models import Membership
 from organizations.tests.factories import MembershipFactory, OrganizationFactory
 from permissions.models import Role
-from scim.tests.conftest import SCIM_JSON, ScimClient, new_user, plan_set, scim_error, token_for
+from scim.tests.conftest import SCIM_JSON, ScimClient, domain_verify, new_user, plan_set, scim_error, token_for
 
 pytestmark = pytest.mark.django_db
 
@@ -16,6 +16,7 @@ pytestmark = pytest.mark.django_db
 def org_b(db):
     organization = OrganizationFactory(name="Beta", slug="beta")
     plan_set(organization, "team")
+    domain_verify(organization, "beta.test")
     MembershipFactory(organization=organization, role="owner")
     return organization
 
@@ -167,8 +168,9 @@ def test_userName_of_an_existing_person_elsewhere_is_not_linked(idp, org_b):
     person = UserFactory(email="someone@beta.test", email_verified_at="2026-01-01T00:00:00Z")
     MembershipFactory(organization=org_b, user=person)
 
-    scim_error(idp.post("Users", new_user("someone@beta.test")), 409)
+    body = scim_error(idp.post("Users", new_user("someone@beta.test")), 400)
 
+    assert body["scimType"] == "invalidValue"
     assert not Membership.objects.filter(organization=idp.organization, user=person).exists()
 
 

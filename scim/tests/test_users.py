@@ -82,8 +82,8 @@ def test_an_existing_account_outside_the_verified_domains_is_refused(idp, org):
 
     response = idp.post("Users", new_user("bob@gmail.example"))
 
-    body = scim_error(response, 409)
-    assert body["scimType"] == "uniqueness"
+    body = scim_error(response, 400)
+    assert body["scimType"] == "invalidValue"
     assert not Membership.objects.filter(organization=org, user=stranger).exists()
 
 

@@ -28,7 +28,11 @@ class ConnectionCreateSerializer(Serializer):
     name = serializers.CharField(max_length=100)
     domains = serializers.ListField(child=serializers.CharField(max_length=253), min_length=1, max_length=50)
     enforce = serializers.BooleanField(
-        default=False, help_text="Members at these domains can no longer sign in with a password or Google (the org owner still can)."
+        default=False,
+        help_text=(
+            "Members at these domains whom the IdP may sign in (see `trusted_permissions`) can no longer sign in with a password,"
+            " Google, a passkey or an invitation (the org owner still can)."
+        ),
     )
     oidc = OIDCSettingsSerializer(required=False)
     saml = SAMLSettingsSerializer(required=False)
@@ -76,6 +80,14 @@ class ConnectionSerializer(Serializer):
     name = serializers.CharField()
     domains = serializers.ListField(child=serializers.CharField())
     enforce = serializers.BooleanField()
+    trusted_permissions = serializers.ListField(
+        child=serializers.CharField(),
+        help_text=(
+            'Whom the IdP may sign in: members holding none beyond these permissions (`["*"]`: everyone), stamped from'
+            " the member who last set the IdP or the domains. Others (and accounts in other organizations, and staff)"
+            " sign in their usual way."
+        ),
+    )
     oidc = OIDCOutSerializer(required=False)
     saml = SAMLOutSerializer(required=False)
     sp = SPSerializer(required=False)

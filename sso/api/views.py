@@ -17,10 +17,11 @@ from rest_framework.views import APIView
 from core import entitlements
 from core.actor import actor_of
 from core.exceptions import validation_error
+from core.roles import Role
 from core.schema import errors
 from core.serializers import body_refuse
 from organizations.permissions import ORG_UPDATE
-from permissions.drf import HasOrgPermission, OrgScopedMixin
+from permissions.drf import HasOrgPermission, OrgScopedMixin, held_now
 from sso import oidc, saml, selectors, services, signin
 from sso.api import serializers as s
 from sso.models import SSOConnection
@@ -41,6 +42,7 @@ def connection_data(request, connection: SSOConnection) -> dict:
         "name": connection.name,
         "domains": connection.domains,
         "enforce": connection.enforce,
+        "trusted_permissions": connection.trusted_permissions,
         "created_at": connection.created_at,
         "updated_at": connection.updated_at,
     }
@@ -50,6 +52,13 @@ def connection_data(request, connection: SSOConnection) -> dict:
         data["saml"] = {"idp_entity_id": connection.issuer, "metadata_url": connection.metadata_url}
         data["sp"] = saml.sp_urls(request, connection.id)
     return s.ConnectionSerializer(data).data
+
+
+def trust_of(request, context) -> list[str]:
+    """What the caller vouches for when choosing an IdP: everything for the owner, else what they hold right now."""
+    if context.membership is not None and context.membership.role == Role.OWNER and context.api_key is None:
+        return [SSOConnection.ALL]
+    return sorted(held_now(request, context))
 
 
 class HasSSOFeature(BasePermission):
@@ -90,7 +99,9 @@ class ConnectionListCreateView(ConnectionScoped, APIView):
         """Add an OIDC (issuer → discovery, client id/secret) or SAML (IdP metadata) connection for some of the org's verified domains."""
         serializer = s.ConnectionCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        connection = services.connection_create(organization=self.organization, actor=actor_of(request), data=serializer.validated_data)
+        connection = services.connection_create(
+            organization=self.organization, actor=actor_of(request), data=serializer.validated_data, trusted_permissions=trust_of(request, self.org_context)
+        )
         return Response(connection_data(request, connection), status=status.HTTP_201_CREATED)
 
 
@@ -121,7 +132,8 @@ class ConnectionDetailView(ConnectionScoped, APIView):
         wrong = "saml" if connection.kind == SSOConnection.Kind.OIDC else "oidc"
         if wrong in data:
             raise validation_error(wrong, f"Not used by a {connection.kind} connection.")
-        connection = services.connection_update(connection=connection, actor=actor_of(request), data=data)
+        trust = trust_of(request, self.org_context)
+        connection = services.connection_update(connection=connection, actor=actor_of(request), data=data, trusted_permissions=trust)
         return Response(connection_data(request, connection))
 
     @extend_schema(summary="Delete an SSO connection", responses={204: None, **UPGRADE, **ERRORS}, tags=TAGS)

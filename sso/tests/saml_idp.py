@@ -1,4 +1,9 @@
-"""A SAML 2.0 IdP built with pysaml2 in the test process: it reads our AuthnRequests and signs real assertions (xmlsec1)."""
+"""A SAML 2.0 IdP built with pysaml2 in the test process: it reads our AuthnRequests and signs real assertions.
+
+It signs in process through the `xmlsec` Python binding (libxmlsec1, the library our SP verifies with), not the
+xmlsec1 command-line tool: `saml_crypto.CryptoBackendXmlSecBinding` fills in the enveloped RSA-SHA256/SHA-256,
+exclusive-c14n signature template pysaml2 puts into the Assertion (or Response), referenced by its `ID`.
+"""
 
 import base64
 import datetime
@@ -15,7 +20,8 @@ from saml2.metadata import create_metadata_string
 from saml2.saml import NAME_FORMAT_URI, NAMEID_FORMAT_EMAILADDRESS, NameID
 from saml2.server import Server
 
-XMLSEC = "/usr/bin/xmlsec1"
+from sso.tests.saml_crypto import security_context_for
+
 RSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
 SHA256 = "http://www.w3.org/2001/04/xmlenc#sha256"
 RSA_SHA1 = "http://www.w3.org/2000/09/xmldsig#rsa-sha1"
@@ -59,7 +65,8 @@ class SamlIdP:
         config.load(
             {
                 "entityid": self.entity_id,
-                "xmlsec_binary": XMLSEC,
+                # Only so that Server() builds without looking for the xmlsec1 binary; `server` replaces its context.
+                "crypto_backend": "XMLSecurity",
                 "key_file": self.key_file,
                 "cert_file": self.cert_file,
                 "service": {
@@ -86,7 +93,9 @@ class SamlIdP:
     @property
     def server(self) -> Server:
         if self._server is None:
-            self._server = Server(config=self._config())
+            server = Server(config=self._config())
+            server.sec = security_context_for(server.config)
+            self._server = server
         return self._server
 
     def read_request(self, redirect_url: str):
