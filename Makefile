@@ -8,7 +8,7 @@ PORT ?= 8000
 ## `make run` listens on this machine only; `make run HOST=0.0.0.0` to serve the network.
 HOST ?= 127.0.0.1
 
-.PHONY: format run test install migrate seed worker beat schema check bench soak fuzz clean
+.PHONY: format run test install migrate seed worker beat schema check bench bench-servers soak fuzz clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -57,6 +57,12 @@ schema: install
 ## needs wrk, PostgreSQL (BENCH_DATABASE_URL, default .../saas_bench) and Redis (BENCH_REDIS_URL, db 10).
 bench: install
 	$(PY) bench/run.py $(BENCH_ARGS)
+
+## Server comparison (issue 17, item 3): the same scenarios under gunicorn+uvicorn, gunicorn gthread
+## and granian (WSGI and ASGI), interleaved rounds, one table. Same needs as `make bench`, and granian.
+## Options: `make bench-servers BENCH_ARGS="--duration 10 --rounds 2 --workers 2 --modes uvicorn,granian-wsgi"`.
+bench-servers: install
+	$(PY) bench/servers.py $(BENCH_ARGS)
 
 ## Soak under faults (never part of `make test`; issue 19): bench/soak.py starts its own PostgreSQL
 ## cluster and redis-server on spare ports (never the machine's), serves the app as production does,

@@ -345,6 +345,11 @@ def mfa_reset(*, user: User, actor: Actor) -> None:
 
 
 @transaction.atomic
+def factors_remove_all(*, user: User, actor: Actor, organization_id, reason: str) -> None:
+    """Remove every second factor of the account (TOTP, backup codes, passkeys), audited with `reason`."""
+    _mfa_remove(user=user, actor=actor, organization_id=organization_id, metadata={"reason": reason}, passkeys=True)
+
+
 def _mfa_remove(*, user: User, actor: Actor, organization_id, metadata: dict, passkeys: bool = False) -> None:
     removed, _ = TOTPDevice.objects.filter(user=user).delete()
     BackupCodeDevice.objects.filter(user=user).delete()

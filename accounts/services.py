@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from accounts import tasks
 from accounts.authentication import session_state_forget
 from accounts.models import OneTimeToken, User, UserSession
-from accounts.sessions import session_create, sessions_revoke_all
+from accounts.sessions import session_create, sessions_revoke_all, sso_required, sso_required_error
 from accounts.tokens import TokenPair, hash_secret, random_secret
 from audit.services import event_record
 from core import clock, hooks
@@ -153,6 +153,9 @@ def user_register(
             website=organization_website or "",
             actor=actor,
         )
+    if sso_required(user=user):
+        # An org enforces SSO at this address: its IdP makes the account (JIT) and signs it in; nothing is kept.
+        raise sso_required_error()
     event_record(
         action="user.registered",
         actor=actor,

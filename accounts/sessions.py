@@ -35,13 +35,31 @@ def sso_required(*, user) -> bool:
     return False
 
 
+@hooks.hook
+def sso_enforced_in(*, user, organization_id) -> bool:
+    """Whether the org enforces SSO for this account, so only a session through its IdP may open there (the `sso` app answers)."""
+    return False
+
+
 def sso_required_error() -> ApplicationError:
     return ApplicationError(code=ErrorCode.SSO_REQUIRED, message=SSO_REQUIRED, status_code=403)
 
 
-def _sso_gate(*, user: User, auth_method: str) -> None:
-    """Every way in but the org's IdP stops here when SSO is enforced for the account (password, Google, passkey, invite...)."""
-    if auth_method != SSO and sso_required(user=user):
+def auth_method_base(auth_method: str) -> str:
+    """The first factor of a sign-in method ("sso+passkey" → "sso")."""
+    return (auth_method or "").split("+", 1)[0]
+
+
+def _sso_gate(*, user: User, auth_method: str, organization_id=None) -> None:
+    """Every way in but the org's IdP stops here when SSO is enforced for the account (password, Google, passkey, invite...).
+
+    With `organization_id`: also when that org enforces SSO for the account, even if the account
+    may sign in elsewhere (it belongs to other orgs too): the session would open in that org.
+    """
+    # "sso+passkey": the IdP, then a passkey as the second factor — still a sign-in through the IdP.
+    if auth_method_base(auth_method) == SSO:
+        return
+    if sso_required(user=user) or (organization_id is not None and sso_enforced_in(user=user, organization_id=organization_id)):
         raise sso_required_error()
 
 
@@ -136,7 +154,12 @@ def token_refresh(*, refresh_token: str, actor: Actor) -> TokenPair:
 
 
 def session_switch_organization(*, session: UserSession, organization_id) -> TokenPair:
-    """Point a session at another active organization and re-issue its tokens (rotation)."""
+    """Point a session at another active organization and re-issue its tokens (rotation).
+
+    Not into an org that enforces SSO for the account, unless the session came through SSO.
+    """
+    if session.impersonator_id is None:
+        _sso_gate(user=session.user, auth_method=session.auth_method, organization_id=organization_id)
     session.organization_id = organization_id
     session.refresh_jti = new_jti()
     session.last_used_at = clock.now()
@@ -159,7 +182,7 @@ def login_complete(
     `offer_domains=False`: this sign-in already made its domain offers (org selection);
     `org_selected`: the org was picked at `auth/select-org` (recorded in the audit event).
     """
-    _sso_gate(user=user, auth_method=auth_method)
+    _sso_gate(user=user, auth_method=auth_method, organization_id=organization_id)
     actor = actor.as_user(user)
     if offer_domains:
         # Verified-domain memberships are offered (or granted) before the session picks its org.

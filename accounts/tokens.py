@@ -69,7 +69,7 @@ def token_claims(*, user: User, session: UserSession) -> dict:
     }
     if session.impersonator_id:
         claims["act"] = {"sub": str(session.impersonator_id), "email": session.impersonator.email}
-    if session.auth_method == "sso":
+    if (session.auth_method or "").split("+", 1)[0] == "sso":  # "sso+passkey" too
         # Signed in through the org's IdP (sso app): RFC 8176-style authentication methods reference.
         claims["amr"] = ["sso"]
     return claims

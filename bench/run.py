@@ -25,7 +25,7 @@ import users_me
 SCENARIOS = [users_me, members, permissions_check, auth_refresh, auth_login, audit_pagination]
 # Not benchmarks: the plumbing, this runner and the profiler; nor the soak (`make soak`, its own
 # target, minutes long) and its modules (soak_*.py).
-NOT_SCRIPTS = {"harness", "run", "profile_path", "soak"}
+NOT_SCRIPTS = {"harness", "run", "profile_path", "soak", "servers"}
 
 
 def other_scripts() -> list[Path]:

@@ -48,6 +48,8 @@ class Principal:
     organization_id: str | None = None
     mfa: bool = False
     impersonator_id: str | None = None
+    # Signed in through an org's IdP (the access token's `amr` names "sso").
+    sso: bool = False
     # The organization's SCIM token for a SCIM provisioning call (scim app), else None.
     scim_token: Any = None
 
@@ -66,6 +68,7 @@ class Principal:
             organization_id=str(org_id) if org_id else None,
             mfa=bool(claims.get("mfa")),
             impersonator_id=str(impersonator) if impersonator else None,
+            sso="sso" in (claims.get("amr") or ()),
         )
 
     @classmethod

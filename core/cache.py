@@ -122,6 +122,48 @@ def breaker_for(servers, *, subject: str = "cache", consequence: str = "reads mi
     return breaker
 
 
+def cache_outage() -> bool:
+    """Whether a cache breaker of this process is open right now (Redis away: reads miss at once)."""
+    return any(breaker.is_open for (subject, *_servers), breaker in list(_breakers.items()) if subject == "cache")
+
+
+class OutageCopies:
+    """A small process-local copy of versioned cache entries, used only while the cache is away.
+
+    For values whose key names their version (e.g. an org's authorization revision), so a copy can
+    never be stale, only unused: with Redis down they would be read from the database on every
+    request; this keeps the last `size` of them in the worker instead (issue 19). Outside an outage
+    it is neither read nor written.
+    """
+
+    def __init__(self, size: int = 2048, seconds: float = 300):
+        self.size, self.seconds = size, seconds
+        self._items: dict[str, tuple[float, object]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str):
+        if not cache_outage():
+            return None
+        found = self._items.get(key)
+        if found is None or found[0] < monotonic():
+            return None
+        return found[1]
+
+    def set(self, key: str, value) -> None:
+        if not cache_outage():
+            return
+        with self._lock:
+            if len(self._items) >= self.size:
+                # Oldest first (dicts keep insertion order): a bounded copy, never a leak.
+                for stale in list(self._items)[: self.size // 4]:
+                    del self._items[stale]
+            self._items[key] = (monotonic() + self.seconds, value)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
 def breakers_reset() -> None:
     """Forget every breaker (tests)."""
     with _breakers_lock:

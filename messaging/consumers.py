@@ -24,7 +24,7 @@ from core.exceptions import ApplicationError
 from core.ids import parse_uuid
 from messaging import realtime, selectors, services
 from messaging.permissions import MESSAGING_READ, MESSAGING_WRITE
-from organizations.context import mfa_requirement_check, org_context
+from organizations.context import mfa_requirement_check, org_context, sso_requirement_check
 from organizations.models import Membership
 from permissions import engine
 
@@ -60,6 +60,7 @@ class Connection:
     expires_at: int
     actor: Actor
     mfa: bool = False
+    principal: Principal | None = None
 
 
 def _decide(*, organization, membership, permission: str, mfa: bool) -> bool:
@@ -106,6 +107,7 @@ def authenticate(*, raw_token: str | None, org_param: str | None) -> Connection:
         # No origin: a socket's client IP is not reliably known behind proxies (see _decide).
         actor=Actor(principal=principal),
         mfa=mfa,
+        principal=principal,
     )
 
 
@@ -119,9 +121,18 @@ def permissions_now(connection: Connection) -> tuple[int | None, bool]:
     organization = connection.organization
     # A role change bumps the org's authorization revision: read it fresh, not from the connect-time row.
     # The settings too: `require_mfa` switched on closes a socket whose session never passed MFA.
-    organization.refresh_from_db(fields=["authz_revision", "settings"])
+    # And the SSO enforcement: turned on, it closes a socket whose session did not come through the IdP.
+    organization.refresh_from_db(fields=["authz_revision", "settings", "sso_enforced_domains"])
+    principal = connection.principal
     try:
         mfa_requirement_check(organization=organization, mfa=connection.mfa)
+        sso_requirement_check(
+            organization=organization,
+            membership=membership,
+            user=connection.user,
+            sso=bool(principal and principal.sso),
+            impersonating=bool(principal and principal.impersonator_id),
+        )
     except ApplicationError:
         return CLOSE_FORBIDDEN, False
     if not _decide(organization=organization, membership=membership, permission=MESSAGING_READ, mfa=connection.mfa):

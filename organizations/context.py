@@ -6,10 +6,12 @@ from dataclasses import dataclass
 from django.core.cache import cache
 from django.db import transaction
 
+from core import hooks
 from core.actor import Principal, principal_of
 from core.errors import ErrorCode
 from core.exceptions import ApplicationError
 from core.ids import parse_uuid
+from core.roles import Role
 from organizations.models import Membership, Organization
 
 ORG_HEADER = "HTTP_X_ORG_ID"
@@ -164,7 +166,14 @@ def org_context(*, principal: Principal, organization_id, reveal_existence: bool
         raise _invalid_context("No organization selected: send X-Org-ID or switch organization.")
     if not principal.is_user:
         raise _org_not_found()
-    return member_context(user=principal.user, organization_id=organization_id, mfa=principal.mfa, reveal_existence=reveal_existence)
+    return member_context(
+        user=principal.user,
+        organization_id=organization_id,
+        mfa=principal.mfa,
+        reveal_existence=reveal_existence,
+        sso=principal.sso,
+        impersonating=principal.impersonator_id is not None,
+    )
 
 
 def mfa_requirement_check(*, organization: Organization, mfa: bool) -> None:
@@ -184,7 +193,33 @@ def mfa_requirement_check(*, organization: Organization, mfa: bool) -> None:
         )
 
 
-def member_context(*, user, organization_id, mfa: bool, reveal_existence: bool = False) -> OrgContext:
+@hooks.hook
+def sso_enforced(*, organization: Organization, user) -> bool:
+    """Whether one of the org's SSO connections enforces sign-in through its IdP for this user now (the `sso` app answers)."""
+    return False
+
+
+def sso_requirement_check(*, organization: Organization, membership: Membership, user, sso: bool, impersonating: bool = False) -> None:
+    """Refuse (403 SSO_REQUIRED) a session not opened through SSO in an org enforcing SSO for the member's address.
+
+    Per org and per request, like `require_mfa`: the global sign-in gate (accounts.sessions) stops
+    other sign-ins of accounts the IdP may sign in, but an account can also reach the org with a
+    session opened for another org (switch, X-Org-ID), or be one the IdP may not vouch for (a
+    member of another org too). The owner (break-glass) and staff impersonating (their own MFA)
+    are let through. Free for everyone else: the org row is the cached one, and only an address
+    at an enforced domain asks the `sso` app for the authoritative answer (plan, verified domain).
+    """
+    domains = organization.sso_enforced_domains
+    if not domains or sso or impersonating or membership.role == Role.OWNER:
+        return
+    email = getattr(user, "email", "") or ""
+    if email.rsplit("@", 1)[-1].lower() in domains and sso_enforced(organization=organization, user=user):
+        from accounts.sessions import sso_required_error
+
+        raise sso_required_error()
+
+
+def member_context(*, user, organization_id, mfa: bool, reveal_existence: bool = False, sso: bool = False, impersonating: bool = False) -> OrgContext:
     """The one resolver of a member's org context: HTTP, the WebSocket and OAuth callbacks all call it.
 
     The user's membership of the org (cached, organizations.signals drop it): none → 404
@@ -200,4 +235,5 @@ def member_context(*, user, organization_id, mfa: bool, reveal_existence: bool =
     if membership.status != Membership.Status.ACTIVE:
         raise _invalid_context("Your membership of this organization is suspended.")
     mfa_requirement_check(organization=membership.organization, mfa=mfa)
+    sso_requirement_check(organization=membership.organization, membership=membership, user=user, sso=sso, impersonating=impersonating)
     return OrgContext(organization=membership.organization, membership=membership)

@@ -31,6 +31,10 @@ class Organization(models.Model):
     # Bumped by every role, assignment, membership or policy change: cached authorization
     # decisions are keyed by it, so a bump invalidates them all at once.
     authz_revision = models.PositiveBigIntegerField(default=1)
+    # E-mail domains an SSO connection of this org enforces (kept by the sso app): a member at one
+    # of them reaches the org only with a session opened through its IdP (the owner excepted).
+    # Read with the (cached) org row on every org-scoped request, so the common case costs nothing.
+    sso_enforced_domains = models.JSONField(default=list, blank=True, editable=False)
     created_at = models.DateTimeField(default=clock.now)
     updated_at = models.DateTimeField(auto_now=True)
 

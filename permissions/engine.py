@@ -9,6 +9,7 @@ from django.db.models import Q
 
 from core import clock
 from core.authz import MEMBERSHIP
+from core.cache import OutageCopies
 from core.errors import ErrorCode
 from core.net import ip_in_cidrs
 from core.roles import BUILTIN_ROLES  # noqa: F401  (re-exported: callers of the engine read it here)
@@ -86,6 +87,11 @@ class _PolicyRule:
 # --- cached inputs ------------------------------------------------------------------------
 
 
+# With Redis away, the last policies and member subjects this worker read (their keys name the org's
+# authorization revision, so a copy is never stale): the outage costs fewer database reads (issue 19).
+_outage_copies = OutageCopies()
+
+
 def _policies_key(organization: Organization) -> str:
     return f"authz:policies:{organization.id}:{organization.authz_revision}"
 
@@ -94,6 +100,8 @@ def organization_policies(organization: Organization, *, fresh: bool = False) ->
     """The org's policies, cached per authorization revision."""
     key = _policies_key(organization)
     rules = None if fresh else cache.get(key)
+    if rules is None and not fresh:
+        rules = _outage_copies.get(key)
     if rules is None:
         rules = [
             _PolicyRule(
@@ -108,6 +116,7 @@ def organization_policies(organization: Organization, *, fresh: bool = False) ->
             for p in Policy.objects.filter(organization=organization)
         ]
         cache.set(key, rules, _CACHE_SECONDS)
+        _outage_copies.set(key, rules)
     return rules
 
 
@@ -124,6 +133,8 @@ def member_subject(*, organization: Organization, membership: Membership, fresh:
     """
     key = _subject_key(organization, membership.user_id)
     subject = None if fresh else cache.get(key)
+    if subject is None:
+        subject = _outage_copies.get(key)
     if subject is None:
         rows = (
             Role.objects.filter(organization=organization)
@@ -150,6 +161,7 @@ def member_subject(*, organization: Organization, membership: Membership, fresh:
             permissions=frozenset(granted) & catalog.codes(),
         )
         cache.set(key, subject, _CACHE_SECONDS)
+        _outage_copies.set(key, subject)
     return subject
 
 
@@ -158,6 +170,8 @@ def member_inputs(*, organization: Organization, membership: Membership) -> tupl
     subject_key, policies_key = _subject_key(organization, membership.user_id), _policies_key(organization)
     found = cache.get_many([subject_key, policies_key])
     policies = found.get(policies_key)
+    if policies is None:
+        policies = _outage_copies.get(policies_key)
     if policies is None:
         policies = organization_policies(organization, fresh=True)
     subject = found.get(subject_key)
@@ -203,6 +217,16 @@ def role_stakes(*, organization: Organization, slug: str) -> Stakes:
     # giving the role is giving them too.
     stakes = _policy_stakes(organization_policies(organization), lambda rule: slug in rule.roles)
     return Stakes(grants=stakes.grants | role_permissions(organization=organization, slug=slug), denies=stakes.denies)
+
+
+def newcomer_grants(*, organization: Organization, slug: str, user_id=None) -> frozenset[str]:
+    """What someone joining with role `slug` would hold: the role's stakes, plus allow policies naming them or everyone.
+
+    `user_id`: an existing account (a former member may still be named by a policy).
+    """
+    named = str(user_id) if user_id is not None else None
+    stakes = _policy_stakes(organization_policies(organization), lambda rule: not rule.has_subjects or (named is not None and named in rule.users))
+    return role_stakes(organization=organization, slug=slug).grants | stakes.grants
 
 
 def team_stakes(*, organization: Organization, team_ids) -> Stakes:

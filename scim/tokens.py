@@ -167,7 +167,7 @@ def _ensure_not_on_creator(token: ScimToken, ensure_not_better: MemberCheck) -> 
 def token_rotate(*, token: ScimToken, actor: Actor, ensure_not_better: MemberCheck) -> IssuedToken:
     """Replace the token's secret (the old one stops at once); it then acts for the caller, who alone sees the new secret."""
     _require_person(actor)
-    token = ScimToken.objects.select_for_update().select_related("created_by").get(id=token.id)
+    token = ScimToken.objects.select_for_update(of=("self",)).select_related("created_by").get(id=token.id)
     if token.revoked_at is not None:
         raise conflict("This SCIM token is revoked; create a new one.")
     _ensure_not_on_creator(token, ensure_not_better)
@@ -192,7 +192,7 @@ def token_rotate(*, token: ScimToken, actor: Actor, ensure_not_better: MemberChe
 def token_revoke(*, token: ScimToken, actor: Actor, ensure_not_better: MemberCheck) -> ScimToken:
     """Revoke a token for good (idempotent); the row stays for the record."""
     _require_person(actor)
-    token = ScimToken.objects.select_for_update().select_related("created_by").get(id=token.id)
+    token = ScimToken.objects.select_for_update(of=("self",)).select_related("created_by").get(id=token.id)
     if token.revoked_at is not None:
         return token
     _ensure_not_on_creator(token, ensure_not_better)

@@ -7,13 +7,17 @@ IdP's own documents name), so each request is a server-side request forgery vect
   to the address that was checked (DNS rebinding between a check and the connect gets nowhere);
   the Host header, TLS SNI and certificate verification still use the host name;
 - no redirect is followed (a 3xx is a refusal), no proxy from the environment;
-- a response size cap and short timeouts.
+- a response size cap, and one deadline for the whole exchange: every socket read (status line,
+  headers, body) waits at most the time left, so a peer dripping bytes cannot hold a worker;
+- any transport failure (a body cut short, a broken connection) is a refusal, never a 500.
 `SSO_ALLOW_LOCAL_IDP` lifts the https and public-address rules for development and the test suite
 (the IdP peers run on loopback over http).
 """
 
 import contextlib
 import contextvars
+import http.client
+import io
 import ipaddress
 import socket
 import time
@@ -25,7 +29,7 @@ from django.conf import settings
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+from urllib3.exceptions import ConnectTimeoutError, HTTPError, NewConnectionError, ReadTimeoutError
 
 from core.exceptions import validation_error
 
@@ -35,6 +39,8 @@ CONNECT_TIMEOUT_SECONDS = 5
 _CHUNK_BYTES = 64 * 1024
 
 _guard_on: contextvars.ContextVar[bool] = contextvars.ContextVar("sso_idp_guard", default=False)
+# The time.monotonic() by which the current guarded request must be over (set by GuardedAdapter.send).
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("sso_idp_deadline", default=None)
 
 
 class IdPRequestRefused(requests.exceptions.ConnectionError):
@@ -64,21 +70,34 @@ def url_refusal(url: str) -> str | None:
     return None
 
 
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# IPv6 ranges whose last 32 bits are an IPv4 address: IPv4-compatible (::a.b.c.d), SIIT
+# (::ffff:0:a.b.c.d) and the well-known NAT64 prefix (64:ff9b::a.b.c.d).
+_IPV4_IN_LOW_BITS = tuple(ipaddress.ip_network(net) for net in ("::/96", "::ffff:0:0:0/96", "64:ff9b::/96"))
+# Local-use NAT64 (RFC 8215): translates to IPv4 networks of the operator's choosing, at any prefix length.
+_LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if any(ip in network for network in _IPV4_IN_LOW_BITS):
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
 
 
 def _address_is_public(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if ip.version == 6:
+        if ip in _LOCAL_NAT64 or ip.is_site_local:
+            return False
         # IPv6 forms carrying an IPv4 address are judged by it: Python 3.11 calls ::ffff:127.0.0.1,
-        # 64:ff9b::a00:1 (NAT64) and 2002:7f00:1:: (6to4) global.
-        if ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        elif ip.sixtofour is not None:
-            ip = ip.sixtofour
-        elif ip in _NAT64:
-            ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    return ip.is_global
+        # ::7f00:1, ::ffff:0:a9fe:a9fe, 64:ff9b::a00:1 (NAT64) and 2002:7f00:1:: (6to4) global.
+        ip = _embedded_ipv4(ip) or ip
+    # is_global alone lets multicast (224.0.0.0/4, ff0e::/16) through.
+    special = ip.is_multicast or ip.is_reserved or ip.is_unspecified or ip.is_link_local or ip.is_loopback or ip.is_private
+    return ip.is_global and not special
 
 
 def addresses_pin(hostname: str, port: int) -> list[str]:
@@ -111,7 +130,43 @@ def url_check(url: str, *, field: str) -> str:
     return url
 
 
+class _DeadlineSocketIO(socket.SocketIO):
+    """A socket reader whose every read waits at most until the request's deadline."""
+
+    def __init__(self, sock: socket.socket, deadline: float):
+        super().__init__(sock, "rb")
+        self._deadline = deadline
+
+    def readinto(self, buffer) -> int | None:
+        # The read timeout is per socket read: without this, one byte a second keeps each read short
+        # and the request alive for as long as the peer likes.
+        remaining = self._deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("The IdP took too long to answer.")
+        self._sock.settimeout(min(remaining, TIMEOUT_SECONDS))
+        return super().readinto(buffer)
+
+
+class _DeadlineSocket:
+    """What http.client's response sees of the socket: only `makefile`, which reads under the deadline."""
+
+    def __init__(self, sock: socket.socket, deadline: float):
+        self._sock, self._deadline = sock, deadline
+
+    def makefile(self, mode: str) -> io.BufferedReader:
+        self._sock._io_refs += 1  # as socket.makefile does: the socket closes once its readers have
+        return io.BufferedReader(_DeadlineSocketIO(self._sock, self._deadline))
+
+
+class _DeadlineHTTPResponse(http.client.HTTPResponse):
+    def __init__(self, sock, *args, **kwargs):
+        deadline = _deadline.get()
+        super().__init__(sock if deadline is None else _DeadlineSocket(sock, deadline), *args, **kwargs)
+
+
 class _PinnedConnectionMixin:
+    response_class = _DeadlineHTTPResponse
+
     def _new_conn(self):
         # Resolve and check once, then connect to a checked address (urllib3 would resolve the name
         # again in create_connection); `host` (Host header, SNI, certificate check) keeps the name.
@@ -157,6 +212,23 @@ class GuardedAdapter(HTTPAdapter):
         if reason is not None:
             raise IdPRequestRefused(f"{request.url}: {reason}", request=request)
         deadline = time.monotonic() + TIMEOUT_SECONDS
+        token = _deadline.set(deadline)
+        try:
+            return self._guarded_send(request, deadline, cert)
+        except requests.exceptions.ReadTimeout:
+            raise IdPRequestRefused(f"{request.url}: the IdP took too long to answer.", request=request) from None
+        except requests.RequestException:
+            raise
+        except ReadTimeoutError:
+            raise IdPRequestRefused(f"{request.url}: the IdP took too long to answer.", request=request) from None
+        except (HTTPError, http.client.HTTPException, OSError) as exc:
+            # urllib3's errors (a body cut short is a ProtocolError) are not RequestExceptions: callers
+            # (document_fetch, allauth at sign-in) would let them through as a 500.
+            raise IdPRequestRefused(f"{request.url}: the connection to the IdP broke ({type(exc).__name__}).", request=request) from None
+        finally:
+            _deadline.reset(token)
+
+    def _guarded_send(self, request, deadline: float, cert) -> requests.Response:
         try:
             # No proxies: the connection goes to the checked address, not to a proxy that resolves again.
             response = super().send(request, stream=True, timeout=(CONNECT_TIMEOUT_SECONDS, TIMEOUT_SECONDS), verify=True, cert=cert, proxies={})
@@ -179,8 +251,9 @@ def _body_read(response: requests.Response, deadline: float) -> bytes:
         raise IdPRequestRefused("The response is too large.", response=response)
     chunks, size = [], 0
     while True:
-        # The read timeout is per socket read; the deadline bounds a server dripping bytes.
-        chunk = response.raw.read(_CHUNK_BYTES, decode_content=True)
+        # read1: what one socket read brings, so the size cap and the deadline are checked as bytes arrive
+        # (each socket read itself waits at most until the deadline, see _DeadlineSocketIO).
+        chunk = response.raw.read1(_CHUNK_BYTES, decode_content=True)
         if not chunk:
             return b"".join(chunks)
         size += len(chunk)

@@ -16,6 +16,7 @@ from core.actor import Actor
 from core.errors import ErrorCode
 from core.exceptions import ApplicationError, conflict, validation_error
 from integrations import vault
+from organizations.context import context_forget
 from organizations.domains import domain_normalize
 from organizations.models import Organization
 from sso import oidc, saml, selectors
@@ -99,6 +100,14 @@ def _public_fields(connection: SSOConnection) -> dict:
     }
 
 
+def _enforcement_sync(organization: Organization) -> None:
+    """Copy the domains the org's connections enforce onto the org row (read by every org-scoped request)."""
+    enforced = sorted({domain for connection in SSOConnection.objects.filter(organization=organization, enforce=True) for domain in connection.domains})
+    Organization.objects.filter(id=organization.id).update(sso_enforced_domains=enforced)
+    organization.sso_enforced_domains = enforced
+    context_forget(organization_id=organization.id)  # the cached org row carries the old list
+
+
 # PATCH fields that choose whom the IdP vouches for: changing one re-stamps the connection's trust.
 TRUST_FIELDS = ("oidc", "saml", "domains")
 
@@ -133,6 +142,7 @@ def connection_create(*, organization: Organization, actor: Actor, data: dict, t
         _app_sync(connection.social_app, connection=connection, client_id=client_id, app_settings=app_settings)
         connection.sealed = vault.seal(organization=organization, payload=payload)
         connection.save()
+        _enforcement_sync(organization)
         event_record(
             action="sso.connection_created",
             actor=actor,
@@ -185,6 +195,7 @@ def connection_update(*, connection: SSOConnection, actor: Actor, data: dict, tr
         _app_sync(app, connection=connection, client_id=client_id, app_settings=app_settings)
         connection.sealed = vault.seal(organization=connection.organization, payload=payload)
         connection.save()
+        _enforcement_sync(connection.organization)
         after = _public_fields(connection)
         changes = {key: [before[key], after[key]] for key in after if before[key] != after[key]}
         secrets_changed = payload != current or client_id != old_client_id
@@ -213,3 +224,4 @@ def connection_delete(*, connection: SSOConnection, actor: Actor) -> None:
     SocialAccount.objects.filter(provider=connection.provider_id).delete()
     connection.delete()
     app.delete()
+    _enforcement_sync(connection.organization)

@@ -28,7 +28,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 
-from accounts import oauth
+from accounts import mfa, oauth
 from accounts.models import User
 from accounts.sessions import sessions_revoke_all
 from audit.services import event_record
@@ -152,14 +152,29 @@ def sso_required(*, user) -> bool:
     return False
 
 
-def _trust_covers(connection: SSOConnection, membership: Membership | None) -> bool:
+def org_enforces_sso(*, organization: Organization, user) -> bool:
+    """Whether an enforcing connection of `organization` serves the user's address now (verified domain, plan with `sso`)."""
+    domain = selectors.email_domain(user.email)
+    return any(connection.organization_id == organization.id and sso_available(connection) for connection in selectors.connections_enforced_for(domain))
+
+
+def sso_enforced_in(*, user, organization_id) -> bool:
+    """Whether the org enforces SSO for this account: only a session through its IdP opens there (not for its owner)."""
+    organization = Organization.objects.filter(id=organization_id).first()
+    if organization is None or not org_enforces_sso(organization=organization, user=user):
+        return False
+    return not Membership.objects.filter(organization=organization, user=user, role=Role.OWNER).exists()
+
+
+def _trust_covers(connection: SSOConnection, membership: Membership | None, user: User | None = None) -> bool:
     trusted = set(connection.trusted_permissions)
     if SSOConnection.ALL in trusted:
         return True
     organization = connection.organization
     if membership is None:
-        # A newcomer gets the default role: what it brings, allow policies naming it included.
-        needed = engine.role_stakes(organization=organization, slug=default_role(organization=organization)).grants
+        # A newcomer gets the default role: what it brings (allow policies naming it included), and
+        # what allow policies naming everyone, or this account (a former member), add.
+        needed = engine.newcomer_grants(organization=organization, slug=default_role(organization=organization), user_id=user.id if user else None)
     elif membership.role == Role.OWNER:
         return False  # the owner can hold anything: only an owner-chosen IdP vouches for them
     else:
@@ -183,7 +198,7 @@ def sso_refusal(connection: SSOConnection, user: User) -> str | None:
     memberships = list(Membership.objects.filter(user=user))
     if any(membership.organization_id != connection.organization_id for membership in memberships):
         return SSOError.ACCOUNT_NOT_COVERED
-    if not _trust_covers(connection, memberships[0] if memberships else None):
+    if not _trust_covers(connection, memberships[0] if memberships else None, user):
         return SSOError.ACCOUNT_NOT_COVERED
     return None
 
@@ -276,21 +291,25 @@ def account_link(*, request: HttpRequest, sociallogin: SocialLogin, user: User, 
     """Link the IdP identity to an existing account of the connection's domains.
 
     An account whose address was never proven (made by SCIM or an invitation) is claimed by the
-    IdP: a password someone set on it proves nothing, so it is dropped and its sessions end.
+    IdP: whatever someone set on it proves nothing (whoever held the invitation code could have
+    made it), so its password, its second factors (TOTP, backup codes, passkeys) and its sessions go.
     """
     with transaction.atomic():
         oauth.social_account_connect(request=request, sociallogin=sociallogin, user=user, organization_id=connection.organization_id)
-        if not user.email_verified and user.has_usable_password():
-            user.set_unusable_password()
-            user.save(update_fields=["password"])
-            revoked = sessions_revoke_all(user=user, reason="sso_claimed", actor=actor_of(request).as_user(user))
-            event_record(
-                action="user.password_removed",
-                actor=actor_of(request).as_user(user),
-                organization_id=connection.organization_id,
-                target=user,
-                metadata={"reason": "sso_claimed", "connection_id": str(connection.id), "sessions_revoked": revoked},
-            )
+        if not user.email_verified:
+            actor = actor_of(request).as_user(user)
+            mfa.factors_remove_all(user=user, actor=actor, organization_id=connection.organization_id, reason="sso_claimed")
+            if user.has_usable_password():
+                user.set_unusable_password()
+                user.save(update_fields=["password"])
+                event_record(
+                    action="user.password_removed",
+                    actor=actor,
+                    organization_id=connection.organization_id,
+                    target=user,
+                    metadata={"reason": "sso_claimed", "connection_id": str(connection.id)},
+                )
+            sessions_revoke_all(user=user, reason="sso_claimed", actor=actor)
 
 
 def member_provision(*, connection: SSOConnection, user: User, actor: Actor) -> Membership:

@@ -31,7 +31,13 @@ if tokens_file and tokens_file ~= "" then
   headers["Content-Type"] = "application/json"
 end
 
-local fixed = wrk.format(method, path, headers, body)
+local fixed = nil
+
+function init(args)
+  -- After wrk has set the Host header on wrk.headers: a request without Host is a 400 for some
+  -- servers (granian hands Django an empty host).
+  fixed = wrk.format(method, path, headers, body)
+end
 
 function request()
   if tokens then

@@ -200,11 +200,12 @@ def test_pool_fill_gives_up_without_closing_the_pool_when_the_database_is_down(r
         pool.close()
 
 
-def test_tuning_is_left_alone_without_a_pool(settings):
-    # The test settings use SQLite: no pool, nothing patched.
-    before = AttemptWithBackoff.INITIAL_DELAY
+def test_tuning_is_left_alone_without_a_pool(monkeypatch):
+    # given settings without psycopg's pool (SQLite, or PostgreSQL with persistent connections)
+    monkeypatch.setattr(dbpool, "pool_configured", lambda: False)
+    monkeypatch.setattr(AttemptWithBackoff, "INITIAL_DELAY", 123.0)
 
     dbpool.pool_tune_from_settings()
 
-    assert not dbpool.pool_configured()
-    assert AttemptWithBackoff.INITIAL_DELAY == before
+    # then nothing of psycopg_pool is patched
+    assert AttemptWithBackoff.INITIAL_DELAY == 123.0

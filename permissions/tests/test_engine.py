@@ -568,3 +568,37 @@ def test_with_the_cache_away_a_member_costs_one_policy_read(org_factory, setting
     policy_reads = [q["sql"] for q in queries.captured_queries if "permissions_policy" in q["sql"]]
     assert len(policy_reads) == 1, policy_reads
     assert "members:read" in subject.permissions and policies == []
+
+
+def test_with_the_cache_away_a_worker_keeps_its_own_copy_of_policies_and_subjects(org_factory, settings, monkeypatch):
+    """While Redis is away (breaker open), revision-keyed inputs are read once per worker, and a revision bump reads again."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from core import cache as core_cache
+    from organizations.services import authz_revision_bump
+
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}  # every read misses
+    engine._outage_copies.clear()
+    organization, members = org_factory(roles=("owner", "member"))
+
+    def authz_reads(membership) -> int:
+        with CaptureQueriesContext(connection) as queries:
+            subject, _ = engine.member_inputs(organization=organization, membership=membership)
+        assert "members:read" in subject.permissions
+        return sum(1 for q in queries.captured_queries if "permissions_policy" in q["sql"] or "permissions_role" in q["sql"])
+
+    # given the cache reachable: nothing is copied, every miss reads the database
+    monkeypatch.setattr(core_cache, "cache_outage", lambda: False)
+    assert authz_reads(members["member"]) >= 2
+    assert authz_reads(members["member"]) >= 2
+
+    # when the cache is away: the first request reads, the next ones use the worker's copy
+    monkeypatch.setattr(core_cache, "cache_outage", lambda: True)
+    assert authz_reads(members["member"]) >= 2
+    assert authz_reads(members["member"]) == 0
+
+    # then a change of the org's authorization (a new revision) is read afresh, never served stale
+    authz_revision_bump(organization=organization)
+    assert authz_reads(members["member"]) >= 2
+    engine._outage_copies.clear()

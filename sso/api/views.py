@@ -15,8 +15,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import entitlements
-from core.actor import actor_of
-from core.exceptions import validation_error
+from core.actor import actor_of, principal_of
+from core.exceptions import conflict, validation_error
 from core.roles import Role
 from core.schema import errors
 from core.serializers import body_refuse
@@ -61,6 +61,25 @@ def trust_of(request, context) -> list[str]:
     return sorted(held_now(request, context))
 
 
+def self_lockout_refuse(request, context, *, domains, enforce: bool) -> None:
+    """409 when enforcing these domains would end the caller's own session (not through SSO, not the owner).
+
+    Enforcement applies to every request of a session not opened through the IdP: an admin at the
+    domain turning it on from a password session would lock themselves out mid-setup. They sign in
+    through the connection first (which also proves it works), then enforce.
+    """
+    membership = context.membership
+    if not enforce or membership is None or context.api_key is not None or membership.role == Role.OWNER or principal_of(request).sso:
+        return
+    domain = selectors.email_domain(request.user.email)
+    if domain in set(domains or ()):
+        raise conflict(
+            f"Enforcing SSO for {domain} would end your own session, which did not come through SSO: sign in through this"
+            " connection first (POST /api/v1/auth/sso/start), then turn on enforce.",
+            enforce=["Sign in through this connection first."],
+        )
+
+
 class HasSSOFeature(BasePermission):
     """After the org permission: 402 PLAN_UPGRADE_REQUIRED unless the org's plan has `sso`."""
 
@@ -99,6 +118,8 @@ class ConnectionListCreateView(ConnectionScoped, APIView):
         """Add an OIDC (issuer → discovery, client id/secret) or SAML (IdP metadata) connection for some of the org's verified domains."""
         serializer = s.ConnectionCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        self_lockout_refuse(request, self.org_context, domains=data.get("domains"), enforce=data.get("enforce", False))
         connection = services.connection_create(
             organization=self.organization, actor=actor_of(request), data=serializer.validated_data, trusted_permissions=trust_of(request, self.org_context)
         )
@@ -132,6 +153,7 @@ class ConnectionDetailView(ConnectionScoped, APIView):
         wrong = "saml" if connection.kind == SSOConnection.Kind.OIDC else "oidc"
         if wrong in data:
             raise validation_error(wrong, f"Not used by a {connection.kind} connection.")
+        self_lockout_refuse(request, self.org_context, domains=data.get("domains", connection.domains), enforce=data.get("enforce", connection.enforce))
         trust = trust_of(request, self.org_context)
         connection = services.connection_update(connection=connection, actor=actor_of(request), data=data, trusted_permissions=trust)
         return Response(connection_data(request, connection))

@@ -19,27 +19,44 @@ def code_of(response) -> str:
     return response.json()["error"]["code"]
 
 
-def test_create_read_update_delete_are_audited_and_never_show_the_secret(corp, corp_admin, oidc_peer, leak_guard):
+def test_create_read_update_delete_are_audited_and_never_show_the_secret(corp, oidc_peer, leak_guard):
+    owner = client_for(corp.owner, corp)  # enforce never locks the owner out
     leak_guard.forbid("shh-secret", "the OIDC client secret")
     url = CONNECTIONS.format(org=corp.id)
-    created = corp_admin.post(url, body(oidc_peer), format="json")
+    created = owner.post(url, body(oidc_peer), format="json")
     assert created.status_code == 201, created.content
     data = created.json()
     assert data["type"] == "oidc" and data["domains"] == ["corp.test"] and data["enforce"] is False
     assert data["oidc"] == {"issuer": oidc_peer, "client_id": "cid", "redirect_uri": f"http://testserver/api/v1/auth/sso/{data['id']}/callback"}
     assert "client_secret" not in str(data)
-    assert corp_admin.get(url).json()["data"][0]["id"] == data["id"]
+    assert owner.get(url).json()["data"][0]["id"] == data["id"]
     detail = f"{url}/{data['id']}"
-    changed = corp_admin.patch(detail, {"name": "Okta prod", "enforce": True}, format="json")
+    changed = owner.patch(detail, {"name": "Okta prod", "enforce": True}, format="json")
     assert changed.status_code == 200 and changed.json()["name"] == "Okta prod" and changed.json()["enforce"] is True
     assert SocialApp.objects.get(provider_id=data["id"]).name == "Okta prod"
     updated = AuditEvent.objects.get(action="sso.connection_updated")
     assert updated.changes == {"name": ["Okta", "Okta prod"], "enforce": [False, True]}
-    assert corp_admin.delete(detail).status_code == 204
+    assert owner.delete(detail).status_code == 204
     assert not SSOConnection.objects.exists() and not SocialApp.objects.filter(provider_id=data["id"]).exists()
     actions = list(AuditEvent.objects.filter(action__startswith="sso.").order_by("created_at").values_list("action", flat=True))
     assert actions == ["sso.connection_created", "sso.connection_updated", "sso.connection_deleted"]
     assert all("shh-secret" not in str(event.metadata) + str(event.changes) for event in AuditEvent.objects.all())
+
+
+def test_an_admin_cannot_enforce_sso_on_their_own_password_session(corp, corp_admin, oidc_peer):
+    """Enforcement applies to every request of a non-SSO session: turning it on from one would lock the admin out mid-setup."""
+    url = CONNECTIONS.format(org=corp.id)
+    refused = corp_admin.post(url, body(oidc_peer, enforce=True), format="json")
+    assert refused.status_code == 409 and "sign in through this connection first" in refused.json()["error"]["message"]
+    created = corp_admin.post(url, body(oidc_peer), format="json")
+    assert created.status_code == 201
+    patched = corp_admin.patch(f"{url}/{created.json()['id']}", {"enforce": True}, format="json")
+    assert patched.status_code == 409 and code_of(patched) == "CONFLICT"
+    # enforcing another domain than the admin's own is fine
+    verified_domain(corp, "labs.test")
+    other = corp_admin.post(url, body(oidc_peer, domains=["labs.test"], enforce=True), format="json")
+    assert other.status_code == 201, other.content
+    assert corp_admin.get(url).status_code == 200
 
 
 def test_members_cannot_manage_connections(corp, oidc_peer):

@@ -11,7 +11,7 @@ from billing.tests.test_entitlements import put_on
 from core import clock
 from organizations.tests.factories import MembershipFactory
 from sso.tests.conftest import frontend_fragment
-from sso.tests.test_oidc import Browser, oidc_connection_create, sign_in
+from sso.tests.test_oidc import Browser, oidc_connection_create, sign_in, sso_client
 
 LOGIN = "/api/v1/auth/login"
 PASSWORD = "S3cure-passphrase!"
@@ -56,7 +56,9 @@ def test_not_enforced_or_other_domains_or_without_the_plan_passwords_work(corp, 
     connection = oidc_connection_create(corp_admin, corp, oidc_peer, enforce=False)
     assert password_login(member.email).status_code == 200
     outsider = UserFactory(email="someone@elsewhere.test")
-    corp_admin.patch(f"/api/v1/orgs/{corp.id}/sso/connections/{connection['id']}", {"enforce": True}, format="json")
+    # (from a session through the connection: the admin's address is at corp.test too)
+    enforced = sso_client(corp.admin.email).patch(f"/api/v1/orgs/{corp.id}/sso/connections/{connection['id']}", {"enforce": True}, format="json")
+    assert enforced.status_code == 200, enforced.content
     assert password_login(outsider.email).status_code == 200
     assert password_login(member.email).status_code == 403
     put_on(corp, "free")  # SSO no longer offered by the plan: the IdP cannot sign in, so passwords work again

@@ -30,20 +30,40 @@ def redirect_uri_for(connection_id) -> str:
 
 
 def oidc_connection_create(admin_client, organization, issuer: str, *, domains=("corp.test",), enforce=False, name="Corp IdP") -> dict:
-    """Create a connection through the API, then register its redirect URI at the IdP (the admin's two steps)."""
+    """Create a connection through the API, then register its redirect URI at the IdP (the admin's two steps).
+
+    `enforce`: turned on last, as an admin does it: from a session opened through the connection
+    when the admin's own address is at one of its domains (else it would end their session).
+    """
     placeholder = {"issuer": issuer, "client_id": "pending", "client_secret": "pending"}
     response = admin_client.post(
         CONNECTIONS.format(org=organization.id),
-        {"type": "oidc", "name": name, "domains": list(domains), "enforce": enforce, "oidc": placeholder},
+        {"type": "oidc", "name": name, "domains": list(domains), "oidc": placeholder},
         format="json",
     )
     assert response.status_code == 201, response.content
     body = response.json()
     registered = oidc_client_register(issuer, body["oidc"]["redirect_uri"])
     patch = {"oidc": {"client_id": registered["client_id"], "client_secret": registered["client_secret"]}}
-    response = admin_client.patch(f"{CONNECTIONS.format(org=organization.id)}/{body['id']}", patch, format="json")
+    detail = f"{CONNECTIONS.format(org=organization.id)}/{body['id']}"
+    response = admin_client.patch(detail, patch, format="json")
     assert response.status_code == 200, response.content
+    if enforce:
+        response = admin_client.patch(detail, {"enforce": True}, format="json")
+        if response.status_code == 409:
+            response = sso_client(admin_client.user.email).patch(detail, {"enforce": True}, format="json")
+        assert response.status_code == 200, response.content
     return {**response.json(), "client_secret": registered["client_secret"]}
+
+
+def sso_client(email: str):
+    """An API client with a session opened through SSO (the peer signs `email` in)."""
+    from rest_framework.test import APIClient
+
+    fragment = frontend_fragment(sign_in(Browser(), email, email=email))
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {fragment['access_token']}")
+    return client
 
 
 class Browser:

@@ -10,6 +10,8 @@ import io
 import json
 import socket
 import ssl
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
@@ -27,6 +29,7 @@ from cryptography.x509.oid import NameOID
 from requests.adapters import HTTPAdapter
 
 from accounts.models import User
+from core.exceptions import ApplicationError
 from core.testing import LocalHTTPServer
 from sso import fetch
 from sso.models import SSOConnection
@@ -207,6 +210,146 @@ def test_literal_internal_addresses_and_plain_http_are_refused_before_any_connec
     with pytest.raises(fetch.IdPRequestRefused), fetch.idp_session() as session:
         session.post(url, data={"code": "x"})
     assert connects == []
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "::7f00:1",  # IPv4-compatible 127.0.0.1
+        "::a9fe:a9fe",  # IPv4-compatible 169.254.169.254
+        "::ffff:0:a9fe:a9fe",  # SIIT 169.254.169.254
+        "::ffff:0:7f00:1",  # SIIT 127.0.0.1
+        "64:ff9b:1::a9fe:a9fe",  # local-use NAT64
+        "64:ff9b:1:ffff::5db8:d822",  # local-use NAT64, even of a public address
+        "fec0::1",  # site-local
+        "ff0e::1",  # global-scope multicast
+        "224.0.0.1",
+        "239.255.255.250",
+        "240.0.0.1",  # reserved
+        "255.255.255.255",
+        "::",
+        "0.0.0.0",
+        "100::1",  # discard-only
+    ],
+)
+def test_internal_multicast_reserved_and_ipv4_embedding_addresses_are_not_public(production, monkeypatch, connects, address):
+    # given a name resolving to the address (Python 3.11 calls most of these "global")
+    Dns(monkeypatch, idp_example_com=[address])
+    # when it is checked, and requested
+    assert not fetch._address_is_public(address)
+    with pytest.raises(ApplicationError) as refused:
+        fetch.url_check(f"{ISSUER}/", field="oidc.issuer")
+    with pytest.raises(fetch.IdPRequestRefused, match="public address"), fetch.idp_session() as session:
+        session.get(f"{ISSUER}/")
+    # then refused on save and at the connect, and no connect was attempted
+    assert refused.value.status_code == 400 and "oidc.issuer" in refused.value.details
+    assert connects == []
+
+
+@pytest.mark.parametrize(
+    "address", [PUBLIC_IP, "1.1.1.1", "2606:4700:4700::1111", "2001:4860:4860::8888", "::ffff:93.184.216.34", "64:ff9b::5db8:d822", "2002:5db8:d822::1"]
+)
+def test_public_addresses_and_their_ipv6_embeddings_stay_public(address):
+    assert fetch._address_is_public(address)
+
+
+class _Dripping:
+    """A raw loopback HTTP peer: its answer (status line, headers, then body) one byte a second, or a body cut short."""
+
+    def __init__(self, *, drip: str = "body", declared: int = 16, sent: int = 16):
+        self.drip, self.declared, self.sent = drip, declared, sent
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        try:
+            connection, _ = self.listener.accept()
+        except OSError:
+            return
+        with connection:
+            connection.recv(65536)
+            head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % self.declared
+            body = b" " * self.sent
+            if self.drip == "body":
+                connection.sendall(head)
+            trickle = head + body if self.drip == "head" else body if self.drip == "body" else b""
+            if self.drip == "cut":
+                connection.sendall(head + body)  # fewer bytes than declared, then the connection closes
+            for byte in trickle:
+                if self.stop.wait(1):
+                    return
+                try:
+                    connection.sendall(bytes([byte]))
+                except OSError:
+                    return
+            if self.drip != "cut":
+                self.stop.wait(30)  # then silence, the connection held open
+
+    def close(self):
+        self.stop.set()
+        self.listener.close()
+        self.thread.join(timeout=5)
+
+
+@pytest.fixture
+def dripping(local_idp):
+    peers = []
+
+    def start(**kwargs) -> _Dripping:
+        peers.append(_Dripping(**kwargs))
+        return peers[-1]
+
+    yield start
+    for peer in peers:
+        peer.close()
+
+
+@pytest.mark.parametrize("drip", ["head", "body"])
+def test_an_idp_dripping_its_answer_is_cut_off_at_the_deadline(dripping, monkeypatch, drip):
+    # given a 2 s deadline and an IdP sending its answer one byte a second (each read well inside the read timeout)
+    monkeypatch.setattr(fetch, "TIMEOUT_SECONDS", 2)
+    peer = dripping(drip=drip, declared=64, sent=64)
+    # when its discovery document is fetched
+    started = time.monotonic()
+    with pytest.raises(ApplicationError) as refused:
+        fetch.document_fetch(f"{peer.url}/.well-known/openid-configuration", field="oidc.issuer")
+    # then a 400 naming the field, within the deadline (not the minute the drip would take)
+    assert time.monotonic() - started < 3
+    assert refused.value.status_code == 400 and "took too long" in refused.value.details["oidc.issuer"][0]
+
+
+def test_a_silent_idp_is_cut_off_at_the_deadline_not_per_read(dripping, monkeypatch):
+    # given a deadline shorter than the per-read timeout, and an IdP that sends its headers and then nothing
+    monkeypatch.setattr(fetch, "TIMEOUT_SECONDS", 1)
+    peer = dripping(drip="body", declared=64, sent=0)
+    started = time.monotonic()
+    with pytest.raises(fetch.IdPRequestRefused, match="took too long"), fetch.idp_session() as session:
+        session.get(f"{peer.url}/jwks")
+    assert time.monotonic() - started < 2
+
+
+def test_an_idp_cutting_its_document_short_is_a_400_naming_the_field_on_create(corp, corp_admin, dripping):
+    # given an issuer whose discovery document declares 1000 bytes and closes after 16
+    peer = dripping(drip="cut", declared=1000, sent=16)
+    corp_admin.raise_request_exception = False
+    # when the admin adds the connection
+    response = create(corp_admin, corp, peer.url)
+    # then 400 naming oidc.issuer (urllib3's ProtocolError is no 500), nothing saved
+    assert response.status_code == 400, response.content
+    assert "broke" in response.json()["error"]["details"]["oidc.issuer"][0]
+    assert not SSOConnection.objects.exists()
+
+
+def test_an_idp_cutting_its_answer_short_at_sign_in_is_a_refusal(dripping):
+    # given the requests session allauth uses within an SSO sign-in, and a token endpoint cutting its answer short
+    peer = dripping(drip="cut", declared=1000, sent=16)
+    # when the sign-in requests it, then a RequestException allauth turns into an error (not urllib3's ProtocolError)
+    with fetch.idp_requests_guarded(), get_adapter().get_requests_session() as session:
+        with pytest.raises(fetch.IdPRequestRefused, match="ProtocolError"):
+            session.post(f"{peer.url}/token", data={"code": "x"})
 
 
 class _Recorder(BaseHTTPRequestHandler):

@@ -24,7 +24,7 @@ from permissions.models import Role
 from sso.models import SSOConnection
 from sso.tests.conftest import frontend_fragment
 from sso.tests.test_enforce import PASSWORD, password_login
-from sso.tests.test_oidc import Browser, access_claims, oidc_connection_create, sign_in
+from sso.tests.test_oidc import Browser, access_claims, oidc_connection_create, sign_in, sso_client
 
 pytestmark = pytest.mark.django_db(transaction=False)
 
@@ -211,9 +211,9 @@ def test_enforce_refuses_passwordless_passkey_sign_in(corp, enforced):
     assert not UserSession.objects.filter(user=member, auth_method="passkey").exists()
 
 
-def test_enforce_accepting_an_invitation_makes_the_account_but_signs_in_through_the_idp(corp, corp_admin, enforced):
-    # given an invitation to a covered address (the admin's session opened before SSO was enforced)
-    created = corp_admin.post(f"/api/v1/orgs/{corp.id}/invites", {"email": "joiner@corp.test", "role": "member"}, format="json")
+def test_enforce_accepting_an_invitation_makes_the_account_but_signs_in_through_the_idp(corp, enforced):
+    # given an invitation to a covered address (from the admin's session through the IdP)
+    created = sso_client(corp.admin.email).post(f"/api/v1/orgs/{corp.id}/invites", {"email": "joiner@corp.test", "role": "member"}, format="json")
     assert created.status_code == 201, created.content
 
     # when the invitee accepts it anonymously (making their account)
