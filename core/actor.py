@@ -72,9 +72,9 @@ class Principal:
         )
 
     @classmethod
-    def for_user(cls, user, *, mfa: bool = False) -> Principal:
-        """A user known without a token (a Django admin session, a task acting for them)."""
-        return cls(kind=PrincipalKind.USER, user=user, mfa=mfa)
+    def for_user(cls, user, *, mfa: bool = False, sso: bool = False) -> Principal:
+        """A user known without a token (a Django admin session, a task acting for them, a signed flow state)."""
+        return cls(kind=PrincipalKind.USER, user=user, mfa=mfa, sso=sso)
 
     @classmethod
     def for_api_key(cls, api_key) -> Principal:

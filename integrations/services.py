@@ -175,7 +175,7 @@ def _binding_digest(browser_secret: str) -> str:
     return hashlib.sha256(browser_secret.encode()).hexdigest()
 
 
-def oauth_start(*, organization, user, key: str, redirect_uri: str, mfa: bool = False) -> OAuthStart:
+def oauth_start(*, organization, user, key: str, redirect_uri: str, mfa: bool = False, sso: bool = False) -> OAuthStart:
     """Begin the authorization-code flow: a signed, expiring state bound to user, org and browser (+ PKCE).
 
     The state travels through the provider and whoever the URL is sent to; the browser secret
@@ -190,7 +190,7 @@ def oauth_start(*, organization, user, key: str, redirect_uri: str, mfa: bool = 
     cache.set(_VERIFIER_CACHE_PREFIX + nonce, {"verifier": verifier}, OAUTH_STATE_MAX_AGE)
     state = signing.dumps(
         {
-            "n": nonce, "u": str(user.pk), "o": str(organization.pk), "k": provider.key, "m": bool(mfa),
+            "n": nonce, "u": str(user.pk), "o": str(organization.pk), "k": provider.key, "m": bool(mfa), "s": bool(sso),
             "b": _binding_digest(browser_secret),
         },
         salt=OAUTH_STATE_SALT,

@@ -12,7 +12,7 @@ from core.actor import Principal
 from core.errors import ErrorCode
 from core.exceptions import ApplicationError
 from organizations import selectors as organization_selectors
-from organizations.context import OrgContext
+from organizations.context import OrgContext, org_context
 from organizations.models import Membership, Organization
 from permissions import engine
 from permissions import selectors as permission_selectors
@@ -41,6 +41,15 @@ def token_introspect(*, token: str) -> dict:
         "mfa": bool(validated.get("mfa")),
     }
     principal = Principal.from_claims(user, validated.payload)
+    answer["amr"] = ["sso"] if principal.sso else []
+    if principal.organization_id and not principal.is_impersonation:
+        try:
+            # The token's org as a request would resolve it: a session the org admits only through
+            # its IdP is not vouched for to a product service either.
+            org_context(principal=principal, organization_id=principal.organization_id)
+        except ApplicationError as exc:
+            if exc.code == ErrorCode.SSO_REQUIRED:
+                return INACTIVE
     if principal.is_impersonation:
         # RFC 8693's actor claim: a staff member acts as `sub`; a service must not take it for the user.
         answer["act"] = {"sub": principal.impersonator_id}

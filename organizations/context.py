@@ -212,8 +212,9 @@ def sso_requirement_check(*, organization: Organization, membership: Membership,
     domains = organization.sso_enforced_domains
     if not domains or sso or impersonating or membership.role == Role.OWNER:
         return
-    email = getattr(user, "email", "") or ""
-    if email.rsplit("@", 1)[-1].lower() in domains and sso_enforced(organization=organization, user=user):
+    from organizations.domains import email_domain
+
+    if email_domain(getattr(user, "email", "")) in domains and sso_enforced(organization=organization, user=user):
         from accounts.sessions import sso_required_error
 
         raise sso_required_error()

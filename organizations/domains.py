@@ -108,6 +108,16 @@ def domain_normalize(value: str) -> str:
     return name
 
 
+def email_domain(email: str) -> str:
+    """An address's domain as domains are stored here (lower case, IDNA): `eve@Bücher.test` → `xn--bcher-kva.test`; "" if none."""
+    if "@" not in (email or ""):
+        return ""
+    try:
+        return email.rsplit("@", 1)[1].strip().lower().rstrip(".").encode("idna").decode("ascii")
+    except UnicodeError:
+        return ""
+
+
 # --- reads ------------------------------------------------------------------------------------
 
 

@@ -160,7 +160,7 @@ def require_policy_edit(request, context: OrgContext, *, permissions=(), targets
             raise PermissionDeniedWithCode(engine.Decision(False, f"Policy '{rule.name}' requires MFA for this change.", ErrorCode.MFA_REQUIRED))
 
 
-def authorize_member(request, *, organization_id, user_id, permission: str, mfa: bool, caller=None):
+def authorize_member(request, *, organization_id, user_id, permission: str, mfa: bool, sso: bool = False, caller=None):
     """Check a member's permission where the org and user come from a signed token, not the request's auth.
 
     Used by flows a third party completes (an OAuth callback): the membership must still be
@@ -173,11 +173,11 @@ def authorize_member(request, *, organization_id, user_id, permission: str, mfa:
     if user is None:
         raise gone
     try:
-        # The one org resolver (as HTTP and the WebSocket), with the MFA the signed token recorded.
-        principal = Principal.for_user(user, mfa=mfa)
+        # The one org resolver (as HTTP and the WebSocket), with the MFA and SSO the signed token recorded.
+        principal = Principal.for_user(user, mfa=mfa, sso=sso)
         membership = org_context(principal=principal, organization_id=organization_id).membership
     except ApplicationError as exc:
-        if exc.code == ErrorCode.MFA_REQUIRED:
+        if exc.code in (ErrorCode.MFA_REQUIRED, ErrorCode.SSO_REQUIRED):
             raise
         raise gone from None
     membership.user = user

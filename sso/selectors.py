@@ -6,6 +6,7 @@ from django.db.models import QuerySet
 
 from core.errors import ErrorCode
 from core.exceptions import ApplicationError
+from organizations import domains
 from organizations.models import Domain, Organization
 from sso.models import SSOConnection
 
@@ -32,7 +33,8 @@ def connection_by_provider_id(provider_id) -> SSOConnection | None:
 
 
 def email_domain(email: str) -> str:
-    return email.rsplit("@", 1)[1].lower() if "@" in (email or "") else ""
+    """The address's domain as the org's domains are stored (lower case, IDNA/punycode); "" when it has none."""
+    return domains.email_domain(email)
 
 
 def verified_domain_names(*, organization: Organization) -> set[str]:

@@ -141,7 +141,12 @@ class OAuthStartView(IntegrationView):
         (or this user's bearer token). Call it with credentials so the browser keeps the cookie.
         """
         started = services.oauth_start(
-            organization=self.organization, user=request.user, key=key, redirect_uri=_oauth_redirect_uri(request, key), mfa=principal_of(request).mfa
+            organization=self.organization,
+            user=request.user,
+            key=key,
+            redirect_uri=_oauth_redirect_uri(request, key),
+            mfa=principal_of(request).mfa,
+            sso=principal_of(request).sso,
         )
         response = Response({"authorize_url": started.authorize_url})
         # HttpOnly: no script reads it. Lax: the provider's top-level redirect back still carries it.
@@ -201,6 +206,7 @@ class OAuthCallbackView(APIView):
             user_id=claims["u"],
             permission=INTEGRATIONS_MANAGE,
             mfa=claims.get("m", False),
+            sso=claims.get("s", False),
             caller=user,
         )
         # The provider's redirect may carry no token at all: the member who started the flow connects.

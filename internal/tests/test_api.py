@@ -40,7 +40,7 @@ def test_validate_token_answers_the_claims_of_a_live_token(signed, team):
     assert body["org_id"] == str(organization.id)
     assert body["sid"] and isinstance(body["exp"], int)
     assert body["mfa"] is False
-    assert set(body) == {"active", "sub", "email", "org_id", "sid", "exp", "mfa"}
+    assert set(body) == {"active", "sub", "email", "org_id", "sid", "exp", "mfa", "amr"}
 
 
 @pytest.mark.parametrize("token", ["garbage", "a.b.c", "x" * 5000, "\u00e9.\u00e9.\u00e9", "eyJhbGciOiJub25lIn0.e30."])
