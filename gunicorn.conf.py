@@ -14,11 +14,15 @@ bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 # WEB_CONCURRENCY is the de-facto name platforms set; without it, the classic 2 × CPUs + 1.
 workers = _int_env("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1)
 # ASGI (config.asgi): uvicorn workers serve HTTP and WebSockets; gunicorn still manages them
-# (recycling, timeouts, shared metrics). Sync views run on a thread pool inside each worker.
-# core.asgi_worker.UvicornWorker: uvicorn's worker with proxy_headers off (see forwarded_allow_ips).
-worker_class = "core.asgi_worker.UvicornWorker"
-# Used only by a threaded (gthread) worker, e.g. `gunicorn config.wsgi:application -k gthread`.
-threads = _int_env("GUNICORN_THREADS", 4)
+# (recycling, timeouts, shared metrics). core.asgi_worker.UvicornWorker: uvicorn's worker with
+# proxy_headers off (see forwarded_allow_ips), draining keep-alive connections, pool filled first.
+# GUNICORN_WORKER_CLASS=core.wsgi_worker.ThreadWorker serves config.wsgi instead: 1.46x the HTTP
+# requests, but one request at a time per worker, which a database outage turns into a queue
+# (docs/operations.md, "Servers"); WebSockets then need the ASGI worker in a process of its own.
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS") or "core.asgi_worker.UvicornWorker"
+# Threads per threaded (WSGI) worker; measured fastest at 1 (4 lost half to the GIL). The uvicorn
+# workers ignore it.
+threads = _int_env("GUNICORN_THREADS", 1)
 timeout = _int_env("GUNICORN_TIMEOUT", 30)
 graceful_timeout = _int_env("GUNICORN_GRACEFUL_TIMEOUT", 30)
 # Seconds an idle keep-alive connection is kept (uvicorn's timeout_keep_alive). Keep it below the

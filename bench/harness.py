@@ -124,16 +124,19 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def serving(wsgi: bool = False, *, package: str = "config") -> tuple[str, str]:
-    """(worker class, application) as production serves: from gunicorn.conf.py, like the Dockerfile's CMD.
+def serving(wsgi: bool = False, *, package: str = "config", asgi: bool = False) -> tuple[str, str]:
+    """(worker class, application) as production serves HTTP: from gunicorn.conf.py, like the Dockerfile's CMD.
 
-    `wsgi`: the WSGI application on gunicorn's threaded workers instead (for comparison).
+    `wsgi`: the WSGI application on gunicorn's stock threaded workers instead (for comparison);
+    `asgi`: the ASGI application on the project's uvicorn workers (the compose `asgi` service).
     `package`: where the asgi/wsgi modules are (`config.bare` for the bare ceiling).
     """
     import runpy
 
     if wsgi:
         return "gthread", f"{package}.wsgi:application"
+    if asgi:
+        return "core.asgi_worker.UvicornWorker", f"{package}.asgi:application"
     worker_class = str(runpy.run_path(str(ROOT / "gunicorn.conf.py")).get("worker_class", "sync"))
     # Uvicorn workers serve the ASGI application; gunicorn's own workers the WSGI one.
     application = f"{package}.asgi:application" if "uvicorn" in worker_class.lower() else f"{package}.wsgi:application"
@@ -148,10 +151,10 @@ class Server:
     `env`: variables set last in the server's environment (bench/servers.py: the pool under WSGI too).
     """
 
-    def __init__(self, *, workers: int, threads: int, tmp: Path, wsgi: bool = False, bare: bool = False, env: dict[str, str] | None = None):
+    def __init__(self, *, workers: int, threads: int, tmp: Path, wsgi: bool = False, bare: bool = False, env: dict[str, str] | None = None, asgi: bool = False):
         self.workers, self.threads, self.tmp, self.bare = workers, threads, tmp, bare
         self.env = dict(env or {})
-        self.worker_class, self.application = serving(wsgi, package="config.bare" if bare else "config")
+        self.worker_class, self.application = serving(wsgi, package="config.bare" if bare else "config", asgi=asgi)
         self.asgi = "asgi" in self.application
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -178,11 +181,10 @@ class Server:
             env["DJANGO_SETTINGS_MODULE"] = "config.settings.bare"
             # The bare ceiling verifies the project's tokens with plain simplejwt and the current public key.
             env["JWT_VERIFYING_KEY"] = token_backend.verifying_key
-        if self.asgi:
-            # Django under ASGI runs each request's sync code on a thread of its own: connections
-            # are kept in psycopg's pool (as docker-compose does), never per thread.
-            env["DATABASE_CONN_MAX_AGE"] = "0"
-            env["DATABASE_POOL_MAX_SIZE"] = os.environ.get("BENCH_POOL_MAX_SIZE", "10")
+        # Connections kept in psycopg's pool in every mode, as docker-compose does (under ASGI each
+        # request's sync code runs on a thread of its own: never a connection per thread).
+        env["DATABASE_CONN_MAX_AGE"] = "0"
+        env["DATABASE_POOL_MAX_SIZE"] = os.environ.get("BENCH_POOL_MAX_SIZE", "10")
         env.update(self.env)
         gunicorn = Path(sys.executable).with_name("gunicorn")
         with self.log.open("ab") as log:

@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import platform
+import runpy
 import shutil
 import signal
 import statistics
@@ -59,13 +60,15 @@ class Mode:
     def create(self, *, workers: int, tmp: Path, bare: bool) -> harness.Server:
         if self.server == "granian":
             return GranianServer(interface=self.interface, workers=workers, threads=self.threads, tmp=tmp, bare=bare)
-        return harness.Server(workers=workers, threads=self.threads, tmp=tmp, wsgi=self.interface == "wsgi", bare=bare, env=DATABASE_ENV)
+        return harness.Server(
+            workers=workers, threads=self.threads, tmp=tmp, wsgi=self.interface == "wsgi", asgi=self.interface == "asgi", bare=bare, env=DATABASE_ENV
+        )
 
 
 def modes_of(names: list[str], threads: int) -> list[Mode]:
     """The modes named on the command line, in their order."""
     known = {
-        "uvicorn": Mode("uvicorn", "gunicorn", "asgi", 1),
+        "uvicorn": Mode("uvicorn", "gunicorn", "asgi", 1),  # the `asgi` service's worker
         "gthread": Mode("gthread", "gunicorn", "wsgi", threads),
         "gthread-1": Mode("gthread-1", "gunicorn", "wsgi", 1),
         "granian-wsgi": Mode("granian-wsgi", "granian", "wsgi", threads),
@@ -80,7 +83,10 @@ def modes_of(names: list[str], threads: int) -> list[Mode]:
 def production_mode() -> str:
     """The mode production runs: what gunicorn.conf.py's worker class serves."""
     worker_class, _ = harness.serving()
-    return "uvicorn" if "uvicorn" in worker_class.lower() else "gthread"
+    if "uvicorn" in worker_class.lower():
+        return "uvicorn"
+    threads = int(runpy.run_path(str(harness.ROOT / "gunicorn.conf.py")).get("threads", 1))
+    return "gthread-1" if threads == 1 else "gthread"
 
 
 # --- granian -----------------------------------------------------------------------------

@@ -20,6 +20,7 @@ the end, also on Ctrl-C.
 import argparse
 import io
 import os
+import runpy
 import secrets
 import shutil
 import signal
@@ -127,7 +128,7 @@ def app_environment(pg: PostgresCluster, redis: RedisInstance) -> dict[str, str]
 
 
 class Server:
-    """gunicorn with gunicorn.conf.py (its worker class, config.asgi) on a spare loopback port."""
+    """gunicorn with gunicorn.conf.py (its worker class and the application it serves) on a spare loopback port."""
 
     def __init__(self, *, env: dict[str, str], args: argparse.Namespace, tmp: Path):
         self.port = free_port()
@@ -145,6 +146,9 @@ class Server:
         if args.max_requests is not None:
             self.env["GUNICORN_MAX_REQUESTS"] = str(args.max_requests)
         self.extra = ["--worker-class", args.worker_class] if args.worker_class else []
+        worker_class = args.worker_class or str(runpy.run_path(str(ROOT / "gunicorn.conf.py")).get("worker_class", ""))
+        # Uvicorn workers serve the ASGI application (the `asgi` service); the others the WSGI one (`web`).
+        self.application = "config.asgi:application" if "uvicorn" in worker_class.lower() else "config.wsgi:application"
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
@@ -152,7 +156,7 @@ class Server:
         gunicorn = Path(sys.executable).with_name("gunicorn")
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [str(gunicorn), "config.asgi:application", "--config", "gunicorn.conf.py", *self.extra],
+                [str(gunicorn), self.application, "--config", "gunicorn.conf.py", *self.extra],
                 cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
         deadline = time.monotonic() + 120

@@ -1,4 +1,4 @@
-"""A minimal ASGI application for tests that run a real gunicorn with the project's worker class."""
+"""Minimal ASGI and WSGI applications for tests that run a real gunicorn with the project's worker classes."""
 
 
 async def app(scope, receive, send):
@@ -13,3 +13,9 @@ async def app(scope, receive, send):
                 return
     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
     await send({"type": "http.response.body", "body": b"ok"})
+
+
+def wsgi_app(environ, start_response):
+    """Answer every request with 200 `ok` (WSGI)."""
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
+    return [b"ok"]

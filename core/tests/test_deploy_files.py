@@ -139,6 +139,22 @@ def test_gunicorn_config_reads_its_environment(monkeypatch):
     assert "{x-request-id}o" in config["access_log_format"]
 
 
+def test_the_asgi_worker_serves_by_default_and_the_wsgi_worker_is_one_setting_away(compose, monkeypatch):
+    """Issue 17's server comparison: WSGI serves HTTP faster, ASGI keeps WebSockets and outage behaviour (operations.md)."""
+    monkeypatch.delenv("GUNICORN_WORKER_CLASS", raising=False)
+    monkeypatch.delenv("GUNICORN_THREADS", raising=False)
+    default = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    monkeypatch.setenv("GUNICORN_WORKER_CLASS", "core.wsgi_worker.ThreadWorker")
+    chosen = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+
+    assert default["worker_class"] == "core.asgi_worker.UvicornWorker" and default["threads"] == 1
+    assert compose["services"]["web"]["command"][:2] == ["gunicorn", "config.asgi:application"]
+    assert chosen["worker_class"] == "core.wsgi_worker.ThreadWorker"
+    # The split the docs give (WSGI for HTTP, ASGI for /ws and the AI streams) routes both at the proxy.
+    operations = (ROOT / "docs" / "operations.md").read_text()
+    assert "location /ws" in operations and "location /api/v1/ai/" in operations
+
+
 def test_gunicorn_shares_metrics_between_workers_without_side_effects_on_import(monkeypatch, tmp_path):
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
     config = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
