@@ -16,7 +16,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.authentication import session_state_forget
 from accounts.models import OneTimeToken, User, UserSession
-from accounts.tokens import TokenPair, hash_secret, issue_pair, new_jti, random_secret
+from accounts.tokens import TokenPair, auth_method_base, hash_secret, issue_pair, new_jti, random_secret
 from audit.services import event_record
 from core import clock, hooks
 from core.actor import Actor
@@ -43,11 +43,6 @@ def sso_enforced_in(*, user, organization_id) -> bool:
 
 def sso_required_error() -> ApplicationError:
     return ApplicationError(code=ErrorCode.SSO_REQUIRED, message=SSO_REQUIRED, status_code=403)
-
-
-def auth_method_base(auth_method: str) -> str:
-    """The first factor of a sign-in method ("sso+passkey" → "sso")."""
-    return (auth_method or "").split("+", 1)[0]
 
 
 def _sso_gate(*, user: User, auth_method: str, organization_id=None) -> None:
@@ -274,9 +269,10 @@ def login_finish(
     The selection comes only when the client asked for it (`org_selection`), named no org, and the
     user is an active member of two or more orgs; otherwise the session opens as usual.
     """
-    _sso_gate(user=user, auth_method=auth_method)
     if not org_selection or organization_id is not None:
         return login_complete(user=user, actor=actor, organization_id=organization_id, mfa_verified=mfa_verified, auth_method=auth_method)
+    # login_complete gates the sign-ins above; a selection is gated here, before anything is offered or issued.
+    _sso_gate(user=user, auth_method=auth_method)
     # Domain offers first, so an org the user has just auto-joined is among the choices.
     hooks.domain_sign_in(user=user, actor=actor.as_user(user))
     organizations = hooks.user_organizations(user=user)

@@ -31,6 +31,11 @@ class TokenPair:
         return body
 
 
+def auth_method_base(auth_method: str) -> str:
+    """The first factor of a sign-in method ("sso+passkey" → "sso")."""
+    return (auth_method or "").split("+", 1)[0]
+
+
 def new_jti() -> str:
     """Return a fresh random token id."""
     return uuid.uuid4().hex
@@ -69,7 +74,7 @@ def token_claims(*, user: User, session: UserSession) -> dict:
     }
     if session.impersonator_id:
         claims["act"] = {"sub": str(session.impersonator_id), "email": session.impersonator.email}
-    if (session.auth_method or "").split("+", 1)[0] == "sso":  # "sso+passkey" too
+    if auth_method_base(session.auth_method) == "sso":  # "sso+passkey" too
         # Signed in through the org's IdP (sso app): RFC 8176-style authentication methods reference.
         claims["amr"] = ["sso"]
     return claims

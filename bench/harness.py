@@ -155,7 +155,6 @@ class Server:
         self.workers, self.threads, self.tmp, self.bare = workers, threads, tmp, bare
         self.env = dict(env or {})
         self.worker_class, self.application = serving(wsgi, package="config.bare" if bare else "config", asgi=asgi)
-        self.asgi = "asgi" in self.application
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.name = "bare" if bare else "project"
@@ -192,10 +191,14 @@ class Server:
                 [str(gunicorn), self.application, "--config", "gunicorn.conf.py", "--worker-class", self.worker_class],
                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
+        self.wait_serving("gunicorn")
+
+    def wait_serving(self, program: str) -> None:
+        """Return once the server answers HTTP and all its workers run (90 s at most)."""
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited; see {self.log}:\n{self.log.read_text()[-3000:]}")
+                raise RuntimeError(f"{program} exited; see {self.log}:\n{self.log.read_text()[-3000:]}")
             try:
                 try:
                     with urllib.request.urlopen(f"{self.base}{self.ready_path}", timeout=2):
@@ -207,7 +210,7 @@ class Server:
             except OSError:
                 pass
             time.sleep(0.3)
-        raise RuntimeError(f"gunicorn did not answer in 90 s:\n{self.log.read_text()[-3000:]}")
+        raise RuntimeError(f"{program} did not answer in 90 s:\n{self.log.read_text()[-3000:]}")
 
     def describe(self) -> str:
         if "uvicorn" in self.worker_class.lower():

@@ -31,8 +31,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,7 +114,6 @@ class GranianServer(harness.Server):
         self.interface = interface
         self.application = f"{package}.{interface}:application"
         self.worker_class = f"granian {interface}"
-        self.asgi = interface == "asgi"
         self.log = tmp / f"granian-{self.name}.log"
 
     def start(self) -> None:
@@ -143,22 +140,7 @@ class GranianServer(harness.Server):
         with self.log.open("ab") as log:
             self.process = subprocess.Popen([*command, self.application], cwd=harness.ROOT, env=env, stdout=log,
                                             stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"granian exited; see {self.log}:\n{self.log.read_text()[-3000:]}")
-            try:
-                try:
-                    with urllib.request.urlopen(f"{self.base}{self.ready_path}", timeout=2):
-                        pass
-                except urllib.error.HTTPError:
-                    pass  # an HTTP answer: a worker serves
-                if len(self.worker_pids()) >= self.workers:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.3)
-        raise RuntimeError(f"granian did not answer in 90 s:\n{self.log.read_text()[-3000:]}")
+        self.wait_serving("granian")
 
     def describe(self) -> str:
         threads = f" × {self.threads} blocking threads" if self.interface == "wsgi" else ""

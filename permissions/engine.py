@@ -133,7 +133,7 @@ def member_subject(*, organization: Organization, membership: Membership, fresh:
     """
     key = _subject_key(organization, membership.user_id)
     subject = None if fresh else cache.get(key)
-    if subject is None:
+    if subject is None and not fresh:
         subject = _outage_copies.get(key)
     if subject is None:
         rows = (
@@ -175,6 +175,8 @@ def member_inputs(*, organization: Organization, membership: Membership) -> tupl
     if policies is None:
         policies = organization_policies(organization, fresh=True)
     subject = found.get(subject_key)
+    if subject is None:
+        subject = _outage_copies.get(subject_key)
     if subject is None:
         # fresh: get_many just missed it; the policies are the ones in hand.
         subject = member_subject(organization=organization, membership=membership, fresh=True, policies=policies)

@@ -103,8 +103,8 @@ def _public_fields(connection: SSOConnection) -> dict:
 def _enforcement_sync(organization: Organization) -> None:
     """Copy the domains the org's connections enforce onto the org row (read by every org-scoped request)."""
     # The org row locked first: two admins changing two connections at once cannot each write a
-    # list missing the other's change.
-    Organization.objects.select_for_update().filter(id=organization.id).only("id").first()
+    # list missing the other's change (create and update hold it already; delete takes it here).
+    _lock(organization)
     enforced = sorted({domain for connection in SSOConnection.objects.filter(organization=organization, enforce=True) for domain in connection.domains})
     Organization.objects.filter(id=organization.id).update(sso_enforced_domains=enforced)
     organization.sso_enforced_domains = enforced
