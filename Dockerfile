@@ -1,4 +1,5 @@
-# Production image: gunicorn (uvicorn workers) serving config.asgi with config.settings.prod, as a non-root user.
+# Production image: gunicorn serving config.wsgi (HTTP; the compose `asgi` service runs config.asgi for
+# WebSockets and streams) with config.settings.prod, as a non-root user.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -36,4 +37,4 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health/live', timeout=4)"]
 
-CMD ["gunicorn", "config.asgi:application", "--config", "gunicorn.conf.py"]
+CMD ["gunicorn", "config.wsgi:application", "--config", "gunicorn.conf.py"]

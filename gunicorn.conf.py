@@ -13,15 +13,17 @@ def _int_env(name: str, default: int) -> int:
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 # WEB_CONCURRENCY is the de-facto name platforms set; without it, the classic 2 × CPUs + 1.
 workers = _int_env("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1)
-# ASGI (config.asgi): uvicorn workers serve HTTP and WebSockets; gunicorn still manages them
-# (recycling, timeouts, shared metrics). core.asgi_worker.UvicornWorker: uvicorn's worker with
-# proxy_headers off (see forwarded_allow_ips), draining keep-alive connections, pool filled first.
-# GUNICORN_WORKER_CLASS=core.wsgi_worker.ThreadWorker serves config.wsgi instead: 1.46x the HTTP
-# requests, but one request at a time per worker, which a database outage turns into a queue
-# (docs/operations.md, "Servers"); WebSockets then need the ASGI worker in a process of its own.
-worker_class = os.environ.get("GUNICORN_WORKER_CLASS") or "core.asgi_worker.UvicornWorker"
-# Threads per threaded (WSGI) worker; measured fastest at 1 (4 lost half to the GIL). The uvicorn
-# workers ignore it.
+# WSGI (config.wsgi) for HTTP: core.wsgi_worker.ThreadWorker, gunicorn's threaded worker with its
+# database pool filled before it accepts; measured 1.46x the requests of the ASGI worker on the same
+# code (docs/performance.md, "Server comparison"), and a database outage answers 503 at once
+# (core/db/postgresql: the pool's fast-fail) instead of queueing behind the pool checkout.
+# WebSockets (/ws) and the AI chat's streams go to the ASGI server, the same file with
+# GUNICORN_WORKER_CLASS=core.asgi_worker.UvicornWorker serving config.asgi (the compose `asgi`
+# service; the proxy split is in docs/operations.md). Gunicorn manages both: recycling,
+# timeouts, shared metrics.
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS") or "core.wsgi_worker.ThreadWorker"
+# Threads per threaded (WSGI) worker; measured fastest at 1 (4 lost half to the GIL): scale with
+# WEB_CONCURRENCY instead. The uvicorn workers ignore it.
 threads = _int_env("GUNICORN_THREADS", 1)
 timeout = _int_env("GUNICORN_TIMEOUT", 30)
 graceful_timeout = _int_env("GUNICORN_GRACEFUL_TIMEOUT", 30)

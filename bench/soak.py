@@ -4,7 +4,7 @@ Self-contained and never touching the machine's shared PostgreSQL or Redis: it s
 PostgreSQL cluster (initdb into a temporary directory, a spare loopback port, trust auth) and its
 own redis-server (spare port, no persistence), migrates and seeds (an org with an owner, members,
 teams, a session per client), serves the app with gunicorn, gunicorn.conf.py and
-`config.settings.prod` (uvicorn workers, the psycopg pool, the Redis cache, Celery's broker on
+`config.settings.prod` (gunicorn.conf.py's worker class, the psycopg pool, the Redis cache, Celery's broker on
 that Redis), and drives `--clients` closed-loop clients for `--duration` seconds: users/me,
 members, teams list and create, audit logs, invites, token refresh (each client its own refresh
 chain). Mid-run it stops PostgreSQL (`pg_ctl stop`) for `--pg-down` seconds and later Redis

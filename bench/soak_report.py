@@ -239,7 +239,7 @@ def report(context: Context, samples: list[Sample], probes: list[Sample], faults
     invocation = f'make soak SOAK_ARGS="{command}"' if command else "make soak"
     out.append(
         f"`{invocation}`: {context.cores} cores, Python {platform.python_version()}, "
-        f"PostgreSQL {context.postgres} and redis-server of the soak's own; gunicorn {args.workers} uvicorn workers "
+        f"PostgreSQL {context.postgres} and redis-server of the soak's own; gunicorn {args.workers} workers "
         f"(gunicorn.conf.py, config.settings.prod, DATABASE_POOL_MAX_SIZE={args.pool_size}"
         f"{'' if args.max_requests is None else f', GUNICORN_MAX_REQUESTS={args.max_requests}'}"
         f"{'' if not args.worker_class else f', worker class {args.worker_class}'}); "

@@ -1,4 +1,4 @@
-"""The gunicorn worker class of the web container (gunicorn.conf.py `worker_class`).
+"""The gunicorn worker class of the ASGI server (`GUNICORN_WORKER_CLASS=core.asgi_worker.UvicornWorker`: compose's `asgi` service, WebSockets and streams).
 
 Imported by the gunicorn master before Django is set up: nothing here may touch Django at import
 (the worker touches it only once it serves, after the application was loaded).

@@ -1,12 +1,13 @@
-"""A gunicorn worker class serving HTTP through WSGI (`GUNICORN_WORKER_CLASS=core.wsgi_worker.ThreadWorker`).
+"""The gunicorn worker class serving HTTP through WSGI (gunicorn.conf.py's default `worker_class`; compose's `web`).
 
-Not the default (core.asgi_worker is): measured 1.46x the requests of the ASGI worker on
-`GET users/me` with the same code (docs/performance.md, "Server comparison"), but one request at a
-time per worker queues requests during a database outage (docs/operations.md, "Servers"); with it,
-WebSockets (`/ws`) stay on the ASGI worker in a process of their own, behind the same proxy.
-gunicorn's threaded worker already drains kept-alive connections when it stops (a request arriving
-on one is answered with `Connection: close`), so recycling drops none; this subclass adds what
-core.asgi_worker does for the pool: a starting worker fills its database pool before it accepts.
+Measured 1.46x the requests of the ASGI worker on `GET users/me` with the same code
+(docs/performance.md, "Server comparison"); one request at a time per worker, so a database
+outage must not make requests wait for the pool (core/db/postgresql fails them fast). WebSockets
+(`/ws`) and the AI chat's streams stay on the ASGI worker (core.asgi_worker) in a process of its
+own, behind the same proxy (docs/operations.md). gunicorn's threaded worker already drains
+kept-alive connections when it stops (a request arriving on one is answered with
+`Connection: close`), so recycling drops none; this subclass adds what core.asgi_worker does for
+the pool: a starting worker fills its database pool before it accepts.
 
 Imported by the gunicorn master before Django is set up: nothing here touches Django at import.
 """

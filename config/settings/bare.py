@@ -36,8 +36,12 @@ AUTH_USER_MODEL = "bare.BareUser"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 DATABASES = copy.deepcopy(DATABASES)
-# The project wraps the backend for Prometheus' query counters; the bare ceiling has no metrics.
-DATABASES["default"]["ENGINE"] = DATABASES["default"]["ENGINE"].replace("django_prometheus.db.backends.", "django.db.backends.")
+# The project wraps the backend (Prometheus' query counters, the pool's fast-fail); the bare ceiling
+# uses Django's own.
+DATABASES["default"]["ENGINE"] = {
+    "core.db.postgresql": "django.db.backends.postgresql",
+    "django_prometheus.db.backends.sqlite3": "django.db.backends.sqlite3",
+}.get(DATABASES["default"]["ENGINE"], DATABASES["default"]["ENGINE"])
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 
 REST_FRAMEWORK = {

@@ -106,7 +106,7 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = True
-# 0 by default: under ASGI (how the app is served) each request runs on a thread of its own, so a
+# 0 by default: under ASGI (the WebSocket server) each request runs on a thread of its own, so a
 # connection kept open after it is never reused and PostgreSQL runs out of connections.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
 # Connections per process kept by psycopg's pool (PostgreSQL only; 0 = no pool, a new connection
@@ -119,8 +119,9 @@ DATABASE_POOL_TIMEOUT = env.float("DATABASE_POOL_TIMEOUT", default=1.0)
 # 1 s, 2 s, 4 s ...), so a database that returns is used within it (core/dbpool.py).
 DATABASE_POOL_RECONNECT_SECONDS = env.float("DATABASE_POOL_RECONNECT_SECONDS", default=0.25)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # django_prometheus wraps the backend so /metrics counts queries per database.
-    DATABASES["default"]["ENGINE"] = "django_prometheus.db.backends.postgresql"
+    # django_prometheus's backend (/metrics counts queries per database) with the pool's fast-fail:
+    # while the pool knows PostgreSQL is away, a request answers 503 at once (core/db/postgresql).
+    DATABASES["default"]["ENGINE"] = "core.db.postgresql"
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     if DATABASE_POOL_MAX_SIZE:
         # The pool replaces persistent connections (Django refuses both at once).

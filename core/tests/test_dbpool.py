@@ -209,3 +209,159 @@ def test_tuning_is_left_alone_without_a_pool(monkeypatch):
 
     # then nothing of psycopg_pool is patched
     assert AttemptWithBackoff.INITIAL_DELAY == 123.0
+
+
+@pytest.fixture
+def gate(django_db_blocker):
+    """core.dbpool.DATABASE_GATE as a fresh process has it, before and after; our own backends may connect."""
+    dbpool.DATABASE_GATE.reached()
+    with django_db_blocker.unblock():
+        yield dbpool.DATABASE_GATE
+    dbpool.DATABASE_GATE.reached()
+
+
+def _wait_for(condition, seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition never became true"
+        time.sleep(0.02)
+
+
+def _gated_backend(relay: Relay, alias: str, size: int = 1):
+    """Our Django backend (core.db.postgresql) with a one-connection pool through the relay."""
+    from django.db.utils import load_backend
+
+    params = conninfo_to_dict(_target_conninfo())
+    settings_dict = {
+        "ENGINE": "core.db.postgresql",
+        "NAME": params.get("dbname", "postgres"),
+        "USER": params.get("user", ""),
+        "PASSWORD": params.get("password", ""),
+        "HOST": "127.0.0.1",
+        "PORT": str(relay.port),
+        "OPTIONS": {"pool": {"min_size": size, "max_size": size, "timeout": 1.0}, "connect_timeout": 2},
+        "ATOMIC_REQUESTS": False,
+        "AUTOCOMMIT": True,
+        "CONN_MAX_AGE": 0,
+        "CONN_HEALTH_CHECKS": True,
+        "TIME_ZONE": None,
+        "TEST": {},
+    }
+    return load_backend("core.db.postgresql").DatabaseWrapper(settings_dict, alias)
+
+
+def _query(wrapper) -> None:
+    try:
+        with wrapper.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    finally:
+        wrapper.close()  # back to the pool, as at the end of a request
+
+
+def test_a_checkout_fails_at_once_while_the_pool_knows_the_database_is_away(relay, tuned, gate):
+    from django.db import OperationalError
+
+    # given our backend with a pool whose connections go through the relay
+    tuned(reconnect_seconds=0.1, log_seconds=5)
+    wrapper = _gated_backend(relay, "fast_fail_probe")
+    try:
+        _query(wrapper)
+        assert gate.down_since is None
+
+        # when PostgreSQL goes away, the first request waits out its checkout as before...
+        relay.down()
+        with pytest.raises(OperationalError):
+            _query(wrapper)
+        _wait_for(lambda: gate.down_since is not None)
+
+        # ...then every later one is refused without queueing for a connection
+        checkouts = wrapper.pool.get_stats()["requests_num"]
+        for _ in range(5):
+            with pytest.raises(OperationalError, match="failing fast"):
+                _query(wrapper)
+        assert wrapper.pool.get_stats()["requests_num"] == checkouts
+
+        # and once the pool's own reconnection reaches PostgreSQL, requests are served again
+        relay.up()
+        _wait_for(lambda: gate.down_since is None)
+        _query(wrapper)
+    finally:
+        wrapper.close_pool()
+
+
+def test_a_checkout_stops_at_the_first_broken_connection_once_the_database_is_known_away(relay, tuned, gate):
+    from django.db import OperationalError
+
+    # given a pool of three, all idle when PostgreSQL goes away (every one of them now broken), and
+    # the pool's reconnection attempt failed
+    tuned(reconnect_seconds=5, log_seconds=5)
+    wrapper = _gated_backend(relay, "fast_fail_broken", size=3)
+    try:
+        wrapper.pool.open(wait=True, timeout=10)
+        relay.down()
+        gate.failed()
+
+        # when a request checks out, it is refused at the first broken connection instead of
+        # trying the others one after another until the checkout times out
+        with pytest.raises(OperationalError, match="failing fast"):
+            _query(wrapper)
+        assert wrapper.pool.get_stats()["pool_available"] == 2
+    finally:
+        wrapper.close_pool()
+
+
+def test_a_request_after_the_database_returned_is_served_before_the_pools_next_reconnection(relay, tuned, gate):
+    from django.db import OperationalError
+
+    # given a database known away, and a pool that tries to reconnect only every 0.6 s
+    tuned(reconnect_seconds=0.6, log_seconds=5)
+    wrapper = _gated_backend(relay, "fast_fail_knock")
+    try:
+        _query(wrapper)
+        relay.down()
+        with pytest.raises(OperationalError):
+            _query(wrapper)
+        _wait_for(lambda: gate.down_since is not None)
+        with pytest.raises(OperationalError, match="failing fast"):
+            _query(wrapper)  # knocks: refused
+
+        # when PostgreSQL is back, the next request knocks, finds it, and waits for the pool's
+        # connection instead of being refused until the pool's own attempt succeeds
+        relay.up()
+        time.sleep(2 * gate.PROBE_REUSE_SECONDS)  # the refused knock's answer is shared this long
+        _query(wrapper)
+        assert gate.down_since is None
+    finally:
+        wrapper.close_pool()
+
+
+def test_the_gate_never_refuses_while_a_connection_is_idle(relay, tuned, gate):
+    # given a pool whose last connection attempt failed but which still holds a live connection
+    tuned(reconnect_seconds=0.1, log_seconds=5)
+    pool = _pool(relay, size=1)
+    try:
+        gate.failed()
+
+        # then a checkout is let through to it (a failed attempt elsewhere is no outage of this one)
+        gate.check(pool)
+        _select_one(pool)
+    finally:
+        pool.close()
+
+
+def test_the_backend_makes_pool_connections_that_report_to_the_gate(relay, gate):
+    wrapper = _gated_backend(relay, "fast_fail_class")
+    try:
+        assert wrapper.pool.connection_class is dbpool.GatedConnection
+
+        # a failed attempt closes the gate...
+        with pytest.raises(psycopg.OperationalError):
+            dbpool.GatedConnection.connect(make_conninfo(_target_conninfo(), host="127.0.0.1", port=1, connect_timeout=2))
+        assert gate.down_since is not None
+
+        # ...and the pool's next connection to PostgreSQL opens it
+        wrapper.pool.open(wait=True, timeout=10)
+        assert gate.down_since is None
+        _query(wrapper)
+    finally:
+        wrapper.close_pool()

@@ -83,13 +83,13 @@ def test_env_example_lists_every_variable_with_a_comment():
 def test_compose_has_the_services_with_their_images(compose):
     services = compose["services"]
 
-    assert {"postgres", "redis", "web", "worker", "beat"} <= set(services)
+    assert {"postgres", "redis", "web", "asgi", "worker", "beat"} <= set(services)
     assert services["postgres"]["image"] == "postgres:16"
     assert services["redis"]["image"] == "redis:7"
 
 
 def test_compose_app_containers_get_every_variable_the_settings_read(compose):
-    for name in ("web", "worker", "beat", "migrate"):
+    for name in ("web", "asgi", "worker", "beat", "migrate"):
         environment = compose["services"][name]["environment"]
 
         assert environment["DJANGO_SETTINGS_MODULE"] == "config.settings.prod"
@@ -123,7 +123,7 @@ def test_compose_celery_processes(compose):
 
 
 def test_compose_long_running_services_have_healthchecks(compose):
-    for name in ("postgres", "redis", "web", "worker", "beat"):
+    for name in ("postgres", "redis", "web", "asgi", "worker", "beat"):
         healthcheck = compose["services"][name]["healthcheck"]
 
         assert healthcheck["test"] and not healthcheck.get("disable")
@@ -139,17 +139,21 @@ def test_gunicorn_config_reads_its_environment(monkeypatch):
     assert "{x-request-id}o" in config["access_log_format"]
 
 
-def test_the_asgi_worker_serves_by_default_and_the_wsgi_worker_is_one_setting_away(compose, monkeypatch):
-    """Issue 17's server comparison: WSGI serves HTTP faster, ASGI keeps WebSockets and outage behaviour (operations.md)."""
+def test_wsgi_serves_http_and_an_asgi_service_serves_websockets_and_streams(compose, monkeypatch):
+    """Issue 17's server comparison: WSGI serves HTTP fastest; ASGI keeps /ws and the AI streams (operations.md)."""
     monkeypatch.delenv("GUNICORN_WORKER_CLASS", raising=False)
     monkeypatch.delenv("GUNICORN_THREADS", raising=False)
     default = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
-    monkeypatch.setenv("GUNICORN_WORKER_CLASS", "core.wsgi_worker.ThreadWorker")
-    chosen = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    monkeypatch.setenv("GUNICORN_WORKER_CLASS", compose["services"]["asgi"]["environment"]["GUNICORN_WORKER_CLASS"])
+    asgi = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
 
-    assert default["worker_class"] == "core.asgi_worker.UvicornWorker" and default["threads"] == 1
-    assert compose["services"]["web"]["command"][:2] == ["gunicorn", "config.asgi:application"]
-    assert chosen["worker_class"] == "core.wsgi_worker.ThreadWorker"
+    assert default["worker_class"] == "core.wsgi_worker.ThreadWorker" and default["threads"] == 1
+    assert compose["services"]["web"]["command"][:2] == ["gunicorn", "config.wsgi:application"]
+    assert "config.wsgi:application" in (ROOT / "Dockerfile").read_text().splitlines()[-1]
+    assert asgi["worker_class"] == "core.asgi_worker.UvicornWorker"
+    assert compose["services"]["asgi"]["command"][:2] == ["gunicorn", "config.asgi:application"]
+    assert compose["services"]["asgi"]["ports"] == ["127.0.0.1:${ASGI_PORT:-8001}:8000"]
+    assert compose["services"]["asgi"]["depends_on"] == compose["services"]["web"]["depends_on"]
     # The split the docs give (WSGI for HTTP, ASGI for /ws and the AI streams) routes both at the proxy.
     operations = (ROOT / "docs" / "operations.md").read_text()
     assert "location /ws" in operations and "location /api/v1/ai/" in operations

@@ -137,10 +137,8 @@ def _serve_once(app, *, client: tuple[str, int], headers: list[tuple[bytes, byte
     return sent
 
 
-def test_the_web_server_never_takes_the_client_address_from_forwarded_headers():
-    # given: the worker class gunicorn.conf.py names, and uvicorn told to trust every peer (compose's old "*")
-    config = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
-    worker_class = import_string(config["worker_class"])
+def _asgi_worker_client(worker_class, forwarded_for: bytes) -> str:
+    """The client address an ASGI worker class hands the app, uvicorn told to trust every peer (compose's old "*")."""
     seen = {}
 
     async def probe(scope, receive, send):
@@ -150,12 +148,40 @@ def test_the_web_server_never_takes_the_client_address_from_forwarded_headers():
 
     server = uvicorn.Config(app=probe, forwarded_allow_ips="*", proxy_headers=worker_class.CONFIG_KWARGS.get("proxy_headers", True))
     server.load()
+    _serve_once(server.loaded_app, client=("203.0.113.50", 40000), headers=[(b"x-forwarded-for", forwarded_for)])
+    return seen["client"][0]
+
+
+def _wsgi_worker_client(forwarded_for: bytes) -> str:
+    """REMOTE_ADDR in the environ gunicorn builds for its own (WSGI) workers, every peer trusted."""
+    from gunicorn.config import Config
+    from gunicorn.http import wsgi
+    from gunicorn.http.message import Request
+    from gunicorn.http.unreader import IterUnreader
+
+    cfg = Config()
+    cfg.set("forwarded_allow_ips", "*")
+    raw = b"GET / HTTP/1.1\r\nHost: api\r\nX-Forwarded-For: " + forwarded_for + b"\r\n\r\n"
+    peer = ("203.0.113.50", 40000)
+    _, environ = wsgi.create(Request(cfg, IterUnreader([raw]), peer, 1), None, peer, ("127.0.0.1", 8000), cfg)
+    return environ["REMOTE_ADDR"]
+
+
+@pytest.mark.parametrize("name", ["configured", "core.wsgi_worker.ThreadWorker", "core.asgi_worker.UvicornWorker"])
+def test_the_web_server_never_takes_the_client_address_from_forwarded_headers(name):
+    # given: the worker class gunicorn.conf.py names (and each of the two the deployment runs)
+    if name == "configured":
+        name = runpy.run_path(str(ROOT / "gunicorn.conf.py"))["worker_class"]
+    worker_class = import_string(name)
 
     # when: a client sends its own X-Forwarded-For straight to the server
-    _serve_once(server.loaded_app, client=("203.0.113.50", 40000), headers=[(b"x-forwarded-for", b"6.6.6.6")])
+    if hasattr(worker_class, "CONFIG_KWARGS"):  # uvicorn's workers
+        client = _asgi_worker_client(worker_class, b"6.6.6.6")
+    else:
+        client = _wsgi_worker_client(b"6.6.6.6")
 
     # then: the peer stays the peer; the app alone reads the header, with NUM_PROXIES
-    assert seen["client"][0] == "203.0.113.50"
+    assert client == "203.0.113.50"
 
 
 def test_compose_does_not_trust_every_peer_for_forwarded_headers():
