@@ -6,6 +6,7 @@ serializer can write it; a read-only field sent back (`id`, `email` on a member)
 too, because silently dropping it is what misled clients.
 """
 
+import copy
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,7 +32,21 @@ class Serializer(StrictFieldsMixin, serializers.Serializer):
 
 
 class ModelSerializer(StrictFieldsMixin, serializers.ModelSerializer):
-    """A DRF ModelSerializer that refuses unknown fields."""
+    """A DRF ModelSerializer that refuses unknown fields, its fields built from the model once per class."""
+
+    def get_fields(self):
+        """A copy of the fields DRF builds from the model, built once per serializer class.
+
+        DRF introspects the model and builds every field on each instance (0.2-0.4 ms of CPU for
+        a dozen fields, against 0.08 ms to copy them: issue 17). What it builds depends only on
+        the class and its Meta (no serializer here overrides a build_* hook), so each instance
+        gets a deep copy, as DRF already hands out the declared fields.
+        """
+        built = type(self).__dict__.get("_fields_built")
+        if built is None:
+            built = super().get_fields()
+            type(self)._fields_built = built
+        return copy.deepcopy(built)
 
 
 class QuerySerializer(serializers.Serializer):
