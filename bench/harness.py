@@ -127,14 +127,14 @@ def _cpu_seconds(pid: int) -> float:
 def serving(wsgi: bool = False, *, package: str = "config", asgi: bool = False) -> tuple[str, str]:
     """(worker class, application) as production serves HTTP: from gunicorn.conf.py, like the Dockerfile's CMD.
 
-    `wsgi`: the WSGI application on gunicorn's stock threaded workers instead (for comparison);
+    `wsgi`: the WSGI application on the project's threaded workers (core.wsgi_worker, the compose `web` service);
     `asgi`: the ASGI application on the project's uvicorn workers (the compose `asgi` service).
     `package`: where the asgi/wsgi modules are (`config.bare` for the bare ceiling).
     """
     import runpy
 
     if wsgi:
-        return "gthread", f"{package}.wsgi:application"
+        return "core.wsgi_worker.ThreadWorker", f"{package}.wsgi:application"
     if asgi:
         return "core.asgi_worker.UvicornWorker", f"{package}.asgi:application"
     worker_class = str(runpy.run_path(str(ROOT / "gunicorn.conf.py")).get("worker_class", "sync"))
@@ -216,7 +216,7 @@ class Server:
         if "uvicorn" in self.worker_class.lower():
             pool = os.environ.get("BENCH_POOL_MAX_SIZE", "10")
             return f"{self.workers} workers of {self.worker_class} serving {self.application}, DATABASE_POOL_MAX_SIZE={pool}"
-        return f"{self.workers} workers × {self.threads} threads serving {self.application}"
+        return f"{self.workers} workers of {self.worker_class} × {self.threads} threads serving {self.application}"
 
     def worker_pids(self) -> list[int]:
         try:
@@ -516,7 +516,9 @@ def parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--connections", type=int, default=8, help="concurrent wrk connections (default 8)")
     p.add_argument("--workers", type=int, default=CORES + 1, help=f"gunicorn workers (default cores + 1 = {CORES + 1})")
     p.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker, with --wsgi (default 1)")
-    p.add_argument("--wsgi", action="store_true", help="serve config.wsgi on gthread workers instead of what gunicorn.conf.py serves")
+    p.add_argument(
+        "--wsgi", action="store_true", help="serve config.wsgi on the project's threaded workers (core.wsgi_worker) whatever gunicorn.conf.py serves"
+    )
     p.add_argument("--audit-events", type=int, default=1_000_000, help="audit events seeded (default 1,000,000)")
     p.add_argument("--keep-data", action="store_true", help="leave the seeded data in the database afterwards")
     p.add_argument("--keep-server", action="store_true", help="print the server address and wait for Enter before stopping")

@@ -3,8 +3,9 @@
 Modes (`--modes`, comma list; each with `--workers` processes, the bench database through psycopg's
 pool in every mode, so WSGI reuses connections too, and the same Redis cache):
 
-- `uvicorn`: gunicorn + core.asgi_worker.UvicornWorker serving config.asgi (production: gunicorn.conf.py);
-- `gthread`, `gthread-1`: gunicorn's threaded workers serving config.wsgi, `--threads` threads or one;
+- `uvicorn`: gunicorn + core.asgi_worker.UvicornWorker serving config.asgi (production's `asgi` service: /ws, streams);
+- `gthread`, `gthread-1`: gunicorn + core.wsgi_worker.ThreadWorker (gunicorn's threaded worker, pool filled
+  first) serving config.wsgi, `--threads` threads or one (production's `web`: gthread-1);
 - `granian-wsgi`: granian `--interface wsgi` serving config.wsgi:application (`--threads` blocking threads);
 - `granian-asgi`: granian `--interface asginl` (ASGI without lifespan) serving config.asgi:application (HTTP and /ws).
 
