@@ -72,7 +72,8 @@ class DatabaseAway(BaseException):
 class DatabaseGate:
     """Whether the pool's last attempt to reach PostgreSQL failed: while it has, checkouts fail at once.
 
-    One per process, for the one pooled database (default). The pool's background threads write
+    One per process, for the one pooled database (default): a second pooled PostgreSQL alias would
+    share it. The pool's background threads write
     `down_since`, request threads read it: a single attribute assignment each.
 
     A refused request first knocks: one connection attempt of its own (one in flight per process,
@@ -85,21 +86,38 @@ class DatabaseGate:
 
     PROBE_REUSE_SECONDS = 0.01
     PROBE_WAIT_SECONDS = 0.05
+    # A failed check ends a checkout only while the last failed attempt is this recent: with a full
+    # pool nothing retries, and an old failure must not turn one dropped idle connection into a 503.
+    FRESH_SECONDS = 1.0
 
     def __init__(self):
         self.down_since: float | None = None  # time.monotonic() of the first failed attempt
+        self.reached_at = 0.0  # time.monotonic() of the last proof that PostgreSQL answers
+        self.failed_at = 0.0  # time.monotonic() of the last failed attempt that counted
         self._lock = threading.Lock()
         self._probe_done: threading.Event | None = None
         self._probed_at = 0.0
 
     def reached(self) -> None:
-        """An attempt reached the server: checkouts wait for connections again."""
+        """PostgreSQL answered (a new connection, or a pooled one's check): checkouts wait for connections again."""
+        self.reached_at = time.monotonic()
         self.down_since = None
 
-    def failed(self) -> None:
-        """An attempt failed: from now, checkouts fail at once."""
+    def failed(self, started: float) -> None:
+        """An attempt begun at `started` (time.monotonic()) found no server: from now, checkouts fail at once.
+
+        Ignored when PostgreSQL answered after the attempt began: a slow attempt (an unreachable
+        host runs out its connect timeout) must not close the gate a later success opened.
+        """
+        if started < self.reached_at:
+            return
+        self.failed_at = time.monotonic()
         if self.down_since is None:
-            self.down_since = time.monotonic()
+            self.down_since = self.failed_at
+
+    def recently_failed(self) -> bool:
+        """Down, and an attempt failed within FRESH_SECONDS (the pool retries every DATABASE_POOL_RECONNECT_SECONDS while connections are missing)."""
+        return self.down_since is not None and time.monotonic() - self.failed_at < self.FRESH_SECONDS
 
     def reason(self) -> str:
         down_since = self.down_since
@@ -158,9 +176,36 @@ def check_connection(conn) -> None:
     try:
         ConnectionPool.check_connection(conn)
     except Exception:
-        if DATABASE_GATE.down_since is not None:
+        if DATABASE_GATE.recently_failed():
             raise DatabaseAway(DATABASE_GATE.reason()) from None
         raise
+    DATABASE_GATE.reached()
+
+
+# What PostgreSQL answers while it takes no connections at all (SQLSTATE 57P01-57P03). Any other
+# answer to a connection attempt (too many clients, authentication, a missing database) says the
+# server is up: no reason to refuse requests that pooled connections can serve.
+UNAVAILABLE_ANSWERS = (
+    "the database system is starting up",
+    "the database system is shutting down",
+    "the database system is in recovery mode",
+    "the database system is not yet accepting connections",
+    "the database system is not accepting connections",
+    "terminating connection due to administrator command",
+)
+
+
+def is_outage(error: psycopg.Error) -> bool:
+    """Whether a failed connection attempt means PostgreSQL cannot be reached (no answer, or one of UNAVAILABLE_ANSWERS).
+
+    libpq gives no SQLSTATE for a refused connection, only its message: the server's own
+    answer appears after "FATAL:" (in English unless the server's lc_messages says otherwise; an
+    answer not recognised counts as "up", the behaviour without the gate).
+    """
+    message = str(error)
+    if "FATAL:" not in message:
+        return True  # refused, unreachable, timed out, closed before answering
+    return any(answer in message for answer in UNAVAILABLE_ANSWERS)
 
 
 class GatedConnection(psycopg.Connection):
@@ -168,10 +213,12 @@ class GatedConnection(psycopg.Connection):
 
     @classmethod
     def connect(cls, conninfo: str = "", **kwargs):
+        started = time.monotonic()
         try:
             conn = super().connect(conninfo, **kwargs)
-        except psycopg.Error:
-            DATABASE_GATE.failed()
+        except psycopg.Error as error:
+            if is_outage(error):
+                DATABASE_GATE.failed(started)
             raise
         DATABASE_GATE.reached()
         return conn

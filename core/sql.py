@@ -34,7 +34,7 @@ class CompiledQuery:
     def _compile(self, connection) -> tuple[str, tuple, list[int]]:
         pk: Field = self.model._meta.pk
         marker = self.model(pk=uuid.uuid4() if pk.get_internal_type() == "UUIDField" else -987654321)
-        sql, params = self.build(marker).query.sql_with_params()
+        sql, params = self.build(marker).query.get_compiler(connection=connection).as_sql()
         prepared = pk.get_db_prep_value(marker.pk, connection)
         positions = [index for index, param in enumerate(params) if param == prepared]
         if not positions:

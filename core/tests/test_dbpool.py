@@ -299,7 +299,7 @@ def test_a_checkout_stops_at_the_first_broken_connection_once_the_database_is_kn
     try:
         wrapper.pool.open(wait=True, timeout=10)
         relay.down()
-        gate.failed()
+        gate.failed(time.monotonic())
 
         # when a request checks out, it is refused at the first broken connection instead of
         # trying the others one after another until the checkout times out
@@ -340,7 +340,7 @@ def test_the_gate_never_refuses_while_a_connection_is_idle(relay, tuned, gate):
     tuned(reconnect_seconds=0.1, log_seconds=5)
     pool = _pool(relay, size=1)
     try:
-        gate.failed()
+        gate.failed(time.monotonic())
 
         # then a checkout is let through to it (a failed attempt elsewhere is no outage of this one)
         gate.check(pool)
@@ -363,5 +363,70 @@ def test_the_backend_makes_pool_connections_that_report_to_the_gate(relay, gate)
         wrapper.pool.open(wait=True, timeout=10)
         assert gate.down_since is None
         _query(wrapper)
+    finally:
+        wrapper.close_pool()
+
+
+def test_an_answer_from_a_running_server_never_closes_the_gate(gate):
+    # a missing database, an unknown role, too many clients: PostgreSQL answered, so it is up
+    for conninfo in (
+        make_conninfo(_target_conninfo(), dbname="no_such_database_here", connect_timeout=2),
+        make_conninfo(_target_conninfo(), user="no_such_role_here", connect_timeout=2),
+    ):
+        with pytest.raises(psycopg.OperationalError):
+            dbpool.GatedConnection.connect(conninfo)
+    assert gate.down_since is None
+    too_many = psycopg.OperationalError('connection to server at "db", port 5432 failed: FATAL:  sorry, too many clients already')
+    starting = psycopg.OperationalError('connection to server at "db", port 5432 failed: FATAL:  the database system is starting up')
+    assert not dbpool.is_outage(too_many) and dbpool.is_outage(starting)
+
+
+def test_an_attempt_that_began_before_the_server_answered_does_not_close_the_gate(gate):
+    # given an attempt that began, then PostgreSQL answered another one
+    began = time.monotonic()
+    gate.reached()
+
+    # when the first attempt fails late (an unreachable host running out its connect timeout)
+    gate.failed(began)
+
+    # then the gate stays open; a failure begun after the answer closes it
+    assert gate.down_since is None
+    gate.failed(time.monotonic())
+    assert gate.down_since is not None
+
+
+def test_a_pooled_connection_that_passes_its_check_opens_the_gate(relay, gate):
+    pool = ConnectionPool(
+        make_conninfo(_target_conninfo(), host="127.0.0.1", port=relay.port, connect_timeout=2),
+        min_size=1, max_size=1, timeout=1.0, check=dbpool.check_connection, open=False,
+    )  # fmt: skip
+    pool.open(wait=True, timeout=10)
+    try:
+        # given a gate closed by a failure (say, one begun before the server came back)
+        gate.failed(time.monotonic())
+
+        # when a request checks out the pool's working connection, the gate opens again
+        _select_one(pool)
+        assert gate.down_since is None
+    finally:
+        pool.close()
+
+
+def test_an_old_failure_never_turns_one_dropped_idle_connection_into_a_503(relay, tuned, gate):
+    # given a full, healthy pool of three and a failed attempt older than the gate's freshness
+    tuned(reconnect_seconds=0.1, log_seconds=5)
+    wrapper = _gated_backend(relay, "fast_fail_stale", size=3)
+    try:
+        wrapper.pool.open(wait=True, timeout=10)
+        gate.failed(time.monotonic())
+        gate.failed_at -= gate.FRESH_SECONDS
+        assert gate.down_since is not None and not gate.recently_failed()
+
+        # when one idle connection was dropped by the server (idle timeout, pg_terminate_backend)
+        wrapper.pool._pool[0].pgconn.finish()
+
+        # then the request is served by another one, as psycopg_pool alone would, and the gate opens
+        _query(wrapper)
+        assert gate.down_since is None
     finally:
         wrapper.close_pool()

@@ -5,7 +5,8 @@ but makes its connections with core.dbpool.GatedConnection and checks the ones i
 core.dbpool.check_connection, and a checkout asks core.dbpool.DATABASE_GATE first: while the pool's
 last attempt to reach PostgreSQL failed, a request fails at once (503 SERVICE_UNAVAILABLE through
 core.exceptions) instead of waiting out DATABASE_POOL_TIMEOUT for connections the outage broke.
-Without a pool it is django_prometheus's backend unchanged.
+The pool checks every connection it hands out (CONN_HEALTH_CHECKS has no say: the gate needs the
+check). Without a pool it is django_prometheus's backend unchanged.
 """
 
 import psycopg
