@@ -33,10 +33,12 @@ graceful_timeout = _int_env("GUNICORN_GRACEFUL_TIMEOUT", 30)
 keepalive = _int_env("GUNICORN_KEEPALIVE", 5)
 # Recycle workers now and then so a slow leak cannot grow without bound, but rarely: each recycle
 # closes the worker's keep-alive connections, and 1000 recycled a worker every ~15 s under load
-# (issue 19). 10000 is a few minutes per worker at full load; 0 turns recycling off. The jitter
+# (issue 19), and each new worker boots Django (2-3 s of CPU). 30000 is several minutes per WSGI
+# worker at full load (one serves ~2x the ASGI worker's requests; at 10000, `make soak` saw two
+# recycles inside its 20 s Redis outage cost it ~10 % of the throughput); 0 turns recycling off. The jitter
 # (default 20%) spreads recycles so workers never restart together; a recycling worker stops
 # accepting, finishes its requests within graceful_timeout, and the others keep serving.
-max_requests = _int_env("GUNICORN_MAX_REQUESTS", 10000)
+max_requests = _int_env("GUNICORN_MAX_REQUESTS", 30000)
 max_requests_jitter = _int_env("GUNICORN_MAX_REQUESTS_JITTER", max_requests // 5)
 # Heartbeat files on tmpfs: a container's overlay disk can stall and get workers killed.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None

@@ -12,8 +12,8 @@ def test_recycling_is_rare_and_jittered_by_default(monkeypatch):
 
     config = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
 
-    assert config["max_requests"] == 10000
-    assert config["max_requests_jitter"] == 2000
+    assert config["max_requests"] == 30000
+    assert config["max_requests_jitter"] == 6000
     assert config["graceful_timeout"] == 30
     assert config["keepalive"] == 5
 
