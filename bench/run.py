@@ -23,9 +23,9 @@ import permissions_check
 import users_me
 
 SCENARIOS = [users_me, members, permissions_check, auth_refresh, auth_login, audit_pagination]
-# Not benchmarks: the plumbing, this runner and the profiler; nor the soak (`make soak`, its own
+# Not benchmarks: the plumbing, this runner, the profiler and the lever A/B (in process); nor the soak (`make soak`, its own
 # target, minutes long) and its modules (soak_*.py).
-NOT_SCRIPTS = {"harness", "run", "profile_path", "soak", "servers"}
+NOT_SCRIPTS = {"harness", "run", "profile_path", "levers", "soak", "servers"}
 
 
 def other_scripts() -> list[Path]:
