@@ -73,8 +73,8 @@ class DatabaseGate:
     """Whether the pool's last attempt to reach PostgreSQL failed: while it has, checkouts fail at once.
 
     One per process, for the one pooled database (default): a second pooled PostgreSQL alias would
-    share it. The pool's background threads write
-    `down_since`, request threads read it: a single attribute assignment each.
+    share it. The pool's background threads and the checks write `down_since`, request threads
+    read it: a single attribute assignment each.
 
     A refused request first knocks: one connection attempt of its own (one in flight per process,
     its result shared for PROBE_REUSE_SECONDS, waited for at most PROBE_WAIT_SECONDS), so a
@@ -128,7 +128,7 @@ class DatabaseGate:
         """Raise psycopg.OperationalError (a 503 for the request) when the database is known away and `pool` has nothing idle.
 
         An idle connection is still tried (check_connection): a failed attempt to open one more
-        connection (PostgreSQL full, say) is no reason to refuse requests the pool can serve.
+        connection is no reason to refuse a request an idle connection can serve.
         """
         if self.down_since is None or pool.get_stats().get("pool_available", 0):
             return
@@ -168,8 +168,9 @@ def check_connection(conn) -> None:
 
     psycopg_pool discards a connection that fails its check, then sleeps and tries the next one
     until the checkout times out: right after PostgreSQL went away, every idle connection is broken
-    and a request waited out the whole timeout. Once the pool's reconnection attempt has failed
-    (DATABASE_GATE), a failed check ends the checkout instead (the connection is still discarded).
+    and a request waited out the whole timeout. While an attempt to reach PostgreSQL failed within
+    DatabaseGate.FRESH_SECONDS, a failed check ends the checkout instead (the connection is still
+    discarded); a passing check opens the gate.
     """
     from psycopg_pool import ConnectionPool
 
