@@ -19,10 +19,12 @@ rest_framework.test.ForceAuthClientHandler = type("ForceAuthClientHandler", (Ato
 def _clean_cache():
     """Each test starts with an empty cache (throttle counters, session states) and reads the signing keys afresh."""
     from accounts.signing_keys import keyring
+    from accounts.token_backend import verified_tokens
 
     cache.clear()
     # The process keeps the keys in memory: a key another test made (and rolled back) must not sign here.
     keyring.forget()
+    verified_tokens.clear()
     yield
     cache.clear()
 

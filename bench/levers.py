@@ -11,6 +11,7 @@ of a shared machine hits them alike; the medians are printed. Variants:
 - `api-only chain`: without the middlewares only the browser needs (session, CSRF, auth, OTP,
   messages, X-Frame-Options, allauth, whitenoise, CSP);
 - `no prometheus`: without django_prometheus's two middlewares;
+- `no token memory`: every access token's signature checked again (accounts.token_backend.VerifiedTokens off);
 - `orjson`: DRF rendering with orjson (when installed) instead of the json module.
 
     .venv/bin/python bench/levers.py me --rounds 6 --requests 300
@@ -30,6 +31,7 @@ from rest_framework.settings import api_settings
 
 import accounts.api.serializers as user_serializers
 import accounts.selectors as account_selectors
+import accounts.token_backend as token_backend
 import core.serializers as core_serializers
 
 BROWSER_ONLY = {
@@ -82,6 +84,7 @@ def variants() -> dict[str, dict]:
         "uncompiled": {"levers_off": True},
         "api-only chain": {"MIDDLEWARE": [name for name in chain if name not in BROWSER_ONLY]},
         "no prometheus": {"MIDDLEWARE": [name for name in chain if name not in PROMETHEUS]},
+        "no token memory": {"token_memory_off": True},
     }
     try:
         import orjson  # noqa: F401
@@ -96,6 +99,8 @@ def cpu_ms(next_call, overrides: dict, levers: Levers, requests: int) -> float:
     overrides = dict(overrides)
     if overrides.pop("levers_off", False):
         levers.off()
+    if overrides.pop("token_memory_off", False):
+        token_backend.verified_tokens.size = 0
     try:
         with override_settings(**overrides):
             api_settings.reload()
@@ -109,6 +114,7 @@ def cpu_ms(next_call, overrides: dict, levers: Levers, requests: int) -> float:
     finally:
         api_settings.reload()
         levers.on()
+        token_backend.verified_tokens.size = token_backend.VERIFIED_TOKENS_MAX
 
 
 def main() -> None:

@@ -30,9 +30,11 @@ import members
 import permissions_check
 from django.db import connection
 from django.test import Client
+from django.test.client import ClientHandler
 from django.test.utils import CaptureQueriesContext
 from pyinstrument import Profiler
 
+from core.handlers import AtomicWritesOnly
 from core.testing import asgi_http_request
 
 ASGI_CONCURRENCY = 4
@@ -97,6 +99,8 @@ PATHS = {
 def sync_sender() -> Callable[[Call], None]:
     """Send a call through Django's test handler (the sync middleware chain, no server)."""
     client = Client()
+    # As config.wsgi serves it: reads outside the request transaction (core.handlers).
+    client.handler = type("ClientHandler", (AtomicWritesOnly, ClientHandler), {})()
 
     def send(call: Call) -> None:
         headers = {"HTTP_AUTHORIZATION": f"Bearer {call.token}"} if call.token else {}

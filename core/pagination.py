@@ -1,13 +1,18 @@
 """Page/limit pagination in the contract's shape."""
 
 import math
+from collections.abc import Callable
+from typing import Any
 
-from django.core.paginator import InvalidPage, Paginator
+from django.core.paginator import InvalidPage, Page, Paginator
+from django.db.models import Model, QuerySet
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 
 from core.exceptions import validation_error
+from core.serializers import RowRenderer
+from core.sql import CompiledQuery
 
 
 def positive_int_param(request, name: str, default: int) -> int:
@@ -74,6 +79,14 @@ class PageLimitPagination(PageNumberPagination):
             raise NotFound(self.invalid_page_message.format(page_number=page_number, message=str(exc))) from exc
         return list(self.page)
 
+    def first_page_response(self, request, data: list, *, total: int, limit: int) -> Response:
+        """The contract's page 1 for rows fetched by the caller (`CompiledFirstPageMixin`)."""
+        self.request = request
+        paginator = self.django_paginator_class([], limit)
+        paginator.count = total  # fills the cached_property
+        self.page = Page(data, 1, paginator)
+        return self.get_paginated_response(data)
+
     def get_paginated_response(self, data):
         total = self.page.paginator.count
         limit = self.page.paginator.per_page
@@ -99,3 +112,48 @@ class PageLimitPagination(PageNumberPagination):
                 "total_pages": {"type": "integer", "example": 5},
             },
         }
+
+
+class CompiledList:
+    """A list's rows in a read serializer's shape: the ORM's SQL compiled once (core.sql), rendered by its fields (core.serializers.RowRenderer).
+
+    `build(owner)` is the list's queryset for the instance it belongs to (an org's members for
+    the org), ordered; only the serializer's columns are selected from it.
+    """
+
+    def __init__(self, serializer_class, model: type[Model], build: Callable[[Model], QuerySet]):
+        self.renderer = RowRenderer(serializer_class)
+        self.query = CompiledQuery(model, lambda marker: build(marker).values_list(*self.renderer.columns))
+
+    def page(self, owner: Model, *, high: int) -> list[dict[str, Any]]:
+        """The first `high` rows of `owner`'s list, rendered."""
+        return self.renderer.render(self.query.rows(owner, high=high))
+
+
+class CompiledFirstPageMixin:
+    """A paginated ListAPIView serving page 1 of its unfiltered list from a `CompiledList` (issue 17).
+
+    Page 1 without filters is what clients ask for nearly always (a member list, a picker); it
+    skips building and compiling the queryset, a model instance per row and DRF's field walk.
+    The view sets `first_page` (a CompiledList of its serializer), `list_filters` (the query
+    parameters that filter: any of them non-empty takes DRF's path) and `first_page_owner()`.
+    Every other page, and a filtered list, is DRF's `list()` unchanged. The total is counted
+    only when page 1 is full, as CountSavingPaginator does.
+    """
+
+    first_page: CompiledList
+    list_filters: tuple[str, ...] = ()
+
+    def first_page_owner(self) -> Model:
+        raise NotImplementedError
+
+    def list(self, request, *args, **kwargs):
+        paginator = self.paginator
+        if not isinstance(paginator, PageLimitPagination) or any(request.query_params.get(name) for name in self.list_filters):
+            return super().list(request, *args, **kwargs)
+        limit = paginator.get_page_size(request)
+        if paginator.get_page_number(request, None) != 1:
+            return super().list(request, *args, **kwargs)
+        rows = self.first_page.page(self.first_page_owner(), high=limit + 1)
+        total = len(rows) if len(rows) <= limit else self.filter_queryset(self.get_queryset()).count()
+        return paginator.first_page_response(request, rows[:limit], total=total, limit=limit)

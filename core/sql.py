@@ -12,46 +12,75 @@ vendor differences, table names all its own): nothing is written by hand.
 import threading
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import connections
 from django.db.models import Field, Model, QuerySet
 
 
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    params: tuple
+    positions: list[int]  # where the marker's value is in `params`
+    # Column index -> (the backend's and the field's from-database converters, the column's
+    # expression), as the ORM applies them to `values_list` rows (UUIDs and datetimes on SQLite).
+    converters: dict[int, tuple[list, Any]]
+
+
 class CompiledQuery:
-    """`build(marker)` → a queryset whose only per-request value is `marker`, a `model` instance standing for the real one.
+    """`build(marker)` → a `values_list` queryset whose only per-request value is `marker`, a `model` instance standing for the real one.
 
     `rows(instance)` runs it for `instance` (of `model`) and returns the rows as tuples, as
-    `values_list` would: use it for querysets of plain columns and constants (no model
-    instances, no database converters beyond what the driver returns).
+    `values_list` would, the ORM's from-database converters applied (no model instances);
+    `low`/`high` slice it as `queryset[low:high]` does, with the backend's own LIMIT/OFFSET.
     """
 
     def __init__(self, model: type[Model], build: Callable[[Model], QuerySet]):
         self.model, self.build = model, build
-        self._compiled: dict[str, tuple[str, tuple, list[int]]] = {}
+        self._compiled: dict[str, _Compiled] = {}
         self._lock = threading.Lock()
 
-    def _compile(self, connection) -> tuple[str, tuple, list[int]]:
+    def _compile(self, connection) -> _Compiled:
         pk: Field = self.model._meta.pk
         marker = self.model(pk=uuid.uuid4() if pk.get_internal_type() == "UUIDField" else -987654321)
-        sql, params = self.build(marker).query.get_compiler(connection=connection).as_sql()
+        compiler = self.build(marker).query.get_compiler(connection=connection)
+        sql, params = compiler.as_sql()
         prepared = pk.get_db_prep_value(marker.pk, connection)
         positions = [index for index, param in enumerate(params) if param == prepared]
         if not positions:
             raise ValueError(f"{self.build!r} does not depend on the {self.model.__name__} it is given")
-        return sql, tuple(params), positions
+        columns = [selected[0] for selected in compiler.select[: compiler.col_count]]
+        return _Compiled(sql=sql, params=tuple(params), positions=positions, converters=compiler.get_converters(columns))
 
-    def rows(self, instance: Model, using: str = "default") -> list[tuple[Any, ...]]:
+    def rows(self, instance: Model, using: str = "default", *, low: int = 0, high: int | None = None) -> list[tuple[Any, ...]]:
         connection = connections[using]
         compiled = self._compiled.get(connection.vendor)
         if compiled is None:
             with self._lock:
                 compiled = self._compiled.setdefault(connection.vendor, self._compile(connection))
-        sql, params, positions = compiled
-        args = list(params)
+        args = list(compiled.params)
         value = self.model._meta.pk.get_db_prep_value(instance.pk, connection)
-        for index in positions:
+        for index in compiled.positions:
             args[index] = value
+        sql = compiled.sql
+        if low or high is not None:
+            sql = f"{sql} {connection.ops.limit_offset_sql(low, high)}"
         with connection.cursor() as cursor:
             cursor.execute(sql, args)
-            return cursor.fetchall()
+            rows = cursor.fetchall()
+        if not compiled.converters:
+            return rows
+        return [self._converted(row, compiled.converters, connection) for row in rows]
+
+    @staticmethod
+    def _converted(row, converters, connection) -> tuple[Any, ...]:
+        # What SQLCompiler.apply_converters does, with this request's connection.
+        values = list(row)
+        for index, (functions, expression) in converters.items():
+            value = values[index]
+            for function in functions:
+                value = function(value, expression, connection)
+            values[index] = value
+        return tuple(values)

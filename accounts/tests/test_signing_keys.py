@@ -10,7 +10,7 @@ import hmac
 import io
 import json
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import jwt
 import pytest
@@ -19,6 +19,7 @@ from channels.testing import WebsocketCommunicator
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from django.core.management import CommandError, call_command
+from freezegun import freeze_time
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
@@ -459,3 +460,112 @@ def test_hs256_mode_refuses_asymmetric_tokens_and_other_secrets(user, shared_sec
 
     assert me(other_secret).status_code == 401
     assert me(eddsa).status_code == 401
+
+
+# --- verified access tokens remembered per process (issue 17) -------------------------------------
+
+
+def _verifications(monkeypatch) -> list[str]:
+    """Every signature check PyJWT makes from now on (the token it was asked to verify)."""
+    checked: list[str] = []
+    decode = jwt.decode
+
+    def counting(token, *args, **kwargs):
+        if (kwargs.get("options") or {}).get("verify_signature", True):
+            checked.append(token.decode() if isinstance(token, bytes) else token)
+        return decode(token, *args, **kwargs)
+
+    monkeypatch.setattr(jwt, "decode", counting)
+    return checked
+
+
+@pytest.mark.django_db
+def test_an_access_token_is_verified_once_then_remembered(user, monkeypatch):
+    token = sign_in(user)["access_token"]
+    checked = _verifications(monkeypatch)
+
+    assert [me(token).status_code for _ in range(3)] == [200, 200, 200]
+
+    assert len(checked) == 1
+
+
+@pytest.mark.django_db
+def test_a_remembered_token_is_refused_once_its_key_is_retired(user):
+    token = sign_in(user)["access_token"]
+    old = SigningKey.objects.get(state=SigningKey.State.CURRENT)
+    assert me(token).status_code == 200  # remembered
+    rotate()
+    assert me(token).status_code == 200  # the previous key still verifies
+
+    rotate(retire=[old.kid])
+
+    response = me(token)
+    assert response.status_code == 401 and response.json()["error"]["code"] == "TOKEN_INVALID"
+
+
+@pytest.mark.django_db
+def test_a_remembered_token_is_refused_once_it_expires(user, monkeypatch):
+    token = sign_in(user)["access_token"]
+    assert me(token).status_code == 200
+    expires = jwt.decode(token, options={"verify_signature": False})["exp"]
+
+    with freeze_time(datetime.fromtimestamp(expires + 1, tz=UTC)):
+        response = me(token)
+
+    assert response.status_code == 401 and response.json()["error"]["code"] == "TOKEN_EXPIRED"
+
+
+@pytest.mark.django_db
+def test_a_remembered_token_is_refused_under_another_issuer(user, settings):
+    token = sign_in(user)["access_token"]
+    assert me(token).status_code == 200
+
+    settings.SIMPLE_JWT = {**settings.SIMPLE_JWT, "ISSUER": "https://api.elsewhere.test"}
+
+    assert me(token).status_code == 401
+
+
+@pytest.mark.django_db
+def test_a_remembered_token_with_another_signature_or_claims_is_verified_afresh(user, monkeypatch):
+    token = sign_in(user)["access_token"]
+    assert me(token).status_code == 200
+    signing_input, signature = token.rsplit(".", 1)
+    head, body = signing_input.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    promoted = f"{head}.{b64(json.dumps({**claims, 'sub': str(uuid.uuid4())}).encode())}.{signature}"
+    flipped = f"{signing_input}.{signature[:-2]}{'A' if signature[-2] != 'A' else 'B'}{signature[-1]}"
+    checked = _verifications(monkeypatch)
+
+    assert me(promoted).status_code == 401
+    assert me(flipped).status_code == 401
+    assert checked == [promoted, flipped]
+
+
+@pytest.mark.django_db
+def test_a_remembered_token_of_a_revoked_session_is_refused(user):
+    from accounts.models import UserSession
+    from accounts.sessions import session_revoke
+
+    token = sign_in(user)["access_token"]
+    assert me(token).status_code == 200
+
+    session = UserSession.objects.get(id=jwt.decode(token, options={"verify_signature": False})["sid"])
+    session_revoke(session=session, reason="test", actor=Actor.system())
+
+    assert me(token).status_code == 401
+
+
+@pytest.mark.django_db
+def test_the_memory_is_bounded_and_drops_the_least_recently_used(user):
+    from accounts.token_backend import VerifiedTokens
+
+    key = keyring.current()
+    memory = VerifiedTokens(size=2)
+    for token in ("a", "b"):
+        memory.put(token, key=key, issuer="iss", claims={"exp": 2**40, "iat": 0})
+    assert memory.get("a", issuer="iss", leeway=0) is not None  # "a" used last
+
+    memory.put("c", key=key, issuer="iss", claims={"exp": 2**40, "iat": 0})
+
+    assert memory.get("b", issuer="iss", leeway=0) is None
+    assert memory.get("a", issuer="iss", leeway=0) is not None and memory.get("c", issuer="iss", leeway=0) is not None

@@ -49,3 +49,43 @@ def test_a_query_that_ignores_its_instance_is_refused():
 
     with pytest.raises(ValueError, match="does not depend on the User"):
         query.rows(UserFactory())
+
+
+def _sessions(user):
+    from accounts.models import UserSession
+
+    columns = ("id", "created_at", "mfa_verified", "organization_id", "ip", "revoked_at")
+    return UserSession.objects.filter(user=user).order_by("created_at", "id").values_list(*columns)
+
+
+def test_rows_are_converted_as_values_list_converts_them_and_slice_as_the_queryset_does():
+    # given sessions whose columns need the ORM's converters on some backend (UUIDs, datetimes,
+    # booleans on SQLite), with nulls among them
+    import uuid
+    from datetime import timedelta
+
+    from accounts.models import UserSession
+    from core import clock
+
+    user, other = UserFactory(), UserFactory()
+    now = clock.now()
+    for index in range(7):
+        UserSession.objects.create(
+            user=user,
+            created_at=now - timedelta(minutes=index, microseconds=index),
+            expires_at=now + timedelta(days=1),
+            mfa_verified=index % 2 == 0,
+            organization_id=uuid.uuid4() if index % 3 else None,
+            ip="203.0.113.7" if index % 2 else None,
+            revoked_at=now if index == 4 else None,
+        )
+    UserSession.objects.create(user=other, expires_at=now)
+    query = CompiledQuery(User, _sessions)
+
+    # then the rows, whole and sliced, are the queryset's, values of the same Python types
+    assert query.rows(user) == list(_sessions(user))
+    for low, high in ((0, 3), (2, 5), (5, None), (0, 100), (6, 7)):
+        assert query.rows(user, low=low, high=high) == list(_sessions(user)[low:high]), (low, high)
+    first = query.rows(user, high=1)[0]
+    assert isinstance(first[0], uuid.UUID) and first[1].tzinfo is not None and first[2] in (True, False)
+    assert len(query.rows(other)) == 1
