@@ -5,12 +5,15 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework_simplejwt import authentication as simplejwt_auth
 from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
+from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.impersonation import impersonation_request_check
-from accounts.models import UserSession
+from accounts.models import User, UserSession
 from core.actor import Principal
 from core.errors import ErrorCode
+from core.ids import parse_uuid
+from core.sql import CompiledQuery
 
 SESSION_CACHE_SECONDS = 300
 _REVOKED = "revoked"
@@ -44,6 +47,19 @@ def axes_username(request, credentials=None) -> str | None:
     data = getattr(request, "data", None) or getattr(request, "POST", {}) or {}
     name = credentials.get("email") or credentials.get("username") or data.get("email") or data.get("username")
     return (str(name) if name else "").strip().lower() or None
+
+
+_USER_FIELDS = [field.attname for field in User._meta.concrete_fields]
+# Every authenticated request reads its user row: building and compiling `User.objects.get(id=)`
+# cost about as much CPU as running it, so it is compiled once (core.sql, issue 17).
+_USER_ROW = CompiledQuery(User, lambda marker: User.objects.filter(pk=marker.pk).values_list(*_USER_FIELDS))
+
+
+def user_of_token(user_id) -> User | None:
+    """The user a token's `sub` names (None: malformed or no such user)."""
+    user_id = parse_uuid(user_id)
+    rows = _USER_ROW.rows(User(pk=user_id)) if user_id is not None else []
+    return User.from_db("default", _USER_FIELDS, rows[0]) if rows else None
 
 
 class TokenAuthError(exceptions.AuthenticationFailed):
@@ -82,10 +98,16 @@ class JWTAuthentication(simplejwt_auth.JWTAuthentication):
         return token
 
     def get_user(self, validated_token):
-        try:
-            return super().get_user(validated_token)
-        except exceptions.AuthenticationFailed:
-            raise TokenAuthError(ErrorCode.TOKEN_INVALID, "User not found or inactive.") from None
+        """simplejwt's lookup (the `sub` claim's user, active), through the compiled user row."""
+        if api_settings.USER_ID_FIELD != "id" or api_settings.CHECK_REVOKE_TOKEN:
+            try:
+                return super().get_user(validated_token)
+            except exceptions.AuthenticationFailed:
+                raise TokenAuthError(ErrorCode.TOKEN_INVALID, "User not found or inactive.") from None
+        user = user_of_token(validated_token.get(api_settings.USER_ID_CLAIM))
+        if user is None or (api_settings.CHECK_USER_IS_ACTIVE and not user.is_active):
+            raise TokenAuthError(ErrorCode.TOKEN_INVALID, "User not found or inactive.")
+        return user
 
     def authenticate_header(self, request):
         return 'Bearer realm="api"'

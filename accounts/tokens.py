@@ -11,6 +11,7 @@ from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from accounts.models import User, UserSession
 from core import clock, hooks
+from core.memo import memo_scope
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,12 @@ def random_secret() -> str:
 
 def token_claims(*, user: User, session: UserSession) -> dict:
     """Return the contract's access-token claims for this user and session."""
+    # The org's and the permissions' hooks both read the session's membership: once (core.memo).
+    with memo_scope():
+        return _token_claims(user=user, session=session)
+
+
+def _token_claims(*, user: User, session: UserSession) -> dict:
     org_claims = hooks.token_claims(
         user=user,
         organization_id=session.organization_id,

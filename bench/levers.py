@@ -6,8 +6,10 @@ runs every variant once (`--requests` requests after 20 warm-up ones) in the sam
 of a shared machine hits them alike; the medians are printed. Variants:
 
 - `as is`: the code as it stands;
-- `uncompiled`: the levers taken in issue 17 switched off: the sign-in methods queried through
-  the ORM each time (not core.sql.CompiledQuery) and ModelSerializer fields built per instance;
+- `uncompiled`: the levers taken in issue 17 switched off: the sign-in methods and the refresh's
+  session with its user queried through the ORM each time (not core.sql.CompiledQuery), the
+  member list's page 1 through DRF's path, ModelSerializer fields built per instance and a
+  token's claims reading the membership once per hook (no core.memo scope);
 - `api-only chain`: without the middlewares only the browser needs (session, CSRF, auth, OTP,
   messages, X-Frame-Options, allauth, whitenoise, CSP);
 - `no prometheus`: without django_prometheus's two middlewares;
@@ -18,6 +20,7 @@ of a shared machine hits them alike; the medians are printed. Variants:
 """
 
 import argparse
+import contextlib
 import statistics
 import sys
 import time
@@ -26,13 +29,18 @@ import profile_path
 from django.conf import settings
 from django.test import override_settings
 from rest_framework import serializers as drf_serializers
+from rest_framework.generics import ListAPIView
 from rest_framework.renderers import BaseRenderer
 from rest_framework.settings import api_settings
 
 import accounts.api.serializers as user_serializers
 import accounts.selectors as account_selectors
+import accounts.sessions as account_sessions
 import accounts.token_backend as token_backend
+import accounts.tokens as account_tokens
+import core.pagination as core_pagination
 import core.serializers as core_serializers
+from accounts.models import UserSession
 
 BROWSER_ONLY = {
     "django.contrib.sessions.middleware.SessionMiddleware", "django.middleware.csrf.CsrfViewMiddleware",
@@ -61,20 +69,33 @@ def _uncompiled_sign_in_methods(*, user):
     return any(kind == "factor" for kind, _ in rows), sorted({name for kind, name in rows if kind == "provider"})
 
 
+def _uncompiled_session_with_user(session_id):
+    return UserSession.objects.select_related("user").filter(id=session_id).first()
+
+
 class Levers:
     """Switch the taken levers off (monkeypatching) and back on."""
 
     def __init__(self):
         self.methods = user_serializers.user_sign_in_methods
         self.get_fields = core_serializers.ModelSerializer.get_fields
+        self.session_with_user = account_sessions._session_with_user
+        self.memo_scope = account_tokens.memo_scope
+        self.first_page_list = core_pagination.CompiledFirstPageMixin.list
 
     def off(self):
         user_serializers.user_sign_in_methods = _uncompiled_sign_in_methods
         core_serializers.ModelSerializer.get_fields = drf_serializers.ModelSerializer.get_fields
+        account_sessions._session_with_user = _uncompiled_session_with_user
+        account_tokens.memo_scope = contextlib.nullcontext
+        core_pagination.CompiledFirstPageMixin.list = lambda view, request, *args, **kwargs: ListAPIView.list(view, request, *args, **kwargs)
 
     def on(self):
         user_serializers.user_sign_in_methods = self.methods
         core_serializers.ModelSerializer.get_fields = self.get_fields
+        account_sessions._session_with_user = self.session_with_user
+        account_tokens.memo_scope = self.memo_scope
+        core_pagination.CompiledFirstPageMixin.list = self.first_page_list
 
 
 def variants() -> dict[str, dict]:

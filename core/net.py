@@ -1,5 +1,6 @@
 """IP addresses and CIDR ranges: the one way allow-lists are written and checked."""
 
+import functools
 import ipaddress
 from collections.abc import Iterable
 
@@ -37,15 +38,22 @@ def cidrs_normalize(values: Iterable[str]) -> list[str]:
     return sorted(networks)
 
 
+@functools.lru_cache(maxsize=1024)
+def _network(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    # Policies name the same few ranges on every decision: parsed once (issue 17).
+    try:
+        return ipaddress.ip_network(cidr, strict=False)
+    except (TypeError, ValueError):
+        return None
+
+
 def ip_in_cidrs(ip: str | None, cidrs: Iterable[str]) -> bool:
     """Tell whether `ip` falls in one of `cidrs` (no or a malformed address: never; a malformed range is skipped)."""
     address = ip_parse(ip)
     if address is None:
         return False
     for cidr in cidrs:
-        try:
-            if address in ipaddress.ip_network(cidr, strict=False):
-                return True
-        except ValueError:
-            continue
+        network = _network(cidr) if isinstance(cidr, str | int) else None
+        if network is not None and address in network:
+            return True
     return False

@@ -7,6 +7,7 @@ too, because silently dropping it is what misled clients.
 """
 
 import copy
+import re
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -110,3 +111,27 @@ class RowRenderer:
     def render(self, rows) -> list[dict[str, Any]]:
         fields = self._readable()
         return [{name: None if value is None else field.to_representation(value) for (name, field), value in zip(fields, row, strict=True)} for row in rows]
+
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+class PlainCharField(serializers.CharField):
+    """A CharField (max_length required, blank refused, whitespace trimmed) whose valid values skip DRF's validator chain.
+
+    For list items validated by the hundred (check-many's permission codes): a plain string that
+    is not blank, fits `max_length` and holds no NUL or surrogate passes here in one step;
+    anything else goes through CharField's own validation, so errors are DRF's, word for word.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        if self.max_length is None or self.allow_blank or not self.trim_whitespace:
+            raise TypeError("PlainCharField needs max_length, allow_blank=False and trim_whitespace=True")
+
+    def run_validation(self, data=serializers.empty):
+        if type(data) is str:
+            value = data.strip()
+            if value and len(value) <= self.max_length and "\x00" not in value and not _SURROGATES.search(value):
+                return value
+        return super().run_validation(data)

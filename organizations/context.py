@@ -11,6 +11,7 @@ from core.actor import Principal, principal_of
 from core.errors import ErrorCode
 from core.exceptions import ApplicationError
 from core.ids import parse_uuid
+from core.memo import remembered
 from core.roles import Role
 from organizations.models import Membership, Organization
 
@@ -78,10 +79,17 @@ def context_forget(*, organization_id, user_id=None) -> None:
 
 
 def membership_of(user, organization_id) -> Membership | None:
-    """The user's membership of the org (any status), with its organization; None when not a member."""
+    """The user's membership of the org (any status), with its organization; None when not a member.
+
+    Read once per `core.memo.memo_scope` (a token's claims ask twice).
+    """
     organization_id = parse_uuid(organization_id)
     if organization_id is None:
         return None
+    return remembered(("membership_of", organization_id, user.pk), lambda: _membership_read(user, organization_id))
+
+
+def _membership_read(user, organization_id) -> Membership | None:
     # Keys from the canonical UUID only: an invalidation (by the row's UUID) must find every copy.
     membership_key, organization_key = _membership_key(organization_id, user.pk), _organization_key(organization_id)
     found = cache.get_many([membership_key, organization_key])

@@ -40,9 +40,23 @@ def decision_inputs(context: OrgContext) -> tuple[engine.Subject, list]:
     return engine.member_inputs(organization=context.organization, membership=context.membership)
 
 
+def request_decision_inputs(request, context: OrgContext) -> tuple[engine.Subject, list]:
+    """`decision_inputs(context)`, read once per request: the permission check's read serves the view too.
+
+    A check-many request judged its caller at the door, then read the same subject and policies
+    again to answer: two cache round trips for values it held (issue 17).
+    """
+    held = getattr(request, "_decision_inputs", None)
+    if held is not None and held[0] is context:
+        return held[1]
+    inputs = decision_inputs(context)
+    request._decision_inputs = (context, inputs)
+    return inputs
+
+
 def authorize(request, context: OrgContext, permission: str) -> engine.Decision:
     """Decide whether this request may use `permission` in its org (the function every view uses)."""
-    subject, policies = decision_inputs(context)
+    subject, policies = request_decision_inputs(request, context)
     return engine.decide(subject=subject, policies=policies, permission=permission, facts=request_facts(request))
 
 

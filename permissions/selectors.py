@@ -130,12 +130,16 @@ class Evaluation:
     base_role: str | None = None
 
 
-def evaluation_prepare(*, context: OrgContext, facts: engine.Facts, user_id=None, at_least_revision: int | None = None) -> Evaluation:
+def evaluation_prepare(
+    *, context: OrgContext, facts: engine.Facts, user_id=None, at_least_revision: int | None = None, inputs: tuple[engine.Subject, list] | None = None
+) -> Evaluation:
     """Gather the inputs of a decision for the caller, or for another member of the org (404 if none).
 
     Another member is judged with their own roles and this request's facts, except MFA,
     which is treated as not met (we cannot know their session). A client naming a newer
     revision than this request's is answered fresh: revision re-read, caches bypassed.
+    `inputs`: the caller's subject and the org's policies as this request already read them
+    (`permissions.drf.request_decision_inputs`), used unless the answer must be fresh.
     """
     organization = context.organization
     fresh = at_least_revision is not None and at_least_revision > organization.authz_revision
@@ -143,6 +147,10 @@ def evaluation_prepare(*, context: OrgContext, facts: engine.Facts, user_id=None
         organization.refresh_from_db(fields=["authz_revision"])
     policies_stale = fresh
     if user_id is None or (context.user_id is not None and str(user_id) == str(context.user_id)):
+        if inputs is not None and not fresh:
+            subject, policies = inputs
+            base_role = context.membership.role if context.membership else None
+            return Evaluation(subject=subject, policies=policies, facts=facts, revision=organization.authz_revision, base_role=base_role)
         subject = subject_of(context, fresh=fresh)
         base_role = context.membership.role if context.membership else None
         policies_stale = fresh and context.membership is None

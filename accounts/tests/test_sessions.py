@@ -168,3 +168,72 @@ def test_session_expiry_ends_refresh(api_client, user):
         # The session ends 7 days after sign-in even though the rotated token was issued later.
         last = api_client.post(REFRESH, {"refresh_token": rotated.json()["refresh_token"]}, format="json")
         assert last.status_code == 401 and code_of(last) == "TOKEN_INVALID"
+
+
+# --- refresh reads (issue 17: the session and user compiled once, the membership read once) -------
+
+
+def test_a_signed_refresh_token_naming_no_session_or_a_malformed_one_is_refused(api_client, user):
+    from rest_framework_simplejwt.tokens import RefreshToken
+
+    for sid in ("not-a-uuid", "00000000-0000-0000-0000-000000000000", ""):
+        token = RefreshToken()
+        token["jti"], token["sub"], token["sid"] = "x", str(user.id), sid
+        response = api_client.post(REFRESH, {"refresh_token": str(token)}, format="json")
+        assert response.status_code == 401 and code_of(response) == "TOKEN_INVALID", sid
+
+
+def test_refresh_reads_the_session_with_its_user_and_the_membership_once(api_client, org_factory, monkeypatch, django_assert_num_queries):
+    import organizations.context as context
+    from accounts.sessions import session_create
+    from core.actor import Actor
+
+    organization, members = org_factory(roles=("owner",))
+    owner = members["owner"].user
+    refresh = session_create(user=owner, actor=Actor.for_user(owner), organization_id=organization.id).as_response()["refresh_token"]
+    reads = []
+    read = context._membership_read
+    monkeypatch.setattr(context, "_membership_read", lambda *args: reads.append(args) or read(*args))
+
+    response = api_client.post(REFRESH, {"refresh_token": refresh}, format="json")
+    assert response.status_code == 200 and len(reads) == 1  # the org's claims and the permissions' share it
+    with django_assert_num_queries(2):  # the session with its user, the compare-and-swap: the rest is cached
+        again = api_client.post(REFRESH, {"refresh_token": response.json()["refresh_token"]}, format="json")
+
+    claims = AccessToken(again.json()["access_token"])
+    assert (claims["org_id"], claims["role"], claims["sub"]) == (str(organization.id), "owner", str(owner.id))
+    assert "members:read" in claims["permissions"] and len(reads) == 2
+
+
+def test_a_bearer_whose_user_is_gone_inactive_or_malformed_is_refused(api_client, user):
+    from rest_framework_simplejwt.tokens import AccessToken as Access
+
+    tokens = login_tokens(api_client, user.email)
+    sid = AccessToken(tokens["access_token"])["sid"]
+    assert bearer(tokens["access_token"]).get("/api/v1/users/me").status_code == 200
+
+    def minted(sub):
+        token = Access()
+        token["sid"] = sid
+        if sub is not None:
+            token["sub"] = sub
+        return str(token)
+
+    for sub in ("not-a-uuid", "00000000-0000-0000-0000-000000000000", "", None):
+        response = bearer(minted(sub)).get("/api/v1/users/me")
+        assert response.status_code == 401 and code_of(response) == "TOKEN_INVALID", sub
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+    response = bearer(tokens["access_token"]).get("/api/v1/users/me")
+    assert response.status_code == 401 and code_of(response) == "TOKEN_INVALID"
+
+
+def test_the_bearers_user_row_is_the_whole_model(api_client, user, django_assert_num_queries):
+    from accounts.authentication import user_of_token
+
+    found = user_of_token(str(user.pk))
+
+    assert {f.attname: getattr(found, f.attname) for f in type(user)._meta.concrete_fields} == {
+        f.attname: getattr(type(user).objects.get(pk=user.pk), f.attname) for f in type(user)._meta.concrete_fields
+    }
+    assert user_of_token(str(user.pk).upper()).pk == user.pk and user_of_token(None) is None

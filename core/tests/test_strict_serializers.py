@@ -87,3 +87,32 @@ def test_nested_objects_are_strict_as_well():
     # then it is named
     assert response.status_code == 400
     assert "unknown_switch" in response.json()["error"]["details"]
+
+
+# --- PlainCharField: CharField's answers, in one step for valid values (issue 17) ------------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["org:read", "  padded  ", "x" * 100, "x" * 101, "", "   ", None, 7, 3.5, True, ["a"], {"a": 1}, "nul\x00", "sur\ud800rogate", "é" * 100],
+)
+def test_plain_char_field_answers_as_charfield_does(value):
+    from rest_framework import serializers as drf
+
+    from core.serializers import PlainCharField
+
+    def outcome(field):
+        try:
+            return "ok", field.run_validation(value)
+        except drf.ValidationError as error:
+            return "error", error.detail
+
+    assert outcome(PlainCharField(max_length=100)) == outcome(drf.CharField(max_length=100))
+
+
+def test_plain_char_field_refuses_settings_it_does_not_shortcut():
+    from core.serializers import PlainCharField
+
+    for options in ({}, {"max_length": 5, "allow_blank": True}, {"max_length": 5, "trim_whitespace": False}):
+        with pytest.raises(TypeError):
+            PlainCharField(**options)

@@ -7,7 +7,7 @@ from zoneinfo import available_timezones
 from rest_framework import serializers
 
 from core.net import cidrs_normalize
-from core.serializers import ModelSerializer, Serializer
+from core.serializers import ModelSerializer, PlainCharField, Serializer
 from permissions import selectors, services
 from permissions.models import Policy, Role, RoleAssignment
 
@@ -160,7 +160,7 @@ class CheckResultSerializer(Serializer):
 
 class CheckManySerializer(Serializer):
     permissions = serializers.ListField(
-        child=serializers.CharField(max_length=100), allow_empty=False, max_length=MAX_CHECKS, help_text=f"1 to {MAX_CHECKS} permission codes."
+        child=PlainCharField(max_length=100), allow_empty=False, max_length=MAX_CHECKS, help_text=f"1 to {MAX_CHECKS} permission codes."
     )
     user_id = serializers.UUIDField(required=False, help_text=_OTHER_USER)
     at_least_revision = serializers.IntegerField(

@@ -28,6 +28,7 @@ from permissions.drf import (
     OrgScopedMixin,
     PermissionDeniedWithCode,
     authorize,
+    request_decision_inputs,
     request_facts,
     require_grantable,
     require_not_better_than,
@@ -72,7 +73,13 @@ class PermissionsViewMixin(OrgScopedMixin):
             decision = authorize(self.request, context, org_perms.MEMBERS_READ)
             if not decision.allowed:
                 raise PermissionDeniedWithCode(decision)
-        return selectors.evaluation_prepare(context=context, facts=request_facts(self.request), user_id=user_id, at_least_revision=at_least_revision)
+        return selectors.evaluation_prepare(
+            context=context,
+            facts=request_facts(self.request),
+            user_id=user_id,
+            at_least_revision=at_least_revision,
+            inputs=request_decision_inputs(self.request, context),
+        )
 
 
 # --- catalog, effective permissions, checks -------------------------------------------------

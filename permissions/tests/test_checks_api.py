@@ -349,3 +349,20 @@ def test_check_many_of_fifty_permissions_query_counts(org, temp_catalog, django_
     assert len(cold.captured_queries) == 6
     with django_assert_max_num_queries(3):
         check_many(client, organization, permissions)
+
+
+def test_check_many_answers_from_the_inputs_its_permission_check_read(org, monkeypatch):
+    organization, members = org
+    Policy.objects.create(organization=organization, name="no deletes", effect="deny", permissions=["org:delete"], subjects={"roles": ["owner"]})
+    client = token_client(members["owner"].user, organization)
+    check_many(client, organization, ["org:read"])  # warm: subject and policies cached
+    reads = {"member_inputs": 0, "member_subject": 0, "organization_policies": 0}
+    for name in reads:
+        original = getattr(engine, name)
+        monkeypatch.setattr(engine, name, lambda *a, _name=name, _original=original, **k: reads.__setitem__(_name, reads[_name] + 1) or _original(*a, **k))
+
+    warm = check_many(client, organization, ["org:read", "org:delete", "members:invite"]).json()
+    assert reads == {"member_inputs": 1, "member_subject": 0, "organization_policies": 0}
+    # the answer is what a fresh evaluation gives: the deny policy counted
+    fresh = check_many(client, organization, ["org:read", "org:delete", "members:invite"], at_least_revision=revision(organization) + 1).json()
+    assert warm["results"] == fresh["results"] == {"org:read": True, "org:delete": False, "members:invite": True}
