@@ -19,3 +19,14 @@ def wsgi_app(environ, start_response):
     """Answer every request with 200 `ok` (WSGI)."""
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
     return [b"ok"]
+
+
+def wsgi_pid_app(environ, start_response):
+    """Answer after 5 ms of work with the serving process's pid (which worker holds a connection)."""
+    import os
+    import time
+
+    time.sleep(0.005)
+    body = str(os.getpid()).encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
