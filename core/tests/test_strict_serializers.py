@@ -116,3 +116,40 @@ def test_plain_char_field_refuses_settings_it_does_not_shortcut():
     for options in ({}, {"max_length": 5, "allow_blank": True}, {"max_length": 5, "trim_whitespace": False}):
         with pytest.raises(TypeError):
             PlainCharField(**options)
+
+
+# --- fields_copy: each serializer instance its own fields, cheaply (issue 17) ----------------------
+
+
+def test_field_copies_bind_and_validate_on_their_own():
+    from rest_framework import serializers as drf
+
+    from core.serializers import fields_copy
+
+    template = {
+        "name": drf.CharField(max_length=5),
+        "codes": drf.ListField(child=drf.CharField(max_length=3)),
+        "kind": drf.ChoiceField(choices=["a", "b"]),
+        "shout": drf.SerializerMethodField(),
+    }
+
+    class Holder(drf.Serializer):
+        def get_shout(self, obj):
+            return id(self)
+
+    first, second = fields_copy(template), fields_copy(template)
+    one, two = Holder(), Holder()
+    for name in template:
+        first[name].bind(name, one)
+        second[name].bind(name, two)
+
+    for name in template:
+        assert first[name] is not second[name] and first[name] is not template[name]
+        assert first[name].parent is one and second[name].parent is two and template[name].parent is None
+    assert first["codes"].child is not second["codes"].child and first["codes"].child.parent is first["codes"]
+    assert first["shout"].to_representation(None) == id(one) and second["shout"].to_representation(None) == id(two)
+    first["name"].validators.append(lambda value: None)
+    assert len(second["name"].validators) == len(template["name"].validators) == len(first["name"].validators) - 1
+    with pytest.raises(serializers.ValidationError):
+        second["name"].run_validation("too long")
+    assert second["kind"].run_validation("b") == "b"
