@@ -23,34 +23,46 @@ from django.db.models import Field, Model, QuerySet
 class _Compiled:
     sql: str
     params: tuple
-    positions: list[int]  # where the marker's value is in `params`
+    positions: dict[str, list[int]]  # marker field -> where its value is in `params`
     # Column index -> (the backend's and the field's from-database converters, the column's
     # expression), as the ORM applies them to `values_list` rows (UUIDs and datetimes on SQLite).
     converters: dict[int, tuple[list, Any]]
 
 
 class CompiledQuery:
-    """`build(marker)` → a `values_list` queryset whose only per-request value is `marker`, a `model` instance standing for the real one.
+    """`build(marker)` → a `values_list` queryset whose only per-request values are the `fields` of `marker`, a `model` instance standing for the real one.
 
-    `rows(instance)` runs it for `instance` (of `model`) and returns the rows as tuples, as
-    `values_list` would, the ORM's from-database converters applied (no model instances);
-    `low`/`high` slice it as `queryset[low:high]` does, with the backend's own LIMIT/OFFSET.
+    `rows(instance)` runs it with `instance`'s values of those fields (the primary key unless
+    `fields` names others, e.g. `("user_id", "organization_id")` of a Membership) and returns the
+    rows as tuples, as `values_list` would, the ORM's from-database converters applied (no model
+    instances); `low`/`high` slice it as `queryset[low:high]` does, with the backend's own
+    LIMIT/OFFSET.
     """
 
-    def __init__(self, model: type[Model], build: Callable[[Model], QuerySet]):
+    def __init__(self, model: type[Model], build: Callable[[Model], QuerySet], fields: tuple[str, ...] | None = None):
         self.model, self.build = model, build
+        self.fields = [model._meta.pk] if fields is None else [model._meta.get_field(name) for name in fields]
         self._compiled: dict[str, _Compiled] = {}
         self._lock = threading.Lock()
 
+    @staticmethod
+    def _marker_value(field: Field, index: int):
+        target = field.target_field if field.is_relation else field
+        if target.get_internal_type() == "UUIDField":
+            return uuid.uuid4()
+        return -987654321 - index  # integer keys: a value no row has
+
     def _compile(self, connection) -> _Compiled:
-        pk: Field = self.model._meta.pk
-        marker = self.model(pk=uuid.uuid4() if pk.get_internal_type() == "UUIDField" else -987654321)
+        values = {field.attname: self._marker_value(field, index) for index, field in enumerate(self.fields)}
+        marker = self.model(**values)
         compiler = self.build(marker).query.get_compiler(connection=connection)
         sql, params = compiler.as_sql()
-        prepared = pk.get_db_prep_value(marker.pk, connection)
-        positions = [index for index, param in enumerate(params) if param == prepared]
-        if not positions:
-            raise ValueError(f"{self.build!r} does not depend on the {self.model.__name__} it is given")
+        positions = {}
+        for field in self.fields:
+            prepared = field.get_db_prep_value(values[field.attname], connection)
+            positions[field.attname] = [index for index, param in enumerate(params) if param == prepared]
+            if not positions[field.attname]:
+                raise ValueError(f"{self.build!r} does not depend on the {self.model.__name__}'s {field.attname} it is given")
         columns = [selected[0] for selected in compiler.select[: compiler.col_count]]
         return _Compiled(sql=sql, params=tuple(params), positions=positions, converters=compiler.get_converters(columns))
 
@@ -61,9 +73,10 @@ class CompiledQuery:
             with self._lock:
                 compiled = self._compiled.setdefault(connection.vendor, self._compile(connection))
         args = list(compiled.params)
-        value = self.model._meta.pk.get_db_prep_value(instance.pk, connection)
-        for index in compiled.positions:
-            args[index] = value
+        for field in self.fields:
+            value = field.get_db_prep_value(getattr(instance, field.attname), connection)
+            for index in compiled.positions[field.attname]:
+                args[index] = value
         sql = compiled.sql
         if low or high is not None:
             sql = f"{sql} {connection.ops.limit_offset_sql(low, high)}"

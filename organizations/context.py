@@ -13,6 +13,7 @@ from core.exceptions import ApplicationError
 from core.ids import parse_uuid
 from core.memo import remembered
 from core.roles import Role
+from core.sql import CompiledQuery
 from organizations.models import Membership, Organization
 
 ORG_HEADER = "HTTP_X_ORG_ID"
@@ -98,11 +99,34 @@ def _membership_read(user, organization_id) -> Membership | None:
         membership = Membership.from_db("default", _MEMBERSHIP_FIELDS, values)
         membership.organization = organization
         return membership
-    membership = Membership.objects.select_related("organization").filter(user=user, organization_id=organization_id).first()
+    membership = _membership_with_organization(user.pk, organization_id)
     if membership is not None:
         # Plain values for the membership: the org is cached once, under its own key.
         values = [getattr(membership, name) for name in _MEMBERSHIP_FIELDS]
         cache.set_many({membership_key: values, organization_key: membership.organization}, CONTEXT_CACHE_SECONDS)
+    return membership
+
+
+_ORGANIZATION_FIELDS = [field.attname for field in Organization._meta.concrete_fields]
+# Read on every org-scoped request while the cache is away (and at each cache miss): compiled
+# once (core.sql), as building it cost more CPU than running it (issue 17, issue 19's Redis-down
+# throughput).
+_MEMBERSHIP_WITH_ORGANIZATION = CompiledQuery(
+    Membership,
+    lambda marker: Membership.objects.filter(user_id=marker.user_id, organization_id=marker.organization_id).values_list(
+        *_MEMBERSHIP_FIELDS, *(f"organization__{name}" for name in _ORGANIZATION_FIELDS)
+    ),
+    fields=("user_id", "organization_id"),
+)
+
+
+def _membership_with_organization(user_id, organization_id) -> Membership | None:
+    rows = _MEMBERSHIP_WITH_ORGANIZATION.rows(Membership(user_id=user_id, organization_id=organization_id))
+    if not rows:
+        return None
+    split = len(_MEMBERSHIP_FIELDS)
+    membership = Membership.from_db("default", _MEMBERSHIP_FIELDS, rows[0][:split])
+    membership.organization = Organization.from_db("default", _ORGANIZATION_FIELDS, rows[0][split:])
     return membership
 
 

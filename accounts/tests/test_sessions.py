@@ -237,3 +237,20 @@ def test_the_bearers_user_row_is_the_whole_model(api_client, user, django_assert
         f.attname: getattr(type(user).objects.get(pk=user.pk), f.attname) for f in type(user)._meta.concrete_fields
     }
     assert user_of_token(str(user.pk).upper()).pk == user.pk and user_of_token(None) is None
+
+
+def test_a_session_state_read_from_the_database_when_the_cache_has_none(user):
+    from django.core.cache import cache
+
+    from accounts.authentication import session_is_active
+    from accounts.sessions import session_create
+    from core import clock
+    from core.actor import Actor
+
+    live, revoked, expired = (session_create(user=user, actor=Actor.for_user(user)).session for _ in range(3))
+    UserSession.objects.filter(pk=revoked.pk).update(revoked_at=clock.now())
+    UserSession.objects.filter(pk=expired.pk).update(expires_at=clock.now() - timedelta(seconds=1))
+    cache.clear()
+
+    assert [session_is_active(s.pk) for s in (live, revoked, expired)] == [True, False, False]
+    assert session_is_active("not-a-uuid") is False and session_is_active("00000000-0000-0000-0000-000000000000") is False

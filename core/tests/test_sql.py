@@ -89,3 +89,29 @@ def test_rows_are_converted_as_values_list_converts_them_and_slice_as_the_querys
     first = query.rows(user, high=1)[0]
     assert isinstance(first[0], uuid.UUID) and first[1].tzinfo is not None and first[2] in (True, False)
     assert len(query.rows(other)) == 1
+
+
+def test_several_marker_fields_each_take_the_instances_value():
+    # given memberships of two users in two orgs
+    from organizations.models import Membership
+    from organizations.tests.factories import MembershipFactory, OrganizationFactory
+
+    first, second = OrganizationFactory(), OrganizationFactory()
+    alice, bob = UserFactory(), UserFactory()
+    rows = {
+        (user.pk, organization.pk): MembershipFactory(user=user, organization=organization, role=role).pk
+        for user, organization, role in ((alice, first, "admin"), (bob, first, "member"), (alice, second, "viewer"))
+    }
+    query = CompiledQuery(
+        Membership,
+        lambda marker: Membership.objects.filter(user_id=marker.user_id, organization_id=marker.organization_id).values_list("id", "role"),
+        fields=("user_id", "organization_id"),
+    )
+
+    # then each (user, org) pair finds its own row, and a pair without one finds none
+    for (user_id, organization_id), pk in rows.items():
+        assert query.rows(Membership(user_id=user_id, organization_id=organization_id)) == list(
+            Membership.objects.filter(user_id=user_id, organization_id=organization_id).values_list("id", "role")
+        )
+        assert query.rows(Membership(user_id=user_id, organization_id=organization_id))[0][0] == pk
+    assert query.rows(Membership(user_id=bob.pk, organization_id=second.pk)) == []

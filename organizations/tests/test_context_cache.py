@@ -1,5 +1,7 @@
 """The cached org context: one cache round trip instead of a query, and never a stale answer after a change."""
 
+import uuid
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -152,3 +154,19 @@ def test_entries_of_another_row_shape_are_never_read(warm, monkeypatch):
 
     assert response.status_code == 200
     assert len(membership_queries(captured.captured_queries)) == 1
+
+
+def test_the_compiled_membership_read_is_the_orms_row_with_its_organization(org_factory):
+    from organizations.context import _membership_with_organization
+
+    organization, members = org_factory(roles=("owner", "admin"))
+    admin = members["admin"]
+
+    found = _membership_with_organization(admin.user_id, organization.id)
+    expected = Membership.objects.select_related("organization").get(pk=admin.pk)
+
+    def values(instance):
+        return {field.attname: getattr(instance, field.attname) for field in type(instance)._meta.concrete_fields}
+
+    assert values(found) == values(expected) and values(found.organization) == values(expected.organization)
+    assert _membership_with_organization(admin.user_id, uuid.uuid4()) is None
