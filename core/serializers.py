@@ -10,6 +10,7 @@ import copy
 import re
 import threading
 from collections.abc import Mapping
+from enum import Enum
 from typing import Any
 
 from rest_framework import serializers
@@ -33,8 +34,8 @@ class StrictFieldsMixin:
 # (Field.__deepcopy__): 0.3 ms of users/me's 2.6 (issue 17). A leaf field holds nothing an
 # instance changes but what bind() sets on it (its name, parent, source, label) and, for
 # safety, its validators list and error messages, so a shallow copy with those two copied is
-# the same field; a field holding other fields (a list's child, a nested serializer) or a
-# queryset is copied as DRF copies it.
+# the same field; a field holding other fields (a list's child, a nested serializer), a
+# queryset or a mutable default/initial is copied as DRF copies it.
 _LEAF_FIELDS = frozenset({
     serializers.BooleanField, serializers.CharField, serializers.EmailField, serializers.SlugField, serializers.URLField,
     serializers.UUIDField, serializers.IPAddressField, serializers.IntegerField, serializers.FloatField, serializers.DecimalField,
@@ -43,11 +44,16 @@ _LEAF_FIELDS = frozenset({
 })  # fmt: skip
 
 
+def _immutable(value) -> bool:
+    """Safe to share between serializer instances (a mutable default or initial is deep-copied with its field)."""
+    return value is serializers.empty or value is None or callable(value) or isinstance(value, str | int | float | bool | bytes | Enum)
+
+
 def fields_copy(fields: Mapping[str, serializers.Field]) -> dict[str, serializers.Field]:
     """A serializer instance's own copies of unbound fields: leaf fields copied shallowly (as above), others as DRF copies them."""
     copies = {}
     for name, field in fields.items():
-        if type(field) in _LEAF_FIELDS or type(field) is PlainCharField:
+        if (type(field) in _LEAF_FIELDS or type(field) is PlainCharField) and _immutable(field.default) and _immutable(field.initial):
             copied = copy.copy(field)
             if "_validators" in field.__dict__:
                 copied._validators = list(field._validators)
@@ -158,8 +164,9 @@ class PlainCharField(serializers.CharField):
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        if self.max_length is None or self.allow_blank or not self.trim_whitespace:
-            raise TypeError("PlainCharField needs max_length, allow_blank=False and trim_whitespace=True")
+        # The one-step path checks exactly what CharField's own validators would: nothing more may be asked.
+        if self.max_length is None or self.allow_blank or not self.trim_whitespace or self.min_length is not None or kwargs.get("validators"):
+            raise TypeError("PlainCharField needs max_length, allow_blank=False, trim_whitespace=True, and no min_length or validators")
 
     def run_validation(self, data=serializers.empty):
         if type(data) is str:

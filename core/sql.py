@@ -55,7 +55,10 @@ class CompiledQuery:
     def _compile(self, connection) -> _Compiled:
         values = {field.attname: self._marker_value(field, index) for index, field in enumerate(self.fields)}
         marker = self.model(**values)
-        compiler = self.build(marker).query.get_compiler(connection=connection)
+        query = self.build(marker).query
+        if query.is_sliced:
+            raise ValueError(f"{self.build!r} is sliced: slice with rows(low=, high=)")
+        compiler = query.get_compiler(connection=connection)
         sql, params = compiler.as_sql()
         positions = {}
         for field in self.fields:
@@ -89,7 +92,8 @@ class CompiledQuery:
 
     @staticmethod
     def _converted(row, converters, connection) -> tuple[Any, ...]:
-        # What SQLCompiler.apply_converters does, with this request's connection.
+        # What SQLCompiler.apply_converters does. The converters were taken from the compiling
+        # connection's backend (its ops); the connection handed to them is this request's.
         values = list(row)
         for index, (functions, expression) in converters.items():
             value = values[index]

@@ -60,6 +60,12 @@ class ThreadWorker(_ThreadWorker):
             super().set_accept_enabled(False)
         super().enqueue_req(conn)
 
+    def wait_for_and_dispatch_events(self, timeout: float) -> None:
+        # gunicorn's loop waits up to 1 s; a pause must end on time even when nothing else wakes it.
+        if not self._accepting and self.busy >= self.cfg.threads and self.alive:
+            timeout = min(timeout, max(0.0, self.paused_since + ACCEPT_PAUSE_MAX_SECONDS - time.monotonic()))
+        super().wait_for_and_dispatch_events(timeout)
+
     def finish_request(self, conn, fs) -> None:
         self.busy -= 1
         super().finish_request(conn, fs)  # may hand the connection's next request over at once

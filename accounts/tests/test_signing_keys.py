@@ -569,3 +569,19 @@ def test_the_memory_is_bounded_and_drops_the_least_recently_used(user):
 
     assert memory.get("b", issuer="iss", leeway=0) is None
     assert memory.get("a", issuer="iss", leeway=0) is not None and memory.get("c", issuer="iss", leeway=0) is not None
+
+
+@pytest.mark.django_db
+def test_a_remembered_tokens_claims_are_each_callers_own(user, org_factory):
+    from accounts.sessions import session_create
+
+    organization, members = org_factory(roles=("owner",))
+    owner = members["owner"].user
+    token = session_create(user=owner, actor=Actor.for_user(owner), organization_id=organization.id).as_response()["access_token"]
+    first = AccessToken(token)
+
+    first.payload["features"]["injected"] = True
+    first.payload["permissions"].append("org:delete-everything")
+
+    again = AccessToken(token).payload
+    assert "injected" not in again["features"] and "org:delete-everything" not in again["permissions"]

@@ -115,3 +115,10 @@ def test_several_marker_fields_each_take_the_instances_value():
         )
         assert query.rows(Membership(user_id=user_id, organization_id=organization_id))[0][0] == pk
     assert query.rows(Membership(user_id=bob.pk, organization_id=second.pk)) == []
+
+
+def test_a_sliced_query_is_refused():
+    query = CompiledQuery(User, lambda user: SocialAccount.objects.filter(user=user).values_list("uid")[:5])
+
+    with pytest.raises(ValueError, match="is sliced"):
+        query.rows(UserFactory())

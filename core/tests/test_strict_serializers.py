@@ -111,9 +111,18 @@ def test_plain_char_field_answers_as_charfield_does(value):
 
 
 def test_plain_char_field_refuses_settings_it_does_not_shortcut():
+    from django.core.validators import RegexValidator
+
     from core.serializers import PlainCharField
 
-    for options in ({}, {"max_length": 5, "allow_blank": True}, {"max_length": 5, "trim_whitespace": False}):
+    refused = (
+        {},
+        {"max_length": 5, "allow_blank": True},
+        {"max_length": 5, "trim_whitespace": False},
+        {"max_length": 5, "min_length": 2},
+        {"max_length": 5, "validators": [RegexValidator("^[a-z]+$")]},
+    )
+    for options in refused:
         with pytest.raises(TypeError):
             PlainCharField(**options)
 
@@ -153,3 +162,17 @@ def test_field_copies_bind_and_validate_on_their_own():
     with pytest.raises(serializers.ValidationError):
         second["name"].run_validation("too long")
     assert second["kind"].run_validation("b") == "b"
+
+
+def test_a_field_with_a_mutable_default_is_not_shared_between_copies():
+    from rest_framework import serializers as drf
+
+    from core.serializers import fields_copy
+
+    template = {"tags": drf.JSONField(default={"a": []}, required=False), "name": drf.CharField(default="x")}
+
+    first, second = fields_copy(template), fields_copy(template)
+    first["tags"].get_default()["a"].append("changed")
+
+    assert second["tags"].get_default() == {"a": []} and template["tags"].default == {"a": []}
+    assert first["name"].get_default() == second["name"].get_default() == "x"

@@ -75,3 +75,25 @@ def test_kept_alive_connections_opened_together_spread_over_the_workers(pid_serv
     # and neither worker held more than 6 of the 8, and no request waited long for a connection
     assert len(per_worker) == 2 and max(per_worker.values()) <= 6, per_worker
     assert max(slowest) < 1.0, max(slowest)
+
+
+def test_a_pause_ends_on_time_even_when_nothing_wakes_the_worker(monkeypatch):
+    # given a worker whose only thread is busy and which stopped accepting 20 ms ago
+    from gunicorn.workers.gthread import ThreadWorker as GunicornThreadWorker
+
+    from core import wsgi_worker
+
+    worker = wsgi_worker.ThreadWorker.__new__(wsgi_worker.ThreadWorker)
+    worker.cfg = type("Cfg", (), {"threads": 1})()
+    worker.alive, worker._accepting, worker.busy = True, False, 1
+    worker.paused_since = wsgi_worker.time.monotonic() - 0.02
+    waits = []
+    monkeypatch.setattr(GunicornThreadWorker, "wait_for_and_dispatch_events", lambda self, timeout: waits.append(timeout))
+
+    # when gunicorn's loop waits for events (its own timeout: 1 s)
+    worker.wait_for_and_dispatch_events(1.0)
+    worker.busy = 0  # a thread free: the pause is over anyway, the loop's own timeout applies
+    worker.wait_for_and_dispatch_events(1.0)
+
+    # then the first wait ends when the pause does, the second keeps gunicorn's
+    assert 0 < waits[0] <= wsgi_worker.ACCEPT_PAUSE_MAX_SECONDS - 0.01 and waits[1] == 1.0
