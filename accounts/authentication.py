@@ -13,7 +13,7 @@ from accounts.models import User, UserSession
 from core.actor import Principal
 from core.errors import ErrorCode
 from core.ids import parse_uuid
-from core.sql import CompiledQuery
+from core.sql import CompiledInstance, CompiledQuery
 
 SESSION_CACHE_SECONDS = 300
 _REVOKED = "revoked"
@@ -61,17 +61,15 @@ def axes_username(request, credentials=None) -> str | None:
     return (str(name) if name else "").strip().lower() or None
 
 
-_USER_FIELDS = [field.attname for field in User._meta.concrete_fields]
 # Every authenticated request reads its user row: building and compiling `User.objects.get(id=)`
 # cost about as much CPU as running it, so it is compiled once (core.sql, issue 17).
-_USER_ROW = CompiledQuery(User, lambda marker: User.objects.filter(pk=marker.pk).values_list(*_USER_FIELDS))
+_USER_ROW = CompiledInstance(User, lambda marker: User.objects.filter(pk=marker.pk))
 
 
 def user_of_token(user_id) -> User | None:
     """The user a token's `sub` names (None: malformed or no such user)."""
     user_id = parse_uuid(user_id)
-    rows = _USER_ROW.rows(User(pk=user_id)) if user_id is not None else []
-    return User.from_db("default", _USER_FIELDS, rows[0]) if rows else None
+    return _USER_ROW.get(User(pk=user_id)) if user_id is not None else None
 
 
 class TokenAuthError(exceptions.AuthenticationFailed):

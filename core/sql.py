@@ -101,3 +101,35 @@ class CompiledQuery:
                 value = function(value, expression, connection)
             values[index] = value
         return tuple(values)
+
+
+def _attnames(model: type[Model]) -> list[str]:
+    return [field.attname for field in model._meta.concrete_fields]
+
+
+class CompiledInstance:
+    """A model instance (with one forward-related instance loaded, as `select_related(related)` does) read through a CompiledQuery.
+
+    `where(marker)` filters `model`'s default manager to at most one row by `marker`'s `fields`
+    (the primary key unless named, as CompiledQuery); `get(instance)` returns that row as a model
+    instance with every concrete field, its `related` object set from the same row, or None.
+    """
+
+    def __init__(self, model: type[Model], where: Callable[[Model], QuerySet], *, related: str | None = None, fields: tuple[str, ...] | None = None):
+        self.model, self.related = model, related
+        self.columns = _attnames(model)
+        self.related_model = model._meta.get_field(related).related_model if related else None
+        self.related_columns = _attnames(self.related_model) if related else []
+        self.query = CompiledQuery(
+            model, lambda marker: where(marker).values_list(*self.columns, *(f"{related}__{name}" for name in self.related_columns)), fields=fields
+        )
+
+    def get(self, instance: Model, using: str = "default") -> Model | None:
+        rows = self.query.rows(instance, using)
+        if not rows:
+            return None
+        split = len(self.columns)
+        found = self.model.from_db(using, self.columns, rows[0][:split])
+        if self.related:
+            setattr(found, self.related, self.related_model.from_db(using, self.related_columns, rows[0][split:]))
+        return found

@@ -13,7 +13,7 @@ from core.exceptions import ApplicationError
 from core.ids import parse_uuid
 from core.memo import remembered
 from core.roles import Role
-from core.sql import CompiledQuery
+from core.sql import CompiledInstance
 from organizations.models import Membership, Organization
 
 ORG_HEADER = "HTTP_X_ORG_ID"
@@ -107,27 +107,19 @@ def _membership_read(user, organization_id) -> Membership | None:
     return membership
 
 
-_ORGANIZATION_FIELDS = [field.attname for field in Organization._meta.concrete_fields]
 # Read on every org-scoped request while the cache is away (and at each cache miss): compiled
 # once (core.sql), as building it cost more CPU than running it (issue 17, issue 19's Redis-down
 # throughput).
-_MEMBERSHIP_WITH_ORGANIZATION = CompiledQuery(
+_MEMBERSHIP_WITH_ORGANIZATION = CompiledInstance(
     Membership,
-    lambda marker: Membership.objects.filter(user_id=marker.user_id, organization_id=marker.organization_id).values_list(
-        *_MEMBERSHIP_FIELDS, *(f"organization__{name}" for name in _ORGANIZATION_FIELDS)
-    ),
+    lambda marker: Membership.objects.filter(user_id=marker.user_id, organization_id=marker.organization_id),
+    related="organization",
     fields=("user_id", "organization_id"),
 )
 
 
 def _membership_with_organization(user_id, organization_id) -> Membership | None:
-    rows = _MEMBERSHIP_WITH_ORGANIZATION.rows(Membership(user_id=user_id, organization_id=organization_id))
-    if not rows:
-        return None
-    split = len(_MEMBERSHIP_FIELDS)
-    membership = Membership.from_db("default", _MEMBERSHIP_FIELDS, rows[0][:split])
-    membership.organization = Organization.from_db("default", _ORGANIZATION_FIELDS, rows[0][split:])
-    return membership
+    return _MEMBERSHIP_WITH_ORGANIZATION.get(Membership(user_id=user_id, organization_id=organization_id))
 
 
 def resolve(request, *, path_org_id=None) -> OrgContext:
